@@ -1,0 +1,255 @@
+"""ifagg: the command line of ifupdown-agg."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from typing import List, Optional
+
+from . import __version__
+from .errors import AggError
+from .options import option_help_lines
+
+DESCRIPTION = """\
+Aggregate several NICs into one fast pipe between hosts.
+
+An overlay stanza in /etc/network/interfaces gives every host a /32 in a
+"fake net" on a tun device; packets to the fake net are spread per packet
+over the member NICs (nftables marks, one ip rule and routing table per NIC),
+so even one TCP flow runs faster than any single NIC. ifupdown runs ifagg's
+hook at ifup/ifdown; the commands below inspect and drive the same code.
+"""
+
+EXAMPLES = """\
+examples:
+  ifagg plan tun0                 what `ifup tun0` would change, as a dry run
+  ifagg up tun0 && ifagg status   bring tun0 up without ifupdown, show the links
+  ifagg check --json              does the kernel match the config? (exit 1 if not)
+  ifagg down tun0                 undo exactly what `up` made
+  ifagg cleanup --all             remove every object carrying ifupdown-agg's marks
+  ifagg options                   every stanza option, with an example
+  sudo ifagg demo --links 4       a 3-host cluster of namespaces, then one flow
+
+a minimal stanza (the same rspec on every host):
+  auto tun0
+  iface tun0 inet static
+      address 10.99.255.10
+      netmask 255.255.255.255
+      fakenet 10.99.255.0/24
+      table 10000 10001
+      rspec 10.99.255.10:10.99.0.10:10.99.1.10 10.99.255.20:10.99.0.20:10.99.1.20
+"""
+
+
+def _add_source(p: argparse.ArgumentParser) -> None:
+    p.add_argument("-i", "--interfaces", default="/etc/network/interfaces", metavar="FILE",
+                   help="interfaces(5) file to read (default: %(default)s)")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="ifagg", description=DESCRIPTION, epilog=EXAMPLES,
+        formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--version", action="version", version=f"ifupdown-agg {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    sub.required = True
+
+    p = sub.add_parser("plan", help="show what bringing IFACE up would change (dry run)",
+                       description="Compare the stanza's desired state with the kernel and print "
+                                   "the changes, one iproute2/nft-like line each. Changes nothing.")
+    p.add_argument("iface")
+    _add_source(p)
+    p.add_argument("--json", action="store_true", help="print the plan as JSON")
+
+    p = sub.add_parser("up", help="bring an overlay up without ifupdown",
+                       description="Apply the stanza of IFACE as one transaction: on any error "
+                                   "everything done so far is undone. Creates the tun device "
+                                   "and adds the address if needed.")
+    p.add_argument("iface")
+    _add_source(p)
+    p.add_argument("-v", "--verbose", action="store_true", help="print each change as it is made")
+
+    p = sub.add_parser("down", help="undo what `up` (or ifup) made for IFACE",
+                       description="Undo the recorded changes, newest first. Without a record "
+                                   "(lost /run), remove what carries ifupdown-agg's marks.")
+    p.add_argument("iface")
+    _add_source(p)
+    p.add_argument("-v", "--verbose", action="store_true", help="print each change as it is made")
+
+    p = sub.add_parser("check", help="compare the running kernel with the config",
+                       description="Exit 0 when every overlay in the file is applied exactly, "
+                                   "1 when something is missing or different.")
+    p.add_argument("iface", nargs="*", help="overlays to check (default: every overlay stanza)")
+    _add_source(p)
+    p.add_argument("--json", action="store_true")
+
+    p = sub.add_parser("status", help="per-link packets, bytes and share of the rotation")
+    p.add_argument("iface", nargs="*", help="overlays to show (default: every overlay stanza)")
+    _add_source(p)
+    p.add_argument("--json", action="store_true")
+
+    p = sub.add_parser("cleanup", help="remove objects carrying our marks, without a config",
+                       description="Remove nft tables ifagg_*, routes and rules of protocol 173 "
+                                   "and tun devices with alias ifupdown-agg.")
+    target = p.add_mutually_exclusive_group(required=True)
+    target.add_argument("iface", nargs="?")
+    target.add_argument("--all", action="store_true", help="every overlay on this host")
+    p.add_argument("-n", "--dry-run", action="store_true")
+
+    sub.add_parser("options", help="print every stanza option with its type, default and example")
+    sub.add_parser("hook", help="entry point of the /etc/network/if-*.d hooks (reads IF_* variables)")
+
+    from . import demo
+    p = sub.add_parser("demo", help="run a demo cluster of network namespaces (needs root)",
+                       description=demo.__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    demo.add_arguments(p)
+    return parser
+
+
+def _overlay_names(path: str, names: List[str]) -> List[str]:
+    from . import ifaces_file
+    from .options import is_ours
+    if names:
+        return names
+    return [s.name for s in ifaces_file.read(path).stanzas if s.family == "inet" and is_ours(s.options)]
+
+
+def _executor(kernel, verbose: bool):
+    from .executor import RealExecutor
+    progress = (lambda n, t, op: print(f"[{n}/{t}] {op.describe()}")) if verbose else None
+    return RealExecutor(kernel, progress)
+
+
+def cmd_plan(args) -> int:
+    from . import overlay
+    from .kernel import Kernel
+    from .executor import DryRunExecutor, RecordingExecutor
+    loaded = overlay.from_file(args.iface, args.interfaces)
+    kernel = Kernel()
+    try:
+        if args.json:
+            rec = RecordingExecutor()
+            ops, desired = overlay.up(loaded, kernel, rec)
+            print(json.dumps({"iface": args.iface, "ops": [op.to_json() for op in ops],
+                              "describe": [op.describe() for op in ops],
+                              "notes": desired.notes}, indent=2))
+        else:
+            ops, desired = overlay.up(loaded, kernel, DryRunExecutor())
+            for note in desired.notes:
+                print(f"# note: {note}")
+            if not ops:
+                print(f"# {args.iface} is up to date: nothing to change")
+    finally:
+        kernel.close()
+    return 0
+
+
+def cmd_up(args) -> int:
+    from . import overlay
+    from .kernel import Kernel
+    loaded = overlay.from_file(args.iface, args.interfaces)
+    kernel = Kernel()
+    try:
+        ops, _ = overlay.up(loaded, kernel, _executor(kernel, args.verbose))
+    finally:
+        kernel.close()
+    print(f"{args.iface}: {len(ops)} change(s)" if ops else f"{args.iface}: already up to date")
+    return 0
+
+
+def cmd_down(args) -> int:
+    from . import overlay
+    from .kernel import Kernel
+    cfg = None
+    try:
+        cfg = overlay.from_file(args.iface, args.interfaces).cfg
+    except AggError:
+        pass    # the record or the marks are enough to go down
+    kernel = Kernel()
+    try:
+        ops = overlay.down(args.iface, kernel, _executor(kernel, args.verbose), cfg)
+    finally:
+        kernel.close()
+    print(f"{args.iface}: removed {len(ops)} object(s)" if ops else f"{args.iface}: nothing to remove")
+    return 0
+
+
+def cmd_check(args) -> int:
+    from . import overlay, plan
+    from .kernel import Kernel
+    kernel = Kernel()
+    report = []
+    try:
+        obs = kernel.observe()
+        for name in _overlay_names(args.interfaces, args.iface):
+            loaded = overlay.from_file(name, args.interfaces)
+            ops, _ = plan.plan_up(loaded.cfg, obs, loaded.raw)
+            report.append({"iface": name, "in_sync": not ops,
+                           "drift": [op.describe() for op in ops]})
+    finally:
+        kernel.close()
+    ok = all(r["in_sync"] for r in report)
+    if args.json:
+        print(json.dumps({"in_sync": ok, "overlays": report}, indent=2))
+    else:
+        for r in report:
+            print(f"{r['iface']}: " + ("in sync" if r["in_sync"] else f"{len(r['drift'])} difference(s)"))
+            for line in r["drift"]:
+                print(f"  needs: {line}")
+    return 0 if ok else 1
+
+
+def cmd_status(args) -> int:
+    from . import status
+    return status.run(args)
+
+
+def cmd_cleanup(args) -> int:
+    from . import plan
+    from .executor import DryRunExecutor
+    from .kernel import Kernel
+    kernel = Kernel()
+    try:
+        ops = plan.plan_sweep(kernel.observe(), None if args.all else args.iface)
+        (DryRunExecutor() if args.dry_run else _executor(kernel, True)).run(ops)
+    finally:
+        kernel.close()
+    if not ops:
+        print("nothing carries ifupdown-agg's marks")
+    return 0
+
+
+def cmd_options(args) -> int:
+    print("Stanza options (iface ... inet static):\n")
+    print("\n".join(option_help_lines()))
+    return 0
+
+
+def cmd_hook(args) -> int:
+    from . import hook
+    return hook.main()
+
+
+def cmd_demo(args) -> int:
+    from . import demo
+    return demo.run(args)
+
+
+COMMANDS = {"plan": cmd_plan, "up": cmd_up, "down": cmd_down, "check": cmd_check,
+            "status": cmd_status, "cleanup": cmd_cleanup, "options": cmd_options,
+            "hook": cmd_hook, "demo": cmd_demo}
+
+
+def main(argv: Optional[List[str]] = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return COMMANDS[args.command](args)
+    except AggError as err:
+        print(f"ifagg: {err}", file=sys.stderr)
+        return 1
+    except PermissionError as err:
+        print(f"ifagg: {err.strerror}: {err.filename or ''} (run as root)", file=sys.stderr)
+        return 1
+    except BrokenPipeError:
+        return 0

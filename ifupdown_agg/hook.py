@@ -1,0 +1,95 @@
+"""The ifupdown hook: /etc/network/if-{pre-up,up,down,post-down}.d/ifupdown-agg.
+
+ifupdown runs the hooks with IFACE, ADDRFAM, PHASE and one IF_* variable per
+stanza option. The phases split the work so that ifupdown's own inet static
+method finds the device at pre-up and still has it at post-down:
+
+  pre-up     validate everything against the kernel, create the tun device
+  post-up    routes, rules, rp_filter, GSO limit, then the nft marking
+  pre-down   undo all of that, newest first
+  post-down  delete the tun device if we created it
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from typing import Mapping, Optional
+
+from . import ifaces_file, overlay
+from .errors import AggError, ConfigError
+from .options import env_options, is_ours
+
+INTERFACES = "/etc/network/interfaces"
+
+
+def _located(err: ConfigError, iface: str) -> ConfigError:
+    """Point an error found in IF_* variables at the interfaces file, if it is there."""
+    if not err.option or not (err.location is None or err.location.variable):
+        return err
+    raw = ifaces_file.locate_option(iface, err.option, INTERFACES)
+    if raw is None:
+        return err
+    return ConfigError(err.reason, iface=err.iface, option=err.option, token=err.token,
+                       location=raw.locate(err.token) if err.token else raw.location)
+
+
+def _say(msg: str) -> None:
+    print(f"ifupdown-agg: {msg}", file=sys.stderr)
+
+
+def main(env: Optional[Mapping[str, str]] = None) -> int:
+    env = os.environ if env is None else env
+    iface = env.get("IFACE", "")
+    phase = env.get("PHASE", "")
+    raw = env_options(env)
+    if env.get("ADDRFAM") == "meta" or not iface or not is_ours(raw):
+        return 0
+    if env.get("ADDRFAM") != "inet":
+        _say(f"{iface}: the overlay is IPv4 only; ignoring the {env.get('ADDRFAM')} stanza")
+        return 0
+    verbose = env.get("VERBOSITY") == "1"
+
+    loaded: Optional[overlay.Loaded] = None
+    try:
+        loaded = overlay.from_raw(iface, raw)
+    except ConfigError as err:
+        if phase in ("pre-up", "post-up"):
+            _say(str(_located(err, iface)))
+            return 1
+        # Going down with a config that no longer parses: undo from the record.
+
+    # Imported here: pyroute2 is only needed once the stanza is known to be ours.
+    from .executor import RealExecutor
+    from .kernel import Kernel
+
+    kernel = Kernel()
+    progress = (lambda n, total, op: _say(f"[{n}/{total}] {op.describe()}")) if verbose else None
+    executor = RealExecutor(kernel, progress)
+    try:
+        if phase == "pre-up":
+            overlay.up(loaded, kernel, executor, device_only=True)
+        elif phase == "post-up":
+            try:
+                overlay.up(loaded, kernel, executor)
+            except AggError:
+                # ifupdown will not run the down phases for a failed ifup.
+                overlay.down(iface, kernel, executor, loaded.cfg)
+                raise
+        elif phase == "pre-down":
+            overlay.down(iface, kernel, executor, loaded.cfg if loaded else None, keep_device=True)
+        elif phase == "post-down":
+            overlay.down(iface, kernel, executor, loaded.cfg if loaded else None)
+    except ConfigError as err:
+        _say(str(_located(err, iface)))
+        return 1
+    except AggError as err:
+        _say(f"{iface}: {err}")
+        return 1
+    finally:
+        kernel.close()
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

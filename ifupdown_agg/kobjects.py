@@ -1,0 +1,244 @@
+"""Kernel objects as plain data: what we want, what we saw, what we changed.
+
+Every object ifupdown-agg creates carries a mark so that cleanup finds it even
+when the state file is gone: routes and rules carry route protocol 173
+("ifagg" in /etc/iproute2/rt_protos.d), the nftables table is named
+ifagg_<iface>, and a device we create has the alias "ifupdown-agg".
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Dict, List, Optional, Tuple, Union
+
+RTPROT_IFAGG = 173
+DEVICE_ALIAS = "ifupdown-agg"
+NFT_PREFIX = "ifagg_"
+
+
+@dataclass(frozen=True)
+class TunDevice:
+    name: str
+
+    def key(self):
+        return ("tun", self.name)
+
+    def describe(self) -> str:
+        return f"ip tuntap add mode tun name {self.name} && ip link set {self.name} alias {DEVICE_ALIAS}"
+
+
+@dataclass(frozen=True)
+class LinkAttrs:
+    """Settable attributes of an existing link; None leaves one alone."""
+
+    name: str
+    up: Optional[bool] = None
+    gso_max_segs: Optional[int] = None
+
+    def key(self):
+        return ("link", self.name)
+
+    def describe(self) -> str:
+        parts = []
+        if self.up is not None:
+            parts.append("up" if self.up else "down")
+        if self.gso_max_segs is not None:
+            parts.append(f"gso_max_segs {self.gso_max_segs}")
+        return f"ip link set {self.name} " + " ".join(parts)
+
+
+@dataclass(frozen=True)
+class Address:
+    dev: str
+    address: str
+    prefixlen: int = 32
+
+    def key(self):
+        return ("addr", self.dev, self.address, self.prefixlen)
+
+    def describe(self) -> str:
+        return f"ip addr add {self.address}/{self.prefixlen} dev {self.dev}"
+
+
+@dataclass(frozen=True)
+class Route:
+    table: int
+    dst: str                       # "a.b.c.d/len"
+    dev: str
+    gateway: Optional[str] = None
+    prefsrc: Optional[str] = None
+    congctl: Optional[str] = None
+    reordering: Optional[int] = None
+
+    def key(self):
+        return ("route", self.table, self.dst)
+
+    def describe(self) -> str:
+        text = f"ip route add {self.dst}"
+        if self.gateway:
+            text += f" via {self.gateway}"
+        text += f" dev {self.dev}"
+        if self.table != 254:
+            text += f" table {self.table}"
+        if self.prefsrc:
+            text += f" src {self.prefsrc}"
+        text += f" proto {RTPROT_IFAGG}"
+        if self.reordering is not None:
+            text += f" reordering {self.reordering}"
+        if self.congctl:
+            text += f" congctl {self.congctl}"
+        return text
+
+
+@dataclass(frozen=True)
+class Rule:
+    priority: int
+    fwmark: int
+    table: int
+
+    def key(self):
+        return ("rule", self.priority, self.fwmark, self.table)
+
+    def describe(self) -> str:
+        return (f"ip rule add priority {self.priority} fwmark {self.fwmark} "
+                f"lookup {self.table} proto {RTPROT_IFAGG}")
+
+
+@dataclass(frozen=True)
+class NftTable:
+    name: str
+    digest: str
+    script: str = field(compare=False, repr=False)
+
+    def key(self):
+        return ("nft", self.name)
+
+    def describe(self) -> str:
+        return f"nft -f - <<< 'table ip {self.name} {{ ... }}'  # {self.digest}"
+
+
+@dataclass(frozen=True)
+class Sysctl:
+    path: str                      # below /proc/sys, e.g. net/ipv4/conf/eth1/rp_filter
+    value: str
+
+    def key(self):
+        return ("sysctl", self.path)
+
+    def describe(self) -> str:
+        return f"sysctl -w {self.path.replace('/', '.')}={self.value}"
+
+
+KObject = Union[TunDevice, LinkAttrs, Address, Route, Rule, NftTable, Sysctl]
+KINDS = {"tun": TunDevice, "link": LinkAttrs, "addr": Address, "route": Route,
+         "rule": Rule, "nft": NftTable, "sysctl": Sysctl}
+KIND_OF = {cls: kind for kind, cls in KINDS.items()}
+
+
+def to_json(obj: KObject) -> dict:
+    data = asdict(obj)
+    data["kind"] = KIND_OF[type(obj)]
+    return data
+
+
+def from_json(data: dict) -> KObject:
+    data = dict(data)
+    cls = KINDS[data.pop("kind")]
+    return cls(**data)
+
+
+@dataclass(frozen=True)
+class Op:
+    """One change. `old` is what a `set` replaced, so the change can be undone."""
+
+    action: str                    # "add", "del" or "set"
+    obj: KObject
+    old: Optional[KObject] = None
+
+    def inverse(self) -> "Op":
+        if self.action == "add":
+            return Op("del", self.obj)
+        if self.action == "del":
+            return Op("add", self.obj)
+        return Op("set", self.old, self.obj)
+
+    def describe(self) -> str:
+        text = self.obj.describe()
+        if self.action == "del":
+            text = text.replace(" add ", " del ", 1)
+            if isinstance(self.obj, TunDevice):
+                text = f"ip link del {self.obj.name}"
+            elif isinstance(self.obj, NftTable):
+                text = f"nft delete table ip {self.obj.name}"
+        elif self.action == "set" and isinstance(self.obj, NftTable):
+            text = text.replace("nft -f -", "nft -f - (replace)")
+        return text
+
+    def to_json(self) -> dict:
+        return {"action": self.action, "obj": to_json(self.obj),
+                "old": to_json(self.old) if self.old is not None else None}
+
+
+# ---- what observation returns ---------------------------------------------------------
+
+
+@dataclass
+class LinkInfo:
+    name: str
+    index: int
+    kind: str = ""
+    alias: str = ""
+    up: bool = False
+    gso_max_segs: Optional[int] = None
+    speed: Optional[int] = None                      # Mbit/s, None if unknown
+    addrs: List[Tuple[str, int]] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class SeenRoute:
+    route: Route
+    proto: int
+
+
+@dataclass(frozen=True)
+class SeenRule:
+    rule: Rule
+    proto: int
+
+
+@dataclass
+class Observed:
+    links: Dict[str, LinkInfo] = field(default_factory=dict)
+    routes: List[SeenRoute] = field(default_factory=list)
+    rules: List[SeenRule] = field(default_factory=list)
+    nft: Dict[str, NftTable] = field(default_factory=dict)   # our tables only
+    sysctls: Dict[str, str] = field(default_factory=dict)
+
+    def to_json(self) -> dict:
+        return {
+            "links": {n: asdict(li) for n, li in self.links.items()},
+            "routes": [dict(to_json(r.route), proto=r.proto) for r in self.routes],
+            "rules": [dict(to_json(r.rule), proto=r.proto) for r in self.rules],
+            "nft": {n: to_json(t) for n, t in self.nft.items()},
+            "sysctls": dict(self.sysctls),
+        }
+
+    @classmethod
+    def from_json(cls, data: dict) -> "Observed":
+        links = {}
+        for name, li in data.get("links", {}).items():
+            li = dict(li)
+            li["addrs"] = [tuple(a) for a in li.get("addrs", [])]
+            links[name] = LinkInfo(**li)
+
+        def split(d: dict):
+            d = dict(d)
+            proto = d.pop("proto")
+            return from_json(d), proto
+        return cls(
+            links=links,
+            routes=[SeenRoute(*split(r)) for r in data.get("routes", [])],
+            rules=[SeenRule(*split(r)) for r in data.get("rules", [])],
+            nft={n: from_json(t) for n, t in data.get("nft", {}).items()},
+            sysctls=dict(data.get("sysctls", {})),
+        )

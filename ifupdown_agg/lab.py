@@ -1,0 +1,242 @@
+"""A cluster of network namespaces joined by shaped links, for the demo, tests and bench.
+
+Every host is a network namespace; ifupdown runs in it for real, under a
+private mount namespace that binds the host's own /etc/network, /run and a
+shim `ifagg` over the system's. Nothing here touches the root namespace's
+network: links are created inside the namespaces, and close() deletes them
+all, also after a failure.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shlex
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass, field
+from typing import Dict, List, Optional, Sequence
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+HOOK_PHASES = ("if-pre-up.d", "if-up.d", "if-down.d", "if-post-down.d")
+DEFAULT_TIMEOUT = 60
+
+
+class LabError(RuntimeError):
+    pass
+
+
+def _run(cmd: Sequence[str], check: bool = True, timeout: float = DEFAULT_TIMEOUT,
+         input: Optional[str] = None) -> subprocess.CompletedProcess:
+    proc = subprocess.run(list(cmd), capture_output=True, text=True, timeout=timeout, input=input)
+    if check and proc.returncode != 0:
+        raise LabError(f"{' '.join(map(shlex.quote, cmd))} failed ({proc.returncode}):\n"
+                       f"{proc.stdout}{proc.stderr}")
+    return proc
+
+
+def hook_source() -> str:
+    """The hook wrapper the package installs; the lab installs the same file."""
+    for candidate in (os.path.join(REPO, "debian", "ifupdown-agg.if-up"),
+                      "/etc/network/if-up.d/ifupdown-agg"):
+        if os.path.exists(candidate):
+            return candidate
+    raise LabError("no ifupdown-agg hook found (debian/ifupdown-agg.if-up)")
+
+
+@dataclass
+class Host:
+    lab: "Lab"
+    name: str
+    ns: str
+    dir: str
+    nics: List[str] = field(default_factory=list)
+
+    def run(self, cmd: Sequence[str], check: bool = True, timeout: float = DEFAULT_TIMEOUT,
+            input: Optional[str] = None) -> subprocess.CompletedProcess:
+        return _run(["ip", "netns", "exec", self.ns] + list(cmd), check, timeout, input)
+
+    def sh(self, script: str, check: bool = True, timeout: float = DEFAULT_TIMEOUT):
+        return self.run(["sh", "-c", script], check, timeout)
+
+    def popen(self, cmd: Sequence[str]) -> subprocess.Popen:
+        return subprocess.Popen(["ip", "netns", "exec", self.ns] + list(cmd),
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+    # ---- ifupdown under a private mount namespace ---------------------------------------
+
+    def write_interfaces(self, text: str, name: str = "interfaces") -> str:
+        path = os.path.join(self.dir, "etc-network", name)
+        with open(path, "w") as fh:
+            fh.write(text)
+        return path
+
+    def in_private_mounts(self, cmd: Sequence[str], check: bool = True,
+                          timeout: float = DEFAULT_TIMEOUT) -> subprocess.CompletedProcess:
+        d = self.dir
+        binds = (f"mount --bind {d}/etc-network /etc/network && "
+                 f"mount --bind {d}/run /run && "
+                 f"mount --bind {d}/sbin /usr/local/sbin && exec \"$@\"")
+        return self.run(["unshare", "-m", "--propagation", "private", "sh", "-c", binds, "_"]
+                        + list(cmd), check, timeout)
+
+    def ifup(self, iface: str, check: bool = True, verbose: bool = False):
+        args = ["ifup", "--state-dir", f"{self.dir}/ifstate"] + (["-v"] if verbose else []) + [iface]
+        return self.in_private_mounts(args, check)
+
+    def ifdown(self, iface: str, check: bool = True, verbose: bool = False):
+        args = ["ifdown", "--state-dir", f"{self.dir}/ifstate"] + (["-v"] if verbose else []) + [iface]
+        return self.in_private_mounts(args, check)
+
+    def ifagg(self, *args: str, check: bool = True, timeout: float = DEFAULT_TIMEOUT):
+        return self.in_private_mounts(["/usr/local/sbin/ifagg"] + list(args), check, timeout)
+
+    def status(self, iface: str) -> Dict:
+        return json.loads(self.ifagg("status", "--json", iface, check=False).stdout)[0]
+
+    # ---- inspection ---------------------------------------------------------------------
+
+    def our_objects(self) -> List[str]:
+        """Everything in this namespace that carries ifupdown-agg's marks."""
+        out = self.run(["sh", "-c", "ip -o rule show; echo ==; ip -o route show table all; echo ==;"
+                        " nft list tables; echo ==; ip -o link show type tun"]).stdout
+        rules, routes, tables, tuns = out.split("==\n")
+        found = [ln for ln in rules.splitlines() if "proto 173" in ln]
+        found += [ln for ln in routes.splitlines() if "proto 173" in ln]
+        found += [ln for ln in tables.splitlines() if "ifagg_" in ln]
+        found += [ln for ln in tuns.splitlines() if ln.strip()]
+        return found
+
+
+def _rate_bits(rate: str) -> int:
+    units = {"kbit": 1e3, "mbit": 1e6, "gbit": 1e9}
+    for unit, mult in units.items():
+        if rate.endswith(unit):
+            return int(float(rate[: -len(unit)]) * mult)
+    return int(rate)
+
+
+class Lab:
+    """Namespaces named <prefix><pid>-<host>; close() removes every one of them."""
+
+    def __init__(self, prefix: str = "agg", python: str = sys.executable, repo: str = REPO):
+        self.tag = f"{prefix}{os.getpid()}"
+        self.python = python
+        self.repo = repo
+        self.root = tempfile.mkdtemp(prefix=f"ifagg-{self.tag}-")
+        self.hosts: Dict[str, Host] = {}
+        self.switches: List[str] = []
+        self._procs: List[subprocess.Popen] = []
+
+    def __enter__(self) -> "Lab":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    def _netns(self, name: str) -> str:
+        ns = f"{self.tag}-{name}"
+        _run(["ip", "netns", "add", ns])
+        _run(["ip", "netns", "exec", ns, "ip", "link", "set", "lo", "up"])
+        return ns
+
+    def host(self, name: str) -> Host:
+        ns = self._netns(name)
+        hdir = os.path.join(self.root, name)
+        for sub in ("etc-network", "run", "sbin", "ifstate"):
+            os.makedirs(os.path.join(hdir, sub))
+        for phase in HOOK_PHASES:
+            os.makedirs(os.path.join(hdir, "etc-network", phase))
+            shutil.copy(hook_source(), os.path.join(hdir, "etc-network", phase, "ifupdown-agg"))
+        shim = os.path.join(hdir, "sbin", "ifagg")
+        with open(shim, "w") as fh:
+            fh.write("#!/bin/sh\n"
+                     f"PYTHONPATH={shlex.quote(self.repo)} exec {shlex.quote(self.python)} "
+                     "-m ifupdown_agg \"$@\"\n")
+        os.chmod(shim, 0o755)
+        host = Host(self, name, ns, hdir)
+        self.hosts[name] = host
+        return host
+
+    def segment(self, members: Sequence[tuple], prefixlen: int = 24, rate: Optional[str] = None,
+                burst: str = "64kb", latency: str = "20ms") -> None:
+        """One L2 link: [(host, nic, address), ...]; two members are a veth pair,
+        more meet on a bridge in a switch namespace. `rate` shapes each host's egress."""
+        if len(members) == 2:
+            (a, nic_a, _), (b, nic_b, _) = members
+            a.run(["ip", "link", "add", nic_a, "type", "veth", "peer", "name", nic_b,
+                   "netns", b.ns])
+        else:
+            sw = self._netns(f"sw{len(self.switches)}")
+            self.switches.append(sw)
+            _run(["ip", "-n", sw, "link", "add", "br0", "type", "bridge"])
+            _run(["ip", "-n", sw, "link", "set", "br0", "up"])
+            for i, (h, nic, _) in enumerate(members):
+                port = f"p{i}"
+                h.run(["ip", "link", "add", nic, "type", "veth", "peer", "name", port, "netns", sw])
+                _run(["ip", "-n", sw, "link", "set", port, "master", "br0", "up"])
+        for h, nic, addr in members:
+            h.nics.append(nic)
+            h.run(["ip", "addr", "add", f"{addr}/{prefixlen}", "dev", nic])
+            h.run(["ip", "link", "set", nic, "up"])
+            if rate:
+                self.shape(h, nic, rate, burst, latency)
+
+    def shape(self, h: Host, nic: str, rate: str, burst: str = "64kb", latency: str = "20ms") -> None:
+        h.run(["tc", "qdisc", "replace", "dev", nic, "root", "tbf", "rate", rate,
+               "burst", burst, "latency", latency])
+
+    def spawn(self, host: Host, cmd: Sequence[str]) -> subprocess.Popen:
+        proc = host.popen(cmd)
+        self._procs.append(proc)
+        return proc
+
+    def close(self) -> None:
+        for proc in self._procs:
+            if proc.poll() is None:
+                proc.kill()
+            try:
+                proc.communicate(timeout=5)
+            except subprocess.TimeoutExpired:
+                pass
+        namespaces = [h.ns for h in self.hosts.values()] + self.switches
+        for ns in namespaces:
+            pids = _run(["ip", "netns", "pids", ns], check=False).stdout.split()
+            for pid in pids:
+                try:
+                    os.kill(int(pid), signal.SIGKILL)
+                except (ProcessLookupError, ValueError):
+                    pass
+        for ns in namespaces:
+            _run(["ip", "netns", "del", ns], check=False)
+        self.hosts.clear()
+        self.switches.clear()
+        shutil.rmtree(self.root, ignore_errors=True)
+
+
+def iperf3(lab: Lab, server: Host, client: Host, dst: str, seconds: float = 4,
+           port: int = 5201, extra: Sequence[str] = ()) -> float:
+    """One TCP flow client -> server; returns the receiver's rate in bit/s."""
+    srv = lab.spawn(server, ["iperf3", "-s", "-1", "-p", str(port)])
+    try:
+        deadline = time.monotonic() + 5
+        while time.monotonic() < deadline:      # bounded: wait for the listener
+            if f":{port}" in server.run(["ss", "-ltn"]).stdout:
+                break
+            time.sleep(0.05)
+        res = client.run(["iperf3", "-c", dst, "-p", str(port), "-t", str(seconds), "-J"]
+                         + list(extra), timeout=seconds + 30)
+        data = json.loads(res.stdout)
+        return float(data["end"]["sum_received"]["bits_per_second"])
+    finally:
+        if srv.poll() is None:
+            srv.kill()
+        srv.communicate(timeout=5)
+
+
+def available_tools(*names: str) -> List[str]:
+    return [n for n in names if shutil.which(n) is None]

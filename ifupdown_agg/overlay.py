@@ -1,0 +1,73 @@
+"""Bringing an overlay up and down: config -> plan -> executor -> state.
+
+The hook and the CLI both go through here, so `ifup tun0` and `ifagg up tun0`
+do the same thing.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Dict, List, Mapping, Optional, Tuple
+
+from . import ifaces_file, plan, state
+from .errors import ConfigError
+from .kobjects import Op, TunDevice
+from .model import OverlayConfig, overlay_from_options
+from .options import RawOption
+
+
+@dataclass
+class Loaded:
+    cfg: OverlayConfig
+    raw: Dict[str, RawOption]
+
+
+def from_file(iface: str, path: str = "/etc/network/interfaces") -> Loaded:
+    parsed = ifaces_file.read(path)
+    stanza = parsed.find(iface)
+    if stanza is None:
+        known = ", ".join(s.name for s in parsed.stanzas) or "none"
+        raise ConfigError(f"no 'iface {iface} inet ...' stanza (stanzas: {known})",
+                          location=ifaces_file.Location(path))
+    return Loaded(overlay_from_options(iface, stanza.options), stanza.options)
+
+
+def from_raw(iface: str, raw: Mapping[str, RawOption]) -> Loaded:
+    return Loaded(overlay_from_options(iface, raw), dict(raw))
+
+
+def up(loaded: Loaded, kernel, executor, device_only: bool = False) -> Tuple[List[Op], plan.Desired]:
+    """Plan against the kernel and run it; the record of what we made is saved."""
+    obs = kernel.observe()
+    ops, desired = plan.plan_up(loaded.cfg, obs, loaded.raw)
+    if device_only:
+        ops = plan.plan_device(loaded.cfg, obs)
+    applied = executor.run(ops)
+    if applied and executor.changes_kernel:
+        state.save(loaded.cfg.iface, state.merge(state.load(loaded.cfg.iface), applied))
+    return ops, desired
+
+
+def down(iface: str, kernel, executor, cfg: Optional[OverlayConfig] = None,
+         keep_device: bool = False) -> List[Op]:
+    """Undo what ifup made; without a record, remove what carries our marks."""
+    obs = kernel.observe()
+    made = state.load(iface)
+    if made:
+        ops = plan.plan_down(made, obs)
+    else:
+        ops = plan.plan_sweep(obs, iface, cfg.tables if cfg else ())
+    if keep_device:
+        ops = [op for op in ops if not isinstance(op.obj, TunDevice)]
+    executor.run(ops)
+    if not executor.changes_kernel:
+        return ops
+    if keep_device:
+        kept = [op for op in made if isinstance(op.obj, TunDevice)]
+        if kept:
+            state.save(iface, kept)
+        else:
+            state.remove(iface)
+    else:
+        state.remove(iface)
+    return ops
