@@ -176,7 +176,7 @@ def cmd_down(args) -> int:
 
 
 def cmd_check(args) -> int:
-    from . import overlay, plan
+    from . import overlay, plan, state
     from .kernel import Kernel
     kernel = Kernel()
     report = []
@@ -184,7 +184,7 @@ def cmd_check(args) -> int:
         obs = kernel.observe()
         for name in _overlay_names(args.interfaces, args.iface):
             loaded = overlay.from_file(name, args.interfaces)
-            ops, _ = plan.plan_up(loaded.cfg, obs, loaded.raw)
+            ops, _ = plan.plan_up(loaded.cfg, obs, loaded.raw, state.load(name))
             report.append({"iface": name, "in_sync": not ops,
                            "drift": [op.describe() for op in ops]})
     finally:

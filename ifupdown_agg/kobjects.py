@@ -228,6 +228,8 @@ class Observed:
         links = {}
         for name, li in data.get("links", {}).items():
             li = dict(li)
+            li.setdefault("name", name)
+            li.setdefault("index", 0)
             li["addrs"] = [tuple(a) for a in li.get("addrs", [])]
             links[name] = LinkInfo(**li)
 

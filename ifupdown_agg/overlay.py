@@ -39,12 +39,13 @@ def from_raw(iface: str, raw: Mapping[str, RawOption]) -> Loaded:
 def up(loaded: Loaded, kernel, executor, device_only: bool = False) -> Tuple[List[Op], plan.Desired]:
     """Plan against the kernel and run it; the record of what we made is saved."""
     obs = kernel.observe()
-    ops, desired = plan.plan_up(loaded.cfg, obs, loaded.raw)
+    made = state.load(loaded.cfg.iface)
+    ops, desired = plan.plan_up(loaded.cfg, obs, loaded.raw, made)
     if device_only:
         ops = plan.plan_device(loaded.cfg, obs)
     applied = executor.run(ops)
     if applied and executor.changes_kernel:
-        state.save(loaded.cfg.iface, state.merge(state.load(loaded.cfg.iface), applied))
+        state.save(loaded.cfg.iface, state.merge(made, applied))
     return ops, desired
 
 

@@ -75,6 +75,28 @@ def _dev_for(hop: str, nets, skip: str) -> Optional[str]:
     return None
 
 
+def _next_hop(peer, i: int, link_dev: str, nets, skip: str) -> Tuple[str, Optional[str]]:
+    """The peer's hop for table i, and the device that reaches it.
+
+    The rspec's own hop wins whenever it is reachable. Otherwise (a host with
+    one NIC, such as the seed's gateway, seeing a peer's hop on a link it does
+    not have) the peer is reached through another of its hops: one on this
+    table's own link if there is one, else any connected one.
+    """
+    literal = peer.hop_for(i)
+    dev = _dev_for(literal, nets, skip)
+    if dev is not None:
+        return literal, dev
+    for hop in peer.hops:
+        if _dev_for(hop, nets, skip) == link_dev:
+            return hop, link_dev
+    for hop in peer.hops:
+        dev = _dev_for(hop, nets, skip)
+        if dev is not None:
+            return hop, dev
+    return literal, None
+
+
 def auto_weights(devs: Sequence[str], obs: Observed) -> Tuple[List[int], Optional[str]]:
     speeds = [obs.links[d].speed if d in obs.links else None for d in devs]
     if any(not s or s <= 0 for s in speeds):
@@ -119,8 +141,7 @@ def desired_state(cfg: OverlayConfig, obs: Observed,
     table_routes: List[KObject] = []
     for i, table in enumerate(cfg.tables):
         for peer in cfg.peers:
-            hop = peer.hop_for(i)
-            dev = _dev_for(hop, nets, cfg.iface)
+            hop, dev = _next_hop(peer, i, devs[i], nets, cfg.iface)
             if dev is None:
                 raise loc.error("rspec", f"next hop {hop} of {peer.virt} for table {table} is on "
                                 "no network connected to this host", hop)
@@ -130,8 +151,9 @@ def desired_state(cfg: OverlayConfig, obs: Observed,
     all_rp = obs.sysctls.get(rp_filter_path("all"), "0")
     for dev in sorted(route_devs):
         current = obs.sysctls.get(rp_filter_path(dev), "0")
-        # The kernel uses the larger of conf/all and conf/DEV; only strict (1) hurts.
-        if max(int(all_rp), int(current)) == 1:
+        # The kernel uses the larger of conf/all and conf/DEV, and only strict (1)
+        # hurts. Keeping a value that is already loose makes re-planning stable.
+        if all_rp == "1" or current in ("1", RP_LOOSE):
             objects.append(Sysctl(rp_filter_path(dev), RP_LOOSE))
 
     objects += table_routes
@@ -220,30 +242,50 @@ def diff(desired: Sequence[KObject], obs: Observed) -> List[Op]:
     return ops
 
 
-def stale(cfg: OverlayConfig, desired: Sequence[KObject], obs: Observed) -> List[Op]:
-    """Our marked objects for this overlay that the config no longer wants."""
+def stale(cfg: OverlayConfig, desired: Sequence[KObject], obs: Observed,
+          made: Sequence[Op] = ()) -> List[Op]:
+    """What this overlay made earlier that the config no longer wants.
+
+    The record says what this overlay made; the marks catch the rest in its own
+    tables and on its own device when the record is lost.
+    """
     want = {o.key() for o in desired}
     ours = set(cfg.tables)
     ops: List[Op] = []
+    seen_keys = set()
+
+    def drop(obj: KObject) -> None:
+        if obj.key() not in want and obj.key() not in seen_keys:
+            seen_keys.add(obj.key())
+            ops.append(Op("del", obj))
+
+    for op in made:
+        if op.action == "add" and _current(op.obj, obs)[0]:
+            drop(op.obj)
+        elif op.action == "set" and op.obj.key() not in want and op.old is not None:
+            exists, cur = _current(op.obj, obs)
+            if exists and cur != op.old:
+                ops.append(Op("set", op.old, cur))
     for seen in obs.routes:
         r = seen.route
-        if seen.proto != RTPROT_IFAGG or r.key() in want:
-            continue
-        if r.table in ours or (r.table == MAIN_TABLE and r.dev == cfg.iface):
-            ops.append(Op("del", r))
+        if seen.proto == RTPROT_IFAGG and (
+                r.table in ours or (r.table == MAIN_TABLE and r.dev == cfg.iface)):
+            drop(r)
     for seen in obs.rules:
-        if seen.proto == RTPROT_IFAGG and seen.rule.key() not in want and (
-                seen.rule.table in ours or seen.rule.fwmark in ours):
-            ops.append(Op("del", seen.rule))
-    return ops
+        if seen.proto == RTPROT_IFAGG and (seen.rule.table in ours or seen.rule.fwmark in ours):
+            drop(seen.rule)
+    # Removing the nft marking first stops packets towards tables about to change.
+    return sorted(ops, key=lambda op: not isinstance(op.obj, NftTable))
 
 
 def plan_up(cfg: OverlayConfig, obs: Observed,
-            raw: Optional[Mapping[str, RawOption]] = None) -> Tuple[List[Op], Desired]:
+            raw: Optional[Mapping[str, RawOption]] = None,
+            made: Sequence[Op] = ()) -> Tuple[List[Op], Desired]:
+    """The changes that bring the kernel to the config; `made` is this overlay's record."""
     check_conflicts(cfg, obs, raw)
     desired = desired_state(cfg, obs, raw)
     # Stale objects go first: a changed table list must free its marks before reuse.
-    return stale(cfg, desired.objects, obs) + diff(desired.objects, obs), desired
+    return stale(cfg, desired.objects, obs, made) + diff(desired.objects, obs), desired
 
 
 def plan_device(cfg: OverlayConfig, obs: Observed) -> List[Op]:

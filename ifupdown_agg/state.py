@@ -67,7 +67,10 @@ def merge(made: List[Op], applied: List[Op]) -> List[Op]:
             if earlier:
                 # Keep the first value we replaced, so ifdown restores the original.
                 first = out[earlier[0]]
-                out[earlier[0]] = Op("set", op.obj, first.old)
+                if op.obj == first.old:
+                    del out[earlier[0]]    # back to the original: nothing to restore
+                else:
+                    out[earlier[0]] = Op("set", op.obj, first.old)
                 continue
         out.append(op)
     return out
