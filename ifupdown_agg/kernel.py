@@ -165,7 +165,11 @@ class Kernel:
         try:
             self._apply(op)
         except NetlinkError as err:
-            raise ApplyError(f"{op.describe()}: {os.strerror(err.code) if err.code else err}") from None
+            reason = os.strerror(err.code) if err.code else str(err)
+            if isinstance(op.obj, Route) and op.obj.congctl and err.code in (errno.EINVAL, errno.ENOENT):
+                reason += (f" (is congestion control '{op.obj.congctl}' known to this kernel? "
+                           "see /proc/sys/net/ipv4/tcp_available_congestion_control)")
+            raise ApplyError(f"{op.describe()}: {reason}") from None
         except OSError as err:
             raise ApplyError(f"{op.describe()}: {err.strerror}") from None
 

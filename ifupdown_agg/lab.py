@@ -238,5 +238,49 @@ def iperf3(lab: Lab, server: Host, client: Host, dst: str, seconds: float = 4,
         srv.communicate(timeout=5)
 
 
-def available_tools(*names: str) -> List[str]:
+def missing_tools(*names: str) -> List[str]:
     return [n for n in names if shutil.which(n) is None]
+
+
+# ---- the seed's cluster ----------------------------------------------------------------
+# The seed's three hosts with their addresses moved into 198.18.0.0/15: host g is
+# the gateway (one NIC, fewer hops than tables); hosts a and b have one NIC per
+# link: point-to-point links, and a last one on a segment shared with g.
+
+SEED = """\
+auto tun0
+iface tun0 inet static
+    address {address}
+    netmask 255.255.255.255
+    mtu 9000
+    fakenet 198.19.255.0/24
+    table {tables}
+    rspec {gateway} \\
+          {host_a} \\
+          {host_b}
+    pre-up ip tuntap add mode tun tun0
+    post-down ip tuntap del mode tun tun0
+"""
+VIRT = {"g": "198.19.255.1", "a": "198.19.255.10", "b": "198.19.255.20"}
+
+
+def build_seed_cluster(lab: Lab, rate: str = "100mbit", links: int = 4, burst: str = "64kb"):
+    """Hosts g, a, b; a and b share `links` links, the last one on g's segment."""
+    g, a, b = lab.host("g"), lab.host("a"), lab.host("b")
+    for i in range(links - 1):
+        lab.segment([(a, f"eth{i}", f"198.18.{i}.10"), (b, f"eth{i}", f"198.18.{i}.20")],
+                    rate=rate, burst=burst)
+    last = links - 1
+    lab.segment([(g, "eth0", "198.18.23.1"), (a, f"eth{last}", "198.18.23.10"),
+                 (b, f"eth{last}", "198.18.23.20")], rate=rate, burst=burst)
+    return g, a, b
+
+
+def seed_stanza(address: str, links: int = 4) -> str:
+    """The seed stanza (exactly, for 4 links), for the host with virtual `address`."""
+    def entry(host: int) -> str:
+        hops = [f"198.18.{i}.{host}" for i in range(links - 1)] + [f"198.18.23.{host}"]
+        return ":".join([f"198.19.255.{host}"] + hops)
+    gateway = ":".join(["198.19.255.1"] + ["198.18.23.1"] * max(1, links - 1))
+    return SEED.format(address=address, tables=" ".join(str(10000 + i) for i in range(links)),
+                       gateway=gateway, host_a=entry(10), host_b=entry(20))

@@ -2,8 +2,7 @@
 
 import pytest
 
-from cluster import VIRT, build, seed_stanza
-from ifupdown_agg.lab import Lab, iperf3
+from ifupdown_agg.lab import VIRT, Lab, build_seed_cluster, iperf3, seed_stanza
 
 pytestmark = [pytest.mark.root, pytest.mark.ifupdown]
 RATE = "100mbit"
@@ -12,7 +11,7 @@ RATE = "100mbit"
 @pytest.fixture(scope="module")
 def cluster():
     with Lab("it") as lab:
-        hosts = build(lab, rate=RATE)
+        hosts = build_seed_cluster(lab, rate=RATE)
         for h in hosts:
             # Debian and most distributions ship strict rp_filter; the overlay needs loose.
             h.sh("sysctl -qw net.ipv4.conf.all.rp_filter=1")
