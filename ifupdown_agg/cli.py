@@ -84,10 +84,18 @@ def build_parser() -> argparse.ArgumentParser:
     _add_source(p)
     p.add_argument("--json", action="store_true")
 
-    p = sub.add_parser("status", help="per-link packets, bytes and share of the rotation")
+    p = sub.add_parser("status", help="per link and per peer: health, share of the rotation, packets, bytes",
+                       description="For every member link and every (peer, link) path: its "
+                                   "weight, its share of the rotation now, packets and bytes "
+                                   "sent, and the monitor's verdict with its last change and "
+                                   "reason. Exit 1 if an overlay is not up.")
     p.add_argument("iface", nargs="*", help="overlays to show (default: every overlay stanza)")
     _add_source(p)
     p.add_argument("--json", action="store_true")
+    p.add_argument("-w", "--watch", action="store_true", help="redraw in place every --interval seconds")
+    p.add_argument("--interval", type=float, default=1.0, metavar="S", help="(default: %(default)s)")
+    p.add_argument("--count", type=int, default=3600, metavar="N",
+                   help="with --watch, stop after N rounds (default: %(default)s)")
 
     p = sub.add_parser("cleanup", help="remove objects carrying our marks, without a config",
                        description="Remove nft tables ifagg_*, routes and rules of protocol 173 "
@@ -96,6 +104,14 @@ def build_parser() -> argparse.ArgumentParser:
     target.add_argument("iface", nargs="?")
     target.add_argument("--all", action="store_true", help="every overlay on this host")
     p.add_argument("-n", "--dry-run", action="store_true")
+
+    p = sub.add_parser("monitor", help="run the link monitor of an overlay in the foreground",
+                       description="Watch carrier and probe every (peer, link) path; take dead "
+                                   "paths out of the peer's rotation and put them back when "
+                                   "healthy. ifup starts it (ifupdown-agg-monitor@IFACE.service "
+                                   "under systemd) and ifdown stops it; run it by hand only to "
+                                   "debug.")
+    p.add_argument("iface")
 
     sub.add_parser("options", help="print every stanza option with its type, default and example")
     sub.add_parser("hook", help="entry point of the /etc/network/if-*.d hooks (reads IF_* variables)")
@@ -226,6 +242,11 @@ def cmd_options(args) -> int:
     return 0
 
 
+def cmd_monitor(args) -> int:
+    from . import monitor
+    return monitor.main(args.iface)
+
+
 def cmd_hook(args) -> int:
     from . import hook
     return hook.main()
@@ -238,7 +259,7 @@ def cmd_demo(args) -> int:
 
 COMMANDS = {"plan": cmd_plan, "up": cmd_up, "down": cmd_down, "check": cmd_check,
             "status": cmd_status, "cleanup": cmd_cleanup, "options": cmd_options,
-            "hook": cmd_hook, "demo": cmd_demo}
+            "hook": cmd_hook, "demo": cmd_demo, "monitor": cmd_monitor}
 
 
 def main(argv: Optional[List[str]] = None) -> int:

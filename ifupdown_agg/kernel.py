@@ -73,21 +73,15 @@ class Nft:
         return tables
 
     def counters(self, name: str) -> Dict[str, Dict[str, int]]:
-        """Per-label packet and byte counters of our table, keyed by rule comment."""
+        """Packets and bytes of every named counter of our table."""
         self._nft.set_json_output(True)
         try:
-            data = json.loads(self.run(f"list table ip {name}"))
+            data = json.loads(self.run(f"list counters table ip {name}"))
         finally:
             self._nft.set_json_output(False)
-        out = {}
-        for item in data.get("nftables", []):
-            rule = item.get("rule")
-            if not rule or "comment" not in rule:
-                continue
-            for expr in rule.get("expr", []):
-                if "counter" in expr:
-                    out[rule["comment"]] = dict(expr["counter"])
-        return out
+        return {c["counter"]["name"]: {"packets": c["counter"]["packets"],
+                                       "bytes": c["counter"]["bytes"]}
+                for c in data.get("nftables", []) if "counter" in c}
 
 
 class Kernel:
@@ -247,11 +241,9 @@ class Kernel:
     def counters(self, nft_table: str) -> Dict[str, Dict[str, int]]:
         return self.nft.counters(nft_table)
 
-
-def our_objects_summary(obs: Observed) -> List[str]:
-    """One line per object carrying our marks, for tests and `ifagg check --all`."""
-    lines = [f"nft table ip {n}" for n in obs.nft]
-    lines += [s.rule.describe() for s in obs.rules if s.proto == RTPROT_IFAGG]
-    lines += [s.route.describe() for s in obs.routes if s.proto == RTPROT_IFAGG]
-    lines += [f"device {li.name}" for li in obs.links.values() if li.alias == DEVICE_ALIAS]
-    return lines
+    def forget_neighbour(self, dev: str, address: str) -> None:
+        """Drop a neighbour entry, so packets queued for a dead link's next hop go."""
+        try:
+            self.ipr.neigh("del", dst=address, ifindex=self._index(dev))
+        except (NetlinkError, OSError):
+            pass    # already gone, or the device with it

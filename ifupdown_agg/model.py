@@ -18,6 +18,15 @@ from .optiontypes import RspecEntry
 
 
 @dataclass(frozen=True)
+class MonitorConfig:
+    enabled: bool
+    interval_ms: int
+    loss: int
+    rejoin: int
+    port: int
+
+
+@dataclass(frozen=True)
 class OverlayConfig:
     iface: str
     address: str
@@ -30,6 +39,7 @@ class OverlayConfig:
     gso_max_segs: Optional[int]
     rule_priority: int
     mtu: Optional[int]
+    monitor: "MonitorConfig"
 
     @property
     def me(self) -> RspecEntry:
@@ -38,6 +48,11 @@ class OverlayConfig:
     @property
     def peers(self) -> Tuple[RspecEntry, ...]:
         return tuple(e for e in self.rspec if e.virt != self.address)
+
+    @property
+    def peer_indexes(self) -> Tuple[Tuple[int, str], ...]:
+        """(position in the rspec, address) of every peer: the same on every host."""
+        return tuple((i, e.virt) for i, e in enumerate(self.rspec) if e.virt != self.address)
 
     @property
     def nft_table(self) -> str:
@@ -93,7 +108,10 @@ def overlay_from_options(iface: str, raw: Mapping[str, RawOption]) -> OverlayCon
         iface=iface, address=address, fakenet=str(fakenet), tables=tables, rspec=rspec,
         weights=weights, congctl=values["agg-congctl"], reordering=values["agg-reordering"],
         gso_max_segs=values["agg-gso-max-segs"], rule_priority=values["agg-rule-priority"],
-        mtu=values["mtu"])
+        mtu=values["mtu"],
+        monitor=MonitorConfig(values["agg-monitor"], values["agg-probe-interval"],
+                              values["agg-probe-loss"], values["agg-probe-rejoin"],
+                              values["agg-probe-port"]))
 
 
 __all__ = ["OverlayConfig", "overlay_from_options", "OPTIONS"]

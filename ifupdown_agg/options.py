@@ -100,6 +100,32 @@ OVERLAY_OPTIONS: Tuple[Option, ...] = (
         help="Priority of the fwmark rules, which must come before the main "
              "table's rule (32766).",
         example="7000", networkd="[RoutingPolicyRule] Priority="),
+    Option(
+        "agg-monitor", T.ON_OFF, default="on",
+        help="Run the link monitor while the overlay is up: a path (peer, link) "
+             "leaves that peer's rotation when its NIC loses carrier or its probes "
+             "go unanswered, and rejoins when it is healthy again.",
+        example="on", networkd="(ifupdown-agg-monitor@IFACE.service)"),
+    Option(
+        "agg-probe-interval", T.MILLISECONDS, default="100",
+        help="How often the monitor probes every path, in milliseconds. Peers "
+             "running the monitor answer; a peer that never answers is watched "
+             "by carrier only.",
+        example="100", networkd="(ifupdown-agg-monitor@IFACE.service)"),
+    Option(
+        "agg-probe-loss", T.PROBES, default="3",
+        help="Probe intervals without an answer before a path is taken out of "
+             "the rotation. A silent failure is noticed after interval x loss.",
+        example="3", networkd="(ifupdown-agg-monitor@IFACE.service)"),
+    Option(
+        "agg-probe-rejoin", T.PROBES, default="10",
+        help="Consecutive good probe intervals before a failed path rejoins the "
+             "rotation, so a flapping link does not.",
+        example="10", networkd="(ifupdown-agg-monitor@IFACE.service)"),
+    Option(
+        "agg-probe-port", T.PORT, default="7431",
+        help="UDP port of the monitor's probes, on the member links' addresses.",
+        example="7431", networkd="(ifupdown-agg-monitor@IFACE.service)"),
 )
 
 OPTIONS: Dict[str, Option] = {opt.name: opt for opt in OVERLAY_OPTIONS}

@@ -177,6 +177,13 @@ def parse_address(value: str) -> Tuple[str, Union[int, None]]:
     return parse_ipv4(addr), prefix
 
 
+def parse_on_off(value: str) -> bool:
+    tok = value.strip()
+    if tok not in ("on", "off"):
+        raise TokenError(tok, f"'{tok}' is not 'on' or 'off'")
+    return tok == "on"
+
+
 IPV4 = ValueType("ADDRESS", lambda v: parse_ipv4(v.strip()), "an IPv4 address")
 ADDRESS = ValueType("ADDRESS[/32]", parse_address, "an IPv4 address")
 NETMASK = ValueType("NETMASK", parse_netmask32, "a netmask, dotted or a prefix length")
@@ -189,3 +196,7 @@ MTU = ValueType("BYTES", parse_uint(68, 65535), "an MTU")
 PRIORITY = ValueType("PRIORITY", parse_uint(1, 32765), "an ip rule priority")
 GSO_SEGS = ValueType("SEGMENTS|none", parse_uint_or_none(1, 65535), "a GSO segment limit")
 REORDERING = ValueType("PACKETS|none", parse_uint_or_none(3, 300), "a reordering metric")
+ON_OFF = ValueType("on|off", parse_on_off, "on or off")
+MILLISECONDS = ValueType("MS", parse_uint(10, 10000), "milliseconds")
+PROBES = ValueType("COUNT", parse_uint(1, 100), "a number of probes")
+PORT = ValueType("PORT", parse_uint(1, 65535), "a UDP port")

@@ -6,10 +6,11 @@ do the same thing.
 
 from __future__ import annotations
 
+import sys
 from dataclasses import dataclass
 from typing import Dict, List, Mapping, Optional, Tuple
 
-from . import ifaces_file, plan, state
+from . import ifaces_file, monitor, plan, state
 from .errors import ConfigError
 from .kobjects import Op, TunDevice
 from .model import OverlayConfig, overlay_from_options
@@ -44,14 +45,34 @@ def up(loaded: Loaded, kernel, executor, device_only: bool = False) -> Tuple[Lis
     if device_only:
         ops = plan.plan_device(loaded.cfg, obs)
     applied = executor.run(ops)
-    if applied and executor.changes_kernel:
+    if not executor.changes_kernel:
+        return ops, desired
+    if applied:
         state.save(loaded.cfg.iface, state.merge(made, applied))
+    if not device_only:
+        _keep_monitor(loaded, restart=bool(applied))
     return ops, desired
+
+
+def _keep_monitor(loaded: Loaded, restart: bool) -> None:
+    """The monitor runs exactly while the overlay is up, with the config it is up with."""
+    iface = loaded.cfg.iface
+    monitor.save_options(iface, loaded.raw)
+    if restart or not loaded.cfg.monitor.enabled:
+        monitor.stop(iface)
+    if loaded.cfg.monitor.enabled:
+        try:
+            monitor.start(iface)
+        except RuntimeError as err:
+            # The overlay works without it; only failover does not.
+            print(f"ifupdown-agg: warning: {err}", file=sys.stderr)
 
 
 def down(iface: str, kernel, executor, cfg: Optional[OverlayConfig] = None,
          keep_device: bool = False) -> List[Op]:
     """Undo what ifup made; without a record, remove what carries our marks."""
+    if executor.changes_kernel:
+        monitor.stop(iface)     # before the nft table it rewrites goes away
     obs = kernel.observe()
     made = state.load(iface)
     if made:
@@ -71,4 +92,5 @@ def down(iface: str, kernel, executor, cfg: Optional[OverlayConfig] = None,
             state.remove(iface)
     else:
         state.remove(iface)
+        monitor.forget_options(iface)
     return ops

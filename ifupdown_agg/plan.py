@@ -160,9 +160,8 @@ def desired_state(cfg: OverlayConfig, obs: Observed,
     objects += [Rule(cfg.rule_priority, t, t) for t in cfg.tables]
     objects.append(Route(MAIN_TABLE, cfg.fakenet, cfg.iface, prefsrc=cfg.address,
                          congctl=cfg.congctl, reordering=cfg.reordering))
-    labels = [f"table {m.table} dev {m.dev}" for m in members]
-    objects.append(nft_ruleset.build(cfg.nft_table, cfg.iface, cfg.fakenet, cfg.address,
-                                     cfg.tables, weights, labels))
+    objects.append(nft_ruleset.build(cfg.nft_table, cfg.iface, cfg.peer_indexes,
+                                     cfg.tables, weights))
     return Desired(objects, members, notes)
 
 

@@ -1,0 +1,84 @@
+"""The path health state machine, on a fake clock."""
+
+from ifupdown_agg import probe
+from ifupdown_agg.health import DOWN, UP, Path, Tracker
+
+PEER = "10.99.255.20"
+
+
+def tracker(loss=3, rejoin=4):
+    paths = [Path(PEER, 2, "eth0", "10.99.0.10", "10.99.0.20", (10000,)),
+             Path(PEER, 2, "eth1", "10.99.1.10", "10.99.1.20", (10001,)),
+             Path("10.99.255.1", 0, "eth3", "10.3.23.10", "10.3.23.1", (10000, 10001))]
+    return Tracker(paths, interval=0.1, loss=loss, rejoin=rejoin)
+
+
+def run(t, seconds, now, answering):
+    """Tick for `seconds`; every path in `answering` gets a hello each interval."""
+    changes = []
+    for _ in range(int(round(seconds / t.interval))):
+        now += t.interval
+        seq = t.next_seq()
+        for p in t.paths:
+            if p.key in answering:
+                t.on_hello(p, peer_seq=seq, heard=seq, now=now)
+        changes += t.tick(now)
+    return changes, now
+
+
+def test_carrier_loss_takes_paths_down_at_once_and_rotation_shrinks():
+    t = tracker()
+    changes = t.on_carrier("eth1", False, now=1.0)
+    assert [(c.path.dev, c.state) for c in changes] == [("eth1", DOWN)]
+    assert changes[0].reason == "carrier lost on eth1"
+    assert t.rotation(PEER, [10000, 10001], [1, 1]) == ([10000], [1], False)
+    # The other peer does not use eth1: its rotation is untouched.
+    assert t.rotation("10.99.255.1", [10000, 10001], [1, 1]) == ([10000, 10001], [1, 1], False)
+
+
+def test_silent_failure_is_seen_after_loss_intervals_and_heals_with_hysteresis():
+    t = tracker(loss=3, rejoin=4)
+    both = {("eth0", "10.99.0.20"), ("eth1", "10.99.1.20")}
+    changes, now = run(t, 1.0, 0.0, both)
+    assert changes == []
+    changes, now = run(t, 0.5, now, {("eth0", "10.99.0.20")})
+    assert [(c.path.dev, c.state) for c in changes] == [("eth1", DOWN)]
+    assert changes[0].reason.startswith("no probe from 10.99.1.20 for ")
+    changes, now = run(t, 0.3, now, both)       # not yet: hysteresis
+    assert changes == []
+    changes, now = run(t, 0.2, now, both)
+    assert [(c.path.dev, c.state) for c in changes] == [("eth1", UP)]
+
+
+def test_one_way_loss_is_seen_from_the_peers_reports():
+    t = tracker(loss=3)
+    run(t, 0.5, 0.0, {("eth0", "10.99.0.20"), ("eth1", "10.99.1.20")})
+    now = 0.5
+    for _ in range(6):      # hellos still arrive, but the peer stopped hearing us
+        now += 0.1
+        seq = t.next_seq()
+        t.on_hello(t.paths[0], peer_seq=seq, heard=5, now=now)
+        t.on_hello(t.paths[1], peer_seq=seq, heard=seq, now=now)
+        changes = t.tick(now)
+        if changes:
+            break
+    assert changes and changes[0].path.dev == "eth0" and "has not heard our probes" in changes[0].reason
+
+
+def test_a_peer_without_a_monitor_is_judged_by_carrier_only():
+    t = tracker()
+    changes, _ = run(t, 2.0, 0.0, set())
+    assert changes == []            # nobody answers, nobody is declared dead
+
+
+def test_all_paths_down_keeps_the_full_rotation():
+    t = tracker()
+    t.on_carrier("eth0", False, 1.0)
+    t.on_carrier("eth1", False, 1.0)
+    assert t.rotation(PEER, [10000, 10001], [1, 3]) == ([10000, 10001], [1, 3], True)
+
+
+def test_hello_round_trip_and_junk():
+    assert probe.decode(probe.encode("10.99.255.10", 7, 6)) == ("10.99.255.10", 7, 6)
+    assert probe.decode(b"junk") is None
+    assert probe.decode(b"XXXX" + probe.encode("1.2.3.4", 1, 1)[4:]) is None
