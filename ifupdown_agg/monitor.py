@@ -183,29 +183,30 @@ class Monitor:
         self._apply(changes)
         interval = self.tracker.interval
         next_tick = now
-        fds = [self.watch.fileno()] + self.sockets.filenos()
+        # Only carrier events wake the loop between ticks; hellos wait in their
+        # sockets and are read once per interval, which keeps the cost flat.
+        watch_fd = self.watch.fileno()
         while not self.stopping:
             timeout = max(0.0, next_tick - time.monotonic())
             try:
-                ready, _, _ = select.select(fds, [], [], timeout)
+                ready, _, _ = select.select([watch_fd], [], [], timeout)
             except InterruptedError:
                 continue
             now = time.monotonic()
             changes = []
-            for fd in ready:
-                if fd == self.watch.fileno():
-                    for dev, carrier in self.watch.events():
-                        if carrier and not any(p.carrier for p in self.tracker.paths if p.dev == dev):
-                            self._repair()
-                        changes += self.tracker.on_carrier(dev, carrier, now)
-                else:
+            if ready:
+                for dev, carrier in self.watch.events():
+                    if carrier and not any(p.carrier for p in self.tracker.paths if p.dev == dev):
+                        self._repair()
+                    changes += self.tracker.on_carrier(dev, carrier, now)
+            if now >= next_tick:
+                for fd in self.sockets.filenos():
                     for dev, source, data in self.sockets.receive(fd):
                         self._hello(dev, source, data, now)
-            if now >= next_tick:
                 seq = self.tracker.next_seq()
+                address = self.cfg.address
                 for path in self.tracker.paths:
-                    self.sockets.send(path.dev, path.gateway,
-                                      probe.encode(self.cfg.address, seq, path.peer_seq))
+                    self.sockets.send(path.dev, path.gateway, probe.encode(address, seq, path.peer_seq))
                 changes += self.tracker.tick(now)
                 next_tick += interval
                 if next_tick < now:         # we were late (suspend, load): do not catch up

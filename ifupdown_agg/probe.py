@@ -62,7 +62,7 @@ class Sockets:
         """(dev, source address, payload) for every datagram waiting on a socket."""
         dev = self.dev_of[fileno]
         sock = self.by_dev[dev]
-        for _ in range(256):        # bounded: the rest waits for the next select
+        for _ in range(4096):       # bounded: the rest waits for the next interval
             try:
                 data, (source, _) = sock.recvfrom(64)
             except (BlockingIOError, InterruptedError):

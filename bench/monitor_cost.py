@@ -1,0 +1,78 @@
+#!/usr/bin/env python3
+"""CPU cost of the link monitor: one host probing PEERS peers over LINKS links.
+
+Every peer is a namespace with LINKS NICs, one on each of LINKS bridged
+segments shared by all hosts, and runs its own overlay and monitor (they must
+answer the probes). The cost is the measured host's monitor process CPU time
+(utime + stime from /proc/PID/stat) over the sampling window.
+
+    sudo python3 bench/monitor_cost.py [--peers 32] [--links 4] [--seconds 20]
+"""
+
+import argparse
+import datetime
+import os
+import subprocess
+import sys
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+from ifupdown_agg.lab import Lab  # noqa: E402
+
+
+def stanza(me: int, peers: int, links: int, interval: int) -> str:
+    tables = " ".join(str(20000 + i) for i in range(links))
+    rspec = " ".join(":".join([f"198.19.0.{h}"] + [f"198.18.{100 + i}.{h}" for i in range(links)])
+                     for h in range(1, peers + 2))
+    return (f"iface tun0 inet manual\n    address 198.19.0.{me}\n    fakenet 198.19.0.0/24\n"
+            f"    table {tables}\n    rspec {rspec}\n    agg-probe-interval {interval}\n")
+
+
+def cpu_seconds(pid: int):
+    """(user, system) CPU seconds of a process."""
+    fields = open(f"/proc/{pid}/stat").read().rsplit(")", 1)[1].split()
+    tck = os.sysconf("SC_CLK_TCK")
+    return int(fields[11]) / tck, int(fields[12]) / tck
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--peers", type=int, default=32)
+    ap.add_argument("--links", type=int, default=4)
+    ap.add_argument("--interval", type=int, default=100, help="probe interval, ms")
+    ap.add_argument("--seconds", type=float, default=20)
+    args = ap.parse_args()
+    with Lab("mc") as lab:
+        hosts = [lab.host(f"h{n}") for n in range(1, args.peers + 2)]
+        for i in range(args.links):
+            lab.segment([(h, f"eth{i}", f"198.18.{100 + i}.{n}") for n, h in enumerate(hosts, 1)])
+        for n, h in enumerate(hosts, 1):
+            h.write_interfaces(stanza(n, args.peers, args.links, args.interval))
+            h.ifagg("up", "tun0")
+        pid = int(open(f"{hosts[0].dir}/run/ifupdown-agg/tun0.monitor.pid").read())
+        time.sleep(2)       # every peer answering
+        probed = len(hosts[0].status("tun0")["peers"])
+        t0, c0 = time.monotonic(), cpu_seconds(pid)
+        time.sleep(args.seconds)
+        t1, c1 = time.monotonic(), cpu_seconds(pid)
+        user, system = ((c1[i] - c0[i]) / (t1 - t0) for i in (0, 1))
+        share = user + system
+        paths = args.peers * args.links
+        line = (f"| {args.peers} | {args.links} | {paths} | {args.interval} | {t1 - t0:.0f} | "
+                f"{user:.2%} | {system:.2%} | {share:.2%} | "
+                f"{'met' if share < 0.01 else 'MISSED'} (target < 1% of one core) |")
+        print(f"{probed} peers probed")
+        print("| peers | links | paths | interval ms | seconds | user | system | monitor CPU | target |")
+        print("|---|---|---|---|---|---|---|---|---|")
+        print(line)
+        kernel = os.uname().release
+        commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True,
+                                cwd=os.path.dirname(os.path.abspath(__file__))).stdout.strip()
+        print(f"\n{datetime.datetime.utcnow():%Y-%m-%d %H:%M} UTC, kernel {kernel}, {os.cpu_count()} cores, "
+              f"commit {commit}; command: sudo python3 bench/monitor_cost.py "
+              f"--peers {args.peers} --links {args.links} --interval {args.interval} --seconds {args.seconds:g}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
