@@ -98,35 +98,34 @@ def _systemd_unit_available() -> bool:
         os.path.exists(os.path.join(d, UNIT.format(""))) for d in UNIT_DIRS)
 
 
-def start(iface: str, wait: float = 3.0) -> int:
-    """Start the monitor for `iface` unless it runs; returns its pid."""
-    pid = running_pid(iface)
-    if pid:
-        return pid
+def start(iface: str) -> None:
+    """Start the monitor for `iface` unless it runs. Does not wait for it: ifup
+    should not pay for its start-up, and it logs its own failures."""
+    if running_pid(iface):
+        return
     if _systemd_unit_available():
-        subprocess.run(["systemctl", "start", UNIT.format(iface)], check=False)
-    else:
-        os.makedirs(state.STATE_DIR, exist_ok=True)
-        with open(_file(iface, "monitor.log"), "ab") as logf:
-            subprocess.Popen([sys.executable, "-m", "ifupdown_agg", "monitor", iface],
-                             stdin=subprocess.DEVNULL, stdout=logf, stderr=logf,
-                             start_new_session=True, close_fds=True,
-                             env=dict(os.environ, IFUPDOWN_AGG_STATE_DIR=state.STATE_DIR))
-    deadline = time.monotonic() + wait
-    while time.monotonic() < deadline:          # bounded: the monitor writes its pidfile
-        pid = running_pid(iface)
-        if pid:
-            return pid
-        time.sleep(0.02)
-    raise RuntimeError(f"the monitor for {iface} did not start; see {_file(iface, 'monitor.log')}")
+        subprocess.run(["systemctl", "start", "--no-block", UNIT.format(iface)], check=False)
+        return
+    os.makedirs(state.STATE_DIR, exist_ok=True)
+    with open(_file(iface, "monitor.log"), "ab") as logf:
+        proc = subprocess.Popen([sys.executable, "-m", "ifupdown_agg", "monitor", iface],
+                                stdin=subprocess.DEVNULL, stdout=logf, stderr=logf,
+                                start_new_session=True, close_fds=True,
+                                env=dict(os.environ, IFUPDOWN_AGG_STATE_DIR=state.STATE_DIR))
+    # Written here as well as by the monitor, so an ifdown right away finds it.
+    with open(_file(iface, "monitor.pid"), "w") as fh:
+        fh.write(f"{proc.pid}\n")
 
 
 def stop(iface: str, wait: float = 3.0) -> None:
+    if _systemd_unit_available():
+        subprocess.run(["systemctl", "stop", UNIT.format(iface)], check=False,
+                       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     pid = running_pid(iface)
     if pid:
         os.kill(pid, signal.SIGTERM)
         deadline = time.monotonic() + wait
-        while time.monotonic() < deadline and running_pid(iface):
+        while time.monotonic() < deadline and running_pid(iface):   # bounded
             time.sleep(0.02)
         if running_pid(iface):
             os.kill(pid, signal.SIGKILL)

@@ -6,7 +6,6 @@ do the same thing.
 
 from __future__ import annotations
 
-import sys
 from dataclasses import dataclass
 from typing import Dict, List, Mapping, Optional, Tuple
 
@@ -61,11 +60,7 @@ def _keep_monitor(loaded: Loaded, restart: bool) -> None:
     if restart or not loaded.cfg.monitor.enabled:
         monitor.stop(iface)
     if loaded.cfg.monitor.enabled:
-        try:
-            monitor.start(iface)
-        except RuntimeError as err:
-            # The overlay works without it; only failover does not.
-            print(f"ifupdown-agg: warning: {err}", file=sys.stderr)
+        monitor.start(iface)
 
 
 def down(iface: str, kernel, executor, cfg: Optional[OverlayConfig] = None,
