@@ -5,7 +5,7 @@ from __future__ import annotations
 import sys
 from typing import Callable, List, Optional, Sequence, TextIO
 
-from .errors import AggError, ApplyError
+from .errors import ApplyError
 from .kobjects import Op
 
 Progress = Optional[Callable[[int, int, Op], None]]
@@ -48,28 +48,27 @@ class RealExecutor:
         self.progress = progress
 
     def run(self, ops: Sequence[Op]) -> List[Op]:
-        done: List[Op] = []
-        for n, op in enumerate(ops, 1):
-            try:
-                self.kernel.apply(op)
-            except AggError as err:
-                failures = self._rollback(done)
-                msg = str(err)
-                if done:
-                    msg += f"; undid the {len(done)} change(s) made before it"
-                if failures:
-                    msg += "; could not undo: " + "; ".join(failures)
-                raise ApplyError(msg) from None
-            done.append(op)
-            if self.progress:
+        done, err = self.kernel.apply_all(ops)
+        if self.progress:
+            for n, op in enumerate(done, 1):
                 self.progress(n, len(ops), op)
+        if err is not None:
+            failures = self._rollback(done)
+            msg = str(err)
+            if done:
+                msg += f"; undid the {len(done)} change(s) made before it"
+            if failures:
+                msg += "; could not undo: " + "; ".join(failures)
+            raise ApplyError(msg)
         return done
 
     def _rollback(self, done: Sequence[Op]) -> List[str]:
         failures = []
-        for op in reversed(done):
-            try:
-                self.kernel.apply(op.inverse())
-            except AggError as err:
+        undo = [op.inverse() for op in reversed(done)]
+        while undo:     # bounded: each round consumes at least one op
+            undone, err = self.kernel.apply_all(undo)
+            undo = [op for op in undo if not any(op is d for d in undone)]
+            if err is not None:
                 failures.append(str(err))
+                undo = undo[1:]     # skip what cannot be undone, go on with the rest
         return failures

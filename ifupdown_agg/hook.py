@@ -4,10 +4,14 @@ ifupdown runs the hooks with IFACE, ADDRFAM, PHASE and one IF_* variable per
 stanza option. The phases split the work so that ifupdown's own inet static
 method finds the device at pre-up and still has it at post-down:
 
-  pre-up     validate everything against the kernel, create the tun device
-  post-up    routes, rules, rp_filter, GSO limit, then the nft marking
+  pre-up     validate the stanza, create the tun device if it is missing
+  post-up    check against the kernel (NICs, tables and marks in use), then
+             routes, rules, rp_filter, GSO limit and the nft marking as one
+             transaction; on failure undo it and pre-up's device
   pre-down   undo all of that, newest first
   post-down  delete the tun device if we created it
+
+pre-up and post-down need no netlink and do not import pyroute2.
 """
 
 from __future__ import annotations
@@ -59,7 +63,18 @@ def main(env: Optional[Mapping[str, str]] = None) -> int:
             return 1
         # Going down with a config that no longer parses: undo from the record.
 
-    # Imported here: pyroute2 is only needed once the stanza is known to be ours.
+    try:
+        if phase == "pre-up":
+            overlay.create_device(loaded)
+            return 0
+        if phase == "post-down":
+            overlay.remove_device(iface)
+            return 0
+    except OSError as err:
+        _say(f"{iface}: {err.strerror}: {err.filename or ''}")
+        return 1
+
+    # Imported here: pyroute2 is needed only for the phases that route.
     from .executor import RealExecutor
     from .kernel import Kernel
 
@@ -67,19 +82,15 @@ def main(env: Optional[Mapping[str, str]] = None) -> int:
     progress = (lambda n, total, op: _say(f"[{n}/{total}] {op.describe()}")) if verbose else None
     executor = RealExecutor(kernel, progress)
     try:
-        if phase == "pre-up":
-            overlay.up(loaded, kernel, executor, device_only=True)
-        elif phase == "post-up":
+        if phase == "post-up":
             try:
                 overlay.up(loaded, kernel, executor)
             except AggError:
-                # ifupdown will not run the down phases for a failed ifup.
+                # ifupdown runs no down phase for a failed ifup: undo pre-up too.
                 overlay.down(iface, kernel, executor, loaded.cfg)
                 raise
         elif phase == "pre-down":
             overlay.down(iface, kernel, executor, loaded.cfg if loaded else None, keep_device=True)
-        elif phase == "post-down":
-            overlay.down(iface, kernel, executor, loaded.cfg if loaded else None)
     except ConfigError as err:
         _say(str(_located(err, iface)))
         return 1

@@ -8,18 +8,17 @@ caller's own network namespace (never pyroute2's NetNS, which forks in 0.9).
 from __future__ import annotations
 
 import errno
-import fcntl
 import json
 import os
 import socket
-import struct
-from typing import Dict, List, Optional
+from typing import Dict, List, Optional, Sequence, Tuple
 
 from pyroute2 import IPRoute
 from pyroute2.netlink.exceptions import NetlinkError
 from pyroute2.netlink.rtnl.rtmsg import rtmsg
 
-from . import nft_ruleset
+from . import nft_ruleset, tundev
+from .route_batch import RouteBatch
 from .errors import ApplyError
 from .kobjects import (DEVICE_ALIAS, NFT_PREFIX, RTPROT_IFAGG, Address, KObject, LinkAttrs, LinkInfo,
                        NftTable, Observed, Op, Route, Rule, SeenRoute, SeenRule, Sysctl,
@@ -30,10 +29,6 @@ from .kobjects import (DEVICE_ALIAS, NFT_PREFIX, RTPROT_IFAGG, Address, KObject,
 if "RTAX_CC_ALGO" not in [nla[0] for nla in rtmsg.metrics.nla_map]:
     rtmsg.metrics.nla_map = tuple(rtmsg.metrics.nla_map) + (("RTAX_CC_ALGO", "asciiz"),)
 
-TUNSETIFF = 0x400454CA
-TUNSETPERSIST = 0x400454CB
-IFF_TUN = 0x0001
-IFF_NO_PI = 0x1000
 IFF_UP = 0x1
 RTN_UNICAST = 1
 PROC_SYS = "/proc/sys"
@@ -90,9 +85,13 @@ class Kernel:
     def __init__(self):
         self.ipr = IPRoute()
         self._nft: Optional[Nft] = None
+        self._indexes: Dict[str, int] = {}     # from the last observe(); one lookup per device
+        self._routes: Optional[RouteBatch] = None
 
     def close(self) -> None:
         self.ipr.close()
+        if self._routes is not None:
+            self._routes.close()
 
     @property
     def nft(self) -> Nft:
@@ -108,6 +107,7 @@ class Kernel:
         for msg in self.ipr.get_links():
             name = msg.get_attr("IFLA_IFNAME")
             names[msg["index"]] = name
+            self._indexes[name] = msg["index"]
             info = msg.get_attr("IFLA_LINKINFO")
             obs.links[name] = LinkInfo(
                 name=name, index=msg["index"],
@@ -160,26 +160,26 @@ class Kernel:
             self._apply(op)
         except NetlinkError as err:
             reason = os.strerror(err.code) if err.code else str(err)
-            if isinstance(op.obj, Route) and op.obj.congctl and err.code in (errno.EINVAL, errno.ENOENT):
-                reason += (f" (is congestion control '{op.obj.congctl}' known to this kernel? "
-                           "see /proc/sys/net/ipv4/tcp_available_congestion_control)")
             raise ApplyError(f"{op.describe()}: {reason}") from None
         except OSError as err:
             raise ApplyError(f"{op.describe()}: {err.strerror}") from None
 
     def _index(self, name: str) -> int:
-        found = self.ipr.link_lookup(ifname=name)
-        if not found:
-            raise OSError(errno.ENODEV, f"no device {name}")
-        return found[0]
+        if name not in self._indexes:
+            found = self.ipr.link_lookup(ifname=name)
+            if not found:
+                raise OSError(errno.ENODEV, f"no device {name}")
+            self._indexes[name] = found[0]
+        return self._indexes[name]
 
     def _apply(self, op: Op) -> None:
         obj, add = op.obj, op.action != "del"
         if isinstance(obj, TunDevice):
             if add:
-                self._create_tun(obj.name)
+                tundev.create(obj.name, DEVICE_ALIAS)
             else:
-                self.ipr.link("del", index=self._index(obj.name))
+                tundev.delete(obj.name)
+            self._indexes.pop(obj.name, None)
         elif isinstance(obj, LinkAttrs):
             attrs = {}
             if obj.up is not None:
@@ -192,7 +192,9 @@ class Kernel:
             self.ipr.addr("add" if add else "del", index=self._index(obj.dev),
                           address=obj.address, prefixlen=obj.prefixlen)
         elif isinstance(obj, Route):
-            self._route(obj, add)
+            code = self._batch.run([self._route_args(op)])[0]
+            if code:
+                raise ApplyError(f"{op.describe()}: {self._route_error(obj, code)}")
         elif isinstance(obj, Rule):
             self.ipr.rule("add" if add else "del", priority=obj.priority, fwmark=obj.fwmark,
                           table=obj.table, protocol=RTPROT_IFAGG)
@@ -209,34 +211,62 @@ class Kernel:
         else:
             raise TypeError(obj)
 
-    def _route(self, r: Route, add: bool) -> None:
-        addr, plen = r.dst.split("/")
-        args = dict(table=r.table, dst=addr, dst_len=int(plen), proto=RTPROT_IFAGG)
-        if add:
-            args["oif"] = self._index(r.dev)
-            if r.gateway:
-                args["gateway"] = r.gateway
-            if r.prefsrc:
-                args["prefsrc"] = r.prefsrc
-            metrics = {}
-            if r.congctl:
-                metrics["RTAX_CC_ALGO"] = r.congctl
-            if r.reordering is not None:
-                metrics["RTAX_REORDERING"] = r.reordering
-            if metrics:
-                args["metrics"] = metrics
-        self.ipr.route("add" if add else "del", **args)
+    def apply_all(self, ops: Sequence[Op]) -> Tuple[List[Op], Optional[ApplyError]]:
+        """Apply in order until one fails: (the ops done, the error or None).
 
-    def _create_tun(self, name: str) -> None:
-        # The ioctl pair `ip tuntap add` uses; pyroute2's tuntap support differs
-        # between 0.7 and 0.9.
-        fd = os.open("/dev/net/tun", os.O_RDWR)
-        try:
-            fcntl.ioctl(fd, TUNSETIFF, struct.pack("16sH", name.encode(), IFF_TUN | IFF_NO_PI))
-            fcntl.ioctl(fd, TUNSETPERSIST, 1)
-        finally:
-            os.close(fd)
-        self.ipr.link("set", index=self._index(name), ifalias=DEVICE_ALIAS)
+        Runs of routes go to the kernel in batches; every route still gets its own
+        answer, so `done` is exact even when a batch fails part way."""
+        done: List[Op] = []
+        i = 0
+        while i < len(ops):
+            j = i
+            while j < len(ops) and isinstance(ops[j].obj, Route) and ops[j].action != "set":
+                j += 1
+            if j == i:
+                try:
+                    self.apply(ops[i])
+                except ApplyError as err:
+                    return done, err
+                done.append(ops[i])
+                i += 1
+                continue
+            run = ops[i:j]
+            try:
+                codes = self._batch.run([self._route_args(op) for op in run])
+            except OSError as err:
+                return done, ApplyError(f"{run[0].describe()}: {err.strerror}")
+            failed = None
+            for op, code in zip(run, codes):
+                if code == 0:
+                    done.append(op)
+                elif failed is None:
+                    failed = ApplyError(f"{op.describe()}: {self._route_error(op.obj, code)}")
+            if failed:
+                return done, failed
+            i = j
+        return done, None
+
+    @property
+    def _batch(self) -> RouteBatch:
+        if self._routes is None:
+            self._routes = RouteBatch()
+        return self._routes
+
+    def _route_args(self, op: Op) -> tuple:
+        r, add = op.obj, op.action == "add"
+        addr, plen = r.dst.split("/")
+        if not add:
+            return (False, r.table, addr, int(plen), RTPROT_IFAGG)
+        return (True, r.table, addr, int(plen), RTPROT_IFAGG, self._index(r.dev),
+                r.gateway, r.prefsrc, r.congctl, r.reordering)
+
+    @staticmethod
+    def _route_error(r: Route, code: int) -> str:
+        reason = os.strerror(code)
+        if r.congctl and code in (errno.EINVAL, errno.ENOENT):
+            reason += (f" (is congestion control '{r.congctl}' known to this kernel? "
+                       "see /proc/sys/net/ipv4/tcp_available_congestion_control)")
+        return reason
 
     def counters(self, nft_table: str) -> Dict[str, Dict[str, int]]:
         return self.nft.counters(nft_table)

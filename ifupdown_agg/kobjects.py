@@ -214,6 +214,17 @@ class Observed:
     nft: Dict[str, NftTable] = field(default_factory=dict)   # our tables only
     sysctls: Dict[str, str] = field(default_factory=dict)
 
+    def route_index(self) -> Dict[tuple, Route]:
+        """Routes by (table, destination); built once, as plans ask for every route."""
+        if getattr(self, "_routes_by_key", None) is None:
+            self._routes_by_key = {s.route.key(): s.route for s in self.routes}
+        return self._routes_by_key
+
+    def rule_set(self) -> set:
+        if getattr(self, "_rules", None) is None:
+            self._rules = {s.rule for s in self.rules}
+        return self._rules
+
     def to_json(self) -> dict:
         return {
             "links": {n: asdict(li) for n, li in self.links.items()},

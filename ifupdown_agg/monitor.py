@@ -87,9 +87,11 @@ def running_pid(iface: str) -> Optional[int]:
     try:
         with open(_file(iface, "monitor.pid")) as fh:
             pid = int(fh.read().strip())
-        os.kill(pid, 0)
+        with open(f"/proc/{pid}/stat") as fh:
+            if fh.read().rsplit(")", 1)[1].split()[0] == "Z":
+                return None     # exited, not yet reaped by whoever inherited it
         return pid
-    except (OSError, ValueError):
+    except (OSError, ValueError, IndexError):
         return None
 
 
@@ -295,6 +297,17 @@ def _setup_logging() -> None:
 
 
 def main(iface: str) -> int:
+    stop_requested = []
+
+    def stop_signal(signum, frame):
+        stop_requested.append(signum)
+        if monitor_ref:
+            monitor_ref[0].stopping = True
+    monitor_ref: List[Monitor] = []
+    # First of all, so an ifdown right after ifup ends us cleanly.
+    signal.signal(signal.SIGTERM, stop_signal)
+    signal.signal(signal.SIGINT, stop_signal)
+
     from . import overlay
     from .kernel import Kernel
 
@@ -305,21 +318,22 @@ def main(iface: str) -> int:
         return 1
     cfg = overlay.from_raw(iface, raw).cfg
     kernel = Kernel()
-    mon = Monitor(cfg, kernel)
-
-    def stop_signal(signum, frame):
-        mon.stopping = True
-    signal.signal(signal.SIGTERM, stop_signal)
-    signal.signal(signal.SIGINT, stop_signal)
-    with open(_file(iface, "monitor.pid"), "w") as fh:
-        fh.write(f"{os.getpid()}\n")
-    log.info("%s: monitoring %d path(s) to %d peer(s), probes every %d ms, down after %d lost",
-             iface, len(mon.tracker.paths), len(cfg.peers), cfg.monitor.interval_ms, cfg.monitor.loss)
-    mon.write_health()
     try:
-        mon.run()
+        mon = Monitor(cfg, kernel)
+        monitor_ref.append(mon)
+        mon.stopping = bool(stop_requested)
+        with open(_file(iface, "monitor.pid"), "w") as fh:
+            fh.write(f"{os.getpid()}\n")
+        log.info("%s: monitoring %d path(s) to %d peer(s), probes every %d ms, down after %d lost",
+                 iface, len(mon.tracker.paths), len(cfg.peers), cfg.monitor.interval_ms,
+                 cfg.monitor.loss)
+        mon.write_health()
+        try:
+            if not mon.stopping:
+                mon.run()
+        finally:
+            mon.close()
     finally:
-        mon.close()
         kernel.close()
         for suffix in ("monitor.pid", "health.json"):
             try:

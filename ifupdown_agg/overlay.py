@@ -9,9 +9,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Dict, List, Mapping, Optional, Tuple
 
-from . import ifaces_file, monitor, plan, state
+from . import ifaces_file, monitor, plan, state, tundev
 from .errors import ConfigError
-from .kobjects import Op, TunDevice
+from .kobjects import DEVICE_ALIAS, Op, TunDevice
 from .model import OverlayConfig, overlay_from_options
 from .options import RawOption
 
@@ -36,21 +36,37 @@ def from_raw(iface: str, raw: Mapping[str, RawOption]) -> Loaded:
     return Loaded(overlay_from_options(iface, raw), dict(raw))
 
 
-def up(loaded: Loaded, kernel, executor, device_only: bool = False) -> Tuple[List[Op], plan.Desired]:
+def up(loaded: Loaded, kernel, executor) -> Tuple[List[Op], plan.Desired]:
     """Plan against the kernel and run it; the record of what we made is saved."""
     obs = kernel.observe()
     made = state.load(loaded.cfg.iface)
     ops, desired = plan.plan_up(loaded.cfg, obs, loaded.raw, made)
-    if device_only:
-        ops = plan.plan_device(loaded.cfg, obs)
     applied = executor.run(ops)
     if not executor.changes_kernel:
         return ops, desired
     if applied:
         state.save(loaded.cfg.iface, state.merge(made, applied))
-    if not device_only:
-        _keep_monitor(loaded, restart=bool(applied))
+    _keep_monitor(loaded, restart=bool(applied))
     return ops, desired
+
+
+# pre-up and post-down only make and remove the device. They need no netlink,
+# so they stay clear of pyroute2, whose import is most of a hook's run time.
+
+def create_device(loaded: Loaded) -> None:
+    name = loaded.cfg.iface
+    if not tundev.exists(name):
+        tundev.create(name, DEVICE_ALIAS)
+        state.save(name, state.merge(state.load(name), [Op("add", TunDevice(name))]))
+
+
+def remove_device(iface: str) -> None:
+    made = state.load(iface)
+    recorded = any(op.action == "add" and op.obj == TunDevice(iface) for op in made)
+    if (recorded or not made) and tundev.exists(iface) and tundev.alias(iface) == DEVICE_ALIAS:
+        tundev.delete(iface)
+    state.remove(iface)
+    monitor.forget_options(iface)
 
 
 def _keep_monitor(loaded: Loaded, restart: bool) -> None:

@@ -207,12 +207,10 @@ def _current(obj: KObject, obs: Observed) -> Tuple[bool, Optional[KObject]]:
         link = obs.links.get(obj.dev)
         return bool(link and (obj.address, obj.prefixlen) in link.addrs), None
     if isinstance(obj, Route):
-        for seen in obs.routes:
-            if seen.route.key() == obj.key():
-                return True, seen.route
-        return False, None
+        seen = obs.route_index().get(obj.key())
+        return seen is not None, seen
     if isinstance(obj, Rule):
-        return any(s.rule == obj for s in obs.rules), None
+        return obj in obs.rule_set(), None
     if isinstance(obj, NftTable):
         cur = obs.nft.get(obj.name)
         return cur is not None, cur
@@ -285,11 +283,6 @@ def plan_up(cfg: OverlayConfig, obs: Observed,
     desired = desired_state(cfg, obs, raw)
     # Stale objects go first: a changed table list must free its marks before reuse.
     return stale(cfg, desired.objects, obs, made) + diff(desired.objects, obs), desired
-
-
-def plan_device(cfg: OverlayConfig, obs: Observed) -> List[Op]:
-    """pre-up: only the holder device, so ifupdown's static method can address it."""
-    return diff([TunDevice(cfg.iface)], obs)
 
 
 def plan_down(made: Sequence[Op], obs: Observed) -> List[Op]:

@@ -41,7 +41,7 @@ def save(iface: str, made: List[Op]) -> None:
     data = {"version": VERSION, "iface": iface, "made": [op.to_json() for op in made]}
     fd, tmp = tempfile.mkstemp(dir=STATE_DIR, prefix=f".{iface}.")
     with os.fdopen(fd, "w") as fh:
-        json.dump(data, fh, indent=1)
+        json.dump(data, fh, separators=(",", ":"))
         fh.write("\n")
     os.replace(tmp, path_for(iface))
 
