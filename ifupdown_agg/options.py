@@ -9,6 +9,7 @@ read this table; nothing else lists options.
 from __future__ import annotations
 
 import difflib
+import textwrap
 from dataclasses import dataclass, field
 from typing import Dict, List, Mapping, Optional, Tuple
 
@@ -214,6 +215,6 @@ def option_help_lines(table: Mapping[str, Option] = OPTIONS) -> List[str]:
         if opt.owner == "ifupdown":
             tags.append("inet static's own option")
         lines.append(f"  {opt.name} {opt.vtype.metavar}" + (f"   [{', '.join(tags)}]" if tags else ""))
-        lines.append(f"      {opt.help}")
+        lines += textwrap.wrap(opt.help, 78, initial_indent="      ", subsequent_indent="      ")
         lines.append(f"      example: {opt.name} {opt.example}")
     return lines

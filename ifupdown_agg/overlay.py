@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from typing import Dict, List, Mapping, Optional, Tuple
 
 from . import ifaces_file, monitor, plan, state, tundev
-from .errors import ConfigError
+from .errors import ConfigError, Location
 from .kobjects import DEVICE_ALIAS, Op, TunDevice
 from .model import OverlayConfig, overlay_from_options
 from .options import RawOption
@@ -28,7 +28,7 @@ def from_file(iface: str, path: str = "/etc/network/interfaces") -> Loaded:
     if stanza is None:
         known = ", ".join(s.name for s in parsed.stanzas) or "none"
         raise ConfigError(f"no 'iface {iface} inet ...' stanza (stanzas: {known})",
-                          location=ifaces_file.Location(path))
+                          location=Location(path))
     return Loaded(overlay_from_options(iface, stanza.options), stanza.options)
 
 

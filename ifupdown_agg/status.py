@@ -10,6 +10,7 @@ from typing import Dict, List
 
 from . import monitor, overlay, plan
 from .kernel import Kernel
+from .kobjects import Route
 from .nft_ruleset import counter_name, reduce_weights
 
 
@@ -53,7 +54,7 @@ def collect(kernel: Kernel, iface: str, interfaces: str) -> Dict:
         for t in cfg.tables:
             c = counters.get(counter_name(index, t), {})
             p = all_paths.get((virt, t), {})
-            route = next(o for o in desired.objects if isinstance(o, plan.Route)
+            route = next(o for o in desired.objects if isinstance(o, Route)
                          and o.table == t and o.dst == f"{virt}/32")
             rows.append({"table": t, "dev": route.dev, "via": route.gateway,
                          "health": p.get("state", "unmonitored") if health else "unmonitored",
