@@ -34,6 +34,7 @@ class Path:
     since: float = 0.0
     carrier: bool = True
     last_rx: Optional[float] = None
+    first_rx: Optional[float] = None
     peer_seq: int = 0       # the last sequence number we heard from the peer here
     heard_by_peer: int = 0  # the last of our sequence numbers the peer reported
     good: int = 0           # consecutive good intervals while down
@@ -71,6 +72,8 @@ class Tracker:
 
     def on_hello(self, path: Path, peer_seq: int, heard: int, now: float) -> None:
         self.probed_peers.add(path.peer)
+        if path.first_rx is None:
+            path.first_rx = now
         path.last_rx = now
         path.peer_seq = peer_seq
         path.heard_by_peer = heard
@@ -96,6 +99,13 @@ class Tracker:
         silent_since = path.last_rx if path.last_rx is not None else path.since
         if now - silent_since > window + self.interval / 2:
             return f"no probe from {path.gateway} for {int((now - silent_since) * 1000)} ms"
+        if path.heard_by_peer == 0:
+            # The peer has never heard us here: a fault only once it has been
+            # talking for longer than the loss window (both monitors start at
+            # their own time).
+            if path.first_rx is not None and now - path.first_rx > window + self.interval:
+                return f"{path.gateway} has never heard our probes"
+            return None
         if self.seq - path.heard_by_peer > self.loss + 1:
             return f"{path.gateway} has not heard our probes for {self.seq - path.heard_by_peer} intervals"
         return None
@@ -115,7 +125,7 @@ class Tracker:
 
     def _set(self, path: Path, state: str, reason: str, now: float) -> Change:
         path.state, path.reason, path.since, path.good = state, reason, now, 0
-        if state == DOWN:
+        if state == DOWN and path.heard_by_peer:
             # The peer's report of our probes restarts when the path comes back.
             path.heard_by_peer = self.seq
         return Change(path, state, reason)

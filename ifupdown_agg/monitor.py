@@ -164,6 +164,8 @@ class Monitor:
         mon = cfg.monitor
         self.tracker = Tracker(paths_from(cfg, desired.objects, obs), mon.interval_ms / 1000.0,
                                mon.loss, mon.rejoin)
+        for path in self.tracker.paths:
+            path.since = time.monotonic()
         self.sockets = probe.Sockets(mon.port)
         for path in self.tracker.paths:
             self.sockets.open(path.dev, path.local)
@@ -173,8 +175,6 @@ class Monitor:
 
     def run(self) -> None:
         now = time.monotonic()
-        for path in self.tracker.paths:
-            path.since = now
         # A fresh start: every peer gets its full rotation, then what carrier says.
         self._rewrite([i for i, _ in self.cfg.peer_indexes])
         changes: List[Change] = []

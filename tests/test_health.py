@@ -82,3 +82,18 @@ def test_hello_round_trip_and_junk():
     assert probe.decode(probe.encode("10.99.255.10", 7, 6)) == ("10.99.255.10", 7, 6)
     assert probe.decode(b"junk") is None
     assert probe.decode(b"XXXX" + probe.encode("1.2.3.4", 1, 1)[4:]) is None
+
+
+def test_monitors_starting_at_different_times_do_not_fail_paths():
+    t = tracker()
+    now = 0.0
+    for _ in range(30):         # we probe alone for 3 s, then the peer starts and hears us
+        now += 0.1
+        t.next_seq()
+        assert t.tick(now) == []
+    for k in range(30):
+        now += 0.1
+        seq = t.next_seq()
+        for p in t.paths[:2]:
+            t.on_hello(p, peer_seq=k + 1, heard=0 if k < 2 else seq - 1, now=now)
+        assert t.tick(now) == []
