@@ -70,13 +70,16 @@ class Tracker:
         self.seq += 1
         return self.seq
 
-    def on_hello(self, path: Path, peer_seq: int, heard: int, now: float) -> None:
+    def on_hello(self, path: Path, peer_seq: int, heard: int, now: float) -> bool:
+        """Record a hello; True if it is the first from this peer."""
+        new = path.peer not in self.probed_peers
         self.probed_peers.add(path.peer)
         if path.first_rx is None:
             path.first_rx = now
         path.last_rx = now
         path.peer_seq = peer_seq
         path.heard_by_peer = heard
+        return new
 
     def on_carrier(self, dev: str, carrier: bool, now: float) -> List[Change]:
         changes = []

@@ -31,6 +31,7 @@ if "RTAX_CC_ALGO" not in [nla[0] for nla in rtmsg.metrics.nla_map]:
 
 IFF_UP = 0x1
 RTN_UNICAST = 1
+TC_H_ROOT = 0xFFFFFFFF
 PROC_SYS = "/proc/sys"
 
 
@@ -141,6 +142,14 @@ class Kernel:
                 priority=msg.get_attr("FRA_PRIORITY") or 0, fwmark=fwmark,
                 table=msg.get_attr("FRA_TABLE") or msg["table"]),
                 msg.get_attr("FRA_PROTOCOL") or 0))
+        for msg in self.ipr.get_qdiscs():
+            # A tbf at the root is what the link carries, whatever its speed says.
+            if msg["parent"] == TC_H_ROOT and msg.get_attr("TCA_KIND") == "tbf":
+                opts = msg.get_attr("TCA_OPTIONS")
+                parms = opts.get_attr("TCA_TBF_PARMS") if opts else None
+                name = names.get(msg["index"])
+                if parms and parms.get("rate") and name:
+                    obs.links[name].shaped = int(parms["rate"] * 8 // 1_000_000)
         obs.nft = self.nft.our_tables()
         for dev in ["all"] + [n for n, li in obs.links.items() if li.addrs]:
             path = f"net/ipv4/conf/{dev}/rp_filter"

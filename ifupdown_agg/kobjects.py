@@ -191,6 +191,13 @@ class LinkInfo:
     up: bool = False
     gso_max_segs: Optional[int] = None
     speed: Optional[int] = None                      # Mbit/s, None if unknown
+    shaped: Optional[int] = None                     # Mbit/s of a tbf root qdisc, if any
+
+    @property
+    def rate(self) -> Optional[int]:
+        """What the link can carry: its speed, or less if a shaper holds it back."""
+        known = [r for r in (self.speed, self.shaped) if r]
+        return min(known) if known else None
     addrs: List[Tuple[str, int]] = field(default_factory=list)
 
 

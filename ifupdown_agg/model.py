@@ -36,7 +36,7 @@ class OverlayConfig:
     weights: Union[str, Tuple[int, ...]]
     congctl: Optional[str]
     reordering: Optional[int]
-    gso_max_segs: Optional[int]
+    gso_max_segs: Union[str, int, None]
     rule_priority: int
     mtu: Optional[int]
     monitor: "MonitorConfig"

@@ -201,9 +201,12 @@ class Monitor:
                         self._repair()
                     changes += self.tracker.on_carrier(dev, carrier, now)
             if now >= next_tick:
+                newly_probed = False
                 for fd in self.sockets.filenos():
                     for dev, source, data in self.sockets.receive(fd):
-                        self._hello(dev, source, data, now)
+                        newly_probed |= self._hello(dev, source, data, now)
+                if newly_probed and not changes:
+                    self.write_health()
                 seq = self.tracker.next_seq()
                 address = self.cfg.address
                 for path in self.tracker.paths:
@@ -214,11 +217,12 @@ class Monitor:
                     next_tick = now + interval
             self._apply(changes)
 
-    def _hello(self, dev: str, source: str, data: bytes, now: float) -> None:
+    def _hello(self, dev: str, source: str, data: bytes, now: float) -> bool:
         hello = probe.decode(data)
         path = self.tracker.path_for(dev, source)
         if hello and path and hello[0] == path.peer:
-            self.tracker.on_hello(path, hello[1], hello[2], now)
+            return self.tracker.on_hello(path, hello[1], hello[2], now)
+        return False
 
     def _repair(self) -> None:
         """Put back routes the kernel dropped: taking a NIC down deletes every route

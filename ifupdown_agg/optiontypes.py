@@ -194,7 +194,11 @@ WEIGHTS = ValueType("auto|WEIGHT...", parse_weights, "per-table weights")
 CONGCTL = ValueType("NAME|none", parse_congctl, "a TCP congestion control")
 MTU = ValueType("BYTES", parse_uint(68, 65535), "an MTU")
 PRIORITY = ValueType("PRIORITY", parse_uint(1, 32765), "an ip rule priority")
-GSO_SEGS = ValueType("SEGMENTS|none", parse_uint_or_none(1, 65535), "a GSO segment limit")
+def parse_gso(value: str) -> Union[str, int, None]:
+    return "auto" if value.strip() == "auto" else parse_uint_or_none(1, 65535)(value)
+
+
+GSO_SEGS = ValueType("auto|SEGMENTS|none", parse_gso, "a GSO segment limit")
 REORDERING = ValueType("PACKETS|none", parse_uint_or_none(3, 300), "a reordering metric")
 ON_OFF = ValueType("on|off", parse_on_off, "on or off")
 MILLISECONDS = ValueType("MS", parse_uint(10, 10000), "milliseconds")

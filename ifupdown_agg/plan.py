@@ -97,8 +97,21 @@ def _next_hop(peer, i: int, link_dev: str, nets, skip: str) -> Tuple[str, Option
     return literal, None
 
 
+GSO_BURST_SECONDS = 60e-6
+SEGMENT_BITS = 1500 * 8
+
+
+def auto_gso_segs(devs: Sequence[str], obs: Observed) -> int:
+    """Segments that keep one marked GSO run under ~60 us on the slowest member."""
+    rates = [obs.links[d].rate for d in devs if d in obs.links]
+    if not rates or not all(rates):
+        return 8
+    segs = int(min(rates) * 1e6 * GSO_BURST_SECONDS / SEGMENT_BITS)
+    return max(1, min(64, segs))
+
+
 def auto_weights(devs: Sequence[str], obs: Observed) -> Tuple[List[int], Optional[str]]:
-    speeds = [obs.links[d].speed if d in obs.links else None for d in devs]
+    speeds = [obs.links[d].rate if d in obs.links else None for d in devs]
     if any(not s or s <= 0 for s in speeds):
         unknown = sorted({d for d, s in zip(devs, speeds) if not s or s <= 0})
         return [1] * len(devs), ("speed unknown for " + ", ".join(unknown) +
@@ -133,8 +146,9 @@ def desired_state(cfg: OverlayConfig, obs: Observed,
     members = [Member(t, d, me.hop_for(i), w)
                for i, (t, d, w) in enumerate(zip(cfg.tables, devs, weights))]
 
+    gso = auto_gso_segs(devs, obs) if cfg.gso_max_segs == "auto" else cfg.gso_max_segs
     objects: List[KObject] = [TunDevice(cfg.iface),
-                              LinkAttrs(cfg.iface, up=True, gso_max_segs=cfg.gso_max_segs),
+                              LinkAttrs(cfg.iface, up=True, gso_max_segs=gso),
                               Address(cfg.iface, cfg.address, 32)]
 
     route_devs = set(devs)
