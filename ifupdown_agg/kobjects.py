@@ -231,34 +231,3 @@ class Observed:
         if getattr(self, "_rules", None) is None:
             self._rules = {s.rule for s in self.rules}
         return self._rules
-
-    def to_json(self) -> dict:
-        return {
-            "links": {n: asdict(li) for n, li in self.links.items()},
-            "routes": [dict(to_json(r.route), proto=r.proto) for r in self.routes],
-            "rules": [dict(to_json(r.rule), proto=r.proto) for r in self.rules],
-            "nft": {n: to_json(t) for n, t in self.nft.items()},
-            "sysctls": dict(self.sysctls),
-        }
-
-    @classmethod
-    def from_json(cls, data: dict) -> "Observed":
-        links = {}
-        for name, li in data.get("links", {}).items():
-            li = dict(li)
-            li.setdefault("name", name)
-            li.setdefault("index", 0)
-            li["addrs"] = [tuple(a) for a in li.get("addrs", [])]
-            links[name] = LinkInfo(**li)
-
-        def split(d: dict):
-            d = dict(d)
-            proto = d.pop("proto")
-            return from_json(d), proto
-        return cls(
-            links=links,
-            routes=[SeenRoute(*split(r)) for r in data.get("routes", [])],
-            rules=[SeenRule(*split(r)) for r in data.get("rules", [])],
-            nft={n: from_json(t) for n, t in data.get("nft", {}).items()},
-            sysctls=dict(data.get("sysctls", {})),
-        )

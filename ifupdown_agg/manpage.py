@@ -58,13 +58,7 @@ def section5() -> str:
            ".SH OPTIONS"]
     for opt in OPTIONS.values():
         out += [".TP", f"\\fB{esc(opt.name)}\\fR \\fI{esc(opt.vtype.metavar)}\\fR", esc(opt.help)]
-        facts = []
-        if opt.required:
-            facts.append("Required.")
-        if opt.default is not None and opt.owner == "agg":
-            facts.append(f"Default: {esc(opt.default)}.")
-        if opt.owner == "ifupdown":
-            facts.append("An option of ifupdown's inet static method, read by the hooks.")
+        facts = [esc(tag[0].upper() + tag[1:]) + "." for tag in opt.tags]
         facts.append(f"Example: \\fB{esc(opt.name)} {esc(opt.example)}\\fR.")
         facts.append(f"systemd\\-networkd: {esc(opt.networkd)}.")
         out += [".br", " ".join(facts)]

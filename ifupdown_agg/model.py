@@ -13,7 +13,7 @@ from typing import Dict, Mapping, Optional, Tuple, Union
 import netaddr
 
 from .errors import ConfigError, Location
-from .options import OPTIONS, RawOption, parse_options
+from .options import RawOption, parse_options
 from .optiontypes import RspecEntry
 
 
@@ -113,5 +113,3 @@ def overlay_from_options(iface: str, raw: Mapping[str, RawOption]) -> OverlayCon
                               values["agg-probe-loss"], values["agg-probe-rejoin"],
                               values["agg-probe-port"]))
 
-
-__all__ = ["OverlayConfig", "overlay_from_options", "OPTIONS"]

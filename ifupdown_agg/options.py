@@ -29,6 +29,16 @@ class Option:
     owner: str = "agg"                 # "ifupdown": inet static's own option, read only
 
     @property
+    def tags(self) -> List[str]:
+        """Short facts shown next to the option in --help and the man page."""
+        tags = ["required"] if self.required else []
+        if self.default is not None and self.owner == "agg":
+            tags.append(f"default {self.default}")
+        if self.owner == "ifupdown":
+            tags.append("inet static's own option")
+        return tags
+
+    @property
     def env(self) -> str:
         """The variable ifupdown exports for it to hooks."""
         return "IF_" + self.name.upper().replace("-", "_")
@@ -212,13 +222,7 @@ def option_help_lines(table: Mapping[str, Option] = OPTIONS) -> List[str]:
     """Plain-text option reference for --help; the man page renders the same table."""
     lines = []
     for opt in table.values():
-        tags = []
-        if opt.required:
-            tags.append("required")
-        if opt.default is not None and opt.owner == "agg":
-            tags.append(f"default {opt.default}")
-        if opt.owner == "ifupdown":
-            tags.append("inet static's own option")
+        tags = opt.tags
         lines.append(f"  {opt.name} {opt.vtype.metavar}" + (f"   [{', '.join(tags)}]" if tags else ""))
         lines += textwrap.wrap(opt.help, 78, initial_indent="      ", subsequent_indent="      ")
         lines.append(f"      example: {opt.name} {opt.example}")
