@@ -220,14 +220,17 @@ class Observed:
     rules: List[SeenRule] = field(default_factory=list)
     nft: Dict[str, NftTable] = field(default_factory=dict)   # our tables only
     sysctls: Dict[str, str] = field(default_factory=dict)
+    # Built on first use: a plan asks about every route, so a scan each time is quadratic.
+    _routes_by_key: Optional[Dict[tuple, Route]] = field(default=None, repr=False, compare=False)
+    _rule_set: Optional[set] = field(default=None, repr=False, compare=False)
 
     def route_index(self) -> Dict[tuple, Route]:
-        """Routes by (table, destination); built once, as plans ask for every route."""
-        if getattr(self, "_routes_by_key", None) is None:
+        """Routes by (table, destination)."""
+        if self._routes_by_key is None:
             self._routes_by_key = {s.route.key(): s.route for s in self.routes}
         return self._routes_by_key
 
     def rule_set(self) -> set:
-        if getattr(self, "_rules", None) is None:
-            self._rules = {s.rule for s in self.rules}
-        return self._rules
+        if self._rule_set is None:
+            self._rule_set = {s.rule for s in self.rules}
+        return self._rule_set
