@@ -510,6 +510,11 @@ def main() -> int:
     workloads = args.workload or WORKLOADS
     EXTRA_OPTIONS.extend(args.overlay_option)
 
+    # The code measured is the code at the start (the hooks load it at every ifup).
+    commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=REPO, capture_output=True,
+                            text=True).stdout.strip()
+    dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=REPO,
+                           capture_output=True, text=True).stdout.strip()
     results = {}
     started = time.monotonic()
     runners = {"single": lambda: run_tcp(args, 1), "parallel": lambda: run_tcp(args, 4),
@@ -517,10 +522,6 @@ def main() -> int:
                "apply": lambda: run_apply(args), "cpu": lambda: run_cpu(args)}
     for w in workloads:
         results[w] = runners[w]()
-    commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=REPO, capture_output=True,
-                            text=True).stdout.strip()
-    dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=REPO,
-                           capture_output=True, text=True).stdout.strip()
     cpu_model = next((ln.split(":", 1)[1].strip() for ln in open("/proc/cpuinfo")
                       if ln.startswith("model name")), platform.processor())
     mem = next(ln.split()[1] for ln in open("/proc/meminfo") if ln.startswith("MemTotal"))
