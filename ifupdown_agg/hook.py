@@ -25,6 +25,7 @@ from .errors import AggError, ConfigError
 from .options import env_options, is_ours
 
 INTERFACES = "/etc/network/interfaces"
+PHASES = ("pre-up", "post-up", "pre-down", "post-down")
 
 
 def _located(err: ConfigError, iface: str) -> ConfigError:
@@ -47,7 +48,7 @@ def main(env: Optional[Mapping[str, str]] = None) -> int:
     iface = env.get("IFACE", "")
     phase = env.get("PHASE", "")
     raw = env_options(env)
-    if env.get("ADDRFAM") == "meta" or not iface or not is_ours(raw):
+    if env.get("ADDRFAM") == "meta" or not iface or not is_ours(raw) or phase not in PHASES:
         return 0
     if env.get("ADDRFAM") != "inet":
         _say(f"{iface}: the overlay is IPv4 only; ignoring the {env.get('ADDRFAM')} stanza")
