@@ -116,6 +116,17 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_parser("options", help="print every stanza option with its type, default and example")
     sub.add_parser("hook", help="entry point of the /etc/network/if-*.d hooks (reads IF_* variables)")
 
+    p = sub.add_parser("networkd", help="the same overlays from systemd-networkd: generate, diff, apply",
+                       description="Write .netdev/.network files for the overlay stanzas, reload "
+                                   "systemd-networkd over D-Bus, and apply what networkd cannot.")
+    from networkd_gen import cli as networkd_cli     # argparse only; run() imports the rest
+    networkd_cli.add_arguments(p)
+
+    from . import doctor
+    p = sub.add_parser("doctor", help="explain why a bond does not aggregate, and how to fix it",
+                       description=doctor.__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    doctor.add_arguments(p)
+
     from . import demo
     p = sub.add_parser("demo", help="run a demo cluster of network namespaces (needs root)",
                        description=demo.__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -252,6 +263,16 @@ def cmd_hook(args) -> int:
     return hook.main()
 
 
+def cmd_networkd(args) -> int:
+    from networkd_gen import cli as networkd_cli
+    return networkd_cli.run(args)
+
+
+def cmd_doctor(args) -> int:
+    from . import doctor
+    return doctor.run(args)
+
+
 def cmd_demo(args) -> int:
     from . import demo
     return demo.run(args)
@@ -259,7 +280,8 @@ def cmd_demo(args) -> int:
 
 COMMANDS = {"plan": cmd_plan, "up": cmd_up, "down": cmd_down, "check": cmd_check,
             "status": cmd_status, "cleanup": cmd_cleanup, "options": cmd_options,
-            "hook": cmd_hook, "demo": cmd_demo, "monitor": cmd_monitor}
+            "hook": cmd_hook, "demo": cmd_demo, "monitor": cmd_monitor,
+            "networkd": cmd_networkd, "doctor": cmd_doctor}
 
 
 def main(argv: Optional[List[str]] = None) -> int:

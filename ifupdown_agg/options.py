@@ -100,7 +100,7 @@ OVERLAY_OPTIONS: Tuple[Option, ...] = (
         "agg-reordering", T.REORDERING, default="none",
         help="The reordering metric of the overlay route: how many packets TCP "
              "expects to arrive out of order before it assumes loss.",
-        example="32", networkd="(route metric applied by ifupdown-agg-networkd.service)"),
+        example="32", networkd="(no networkd key: set by ifupdown-agg-networkd@IFACE.service)"),
     Option(
         "agg-gso-max-segs", T.GSO_SEGS, default="auto",
         help="GSO segment limit of the overlay device. A GSO super-packet gets "
@@ -110,7 +110,7 @@ OVERLAY_OPTIONS: Tuple[Option, ...] = (
              "at 2.5 Gbit/s (measured: at 4x200 Mbit/s, 1 gives 94% of the links' "
              "sum where 8 gives 72%); 8 when no link speed is known. Fewer "
              "segments cost more CPU per byte.",
-        example="8", networkd="[Link] GenericSegmentOffloadMaxSegments= (.link file)"),
+        example="8", networkd="(set by ifupdown-agg-networkd@IFACE.service: auto needs live link rates)"),
     Option(
         "agg-rule-priority", T.PRIORITY, default="7000",
         help="Priority of the fwmark rules, which must come before the main "

@@ -1,0 +1,18 @@
+"""networkd_gen: the same overlays from systemd-networkd instead of ifupdown.
+
+It reads the same stanzas (or a native configobj file), validates them with
+the same option table and model, asks plan.desired_state for the exact kernel
+objects, and writes them as .netdev/.network files. What networkd cannot
+express (the nft marking, rp_filter before 255, the GSO limit, the reordering
+metric) goes into a per-overlay file that ifupdown-agg-networkd@IFACE.service
+applies with `ifagg networkd post-apply IFACE` through the usual executor.
+"""
+
+PREFIX = "60-ifagg-"
+NETWORK_DIR = "etc/systemd/network"
+EXTRAS_DIR = "etc/ifupdown-agg/networkd"
+WANTS_DIR = "etc/systemd/system/systemd-networkd.service.wants"
+UNIT = "ifupdown-agg-networkd@.service"
+UNIT_PATH = "/lib/systemd/system/" + UNIT
+FILE_MODE = 0o640
+FILE_GROUP = "systemd-network"
