@@ -16,6 +16,11 @@ DEVICE_ALIAS = "ifupdown-agg"
 NFT_PREFIX = "ifagg_"
 
 
+def nft_table_name(iface: str) -> str:
+    """Our nft table for an overlay; nft names allow letters, digits and '_' only."""
+    return NFT_PREFIX + "".join(c if c.isalnum() else "_" for c in iface)
+
+
 @dataclass(frozen=True)
 class TunDevice:
     name: str

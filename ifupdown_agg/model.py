@@ -13,6 +13,7 @@ from typing import Dict, Mapping, Optional, Tuple, Union
 import netaddr
 
 from .errors import ConfigError, Location
+from .kobjects import nft_table_name
 from .options import RawOption, parse_options
 from .optiontypes import RspecEntry
 
@@ -56,8 +57,7 @@ class OverlayConfig:
 
     @property
     def nft_table(self) -> str:
-        # nft names allow letters, digits and '_'; interface names allow more.
-        return "ifagg_" + "".join(c if c.isalnum() else "_" for c in self.iface)
+        return nft_table_name(self.iface)
 
 
 def overlay_from_options(iface: str, raw: Mapping[str, RawOption]) -> OverlayConfig:

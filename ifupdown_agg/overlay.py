@@ -46,7 +46,7 @@ def up(loaded: Loaded, kernel, executor) -> Tuple[List[Op], plan.Desired]:
         return ops, desired
     if applied:
         state.save(loaded.cfg.iface, state.merge(made, applied))
-    _keep_monitor(loaded, restart=bool(applied))
+    keep_monitor(loaded, restart=bool(applied))
     return ops, desired
 
 
@@ -69,7 +69,7 @@ def remove_device(iface: str) -> None:
     monitor.forget_options(iface)
 
 
-def _keep_monitor(loaded: Loaded, restart: bool) -> None:
+def keep_monitor(loaded: Loaded, restart: bool) -> None:
     """The monitor runs exactly while the overlay is up, with the config it is up with."""
     iface = loaded.cfg.iface
     monitor.save_options(iface, loaded.raw)

@@ -15,8 +15,8 @@ import netaddr
 
 from . import nft_ruleset
 from .errors import ConfigError, Location
-from .kobjects import (DEVICE_ALIAS, NFT_PREFIX, RTPROT_IFAGG, Address, KObject, LinkAttrs,
-                       NftTable, Observed, Op, Route, Rule, Sysctl, TunDevice)
+from .kobjects import (DEVICE_ALIAS, RTPROT_IFAGG, Address, KObject, LinkAttrs, NftTable,
+                       Observed, Op, Route, Rule, Sysctl, TunDevice, nft_table_name)
 from .model import OverlayConfig
 from .options import RawOption
 
@@ -338,8 +338,7 @@ def plan_sweep(obs: Observed, iface: Optional[str] = None,
     """Remove everything carrying our marks (for one overlay, or all), without state."""
     ops: List[Op] = []
     for name, table in obs.nft.items():
-        if iface is None or name == NFT_PREFIX + "".join(
-                c if c.isalnum() else "_" for c in iface):
+        if iface is None or name == nft_table_name(iface):
             ops.append(Op("del", table))
     mine = set(tables)
     for seen in obs.rules:

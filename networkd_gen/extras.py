@@ -14,9 +14,9 @@ import os
 import time
 from typing import List
 
-from ifupdown_agg import monitor, plan, state
+from ifupdown_agg import monitor, overlay, plan, state
 from ifupdown_agg.errors import ConfigError, Location
-from ifupdown_agg.kobjects import NFT_PREFIX, KObject, LinkAttrs, NftTable, Op, Route, Sysctl
+from ifupdown_agg.kobjects import KObject, LinkAttrs, NftTable, Op, Route, Sysctl, nft_table_name
 
 from . import PREFIX
 from .generate import extras_path
@@ -95,7 +95,7 @@ def post_apply(iface: str, root: str = "/", prefix: str = PREFIX, remove: bool =
         applied = executor.run(ops)
         if executor.changes_kernel:
             state.save(record_key(iface), state.merge(made, applied))
-            _keep_monitor(loaded, restart=bool(applied))
+            overlay.keep_monitor(loaded, restart=bool(applied))
         return ops
     finally:
         if own_kernel:
@@ -108,7 +108,7 @@ def _remove(iface: str, kernel, executor) -> List[Op]:
     obs = kernel.observe()
     made = state.load(record_key(iface))
     ops = plan.plan_down(made, obs)
-    table = obs.nft.get(NFT_PREFIX + "".join(c if c.isalnum() else "_" for c in iface))
+    table = obs.nft.get(nft_table_name(iface))
     if table is not None and not any(op.obj.key() == table.key() for op in ops):
         ops.append(Op("del", table))        # no record (lost /run): the name is our mark
     executor.run(ops)
@@ -116,13 +116,3 @@ def _remove(iface: str, kernel, executor) -> List[Op]:
         state.remove(record_key(iface))
         monitor.forget_options(iface)
     return ops
-
-
-def _keep_monitor(loaded, restart: bool) -> None:
-    """As under ifupdown: the monitor runs while the overlay is up, with its options."""
-    iface = loaded.cfg.iface
-    monitor.save_options(iface, loaded.raw)
-    if restart or not loaded.cfg.monitor.enabled:
-        monitor.stop(iface)
-    if loaded.cfg.monitor.enabled:
-        monitor.start(iface)
