@@ -8,11 +8,11 @@ test:
 	tools/test
 
 bench:
-	tools/deps mptcpize python3-matplotlib
+	tools/deps demo mptcpize python3-matplotlib
 	/usr/bin/python3 bench/run.py
 
 bench-quick:
-	tools/deps mptcpize python3-matplotlib
+	tools/deps demo mptcpize python3-matplotlib
 	/usr/bin/python3 bench/run.py --quick
 
 package-test:
