@@ -27,6 +27,9 @@ class Option:
     required: bool = False
     networkd: str = ""                 # "[Section] Key=" or how networkd_gen carries it
     owner: str = "agg"                 # "ifupdown": inet static's own option, read only
+    group: str = "overlay"             # overlay, bond or usbnet: which stanzas it belongs to
+    kernel: str = ""                   # bond: the IFLA_BOND_* attribute it sets
+    kernel_needs: str = ""             # bond: "down" or "noslaves" if the kernel refuses it otherwise
 
     @property
     def tags(self) -> List[str]:
@@ -36,6 +39,8 @@ class Option:
             tags.append(f"default {self.default}")
         if self.owner == "ifupdown":
             tags.append("inet static's own option")
+        if self.owner == "ifenslave":
+            tags.append("as ifenslave")
         return tags
 
     @property
@@ -144,11 +149,181 @@ OVERLAY_OPTIONS: Tuple[Option, ...] = (
         example="7431", networkd="(ifupdown-agg-monitor@IFACE.service)"),
 )
 
-OPTIONS: Dict[str, Option] = {opt.name: opt for opt in OVERLAY_OPTIONS}
+def _bond(name: str, vtype: T.ValueType, kernel: str, help: str, example: str,
+          networkd: str, needs: str = "", default: Optional[str] = None) -> Option:
+    return Option(name, vtype, help, example, default=default, networkd=networkd,
+                  owner="ifenslave", group="bond", kernel=kernel, kernel_needs=needs)
 
-# Options whose presence in a stanza makes it ours.
+
+# ifenslave's options, read the way ifenslave reads them. `kernel` is the bond's
+# netlink attribute; `kernel_needs` says when the kernel refuses a change
+# (drivers/net/bonding/bond_options.c), so that a bond is taken down, or its
+# slaves released, only for those.
+BOND_OPTIONS: Tuple[Option, ...] = (
+    _bond("bond-mode", T.choices(*T.BOND_MODES), "mode", needs="noslaves",
+          help="The bonding mode, by name or number; the kernel's default is balance-rr. "
+               "802.3ad (4) is LACP: it needs a switch, or another bond, that speaks LACP "
+               "on every port, and full duplex on every port.",
+          example="802.3ad", networkd="[Bond] Mode="),
+    Option("bond-slaves", T.IFNAMES, owner="ifenslave", group="bond",
+           help="On the bond's stanza: the ports to enslave when the bond comes up, or "
+                "'none' when each port's stanza says bond-master instead.",
+           example="eth1 eth2", networkd="[Network] Bond= in each port's .network"),
+    Option("bond-master", T.IFNAME, owner="ifenslave", group="bond",
+           help="On a port's stanza: the bond it joins. The bond is created from its own "
+                "stanza if the port comes up first.",
+           example="bond0", networkd="[Network] Bond="),
+    _bond("bond-miimon", T.SECONDS_MS, "miimon",
+          help="How often, in milliseconds, the bond checks each port's carrier; 0 turns "
+               "link monitoring off. 100 is the usual value.",
+          example="100", networkd="[Bond] MIIMonitorSec="),
+    _bond("bond-updelay", T.SECONDS_MS, "updelay",
+          help="Milliseconds a port must have carrier before it is used (a multiple of miimon).",
+          example="200", networkd="[Bond] UpDelaySec="),
+    _bond("bond-downdelay", T.SECONDS_MS, "downdelay",
+          help="Milliseconds a port may lack carrier before it is dropped (a multiple of miimon).",
+          example="200", networkd="[Bond] DownDelaySec="),
+    _bond("bond-lacp-rate", T.choices("slow", "fast"), "ad_lacp_rate", needs="down",
+          help="How often the partner is asked to send LACPDUs: slow (every 30 s) or fast "
+               "(every second). fast notices a dead port within 3 s.",
+          example="fast", networkd="[Bond] LACPTransmitRate="),
+    _bond("bond-xmit-hash-policy",
+          T.choices("layer2", "layer3+4", "layer2+3", "encap2+3", "encap3+4", "vlan+srcmac"),
+          "xmit_hash_policy",
+          help="What decides the port of a packet in 802.3ad and balance-xor. One flow always "
+               "takes one port, so a single TCP stream never exceeds one link; the overlay "
+               "(fakenet/rspec) spreads per packet instead.",
+          example="layer3+4", networkd="[Bond] TransmitHashPolicy="),
+    _bond("bond-ad-select", T.choices("stable", "bandwidth", "count"), "ad_select", needs="down",
+          help="Which aggregator is active when the ports form more than one.",
+          example="bandwidth", networkd="[Bond] AdSelect="),
+    _bond("bond-min-links", T.COUNT, "min_links",
+          help="The bond has carrier only while at least this many ports are active.",
+          example="1", networkd="[Bond] MinLinks="),
+    _bond("bond-primary", T.IFNAME, "primary",
+          help="active-backup, balance-tlb and balance-alb: the port used whenever it is up.",
+          example="eth1", networkd="[Network] PrimarySlave=yes in that port's .network"),
+    _bond("bond-primary-reselect", T.choices("always", "better", "failure"), "primary_reselect",
+          help="When the primary port takes over again after it comes back.",
+          example="failure", networkd="[Bond] PrimaryReselectPolicy="),
+    _bond("bond-fail-over-mac", T.choices("none", "active", "follow"), "fail_over_mac",
+          needs="noslaves",
+          help="active-backup: how the ports' MAC addresses follow a failover.",
+          example="active", networkd="[Bond] FailOverMACPolicy="),
+    _bond("bond-arp-interval", T.SECONDS_MS, "arp_interval",
+          help="ARP monitoring instead of carrier: milliseconds between ARP probes to "
+               "bond-arp-ip-target; 0 turns it off. Not for 802.3ad.",
+          example="1000", networkd="[Bond] ARPIntervalSec="),
+    _bond("bond-arp-ip-target", T.IPV4_LIST, "arp_ip_target",
+          help="The addresses ARP monitoring probes (up to 16).",
+          example="192.168.1.1", networkd="[Bond] ARPIPTargets="),
+    _bond("bond-arp-validate",
+          T.choices("none", "active", "backup", "all", "filter", "filter_active", "filter_backup"),
+          "arp_validate",
+          help="Which ports check that ARP replies come from the targets.",
+          example="all", networkd="[Bond] ARPValidate="),
+    _bond("bond-arp-all-targets", T.choices("any", "all"), "arp_all_targets",
+          help="Whether one target or all of them must answer for a port to count as up.",
+          example="all", networkd="[Bond] ARPAllTargets="),
+    _bond("bond-use-carrier", T.BIT, "use_carrier",
+          help="1: miimon reads the carrier flag; 0: it asks the driver through MII ioctls.",
+          example="1", networkd="(not settable under networkd)"),
+    _bond("bond-num-grat-arp", T.SMALL_COUNT, "num_peer_notif",
+          help="Gratuitous ARPs and unsolicited NAs sent after a failover.",
+          example="1", networkd="[Bond] GratuitousARP="),
+    _bond("bond-all-slaves-active", T.BIT, "all_slaves_active",
+          help="1: inactive ports deliver received packets too.",
+          example="0", networkd="[Bond] AllSlavesActive="),
+    _bond("bond-packets-per-slave", T.COUNT, "packets_per_slave",
+          help="balance-rr: packets sent through a port before the next one; 0 picks at random.",
+          example="1", networkd="[Bond] PacketsPerSlave="),
+    _bond("bond-lp-interval", T.COUNT, "lp_interval",
+          help="Seconds between learning packets sent to the switch (balance-tlb, balance-alb).",
+          example="1", networkd="[Bond] LearnPacketIntervalSec="),
+    _bond("bond-resend-igmp", T.SMALL_COUNT, "resend_igmp",
+          help="IGMP membership reports sent after a failover.",
+          example="1", networkd="[Bond] ResendIGMP="),
+    _bond("bond-ad-actor-sys-prio", T.SYS_PRIO, "ad_actor_sys_prio", needs="down",
+          help="802.3ad: this system's LACP priority (lower wins when the partner chooses).",
+          example="65535", networkd="[Bond] AdActorSystemPriority="),
+    _bond("bond-ad-actor-system", T.MAC_ADDR, "ad_actor_system", needs="down",
+          help="802.3ad: the system MAC sent in LACPDUs instead of the bond's own. Two bonds "
+               "that share it look like one system to the switch (MLAG).",
+          example="02:00:00:00:00:01", networkd="[Bond] AdActorSystem="),
+    _bond("bond-ad-user-port-key", T.PORT_KEY, "ad_user_port_key", needs="down",
+          help="802.3ad: the user part (bits 6-15) of the port key the ports send.",
+          example="0", networkd="[Bond] AdUserPortKey="),
+    Option("bond-preflight", T.choices("warn", "strict", "off", numbers=False), group="bond",
+           default="warn",
+           help="ifupdown-agg's own: before an 802.3ad bond enslaves a port, read the port's "
+                "duplex, speed and driver. A port that is not full duplex never joins LACP "
+                "(the kernel logs 'No 802.3ad response from the link partner'); an RTL8156 "
+                "on cdc_ncm is the usual case. warn says so and goes on, strict refuses to "
+                "enslave it and leaves nothing half made.",
+           example="strict", networkd="(ifagg doctor after networkd brings the bond up)"),
+)
+
+# The device side of a USB link (a configfs gadget), and the host side's naming.
+USBNET_OPTIONS: Tuple[Option, ...] = (
+    Option("usbnet-gadget", T.choices("ncm", "ecm", "rndis", "eem", numbers=False),
+           group="usbnet",
+           help="Make this host a USB network adapter for the machine its USB device port "
+                "is plugged into (Pi Zero, Pi 4 on USB-C, CM4). At pre-up a configfs gadget "
+                "with this function is created and bound to the USB device controller, and "
+                "its network interface gets the stanza's name; post-down removes it. ncm is "
+                "the fastest; ecm for old hosts; rndis for Windows; eem for some Macs.",
+           example="ncm", networkd="ifupdown-agg-usbgadget@IFACE.service; [Match] Name="),
+    Option("usbnet-udc", T.UDC, group="usbnet", default="auto",
+           help="The USB device controller to bind to (see /sys/class/udc); 'auto' takes "
+                "the only one there is.",
+           example="fe980000.usb", networkd="(ifupdown-agg-usbgadget@IFACE.service)"),
+    Option("usbnet-dev-addr", T.MAC_OR_AUTO, group="usbnet", default="auto",
+           help="The gadget side's MAC. 'auto' derives one from /etc/machine-id and the "
+                "interface name, so it stays the same across boots.",
+           example="auto", networkd="(ifupdown-agg-usbgadget@IFACE.service)"),
+    Option("usbnet-host-addr", T.MAC_OR_AUTO, group="usbnet", default="auto",
+           help="The MAC the other machine's side of the link gets, derived like "
+                "usbnet-dev-addr. Set it by hand to name that side with usbnet-match mac "
+                "on the other machine.",
+           example="02:1d:6b:00:00:11", networkd="(ifupdown-agg-usbgadget@IFACE.service)"),
+    Option("usbnet-serial-console", T.ON_OFF, group="usbnet", default="off",
+           help="Add a serial console function (ACM) beside the network one, as ClusterCTRL "
+                "does; the other machine sees /dev/ttyACM0. Start a getty on ttyGS0 here.",
+           example="on", networkd="(ifupdown-agg-usbgadget@IFACE.service)"),
+    Option("usbnet-vendor-id", T.HEX16, group="usbnet", default="0x1d6b",
+           help="The gadget's USB vendor ID.", example="0x1d6b",
+           networkd="(ifupdown-agg-usbgadget@IFACE.service)"),
+    Option("usbnet-product-id", T.HEX16, group="usbnet", default="0x0104",
+           help="The gadget's USB product ID.", example="0x0104",
+           networkd="(ifupdown-agg-usbgadget@IFACE.service)"),
+    Option("usbnet-match", T.USB_MATCH, group="usbnet",
+           help="On the other side of a USB link (a gadget's host, a USB NIC, a PL-25A1 "
+                "cable): the device that gets this stanza's name, by its MAC (a gadget's "
+                "usbnet-host-addr), its USB serial number, or its udev ID_PATH (a fixed "
+                "port). 'ifagg usbnet-links' writes the .link files that name it.",
+           example="mac 02:1d:6b:00:00:11", networkd="[Match] MACAddress=|Property=; [Link] Name="),
+    Option("usbnet-bridge", T.IFNAME, group="usbnet",
+           help="Put this USB link into an existing bridge at post-up (and take it out at "
+                "pre-down): the controller bridges its gadget links with its Ethernet, "
+                "'Linux as the switch', instead of an overlay.",
+           example="br0", networkd="[Network] Bridge="),
+)
+
+TABLES_BY_GROUP: Dict[str, Dict[str, Option]] = {
+    "overlay": {opt.name: opt for opt in OVERLAY_OPTIONS},
+    "bond": {opt.name: opt for opt in BOND_OPTIONS},
+    "usbnet": {opt.name: opt for opt in USBNET_OPTIONS},
+}
+
+# The overlay's options: most of the code means these when it says OPTIONS.
+OPTIONS: Dict[str, Option] = TABLES_BY_GROUP["overlay"]
+ALL_OPTIONS: Dict[str, Option] = {name: opt for table in TABLES_BY_GROUP.values()
+                                  for name, opt in table.items()}
+
+# Options whose presence in a stanza makes it ours, per group.
 TRIGGERS = ("fakenet", "rspec")
 OWN_PREFIX = "agg-"
+GROUP_PREFIX = {"bond": "bond-", "usbnet": "usbnet-"}
 
 
 @dataclass
@@ -172,15 +347,25 @@ class RawOption:
 
 
 def is_ours(names) -> bool:
+    """An overlay stanza."""
     return any(n in TRIGGERS or n.startswith(OWN_PREFIX) for n in names)
+
+
+def groups_of(names) -> List[str]:
+    """Which of our option groups a stanza uses: overlay, bond, usbnet."""
+    names = list(names)
+    found = ["overlay"] if is_ours(names) else []
+    found += [g for g, prefix in GROUP_PREFIX.items() if any(n.startswith(prefix) for n in names)]
+    return found
 
 
 def parse_options(iface: str, raw: Mapping[str, RawOption],
                   table: Mapping[str, Option] = OPTIONS) -> Dict[str, object]:
     """Typed values for every option in `table`; defaults fill what is absent."""
-    known_own = [n for n in table if table[n].owner == "agg"]
+    known_own = [n for n in table if table[n].owner != "ifupdown"]
+    prefixes = tuple({OWN_PREFIX} | {GROUP_PREFIX.get(table[n].group, OWN_PREFIX) for n in table})
     for name, value in raw.items():
-        if name.startswith(OWN_PREFIX) and name not in table:
+        if name.startswith(prefixes) and name not in table:
             near = difflib.get_close_matches(name, known_own, n=1)
             hint = f"; did you mean '{near[0]}'?" if near else ""
             raise ConfigError(f"unknown option{hint}", iface=iface, option=name,

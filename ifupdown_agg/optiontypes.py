@@ -204,3 +204,136 @@ ON_OFF = ValueType("on|off", parse_on_off, "on or off")
 MILLISECONDS = ValueType("MS", parse_uint(10, 10000), "milliseconds")
 PROBES = ValueType("COUNT", parse_uint(1, 100), "a number of probes")
 PORT = ValueType("PORT", parse_uint(1, 65535), "a UDP port")
+
+
+# ---- bonds (ifenslave's spelling) and USB links ------------------------------------------
+
+_IFNAME = re.compile(r"^[A-Za-z0-9_.:+-]{1,15}$")
+_MAC = re.compile(r"^([0-9a-fA-F]{2}:){5}[0-9a-fA-F]{2}$")
+
+
+def parse_ifname_token(tok: str) -> str:
+    if not _IFNAME.match(tok) or tok in (".", ".."):
+        raise TokenError(tok, f"'{tok}' is not an interface name (1 to 15 letters, digits, '_.:+-')")
+    return tok
+
+
+def parse_ifname(value: str) -> str:
+    toks = _tokens(value)
+    if len(toks) != 1:
+        raise TokenError(value, "expects one interface name")
+    return parse_ifname_token(toks[0])
+
+
+def parse_ifname_list(value: str) -> Tuple[str, ...]:
+    """ifenslave's bond-slaves: interface names, or 'none' when the slaves name the bond."""
+    toks = _tokens(value)
+    if toks == ["none"]:
+        return ()
+    if not toks:
+        raise TokenError(value, "expects interface names, or 'none'")
+    if "all" in toks:
+        raise TokenError("all", "'all' (every eth* device) is not supported: name the slaves")
+    names: List[str] = []
+    for tok in toks:
+        if parse_ifname_token(tok) in names:
+            raise TokenError(tok, f"'{tok}' is listed twice")
+        names.append(tok)
+    return tuple(names)
+
+
+def choice(names: Tuple[str, ...], numbers: bool = True) -> Callable[[str], str]:
+    """One of `names`; ifenslave also accepts a name's position as a number."""
+    def parse(value: str) -> str:
+        toks = _tokens(value)
+        if len(toks) != 1:
+            raise TokenError(value, f"expects one of {', '.join(names)}")
+        tok = toks[0]
+        if numbers and tok.isdigit() and int(tok) < len(names):
+            return names[int(tok)]
+        if tok not in names:
+            raise TokenError(tok, f"'{tok}' is not one of {', '.join(names)}")
+        return tok
+    return parse
+
+
+def parse_mac(value: str) -> str:
+    toks = _tokens(value)
+    if len(toks) != 1 or not _MAC.match(toks[0]):
+        tok = toks[0] if len(toks) == 1 else value
+        raise TokenError(tok, f"'{tok}' is not a MAC address such as 02:00:00:00:00:01")
+    mac = toks[0].lower()
+    if int(mac[:2], 16) & 1:
+        raise TokenError(toks[0], f"'{toks[0]}' is a multicast MAC (the first octet is odd)")
+    return mac
+
+
+def parse_mac_or_auto(value: str) -> str:
+    return "auto" if value.strip() == "auto" else parse_mac(value)
+
+
+def parse_ipv4_list(value: str) -> Tuple[str, ...]:
+    """bond-arp-ip-target: up to 16 addresses, separated by spaces or commas."""
+    toks = value.replace(",", " ").split()
+    if not toks:
+        raise TokenError(value, "expects one or more IPv4 addresses")
+    if len(toks) > 16:
+        raise TokenError(toks[16], "the kernel takes at most 16 ARP targets")
+    return tuple(parse_ipv4(t) for t in toks)
+
+
+def parse_hex16(value: str) -> int:
+    tok = value.strip()
+    try:
+        number = int(tok, 16)
+    except ValueError:
+        raise TokenError(tok, f"'{tok}' is not a hexadecimal number such as 0x1d6b") from None
+    if not 0 <= number <= 0xFFFF:
+        raise TokenError(tok, f"'{tok}' does not fit in 16 bits")
+    return number
+
+
+def parse_usb_match(value: str) -> Tuple[str, str]:
+    """How to recognise a USB network device: mac MAC, serial TEXT or path ID_PATH."""
+    toks = _tokens(value)
+    if len(toks) != 2 or toks[0] not in ("mac", "serial", "path"):
+        raise TokenError(toks[0] if toks else value,
+                         "expects 'mac MAC', 'serial SERIAL' or 'path ID_PATH'")
+    kind, what = toks
+    if kind == "mac":
+        what = parse_mac(what)
+    elif not re.match(r"^[A-Za-z0-9_.:+-]+$", what):
+        raise TokenError(what, f"'{what}' has characters a udev match cannot hold")
+    return kind, what
+
+
+def parse_udc(value: str) -> str:
+    toks = _tokens(value)
+    if len(toks) != 1 or not re.match(r"^[A-Za-z0-9_.:+-]{1,64}$", toks[0]):
+        raise TokenError(toks[0] if toks else value,
+                         f"'{value.strip()}' is not 'auto' or a name from /sys/class/udc")
+    return toks[0]
+
+
+BOND_MODES = ("balance-rr", "active-backup", "balance-xor", "broadcast", "802.3ad",
+              "balance-tlb", "balance-alb")
+IFNAME = ValueType("IFACE", parse_ifname, "an interface name")
+IFNAMES = ValueType("IFACE...|none", parse_ifname_list, "interface names")
+MAC_ADDR = ValueType("MAC", parse_mac, "a MAC address")
+MAC_OR_AUTO = ValueType("auto|MAC", parse_mac_or_auto, "a MAC address, or auto")
+IPV4_LIST = ValueType("ADDRESS...", parse_ipv4_list, "IPv4 addresses")
+HEX16 = ValueType("0xHHHH", parse_hex16, "a 16-bit hexadecimal number")
+UDC = ValueType("auto|UDC", parse_udc, "a USB device controller")
+USB_MATCH = ValueType("mac MAC|serial SERIAL|path ID_PATH", parse_usb_match, "a USB device match")
+SECONDS_MS = ValueType("MS", parse_uint(0, 2**31 - 1), "milliseconds")
+COUNT = ValueType("COUNT", parse_uint(0, 2**31 - 1), "a count")
+SMALL_COUNT = ValueType("COUNT", parse_uint(0, 255), "a count")
+BIT = ValueType("0|1", parse_uint(0, 1), "0 or 1")
+SYS_PRIO = ValueType("PRIORITY", parse_uint(1, 65535), "a LACP system priority")
+PORT_KEY = ValueType("KEY", parse_uint(0, 1023), "a LACP user port key")
+
+
+def choices(*names: str, numbers: bool = True) -> ValueType:
+    vt = ValueType("|".join(names), choice(tuple(names), numbers), "one of " + ", ".join(names))
+    vt.names = tuple(names)         # the kernel's numbering is their order
+    return vt
