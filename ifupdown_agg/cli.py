@@ -62,7 +62,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_source(p)
     p.add_argument("--json", action="store_true", help="print the plan as JSON")
 
-    p = sub.add_parser("up", help="bring an overlay up without ifupdown",
+    p = sub.add_parser("up", help="bring an overlay or a bond up without ifupdown",
                        description="Apply the stanza of IFACE as one transaction: on any error "
                                    "everything done so far is undone. Creates the tun device "
                                    "and adds the address if needed.")
@@ -113,6 +113,16 @@ def build_parser() -> argparse.ArgumentParser:
                                    "debug.")
     p.add_argument("iface")
 
+    p = sub.add_parser("usbnet", help="make or remove a USB gadget from its stanza, without ifupdown",
+                       description="What ifup and ifdown do for a stanza with usbnet-gadget, for "
+                                   "systems that do not run ifupdown (the "
+                                   "ifupdown-agg-usbgadget@IFACE.service unit under "
+                                   "systemd-networkd): 'up' creates the configfs gadget, binds it "
+                                   "and names its interface IFACE; 'down' removes it.")
+    p.add_argument("action", choices=("up", "down"))
+    p.add_argument("iface")
+    _add_source(p)
+
     sub.add_parser("options", help="print every stanza option with its type, default and example")
     sub.add_parser("hook", help="entry point of the /etc/network/if-*.d hooks (reads IF_* variables)")
 
@@ -148,10 +158,46 @@ def _executor(kernel, verbose: bool):
     return RealExecutor(kernel, progress)
 
 
+def _bond_stanza(args):
+    """The stanza's options if IFACE is a bond's or a port's stanza, else None."""
+    from . import ifaces_file
+    from .options import groups_of
+    stanza = ifaces_file.read(args.interfaces).find(args.iface)
+    if stanza is not None and "bond" in groups_of(stanza.options) \
+            and "overlay" not in groups_of(stanza.options):
+        return stanza.options
+    return None
+
+
+def _say(msg: str) -> None:
+    print(f"ifagg: {msg}", file=sys.stderr)
+
+
+def _bond_plan(args, raw) -> int:
+    from . import bond
+    from .executor import DryRunExecutor, RecordingExecutor
+    from .kernel import Kernel
+    kernel = Kernel()
+    try:
+        executor = RecordingExecutor() if args.json else DryRunExecutor()
+        ops = bond.up(args.iface, raw, kernel, executor, _say, args.interfaces)
+    finally:
+        kernel.close()
+    if args.json:
+        print(json.dumps({"iface": args.iface, "ops": [op.to_json() for op in ops],
+                          "describe": [op.describe() for op in ops], "notes": []}, indent=2))
+    elif not ops:
+        print(f"# {args.iface} is up to date: nothing to change")
+    return 0
+
+
 def cmd_plan(args) -> int:
     from . import overlay
     from .kernel import Kernel
     from .executor import DryRunExecutor, RecordingExecutor
+    raw = _bond_stanza(args)
+    if raw is not None:
+        return _bond_plan(args, raw)
     loaded = overlay.from_file(args.iface, args.interfaces)
     kernel = Kernel()
     try:
@@ -173,12 +219,17 @@ def cmd_plan(args) -> int:
 
 
 def cmd_up(args) -> int:
-    from . import overlay
+    from . import bond, overlay
     from .kernel import Kernel
-    loaded = overlay.from_file(args.iface, args.interfaces)
+    raw = _bond_stanza(args)
     kernel = Kernel()
     try:
-        ops, _ = overlay.up(loaded, kernel, _executor(kernel, args.verbose))
+        if raw is not None:
+            ops = bond.up(args.iface, raw, kernel, _executor(kernel, args.verbose), _say,
+                          args.interfaces)
+        else:
+            ops, _ = overlay.up(overlay.from_file(args.iface, args.interfaces), kernel,
+                                _executor(kernel, args.verbose))
     finally:
         kernel.close()
     print(f"{args.iface}: {len(ops)} change(s)" if ops else f"{args.iface}: already up to date")
@@ -186,8 +237,20 @@ def cmd_up(args) -> int:
 
 
 def cmd_down(args) -> int:
-    from . import overlay
+    from . import bond, overlay
     from .kernel import Kernel
+    try:
+        raw = _bond_stanza(args)
+    except (AggError, OSError):
+        raw = None
+    if raw is not None:
+        kernel = Kernel()
+        try:
+            ops = bond.down(args.iface, kernel, _executor(kernel, args.verbose))
+        finally:
+            kernel.close()
+        print(f"{args.iface}: {len(ops)} change(s)" if ops else f"{args.iface}: nothing to undo")
+        return 0
     cfg = None
     try:
         cfg = overlay.from_file(args.iface, args.interfaces).cfg
@@ -248,8 +311,14 @@ def cmd_cleanup(args) -> int:
 
 
 def cmd_options(args) -> int:
-    print("Stanza options (iface ... inet static):\n")
-    print("\n".join(option_help_lines()))
+    from .options import TABLES_BY_GROUP
+    titles = {"overlay": "Overlay stanza options (iface tunN inet static):",
+              "bond": "Bond options, as ifenslave reads them (on the bond's stanza, or "
+                      "bond-master on a port's):",
+              "usbnet": "USB link options (a gadget's stanza, or the other side's):"}
+    for group, table in TABLES_BY_GROUP.items():
+        print(titles[group] + "\n")
+        print("\n".join(option_help_lines(table)) + "\n")
     return 0
 
 
@@ -261,6 +330,25 @@ def cmd_monitor(args) -> int:
 def cmd_hook(args) -> int:
     from . import hook
     return hook.main()
+
+
+def cmd_usbnet(args) -> int:
+    from . import ifaces_file, usbnet
+    from .errors import ConfigError, Location
+    stanza = ifaces_file.read(args.interfaces).find(args.iface)
+    spec = usbnet.gadget_spec(args.iface, stanza.options) if stanza else None
+    if spec is None:
+        raise ConfigError(f"no stanza for {args.iface} with usbnet-gadget",
+                          location=Location(args.interfaces))
+    if args.action == "up":
+        udc = usbnet.gadget_up(spec, _say)
+        usbnet.start_watch(args.iface, udc)
+        print(f"{args.iface}: gadget bound to {udc}")
+    else:
+        usbnet.stop_watch(args.iface)
+        usbnet.gadget_down(spec)
+        print(f"{args.iface}: gadget removed")
+    return 0
 
 
 def cmd_networkd(args) -> int:
@@ -281,7 +369,7 @@ def cmd_demo(args) -> int:
 COMMANDS = {"plan": cmd_plan, "up": cmd_up, "down": cmd_down, "check": cmd_check,
             "status": cmd_status, "cleanup": cmd_cleanup, "options": cmd_options,
             "hook": cmd_hook, "demo": cmd_demo, "monitor": cmd_monitor,
-            "networkd": cmd_networkd, "doctor": cmd_doctor}
+            "networkd": cmd_networkd, "doctor": cmd_doctor, "usbnet": cmd_usbnet}
 
 
 def main(argv: Optional[List[str]] = None) -> int:

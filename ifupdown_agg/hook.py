@@ -12,6 +12,13 @@ method finds the device at pre-up and still has it at post-down:
   post-down  delete the tun device if we created it
 
 pre-up and post-down need no netlink and do not import pyroute2.
+
+Bond stanzas (ifenslave's bond-* options) are handled at pre-up (create the
+bond, set what differs, enslave) and post-down (release, delete), unless
+Debian's ifenslave is installed: then its hooks own them and this one steps
+aside. USB gadget stanzas (usbnet-*) make their gadget at pre-up and remove it
+at post-down. Going up the order is usbnet, bond, overlay; going down, the
+reverse.
 """
 
 from __future__ import annotations
@@ -22,7 +29,7 @@ from typing import Mapping, Optional
 
 from . import ifaces_file, overlay
 from .errors import AggError, ConfigError
-from .options import env_options, is_ours
+from .options import env_options, groups_of
 
 INTERFACES = "/etc/network/interfaces"
 PHASES = ("pre-up", "post-up", "pre-down", "post-down")
@@ -48,8 +55,70 @@ def main(env: Optional[Mapping[str, str]] = None) -> int:
     iface = env.get("IFACE", "")
     phase = env.get("PHASE", "")
     raw = env_options(env)
-    if env.get("ADDRFAM") == "meta" or not iface or not is_ours(raw) or phase not in PHASES:
+    groups = groups_of(raw)
+    if env.get("ADDRFAM") == "meta" or not iface or not groups or phase not in PHASES:
         return 0
+    verbose = env.get("VERBOSITY") == "1"
+    if "bond" in groups:
+        from .bond import IFENSLAVE_HOOK, ifenslave_in_charge
+        if ifenslave_in_charge(IFENSLAVE_HOOK):
+            if verbose and phase == "pre-up":
+                _say(f"{iface}: ifenslave is installed and handles the bond-* options")
+            groups.remove("bond")
+    order = [g for g in ("usbnet", "bond", "overlay") if g in groups]
+    for group in (order if phase in ("pre-up", "post-up") else reversed(order)):
+        if group == "overlay":
+            rc = _overlay(env, iface, phase, raw)
+        elif group == "bond":
+            rc = _bond(env, iface, phase, raw, verbose)
+        else:
+            rc = _usbnet(env, iface, phase, raw, verbose)
+        if rc:
+            return rc
+    return 0
+
+
+def _bond(env, iface: str, phase: str, raw, verbose: bool) -> int:
+    if phase not in ("pre-up", "post-down"):
+        return 0
+    from . import bond
+    from .executor import RealExecutor
+    from .kernel import Kernel
+    kernel = Kernel()
+    progress = (lambda n, total, op: _say(f"[{n}/{total}] {op.describe()}")) if verbose else None
+    try:
+        if phase == "pre-up":
+            bond.up(iface, raw, kernel, RealExecutor(kernel, progress), _say, INTERFACES)
+        else:
+            bond.down(iface, kernel, RealExecutor(kernel, progress))
+    except ConfigError as err:
+        _say(str(_located(err, iface)))
+        return 1
+    except AggError as err:
+        _say(f"{iface}: {err}")
+        return 1
+    finally:
+        kernel.close()
+    return 0
+
+
+def _usbnet(env, iface: str, phase: str, raw, verbose: bool) -> int:
+    from . import usbnet
+    try:
+        usbnet.hook(iface, phase, raw, _say, INTERFACES)
+    except ConfigError as err:
+        _say(str(_located(err, iface)))
+        return 1
+    except AggError as err:
+        _say(f"{iface}: {err}")
+        return 1
+    except OSError as err:
+        _say(f"{iface}: {err.strerror}: {err.filename or ''}")
+        return 1
+    return 0
+
+
+def _overlay(env, iface: str, phase: str, raw) -> int:
     if env.get("ADDRFAM") != "inet":
         _say(f"{iface}: the overlay is IPv4 only; ignoring the {env.get('ADDRFAM')} stanza")
         return 0

@@ -20,9 +20,10 @@ from pyroute2.netlink.rtnl.rtmsg import rtmsg
 from . import nft_ruleset, tundev
 from .route_batch import RouteBatch
 from .errors import ApplyError
-from .kobjects import (DEVICE_ALIAS, NFT_PREFIX, RTPROT_IFAGG, Address, KObject, LinkAttrs, LinkInfo,
-                       NftTable, Observed, Op, Route, Rule, SeenRoute, SeenRule, Sysctl,
-                       TunDevice)
+from .kobjects import (DEVICE_ALIAS, NFT_PREFIX, RTPROT_IFAGG, Address, Bond, BondSettings,
+                       Enslave, KObject, LinkAttrs, LinkInfo, NftTable, Observed, Op, Route,
+                       Rule, SeenRoute, SeenRule, Sysctl, TunDevice)
+from .optiontypes import BOND_MODES
 
 # pyroute2 0.7 does not know RTAX_CC_ALGO (metric 16, the route's congctl);
 # 0.9 does. The table is compiled on first use, so extending it here is enough.
@@ -30,6 +31,8 @@ if "RTAX_CC_ALGO" not in [nla[0] for nla in rtmsg.metrics.nla_map]:
     rtmsg.metrics.nla_map = tuple(rtmsg.metrics.nla_map) + (("RTAX_CC_ALGO", "asciiz"),)
 
 IFF_UP = 0x1
+IFF_LOWER_UP = 0x10000
+BOND_PREFIX = "IFLA_BOND_"
 RTN_UNICAST = 1
 TC_H_ROOT = 0xFFFFFFFF
 PROC_SYS = "/proc/sys"
@@ -105,17 +108,27 @@ class Kernel:
     def observe(self) -> Observed:
         obs = Observed()
         names: Dict[int, str] = {}
+        masters: Dict[str, int] = {}
         for msg in self.ipr.get_links():
             name = msg.get_attr("IFLA_IFNAME")
             names[msg["index"]] = name
             self._indexes[name] = msg["index"]
             info = msg.get_attr("IFLA_LINKINFO")
+            kind = (info.get_attr("IFLA_INFO_KIND") or "") if info else ""
             obs.links[name] = LinkInfo(
-                name=name, index=msg["index"],
-                kind=(info.get_attr("IFLA_INFO_KIND") or "") if info else "",
+                name=name, index=msg["index"], kind=kind,
                 alias=msg.get_attr("IFLA_IFALIAS") or "",
                 up=bool(msg["flags"] & IFF_UP),
-                gso_max_segs=msg.get_attr("IFLA_GSO_MAX_SEGS"))
+                carrier=bool(msg["flags"] & IFF_LOWER_UP),
+                gso_max_segs=msg.get_attr("IFLA_GSO_MAX_SEGS"),
+                bond=self._bond_attrs(info) if kind == "bond" else None)
+            if msg.get_attr("IFLA_MASTER"):
+                masters[name] = msg.get_attr("IFLA_MASTER")
+        for name, index in masters.items():
+            obs.links[name].master = names.get(index)
+        for link in obs.links.values():
+            if link.bond and link.bond.get("primary") is not None:
+                link.bond["primary"] = names.get(link.bond["primary"])
         for msg in self.ipr.get_addr(family=socket.AF_INET):
             name = names.get(msg["index"])
             if name:
@@ -162,6 +175,24 @@ class Kernel:
                     obs.links[dev].speed = int(speed)
         return obs
 
+    @staticmethod
+    def _bond_attrs(info) -> Dict[str, object]:
+        """A bond's IFLA_INFO_DATA by kernel name (miimon, ad_lacp_rate, ...)."""
+        data = info.get_attr("IFLA_INFO_DATA")
+        out: Dict[str, object] = {}
+        for nla in (data["attrs"] if data else ()):
+            key, value = nla[0], nla[1]
+            if not key.startswith(BOND_PREFIX) or key == "IFLA_BOND_AD_INFO":
+                continue
+            key = key[len(BOND_PREFIX):].lower()
+            if key == "arp_ip_target":
+                value = tuple(value) if isinstance(value, (list, tuple)) else (value,)
+            elif key == "ad_actor_system" and isinstance(value, str):
+                value = value.lower()
+            out[key] = value
+        out.setdefault("arp_ip_target", ())
+        return out
+
     # ---- changes -----------------------------------------------------------------------
 
     def apply(self, op: Op) -> None:
@@ -197,6 +228,25 @@ class Kernel:
                 attrs["gso_max_segs"] = obj.gso_max_segs
             if attrs:
                 self.ipr.link("set", index=self._index(obj.name), **attrs)
+        elif isinstance(obj, Bond):
+            if add:
+                self.ipr.link("add", ifname=obj.name, kind="bond",
+                              IFLA_BOND_MODE=BOND_MODES.index(obj.mode))
+                self.ipr.link("set", index=self._index(obj.name), ifalias=DEVICE_ALIAS)
+            else:
+                self.ipr.link("del", index=self._index(obj.name))
+                self._indexes.pop(obj.name, None)
+        elif isinstance(obj, BondSettings):
+            attrs = {BOND_PREFIX + k.upper(): self._bond_value(k, v) for k, v in obj.values}
+            self.ipr.link("set", index=self._index(obj.name), kind="bond", **attrs)
+        elif isinstance(obj, Enslave):
+            slave = self._index(obj.slave)
+            if add:
+                # The bonding driver refuses a port that is up; it brings it up itself.
+                self.ipr.link("set", index=slave, state="down")
+                self.ipr.link("set", index=slave, master=self._index(obj.master))
+            else:
+                self.ipr.link("set", index=slave, master=0)
         elif isinstance(obj, Address):
             self.ipr.addr("add" if add else "del", index=self._index(obj.dev),
                           address=obj.address, prefixlen=obj.prefixlen)
@@ -219,6 +269,39 @@ class Kernel:
                 fh.write(obj.value)
         else:
             raise TypeError(obj)
+
+    def _bond_value(self, key: str, value):
+        if key == "primary":
+            return self._index(value) if value else 0
+        if key == "ad_actor_system":
+            return bytes.fromhex(value.replace(":", ""))
+        if key == "arp_ip_target":
+            return list(value)
+        return value
+
+    def port_facts(self, names: Sequence[str], wait: float = 2.0, touch: bool = True):
+        """Driver, speed, duplex and carrier of ports about to be enslaved.
+
+        A port that is down reports no duplex through most drivers: it is brought
+        up for the reading (up to `wait` seconds for carrier) and down again."""
+        import time
+        from . import ethtool
+        raised = []
+        for name in (names if touch else ()):
+            if not self.ipr.get_links(self._index(name))[0]["flags"] & IFF_UP:
+                self.ipr.link("set", index=self._index(name), state="up")
+                raised.append(name)
+        try:
+            facts = {n: ethtool.port_facts(n) for n in names}
+            deadline = time.monotonic() + (wait if touch else 0)
+            while any(f.duplex != "full" and not f.carrier for f in facts.values()) \
+                    and time.monotonic() < deadline:
+                time.sleep(0.05)
+                facts = {n: ethtool.port_facts(n) for n in names}
+        finally:
+            for name in raised:
+                self.ipr.link("set", index=self._index(name), state="down")
+        return facts
 
     def apply_all(self, ops: Sequence[Op]) -> Tuple[List[Op], Optional[ApplyError]]:
         """Apply in order until one fails: (the ops done, the error or None).

@@ -134,9 +134,77 @@ class Sysctl:
         return f"sysctl -w {self.path.replace('/', '.')}={self.value}"
 
 
-KObject = Union[TunDevice, LinkAttrs, Address, Route, Rule, NftTable, Sysctl]
+# iproute2's words for the bond attributes whose netlink names differ.
+IPROUTE_BOND_KEYS = {"ad_lacp_rate": "lacp_rate", "num_peer_notif": "num_grat_arp"}
+
+
+def _bond_word(key: str, value) -> str:
+    """A kernel-encoded bond value as iproute2 spells it (names for choices)."""
+    from .options import TABLES_BY_GROUP       # late: the table is not needed to hold data
+    if isinstance(value, tuple):
+        return ",".join(value) or "none"
+    if key == "mode":
+        from .optiontypes import BOND_MODES
+        return BOND_MODES[value] if isinstance(value, int) and 0 <= value < len(BOND_MODES) else str(value)
+    for opt in TABLES_BY_GROUP["bond"].values():
+        names = getattr(opt.vtype, "names", None)
+        if opt.kernel == key and names and isinstance(value, int) and 0 <= value < len(names):
+            return names[value]
+    return str(value)
+
+
+@dataclass(frozen=True)
+class Bond:
+    """A bonding device; created with its mode, which the kernel fixes while it has slaves."""
+
+    name: str
+    mode: str = "balance-rr"
+
+    def key(self):
+        return ("bond", self.name)
+
+    def describe(self) -> str:
+        return f"ip link add {self.name} type bond mode {self.mode}"
+
+
+@dataclass(frozen=True)
+class BondSettings:
+    """Bond attributes by their kernel names (miimon, ad_lacp_rate, ...), in the
+    kernel's own encoding: numbers, a MAC text, a tuple of addresses, a port name."""
+
+    name: str
+    values: Tuple[Tuple[str, object], ...]
+
+    def __post_init__(self):
+        # From JSON these come back as lists; keep them hashable and comparable.
+        values = tuple((k, tuple(v) if isinstance(v, list) else v) for k, v in self.values)
+        object.__setattr__(self, "values", values)
+
+    def key(self):
+        return ("bondset", self.name, tuple(k for k, _ in self.values))
+
+    def describe(self) -> str:
+        return f"ip link set {self.name} type bond " + " ".join(
+            f"{IPROUTE_BOND_KEYS.get(k, k)} {_bond_word(k, v)}" for k, v in self.values)
+
+
+@dataclass(frozen=True)
+class Enslave:
+    slave: str
+    master: str
+
+    def key(self):
+        return ("slave", self.slave)
+
+    def describe(self) -> str:
+        return f"ip link set {self.slave} down && ip link set {self.slave} master {self.master}"
+
+
+KObject = Union[TunDevice, LinkAttrs, Address, Route, Rule, NftTable, Sysctl, Bond,
+                BondSettings, Enslave]
 KINDS = {"tun": TunDevice, "link": LinkAttrs, "addr": Address, "route": Route,
-         "rule": Rule, "nft": NftTable, "sysctl": Sysctl}
+         "rule": Rule, "nft": NftTable, "sysctl": Sysctl, "bond": Bond,
+         "bondset": BondSettings, "slave": Enslave}
 KIND_OF = {cls: kind for kind, cls in KINDS.items()}
 
 
@@ -171,8 +239,10 @@ class Op:
         text = self.obj.describe()
         if self.action == "del":
             text = text.replace(" add ", " del ", 1)
-            if isinstance(self.obj, TunDevice):
+            if isinstance(self.obj, (TunDevice, Bond)):
                 text = f"ip link del {self.obj.name}"
+            elif isinstance(self.obj, Enslave):
+                text = f"ip link set {self.obj.slave} nomaster"
             elif isinstance(self.obj, NftTable):
                 text = f"nft delete table ip {self.obj.name}"
         elif self.action == "set" and isinstance(self.obj, NftTable):
@@ -197,6 +267,9 @@ class LinkInfo:
     gso_max_segs: Optional[int] = None
     speed: Optional[int] = None                      # Mbit/s, None if unknown
     shaped: Optional[int] = None                     # Mbit/s of a tbf root qdisc, if any
+    master: Optional[str] = None                     # the bond or bridge it is enslaved to
+    carrier: bool = False
+    bond: Optional[Dict[str, object]] = None         # a bond's attributes, as BondSettings holds them
 
     @property
     def rate(self) -> Optional[int]:

@@ -131,6 +131,7 @@ class Lab:
         self.hosts: Dict[str, Host] = {}
         self.switches: List[str] = []
         self._procs: List[subprocess.Popen] = []
+        self._attached: set = set()
 
     def __enter__(self) -> "Lab":
         return self
@@ -144,8 +145,15 @@ class Lab:
         _run(["ip", "netns", "exec", ns, "ip", "link", "set", "lo", "up"])
         return ns
 
-    def host(self, name: str) -> Host:
-        ns = self._netns(name)
+    def host(self, name: str, attach_pid: Optional[int] = None) -> Host:
+        """A host in a new namespace; with attach_pid, in that process's namespace
+        (only inside a throwaway VM: the VM tier attaches its root namespace)."""
+        if attach_pid is None:
+            ns = self._netns(name)
+        else:
+            ns = f"{self.tag}-{name}"
+            _run(["ip", "netns", "attach", ns, str(attach_pid)])
+            self._attached.add(ns)
         hdir = os.path.join(self.root, name)
         for sub in ("etc-network", "run", "sbin", "ifstate"):
             os.makedirs(os.path.join(hdir, sub))
@@ -205,6 +213,8 @@ class Lab:
                 pass
         namespaces = [h.ns for h in self.hosts.values()] + self.switches
         for ns in namespaces:
+            if ns in self._attached:
+                continue        # not ours to empty: only the name goes
             pids = _run(["ip", "netns", "pids", ns], check=False).stdout.split()
             for pid in pids:
                 try:

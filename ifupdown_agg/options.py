@@ -30,6 +30,7 @@ class Option:
     group: str = "overlay"             # overlay, bond or usbnet: which stanzas it belongs to
     kernel: str = ""                   # bond: the IFLA_BOND_* attribute it sets
     kernel_needs: str = ""             # bond: "down" or "noslaves" if the kernel refuses it otherwise
+    modes: Tuple[str, ...] = ()        # bond: the modes it applies to (empty: all)
 
     @property
     def tags(self) -> List[str]:
@@ -150,9 +151,16 @@ OVERLAY_OPTIONS: Tuple[Option, ...] = (
 )
 
 def _bond(name: str, vtype: T.ValueType, kernel: str, help: str, example: str,
-          networkd: str, needs: str = "", default: Optional[str] = None) -> Option:
+          networkd: str, needs: str = "", default: Optional[str] = None,
+          modes: Tuple[str, ...] = ()) -> Option:
     return Option(name, vtype, help, example, default=default, networkd=networkd,
-                  owner="ifenslave", group="bond", kernel=kernel, kernel_needs=needs)
+                  owner="ifenslave", group="bond", kernel=kernel, kernel_needs=needs,
+                  modes=modes)
+
+
+LACP = ("802.3ad",)
+ARP_MODES = ("balance-rr", "active-backup", "balance-xor", "broadcast")
+PRIMARY_MODES = ("active-backup", "balance-tlb", "balance-alb")
 
 
 # ifenslave's options, read the way ifenslave reads them. `kernel` is the bond's
@@ -186,7 +194,7 @@ BOND_OPTIONS: Tuple[Option, ...] = (
     _bond("bond-lacp-rate", T.choices("slow", "fast"), "ad_lacp_rate", needs="down",
           help="How often the partner is asked to send LACPDUs: slow (every 30 s) or fast "
                "(every second). fast notices a dead port within 3 s.",
-          example="fast", networkd="[Bond] LACPTransmitRate="),
+          example="fast", networkd="[Bond] LACPTransmitRate=", modes=LACP),
     _bond("bond-xmit-hash-policy",
           T.choices("layer2", "layer3+4", "layer2+3", "encap2+3", "encap3+4", "vlan+srcmac"),
           "xmit_hash_policy",
@@ -196,16 +204,16 @@ BOND_OPTIONS: Tuple[Option, ...] = (
           example="layer3+4", networkd="[Bond] TransmitHashPolicy="),
     _bond("bond-ad-select", T.choices("stable", "bandwidth", "count"), "ad_select", needs="down",
           help="Which aggregator is active when the ports form more than one.",
-          example="bandwidth", networkd="[Bond] AdSelect="),
+          example="bandwidth", networkd="[Bond] AdSelect=", modes=LACP),
     _bond("bond-min-links", T.COUNT, "min_links",
           help="The bond has carrier only while at least this many ports are active.",
           example="1", networkd="[Bond] MinLinks="),
     _bond("bond-primary", T.IFNAME, "primary",
           help="active-backup, balance-tlb and balance-alb: the port used whenever it is up.",
-          example="eth1", networkd="[Network] PrimarySlave=yes in that port's .network"),
+          example="eth1", networkd="[Network] PrimarySlave=yes in that port's .network", modes=PRIMARY_MODES),
     _bond("bond-primary-reselect", T.choices("always", "better", "failure"), "primary_reselect",
           help="When the primary port takes over again after it comes back.",
-          example="failure", networkd="[Bond] PrimaryReselectPolicy="),
+          example="failure", networkd="[Bond] PrimaryReselectPolicy=", modes=PRIMARY_MODES),
     _bond("bond-fail-over-mac", T.choices("none", "active", "follow"), "fail_over_mac",
           needs="noslaves",
           help="active-backup: how the ports' MAC addresses follow a failover.",
@@ -213,18 +221,18 @@ BOND_OPTIONS: Tuple[Option, ...] = (
     _bond("bond-arp-interval", T.SECONDS_MS, "arp_interval",
           help="ARP monitoring instead of carrier: milliseconds between ARP probes to "
                "bond-arp-ip-target; 0 turns it off. Not for 802.3ad.",
-          example="1000", networkd="[Bond] ARPIntervalSec="),
+          example="1000", networkd="[Bond] ARPIntervalSec=", modes=ARP_MODES),
     _bond("bond-arp-ip-target", T.IPV4_LIST, "arp_ip_target",
           help="The addresses ARP monitoring probes (up to 16).",
-          example="192.168.1.1", networkd="[Bond] ARPIPTargets="),
+          example="192.168.1.1", networkd="[Bond] ARPIPTargets=", modes=ARP_MODES),
     _bond("bond-arp-validate",
           T.choices("none", "active", "backup", "all", "filter", "filter_active", "filter_backup"),
           "arp_validate",
           help="Which ports check that ARP replies come from the targets.",
-          example="all", networkd="[Bond] ARPValidate="),
+          example="all", networkd="[Bond] ARPValidate=", modes=ARP_MODES),
     _bond("bond-arp-all-targets", T.choices("any", "all"), "arp_all_targets",
           help="Whether one target or all of them must answer for a port to count as up.",
-          example="all", networkd="[Bond] ARPAllTargets="),
+          example="all", networkd="[Bond] ARPAllTargets=", modes=ARP_MODES),
     _bond("bond-use-carrier", T.BIT, "use_carrier",
           help="1: miimon reads the carrier flag; 0: it asks the driver through MII ioctls.",
           example="1", networkd="(not settable under networkd)"),
@@ -236,23 +244,23 @@ BOND_OPTIONS: Tuple[Option, ...] = (
           example="0", networkd="[Bond] AllSlavesActive="),
     _bond("bond-packets-per-slave", T.COUNT, "packets_per_slave",
           help="balance-rr: packets sent through a port before the next one; 0 picks at random.",
-          example="1", networkd="[Bond] PacketsPerSlave="),
+          example="1", networkd="[Bond] PacketsPerSlave=", modes=("balance-rr",)),
     _bond("bond-lp-interval", T.COUNT, "lp_interval",
           help="Seconds between learning packets sent to the switch (balance-tlb, balance-alb).",
-          example="1", networkd="[Bond] LearnPacketIntervalSec="),
+          example="1", networkd="[Bond] LearnPacketIntervalSec=", modes=("balance-tlb", "balance-alb")),
     _bond("bond-resend-igmp", T.SMALL_COUNT, "resend_igmp",
           help="IGMP membership reports sent after a failover.",
           example="1", networkd="[Bond] ResendIGMP="),
     _bond("bond-ad-actor-sys-prio", T.SYS_PRIO, "ad_actor_sys_prio", needs="down",
           help="802.3ad: this system's LACP priority (lower wins when the partner chooses).",
-          example="65535", networkd="[Bond] AdActorSystemPriority="),
+          example="65535", networkd="[Bond] AdActorSystemPriority=", modes=LACP),
     _bond("bond-ad-actor-system", T.MAC_ADDR, "ad_actor_system", needs="down",
           help="802.3ad: the system MAC sent in LACPDUs instead of the bond's own. Two bonds "
                "that share it look like one system to the switch (MLAG).",
-          example="02:00:00:00:00:01", networkd="[Bond] AdActorSystem="),
+          example="02:00:00:00:00:01", networkd="[Bond] AdActorSystem=", modes=LACP),
     _bond("bond-ad-user-port-key", T.PORT_KEY, "ad_user_port_key", needs="down",
           help="802.3ad: the user part (bits 6-15) of the port key the ports send.",
-          example="0", networkd="[Bond] AdUserPortKey="),
+          example="0", networkd="[Bond] AdUserPortKey=", modes=LACP),
     Option("bond-preflight", T.choices("warn", "strict", "off", numbers=False), group="bond",
            default="warn",
            help="ifupdown-agg's own: before an 802.3ad bond enslaves a port, read the port's "

@@ -50,14 +50,23 @@ MODULES = [
     "sch_tbf", "sch_netem",
 ]
 
-TOOLS = ["bash", "ip", "tc", "bridge", "ethtool", "nft", "kmod"]
+TOOLS = ["bash", "ip", "tc", "bridge", "ethtool", "nft", "kmod",
+         # real ifupdown in namespaces (ifupdown_agg.lab): ifup, its run-parts, private mounts
+         "ifup", "run-parts", "unshare", "mount", "umount", "iperf3", "ping", "ss",
+         # udev applies .link files: the stable names of USB network interfaces
+         "udevadm"]
+UDEV_FILES = ["lib/udev/rules.d/75-net-description.rules",
+              "lib/udev/rules.d/80-net-setup-link.rules",
+              "usr/lib/systemd/network/99-default.link", "etc/udev/udev.conf"]
+IFUPDOWN_ALIASES = {"usr/sbin/ifdown", "usr/sbin/ifquery"}
 KMOD_ALIASES = {"usr/sbin/modprobe", "usr/sbin/lsmod", "usr/sbin/rmmod",
                 "usr/sbin/insmod", "usr/sbin/modinfo", "usr/sbin/depmod"}
 PY_PACKAGES = ["python3-pyroute2", "python3-netaddr", "python3-nftables"]
 # Debian packages whose files end up in the image: their versions key the cache.
 IMAGE_PACKAGES = ["busybox-static", "bash", "iproute2", "ethtool", "nftables",
                   "kmod", "libnftables1", "libc6", "python3.11-minimal",
-                  "libpython3.11-stdlib"] + PY_PACKAGES
+                  "libpython3.11-stdlib", "ifupdown", "debianutils", "util-linux", "mount",
+                  "iperf3", "libiperf0", "iputils-ping", "udev"] + PY_PACKAGES
 ETC_FILES = ["etc/iproute2", "etc/protocols", "etc/services", "etc/ethertypes"]
 STDLIB_SKIP = {"test", "idlelib", "tkinter", "turtledemo", "ensurepip", "lib2to3",
                "pydoc_data", "dist-packages", "site-packages", "sitecustomize.py"}
@@ -219,7 +228,8 @@ class Staging:
     def __init__(self, root: str):
         self.root = root
         for d in ("usr/bin", "usr/sbin", "usr/lib", "usr/lib64", "bb", "proc", "sys",
-                  "dev", "tmp", "run", "root", "host", "results", "etc"):
+                  "dev", "tmp", "run", "root", "host", "results", "etc", "etc/network",
+                  "usr/local/sbin"):
             os.makedirs(self.at(d), exist_ok=True)
         for link in ("bin", "sbin", "lib", "lib64"):
             os.symlink(f"usr/{link}", self.at(link))
@@ -304,8 +314,19 @@ def build_initramfs(cache: str, kernel: Kernel) -> str:
             stage.copy_file(binary)
         for alias in KMOD_ALIASES:
             stage.symlink("/usr/bin/kmod", alias)
+        for alias in IFUPDOWN_ALIASES:
+            stage.symlink("ifup", alias)
+        stage.symlink("/usr/bin/udevadm", "/usr/lib/systemd/systemd-udevd")
+        for path in UDEV_FILES:
+            stage.copy_file("/" + path)
         stage.symlink("bash", "/usr/bin/sh")
         elves += add_python(stage)
+        # ifupdown runs hooks with its own PATH (no /bb): busybox fills in the rest
+        # of /usr/bin (env, grep, cat, ...) without shadowing a real tool.
+        for applet in run([tool_path("busybox"), "--list"]).split():
+            if not any(os.path.lexists(stage.at(f"{d}/{applet}"))
+                       for d in ("usr/bin", "usr/sbin")):
+                stage.symlink("/bb/busybox", f"/usr/bin/{applet}")
         for lib in shared_libraries(elves):
             stage.copy_file(lib)
         for path in ETC_FILES:
@@ -364,7 +385,8 @@ def guest_command(script: str, args: List[str], results: str) -> str:
     else:
         shutil.copy2(script, os.path.join(results, "guest-script"))
         guest = "/results/guest-script"
-    return " ".join(shlex.quote(a) for a in ["bash", guest] + args)
+    interpreter = "python3" if script.endswith(".py") else "bash"
+    return " ".join(shlex.quote(a) for a in [interpreter, guest] + args)
 
 
 def write_job(results: str, command: str) -> None:

@@ -1,0 +1,240 @@
+"""USB links made by real ifup from usbnet-* stanzas, on the stock kernel (runs in the VM).
+
+dummy_hcd gives the VM three USB ports whose device side takes configfs gadgets
+and whose host side is driven by cdc_ncm, as on a switchless Pi cluster. The
+VM's own namespace is the gadget (a Pi Zero), namespace "c" the controller.
+
+  1. Each gadget error is provoked before the kernel can satisfy it: configfs
+     not mounted, libcomposite not loaded, no UDC; later a UDC in use and a MAC
+     clash. Each must name its cause and leave no gadget behind.
+  2. `ifup usbg0` makes an NCM gadget; the host side appears and udev names it
+     usbc0 through the .link file written from the controller's usbnet-match
+     stanza.
+  3. The overlay aggregates a veth link and the USB link between g and c.
+  4. Two RTL8156 stand-in gadgets (Realtek IDs) on cdc_ncm, bonded 802.3ad by
+     ifup: bond-preflight strict refuses; warn goes on, and the bond does not
+     aggregate; doctor names half duplex on cdc_ncm.
+  5. ifdown removes the gadgets.
+Results: $IFAGG_VM_RESULTS/usb-links.json, for tests/vm/test_vm_tier.py.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+
+from ifupdown_agg.lab import Lab, iperf3
+
+RESULTS = os.environ.get("IFAGG_VM_RESULTS", "/tmp")
+CONFIGFS = "/sys/kernel/config"
+GADGETS = CONFIGFS + "/usb_gadget"
+LINK_DIR = "/etc/systemd/network"
+WAIT_STEPS = 100                     # x 0.1 s
+
+GADGET = """\
+auto usbg0
+iface usbg0 inet static
+    address 198.18.8.2/24
+    usbnet-gadget ncm
+    usbnet-udc dummy_udc.0
+    usbnet-host-addr 02:1d:6b:00:00:11
+
+iface usbg1 inet manual
+    usbnet-gadget ncm
+    usbnet-udc dummy_udc.1
+    usbnet-vendor-id 0x0bda
+    usbnet-product-id 0x8156
+    usbnet-host-addr 00:e0:4c:56:00:01
+    bond-master bond1
+
+iface usbg2 inet manual
+    usbnet-gadget ncm
+    usbnet-udc dummy_udc.2
+    usbnet-vendor-id 0x0bda
+    usbnet-product-id 0x8156
+    usbnet-host-addr 00:e0:4c:56:00:02
+    bond-master bond1
+
+iface bond1 inet manual
+    bond-slaves none
+    bond-mode 802.3ad
+    bond-miimon 100
+    bond-lacp-rate fast
+    bond-preflight off
+
+iface tun0 inet static
+    address 10.99.255.2
+    netmask 255.255.255.255
+    fakenet 10.99.255.0/24
+    table 10000 10001
+    rspec 10.99.255.1:198.18.9.1:198.18.8.1 10.99.255.2:198.18.9.2:198.18.8.2
+"""
+
+CONTROLLER = """\
+allow-hotplug usbc0
+iface usbc0 inet static
+    address 198.18.8.1/24
+    usbnet-match mac 02:1d:6b:00:00:11
+
+iface usbh1 inet manual
+    usbnet-match mac 00:e0:4c:56:00:01
+
+iface usbh2 inet manual
+    usbnet-match mac 00:e0:4c:56:00:02
+
+iface bond1 inet manual
+    bond-slaves usbh1 usbh2
+    bond-mode 802.3ad
+    bond-miimon 100
+    bond-lacp-rate fast
+    bond-preflight {policy}
+
+iface tun0 inet static
+    address 10.99.255.1
+    netmask 255.255.255.255
+    fakenet 10.99.255.0/24
+    table 10000 10001
+    rspec 10.99.255.1:198.18.9.1:198.18.8.1 10.99.255.2:198.18.9.2:198.18.8.2
+"""
+
+
+def sh(cmd: str) -> subprocess.CompletedProcess:
+    return subprocess.run(cmd, shell=True, capture_output=True, text=True, timeout=60)
+
+
+def gadgets() -> list:
+    return sorted(os.listdir(GADGETS)) if os.path.isdir(GADGETS) else []
+
+
+def wait_iface(name: str, host=None) -> bool:
+    for _ in range(WAIT_STEPS):
+        if host is None and os.path.isdir(f"/sys/class/net/{name}"):
+            return True
+        if host is not None and host.run(["ip", "link", "show", name], check=False).returncode == 0:
+            return True
+        time.sleep(0.1)
+    return False
+
+
+def attempt(host, iface: str) -> dict:
+    proc = host.ifup(iface, check=False)
+    host.ifdown(iface, check=False)
+    return {"rc": proc.returncode, "stderr": proc.stderr, "gadgets_after": gadgets()}
+
+
+def write_links(ctrl) -> dict:
+    """The controller's usbnet-match stanzas as .link files, the way a user installs them."""
+    out = ctrl.ifagg("networkd", "links", "--interfaces", f"{ctrl.dir}/etc-network/interfaces",
+                     "--root", "/", check=False)
+    if out.returncode != 0:     # TEMPORARY until `ifagg networkd links` lands
+        for name, mac in (("usbc0", "02:1d:6b:00:00:11"), ("usbh1", "00:e0:4c:56:00:01"),
+                          ("usbh2", "00:e0:4c:56:00:02")):
+            with open(f"{LINK_DIR}/70-tmp-{name}.link", "w") as fh:
+                fh.write(f"[Match]\nMACAddress={mac}\n\n[Link]\nName={name}\n")
+    sh("udevadm control --reload")
+    return {"rc": out.returncode, "out": out.stdout + out.stderr,
+            "files": sorted(f for f in os.listdir(LINK_DIR)) if os.path.isdir(LINK_DIR) else []}
+
+
+def main() -> int:
+    r: dict = {}
+    os.makedirs(LINK_DIR, exist_ok=True)
+    with Lab("vm") as lab:
+        g = lab.host("g", attach_pid=1)       # the VM's own namespace: where gadgets live
+        c = lab.host("c")
+        g.write_interfaces(GADGET)
+        c.write_interfaces(CONTROLLER.format(policy="strict"))
+
+        # 1. errors the kernel's state provokes, before it can satisfy them
+        sh(f"umount {CONFIGFS}")
+        r["err_configfs"] = attempt(g, "usbg0")
+        sh(f"mount -t configfs configfs {CONFIGFS}")
+        r["err_libcomposite"] = attempt(g, "usbg0")
+        sh("modprobe -a libcomposite usb_f_ncm")
+        r["err_no_udc"] = attempt(g, "usbg0")
+        sh("modprobe dummy_hcd num=3 && modprobe -a cdc_ncm bonding")
+
+        # 2. the gadget by ifup; udev names the host side
+        r["links"] = write_links(c)
+        r["udevd"] = sh("/usr/lib/systemd/systemd-udevd --daemon && udevadm trigger "
+                        "--subsystem-match=net --action=add && udevadm settle -t 10").returncode
+        up = g.ifup("usbg0", check=False, verbose=True)
+        r["ifup_usbg0"] = {"rc": up.returncode, "out": up.stdout + up.stderr}
+        sh("udevadm settle -t 10")
+        r["host_side_named"] = wait_iface("usbc0")
+        r["host_side_driver"] = os.path.basename(os.readlink("/sys/class/net/usbc0/device/driver")) \
+            if r["host_side_named"] else None
+        r["gadget_after_up"] = gadgets()
+
+        # provoked while usbg0 is bound: the UDC in use, a MAC clash
+        g.write_interfaces(GADGET + "\niface usbg9 inet manual\n    usbnet-gadget ecm\n"
+                           "    usbnet-udc dummy_udc.0\n")
+        r["err_udc_in_use"] = attempt(g, "usbg9")
+        mac = open("/sys/class/net/usbc0/address").read().strip() if r["host_side_named"] else ""
+        g.write_interfaces(GADGET + "\niface usbg9 inet manual\n    usbnet-gadget ncm\n"
+                           f"    usbnet-udc dummy_udc.1\n    usbnet-dev-addr {mac}\n")
+        r["err_mac_clash"] = attempt(g, "usbg9")
+        g.write_interfaces(GADGET)
+
+        # 3. overlay over a veth link and the USB link: the switchless pair
+        if r["host_side_named"]:
+            sh(f"ip link set usbc0 netns {c.ns}")
+            lab.segment([(g, "veth9", "198.18.9.2"), (c, "veth9", "198.18.9.1")])
+            r["ifup_c_usbc0"] = c.ifup("usbc0", check=False).returncode
+            r["ifup_c_tun0"] = c.ifup("tun0", check=False).stderr
+            r["ifup_g_tun0"] = g.ifup("tun0", check=False).stderr
+            time.sleep(1)
+            r["carrier"] = {"usbg0": open("/sys/class/net/usbg0/carrier").read().strip(),
+                            "usbc0": c.run(["cat", "/sys/class/net/usbc0/carrier"],
+                                           check=False).stdout.strip()}
+            r["ping_overlay"] = g.run(["ping", "-c", "3", "-W", "2", "10.99.255.1"],
+                                      check=False).returncode
+            try:
+                r["overlay_bits_per_s"] = iperf3(lab, c, g, "10.99.255.1", seconds=3)
+            except Exception as err:          # reported, judged by the test
+                r["overlay_bits_per_s"] = f"iperf3 failed: {err}"
+            r["status_g"] = g.status("tun0")
+            g.ifdown("tun0", check=False)
+            c.ifdown("tun0", check=False)
+            c.ifdown("usbc0", check=False)
+
+        # 4. 802.3ad over two cdc_ncm links made by ifup
+        for iface in ("usbg1", "usbg2", "bond1"):
+            out = g.ifup(iface, check=False)
+            r[f"ifup_g_{iface}"] = {"rc": out.returncode, "out": out.stdout + out.stderr}
+        sh("udevadm settle -t 10")
+        r["usbh_named"] = wait_iface("usbh1") and wait_iface("usbh2")
+        if r["usbh_named"]:
+            sh(f"ip link set usbh1 netns {c.ns} && ip link set usbh2 netns {c.ns}")
+            strict = c.ifup("bond1", check=False)
+            r["bond_strict"] = {"rc": strict.returncode, "stderr": strict.stderr,
+                                "links": c.run(["ip", "-o", "link"]).stdout}
+            c.write_interfaces(CONTROLLER.format(policy="warn"))
+            warn = c.ifup("bond1", check=False)
+            r["bond_warn"] = {"rc": warn.returncode, "stderr": warn.stderr}
+            time.sleep(5)             # several fast LACP periods
+            r["bonding_c"] = c.run(["cat", "/proc/net/bonding/bond1"], check=False).stdout
+            doc = c.run([sys.executable, "-m", "ifupdown_agg.doctor", "--json", "bond1"],
+                        check=False)
+            r["doctor_c"] = json.loads(doc.stdout) if doc.stdout.strip() else doc.stderr
+            c.ifdown("bond1", check=False)
+            sh(f"ip -n {c.ns} link set usbh1 netns 1; ip -n {c.ns} link set usbh2 netns 1")
+
+        # 5. ifdown removes every gadget
+        for iface in ("bond1", "usbg2", "usbg1", "usbg0"):
+            r[f"ifdown_g_{iface}"] = g.ifdown(iface, check=False).returncode
+        r["gadgets_after_down"] = gadgets()
+        r["udc_after_down"] = {u: open(f"/sys/class/udc/{u}/state").read().strip()
+                               for u in sorted(os.listdir("/sys/class/udc"))}
+    sh("udevadm control --exit")
+    with open(os.path.join(RESULTS, "usb-links.json"), "w") as fh:
+        json.dump(r, fh, indent=1, default=str)
+    print(json.dumps(r, indent=1, default=str))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
