@@ -1,11 +1,15 @@
 # Shortcuts; every target needs root. The commands themselves are in tools/ and bench/.
-.PHONY: demo test bench bench-quick package-test deb
+.PHONY: demo test vm-test bench bench-quick package-test deb
 
 demo:
 	tools/demo
 
 test:
 	tools/test
+
+vm-test:
+	tools/deps test
+	/usr/bin/python3 -m pytest -v -m vm tests/vm
 
 bench:
 	tools/deps demo mptcpize python3-matplotlib

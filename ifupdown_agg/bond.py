@@ -46,7 +46,7 @@ def _preflight(cfg: bond_plan.BondConfig, mode: Optional[str], ports: List[str],
     problems = check_ports(facts, {p: _realtek_usb(p) for p in ports}, others)
     for problem in problems:
         if cfg.preflight == "strict" and problem.code != "speed-mismatch":
-            token = problem.port
+            token = problem.ports[0]
             value = raw.get(option)
             raise ConfigError(f"{problem.message} Refused (bond-preflight strict). "
                               f"Fix: {problem.fix}", iface=cfg.name, option=option, token=token,

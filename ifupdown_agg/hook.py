@@ -110,7 +110,8 @@ def _usbnet(env, iface: str, phase: str, raw, verbose: bool) -> int:
         _say(str(_located(err, iface)))
         return 1
     except AggError as err:
-        _say(f"{iface}: {err}")
+        text = str(err)
+        _say(text if text.startswith(f"{iface}:") else f"{iface}: {text}")
         return 1
     except OSError as err:
         _say(f"{iface}: {err.strerror}: {err.filename or ''}")

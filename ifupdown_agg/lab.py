@@ -24,6 +24,7 @@ from typing import Dict, List, Optional, Sequence
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 HOOK_PHASES = ("if-pre-up.d", "if-up.d", "if-down.d", "if-post-down.d")
 DEFAULT_TIMEOUT = 60
+CONFIGFS = "/sys/kernel/config"
 
 
 class LabError(RuntimeError):
@@ -80,7 +81,11 @@ class Host:
         d = self.dir
         binds = (f"mount --bind {d}/etc-network /etc/network && "
                  f"mount --bind {d}/run /run && "
-                 f"mount --bind {d}/sbin /usr/local/sbin && exec \"$@\"")
+                 f"mount --bind {d}/sbin /usr/local/sbin && ")
+        if os.path.ismount(CONFIGFS):
+            # `ip netns exec` mounts a fresh /sys, without configfs: USB gadgets need it.
+            binds += f"mount -t configfs configfs {CONFIGFS} && "
+        binds += "exec \"$@\""
         return self.run(["unshare", "-m", "--propagation", "private", "sh", "-c", binds, "_"]
                         + list(cmd), check, timeout)
 

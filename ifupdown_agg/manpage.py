@@ -12,7 +12,7 @@ import os
 from typing import List
 
 from . import __version__
-from .options import OPTIONS
+from .options import TABLES_BY_GROUP
 
 SEED = """auto tun0
 iface tun0 inet static
@@ -47,7 +47,7 @@ def _example(text: str) -> List[str]:
 
 def section5() -> str:
     out = [f'.TH IFUPDOWN-AGG 5 "{_date()}" "ifupdown-agg {__version__}" "File Formats"',
-           ".SH NAME", "ifupdown\\-agg \\- interfaces(5) options of the ifupdown\\-agg overlay",
+           ".SH NAME", "ifupdown\\-agg \\- interfaces(5) options of ifupdown\\-agg: overlays, bonds, USB links",
            ".SH SYNOPSIS"] + _example(SEED) + [
            ".SH DESCRIPTION",
            "An overlay stanza gives this host a /32 in a fake net on a tun device. Packets to the "
@@ -55,13 +55,30 @@ def section5() -> str:
            "member link, so one TCP flow can run at nearly the sum of the links. The stanza is the "
            "same on every host but for its address. ifupdown runs the ifupdown\\-agg hooks for "
            "every stanza that has a " + "\\fBfakenet\\fR, \\fBrspec\\fR or \\fBagg\\-\\fR option.",
+           ".PP",
+           "Bond stanzas take Debian ifenslave's \\fBbond\\-\\fR options and are made through "
+           "netlink at pre\\-up and removed at post\\-down; either the bond's stanza "
+           "(\\fBbond\\-slaves\\fR) or its ports' (\\fBbond\\-master\\fR) may come up first. When "
+           "ifenslave is installed its hooks handle these stanzas and ifupdown\\-agg steps aside.",
+           ".PP",
+           "USB link stanzas take the \\fBusbnet\\-\\fR options: a gadget stanza makes this host a "
+           "USB network adapter (configfs, libcomposite); on the other side, "
+           "\\fBusbnet\\-match\\fR names the interface. Carrier race: if the gadget's interface "
+           "is up before the host has enumerated the gadget, the host's side stays NO\\-CARRIER "
+           "until the gadget's side goes down and up. ifupdown\\-agg waits up to 2 s at pre\\-up "
+           "for the host to enumerate the gadget, and bounces the interface once whenever a host "
+           "enumerates it later (a cable plugged in after boot, a host that reboots).",
            ".SH OPTIONS"]
-    for opt in OPTIONS.values():
-        out += [".TP", f"\\fB{esc(opt.name)}\\fR \\fI{esc(opt.vtype.metavar)}\\fR", esc(opt.help)]
-        facts = [esc(tag[0].upper() + tag[1:]) + "." for tag in opt.tags]
-        facts.append(f"Example: \\fB{esc(opt.name)} {esc(opt.example)}\\fR.")
-        facts.append(f"systemd\\-networkd: {esc(opt.networkd)}.")
-        out += [".br", " ".join(facts)]
+    titles = {"overlay": "Overlay", "bond": "Bonds (as ifenslave reads them)",
+              "usbnet": "USB links"}
+    for group, table in TABLES_BY_GROUP.items():
+        out.append(f".SS {titles[group]}")
+        for opt in table.values():
+            out += [".TP", f"\\fB{esc(opt.name)}\\fR \\fI{esc(opt.vtype.metavar)}\\fR", esc(opt.help)]
+            facts = [esc(tag[0].upper() + tag[1:]) + "." for tag in opt.tags]
+            facts.append(f"Example: \\fB{esc(opt.name)} {esc(opt.example)}\\fR.")
+            facts.append(f"systemd\\-networkd: {esc(opt.networkd)}.")
+            out += [".br", " ".join(facts)]
     out += [".SH FILES", ".TP", "/run/ifupdown\\-agg/", "What ifup changed, as JSON, and the link "
             "monitor's pidfile and health.", ".SH SEE ALSO", "ifagg(8), interfaces(5), ifup(8), nft(8)"]
     return "\n".join(out) + "\n"

@@ -220,7 +220,7 @@ class Gadget:
         # configfs removes attribute files with their directory; only the
         # directories and links we made are taken away, newest first.
         for step in reversed(list(done)):
-            path = os.path.join(self.dir, step.path)
+            path = os.path.normpath(os.path.join(self.dir, step.path))   # rmdir("g/.") is EINVAL
             try:
                 if step.kind == "link" and os.path.islink(path):
                     os.unlink(path)

@@ -190,9 +190,10 @@ def start_watch(iface: str, udc: str) -> None:
     if watch_pid(iface):
         return
     os.makedirs(state.STATE_DIR, exist_ok=True)
-    proc = subprocess.Popen([sys.executable, "-m", "ifupdown_agg.usbnet", "watch", iface, udc],
-                            stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-                            stderr=subprocess.DEVNULL, start_new_session=True, close_fds=True)
+    with open(os.path.join(state.STATE_DIR, f"{iface}.usbnet-watch.log"), "ab") as log:
+        proc = subprocess.Popen([sys.executable, "-m", "ifupdown_agg.usbnet", "watch", iface, udc],
+                                stdin=subprocess.DEVNULL, stdout=log, stderr=log,
+                                start_new_session=True, close_fds=True)
     with open(_pidfile(iface), "w") as fh:
         fh.write(f"{proc.pid}\n")
 
@@ -216,8 +217,12 @@ def watch(iface: str, udc: str, gadget_dir: str, interval: float = WATCH_INTERVA
     while os.path.isdir(gadget_dir) and os.path.isdir(os.path.join(SYSFS_NET, iface)):
         time.sleep(interval)
         now = udc_state(udc)
+        if now != last:
+            print(f"{time.strftime('%F %T')} {udc}: {last} -> {now}", flush=True)
         if now == "configured" and last != "configured" and is_up(iface):
             time.sleep(BOUNCE_DELAY)
+            print(f"{time.strftime('%F %T')} {iface}: host enumerated the gadget; "
+                  "down and up, so that its side gets carrier", flush=True)
             try:
                 set_up(iface, False)
                 set_up(iface, True)

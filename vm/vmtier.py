@@ -45,7 +45,7 @@ MODULES = [
     "usb_f_rndis", "usb_f_eem", "usb_f_acm", "u_serial",
     "cdc_ncm", "cdc_ether", "cdc_eem", "rndis_host", "r8152", "plusb",
     # nftables as the overlay uses it, and shaping
-    "nf_tables", "nft_numgen", "nft_ct", "nft_chain_nat", "nft_masq",
+    "nf_tables", "nft_numgen", "nft_objref", "nft_ct", "nft_chain_nat", "nft_masq",
     "nft_limit", "nft_hash", "nft_fib_inet", "nft_reject_inet",
     "sch_tbf", "sch_netem",
 ]

@@ -65,3 +65,94 @@ def test_cdc_ncm_bond_fails_on_half_duplex_and_doctor_says_so(tmp_path):
         live = json.load(fh)
     assert live[0]["code"] == "half-duplex"
     assert "the driver is cdc_ncm (a Realtek RTL8156" in live[0]["message"]
+
+
+# ---- our own code in the VM: real ifup, our hooks --------------------------------------
+
+
+def _results(tmp_path, name):
+    with open(tmp_path / name) as fh:
+        return json.load(fh)
+
+
+def test_ifup_makes_8023ad_bonds_in_both_stanza_orders(tmp_path):
+    proc = run_guest("bond_ifup.py", tmp_path)
+    assert proc.returncode == 0, proc.stdout
+    r = _results(tmp_path, "bond-ifup.json")
+    # a: the bond's stanza lists its ports; b: the ports come first with bond-master.
+    assert r["ifup_a"]["rc"] == 0 and r["ifup_b"]["rc"] == 0, (r["ifup_a"], r["ifup_b"])
+    assert "ip link add bond0 type bond mode 802.3ad" in r["ifup_a"]["out"]
+    b_out = r["ifup_b"]["out"]
+    assert b_out.index("configuring interface b1") < b_out.index("ip link add bond0")
+    a, b = (bondinfo.parse(r[f"bonding_{ns}"], "bond0") for ns in "ab")
+    for bond, peer in ((a, b), (b, a)):
+        assert len({s.aggregator_id for s in bond.slaves}) == 1
+        assert bond.partner_mac == peer.system_mac != bondinfo.ZERO_MAC
+        assert all(s.actor.settled and s.partner.settled for s in bond.slaves)
+    assert a.transmit_hash_policy.startswith("layer3+4") and a.min_links == 1
+    assert r["ping"] == 0
+    assert r["doctor_a"] == []
+    # Applying again changes nothing.
+    assert r["plan_again_a"] == [] and r["plan_again_b"] == []
+    # lacp_rate is refused by the kernel while the bond is up: down, set, up; nothing else.
+    kinds = [(op["action"], op["obj"]["kind"]) for op in r["plan_rate_change"]]
+    assert kinds == [("set", "link"), ("set", "bondset"), ("set", "link")]
+    assert r["plan_rate_change"][1]["obj"]["values"] == [["ad_lacp_rate", 0]]
+    assert r["up_rate_change"][0] == 0 and r["lacp_rate_after"].startswith("slow")
+    # ifdown removes exactly what ifup made: the bonds go, the veth ports stay, released.
+    assert r["ifdown_a"] == 0 and r["ifdown_b"] == 0
+    for links in r["links_after_down"].values():
+        assert "bond0" not in links and "master" not in links
+        assert links.count("@if") == 2
+    # Debian's ifenslave installed: its hook ran, ours stepped aside.
+    aside = r["step_aside"]
+    assert "ifenslave ran for bond0" in aside["stderr"]
+    assert "ifenslave is installed and handles the bond-* options" in aside["stderr"]
+    assert "bond0" not in aside["links"]
+    # A port that is not there: refused with file, line, option and token; nothing made.
+    missing = r["missing_port"]
+    assert missing["rc"] != 0
+    assert "/etc/network/interfaces:4: bond0: bond-slaves: no interface a9" in missing["stderr"]
+    assert "bond0" not in missing["links"] and "master" not in missing["links"]
+
+
+def test_usb_links_from_stanzas(tmp_path):
+    proc = run_guest("usb_links.py", tmp_path)
+    assert proc.returncode == 0, proc.stdout
+    r = _results(tmp_path, "usb-links.json")
+    # Each gadget error names its cause and leaves no gadget behind.
+    expected = {
+        "err_configfs": "configfs is not mounted at /sys/kernel/config: mount -t configfs",
+        "err_libcomposite": "libcomposite is not loaded",
+        "err_no_udc": "dtoverlay=dwc2 to config.txt and modules-load=dwc2 to cmdline.txt",
+        "err_udc_in_use": "dummy_udc.0 is already used by the gadget 'ifagg_usbg0'",
+        "err_mac_clash": "usbg9: usbnet-dev-addr 02:1d:6b:00:00:11 is already the MAC of usbc0",
+    }
+    for key, text in expected.items():
+        assert r[key]["rc"] != 0 and text in r[key]["stderr"], (key, r[key])
+        assert "ifagg_usbg9" not in r[key]["gadgets_after"]
+    assert r["err_configfs"]["gadgets_after"] == []
+    # ifup made the NCM gadget; the host side came up on cdc_ncm under its stable name.
+    assert r["ifup_usbg0"]["rc"] == 0, r["ifup_usbg0"]
+    assert r["gadget_after_up"] == ["ifagg_usbg0"]
+    assert r["host_side_named"] and r["host_side_driver"] == "cdc_ncm"
+    assert r["carrier"] == {"usbg0": "1", "usbc0": "1"}
+    # The overlay over a veth link and the USB link: both links carry the flow.
+    assert r["ping_overlay"] == 0
+    assert isinstance(r["overlay_bits_per_s"], float) and r["overlay_bits_per_s"] > 0
+    carried = {link["dev"]: link["packets"] for link in r["status_g"]["links"]}
+    assert carried["usbg0"] > 0 and carried["veth9"] > 0, carried
+    # 802.3ad over two cdc_ncm links: strict refuses with the cause, warn goes on and
+    # does not aggregate, and doctor says why.
+    assert r["bond_strict"]["rc"] != 0
+    assert "usbh1, usbh2 (driver cdc_ncm, 425 Mbit/s) report half duplex" in r["bond_strict"]["stderr"]
+    assert "Refused (bond-preflight strict)" in r["bond_strict"]["stderr"]
+    assert "bond1" not in r["bond_strict"]["links"] and "master" not in r["bond_strict"]["links"]
+    assert r["bond_warn"]["rc"] == 0 and "warning: bond1" in r["bond_warn"]["stderr"]
+    bond = bondinfo.parse(r["bonding_c"], "bond1")
+    assert len({s.aggregator_id for s in bond.slaves}) == 2
+    assert r["doctor_c"][0]["code"] == "half-duplex" and "cdc_ncm" in r["doctor_c"][0]["message"]
+    # ifdown removed every gadget.
+    assert r["gadgets_after_down"] == []
+    for iface in ("bond1", "usbg2", "usbg1", "usbg0"):
+        assert r[f"ifdown_g_{iface}"]["rc"] == 0

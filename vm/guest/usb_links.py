@@ -125,6 +125,12 @@ def attempt(host, iface: str) -> dict:
     return {"rc": proc.returncode, "stderr": proc.stderr, "gadgets_after": gadgets()}
 
 
+def carriers(ctrl) -> dict:
+    return {"usbg0": sh("cat /sys/class/net/usbg0/carrier").stdout.strip(),
+            "usbc0": ctrl.run(["cat", "/sys/class/net/usbc0/carrier"], check=False).stdout.strip(),
+            "udc": sh("cat /sys/class/udc/dummy_udc.0/state").stdout.strip()}
+
+
 def write_links(ctrl) -> dict:
     """The controller's usbnet-match stanzas as .link files, the way a user installs them."""
     out = ctrl.ifagg("networkd", "links", "--interfaces", f"{ctrl.dir}/etc-network/interfaces",
@@ -155,7 +161,7 @@ def main() -> int:
         r["err_libcomposite"] = attempt(g, "usbg0")
         sh("modprobe -a libcomposite usb_f_ncm")
         r["err_no_udc"] = attempt(g, "usbg0")
-        sh("modprobe dummy_hcd num=3 && modprobe -a cdc_ncm bonding")
+        sh("modprobe dummy_hcd num=3 && modprobe -a cdc_ncm bonding tun")
 
         # 2. the gadget by ifup; udev names the host side
         r["links"] = write_links(c)
@@ -184,12 +190,12 @@ def main() -> int:
             sh(f"ip link set usbc0 netns {c.ns}")
             lab.segment([(g, "veth9", "198.18.9.2"), (c, "veth9", "198.18.9.1")])
             r["ifup_c_usbc0"] = c.ifup("usbc0", check=False).returncode
+            time.sleep(1)
+            r["carrier_before_overlay"] = carriers(c)
             r["ifup_c_tun0"] = c.ifup("tun0", check=False).stderr
             r["ifup_g_tun0"] = g.ifup("tun0", check=False).stderr
             time.sleep(1)
-            r["carrier"] = {"usbg0": open("/sys/class/net/usbg0/carrier").read().strip(),
-                            "usbc0": c.run(["cat", "/sys/class/net/usbc0/carrier"],
-                                           check=False).stdout.strip()}
+            r["carrier"] = carriers(c)
             r["ping_overlay"] = g.run(["ping", "-c", "3", "-W", "2", "10.99.255.1"],
                                       check=False).returncode
             try:
@@ -197,6 +203,9 @@ def main() -> int:
             except Exception as err:          # reported, judged by the test
                 r["overlay_bits_per_s"] = f"iperf3 failed: {err}"
             r["status_g"] = g.status("tun0")
+            r["carrier_after_iperf"] = carriers(c)
+            r["watch_log"] = sh(f"cat {g.dir}/run/ifupdown-agg/usbg0.usbnet-watch.log").stdout
+            r["dmesg_usb"] = sh("dmesg | grep -iE 'usb|ncm' | tail -30").stdout
             g.ifdown("tun0", check=False)
             c.ifdown("tun0", check=False)
             c.ifdown("usbc0", check=False)
@@ -225,7 +234,8 @@ def main() -> int:
 
         # 5. ifdown removes every gadget
         for iface in ("bond1", "usbg2", "usbg1", "usbg0"):
-            r[f"ifdown_g_{iface}"] = g.ifdown(iface, check=False).returncode
+            out = g.ifdown(iface, check=False, verbose=True)
+            r[f"ifdown_g_{iface}"] = {"rc": out.returncode, "out": out.stdout + out.stderr}
         r["gadgets_after_down"] = gadgets()
         r["udc_after_down"] = {u: open(f"/sys/class/udc/{u}/state").read().strip()
                                for u in sorted(os.listdir("/sys/class/udc"))}

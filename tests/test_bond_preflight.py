@@ -1,0 +1,38 @@
+"""What bond-preflight says about a port before 802.3ad enslaves it (pure)."""
+
+from ifupdown_agg.bond_preflight import check_ports
+from ifupdown_agg.ethtool import PortFacts
+
+
+def facts(*ports):
+    return {p.name: p for p in ports}
+
+
+def test_full_duplex_ports_of_one_speed_pass():
+    assert check_ports(facts(PortFacts("eth1", "r8152", 2500, "full", True),
+                             PortFacts("eth2", "r8152", 2500, "full", True)), {}) == []
+
+
+def test_rtl8156_on_cdc_ncm_names_driver_and_r8152_fix_once_for_both_ports():
+    [problem] = check_ports(facts(PortFacts("usb0", "cdc_ncm", 425, "half", True),
+                                  PortFacts("usb1", "cdc_ncm", 425, "half", True)),
+                            {"usb0": True, "usb1": True})
+    assert problem.code == "half-duplex" and problem.ports == ("usb0", "usb1")
+    assert problem.message.startswith("usb0, usb1 (driver cdc_ncm, 425 Mbit/s) report half duplex")
+    assert "RTL8156/RTL8153 in its NCM configuration" in problem.message
+    assert "No 802.3ad response from the link partner" in problem.message
+    assert "bConfigurationValue" in problem.fix and "r8152" in problem.fix
+
+
+def test_unknown_duplex_is_a_problem_too():
+    [problem] = check_ports(facts(PortFacts("eth1", None, None, "unknown", False)), {})
+    assert problem.code == "unknown-duplex"
+    assert "eth1 (driver unknown) reports unknown duplex" in problem.message
+    assert "overlay" in problem.fix
+
+
+def test_speed_mismatch_counts_ports_already_in_the_bond():
+    [problem] = check_ports(facts(PortFacts("eth2", "r8169", 1000, "full", True)), {},
+                            others={"eth1": 2500})
+    assert problem.code == "speed-mismatch"
+    assert "eth1 2500 Mbit/s, eth2 1000 Mbit/s" in problem.message
