@@ -98,8 +98,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="with --watch, stop after N rounds (default: %(default)s)")
 
     p = sub.add_parser("cleanup", help="remove objects carrying our marks, without a config",
-                       description="Remove nft tables ifagg_*, routes and rules of protocol 173 "
-                                   "and tun devices with alias ifupdown-agg.")
+                       description="Remove nft tables ifagg_*, routes and rules of protocol 173, "
+                                   "tun devices and bonds with alias ifupdown-agg, and USB "
+                                   "gadgets named ifagg_* in configfs.")
     target = p.add_mutually_exclusive_group(required=True)
     target.add_argument("iface", nargs="?")
     target.add_argument("--all", action="store_true", help="every overlay on this host")
@@ -296,16 +297,29 @@ def cmd_status(args) -> int:
 
 
 def cmd_cleanup(args) -> int:
-    from . import plan
+    import os
+    from . import bond_plan, plan, usbgadget
     from .executor import DryRunExecutor
     from .kernel import Kernel
+    from .kobjects import DEVICE_ALIAS
     kernel = Kernel()
     try:
-        ops = plan.plan_sweep(kernel.observe(), None if args.all else args.iface)
+        obs = kernel.observe()
+        ops = plan.plan_sweep(obs, None if args.all else args.iface)
+        bonds = [n for n, li in obs.links.items() if li.kind == "bond"] if args.all else [args.iface]
+        for name in bonds:
+            ops += bond_plan.plan_sweep(obs, name, DEVICE_ALIAS)
         (DryRunExecutor() if args.dry_run else _executor(kernel, True)).run(ops)
     finally:
         kernel.close()
-    if not ops:
+    gadgets = [g for g in usbgadget.ours()
+               if args.all or g == usbgadget.GadgetSpec(args.iface, "ncm").name]
+    for name in gadgets:
+        path = os.path.join(usbgadget.CONFIGFS, "usb_gadget", name)
+        print(f"remove the USB gadget {path}")
+        if not args.dry_run:
+            usbgadget.remove_any(path)
+    if not ops and not gadgets:
         print("nothing carries ifupdown-agg's marks")
     return 0
 

@@ -228,3 +228,39 @@ class Gadget:
                     os.rmdir(path)
             except OSError:
                 pass
+
+
+def ours(root: str = CONFIGFS) -> List[str]:
+    """Gadgets carrying our name prefix: what cleanup may remove without a stanza."""
+    base = os.path.join(root, "usb_gadget")
+    return sorted(g for g in os.listdir(base) if g.startswith("ifagg_")) if os.path.isdir(base) else []
+
+
+def remove_any(gadget_dir: str) -> None:
+    """Take a gadget apart without knowing its spec, in the order configfs accepts."""
+    def entries(rel: str) -> List[str]:
+        path = os.path.join(gadget_dir, rel)
+        return sorted(os.listdir(path)) if os.path.isdir(path) else []
+
+    try:
+        with open(os.path.join(gadget_dir, "UDC"), "w") as fh:
+            fh.write("\n")
+    except OSError:
+        pass
+    doomed = []
+    for cfg in entries("configs"):
+        rel = os.path.join("configs", cfg)
+        doomed += [os.path.join(rel, e) for e in entries(rel)
+                   if os.path.islink(os.path.join(gadget_dir, rel, e))]
+        doomed += [os.path.join(rel, "strings", s) for s in entries(os.path.join(rel, "strings"))]
+        doomed.append(rel)
+    doomed += [os.path.join("os_desc", e) for e in entries("os_desc")
+               if os.path.islink(os.path.join(gadget_dir, "os_desc", e))]
+    doomed += [os.path.join("functions", f) for f in entries("functions")]
+    doomed += [os.path.join("strings", s) for s in entries("strings")]
+    for rel in doomed + [""]:
+        path = os.path.normpath(os.path.join(gadget_dir, rel))
+        try:
+            os.unlink(path) if os.path.islink(path) else os.rmdir(path)
+        except OSError:
+            pass

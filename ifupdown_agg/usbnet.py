@@ -8,12 +8,13 @@
   post-down  stop the watch, unbind and remove the gadget
 
 The carrier race (measured with dummy_hcd and cdc_ncm on Linux 6.1): if the
-gadget's interface is up before the host has enumerated the gadget, the host's
-side stays NO-CARRIER until the gadget's side goes down and up again. Bringing
-it up after enumeration works in either order. So pre-up waits up to
-ENUMERATION_WAIT for the host, and a small watch process bounces the gadget's
-interface once each time a host (re-)enumerates it later: a cable plugged in
-after boot, or a host that reboots.
+gadget's interface is up before the host has enumerated the gadget and bound
+its driver, the host's side stays NO-CARRIER until the gadget's side goes down
+and up again. Bringing it up after that works in either order. So pre-up waits
+up to ENUMERATION_WAIT for the host (plus BOUNCE_DELAY for its driver), and a
+small watch process bounces the gadget's interface once each time a host
+(re-)enumerates it later (its carrier comes on): a cable plugged in after boot,
+or a host that reboots.
 
 No pyroute2 here: renames and up/down use the SIOCSIFNAME/SIOCSIFFLAGS ioctls,
 so the hook stays as quick as the overlay's pre-up.
@@ -40,7 +41,7 @@ USBNET_TABLE = TABLES_BY_GROUP["usbnet"]
 SYSFS_NET = "/sys/class/net"
 NETDEV_WAIT = 5.0            # the kernel registers the gadget's interface at bind
 ENUMERATION_WAIT = 2.0       # a connected host enumerates in well under a second
-WATCH_INTERVAL = 0.25
+WATCH_INTERVAL = 0.25        # the watch's one read per interval costs next to nothing
 BOUNCE_DELAY = 0.5           # let the host's driver bind before the connect notification
 SIOCGIFFLAGS, SIOCSIFFLAGS, SIOCSIFNAME = 0x8913, 0x8914, 0x8923
 IFF_UP = 0x1
@@ -149,6 +150,10 @@ def gadget_up(spec: GadgetSpec, say: Say, root: str = CONFIGFS) -> str:
         if _wait_for(lambda: udc_state(udc) == "configured" or None, ENUMERATION_WAIT) is None:
             say(f"{spec.iface}: no USB host has enumerated the gadget on {udc} yet "
                 f"({udc_state(udc)}); the link comes up when one does")
+        else:
+            # "configured" comes a few tens of ms before the host's driver binds; up
+            # before that is the race again (seen once in ten VM runs without this).
+            time.sleep(BOUNCE_DELAY)
     except (OSError, GadgetError) as err:
         gadget.remove()
         if isinstance(err, GadgetError):
@@ -211,23 +216,40 @@ def stop_watch(iface: str) -> None:
         pass
 
 
+def _carrier(iface: str) -> Optional[bool]:
+    """The gadget side's carrier: on while a host has the gadget configured. None while
+    the interface is down (sysfs refuses to say) or gone."""
+    try:
+        with open(os.path.join(SYSFS_NET, iface, "carrier")) as fh:
+            return fh.read().strip() == "1"
+    except OSError:
+        return None
+
+
 def watch(iface: str, udc: str, gadget_dir: str, interval: float = WATCH_INTERVAL) -> int:
-    """Bounce `iface` once whenever a host (re-)enumerates the gadget; ends with the gadget."""
-    last = udc_state(udc)
+    """Bounce `iface` once whenever a host (re-)enumerates the gadget; ends with the gadget.
+
+    A (re-)enumeration shows on the gadget side as its carrier coming on (the UDC's
+    state file is not kept current by every controller driver: dummy_hcd's stays
+    "configured" across a replug). The bounce itself leaves the carrier alone, so
+    it does not trigger another."""
+    last = _carrier(iface)
     while os.path.isdir(gadget_dir) and os.path.isdir(os.path.join(SYSFS_NET, iface)):
         time.sleep(interval)
-        now = udc_state(udc)
-        if now != last:
-            print(f"{time.strftime('%F %T')} {udc}: {last} -> {now}", flush=True)
-        if now == "configured" and last != "configured" and is_up(iface):
+        now = _carrier(iface)
+        if now is None:
+            continue                        # down: ifdown, or our own bounce
+        if now and last is False:
             time.sleep(BOUNCE_DELAY)
-            print(f"{time.strftime('%F %T')} {iface}: host enumerated the gadget; "
+            print(f"{time.strftime('%F %T')} {iface}: a host enumerated the gadget on {udc}; "
                   "down and up, so that its side gets carrier", flush=True)
             try:
                 set_up(iface, False)
                 set_up(iface, True)
-            except OSError:
-                pass
+            except OSError as err:
+                print(f"{iface}: bounce failed: {err.strerror}", flush=True)
+        elif not now and last:
+            print(f"{time.strftime('%F %T')} {iface}: the host went away", flush=True)
         last = now
     return 0
 

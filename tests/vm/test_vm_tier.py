@@ -136,7 +136,11 @@ def test_usb_links_from_stanzas(tmp_path):
     assert r["ifup_usbg0"]["rc"] == 0, r["ifup_usbg0"]
     assert r["gadget_after_up"] == ["ifagg_usbg0"]
     assert r["host_side_named"] and r["host_side_driver"] == "cdc_ncm"
-    assert r["carrier"] == {"usbg0": "1", "usbc0": "1"}
+    assert r["carrier_first_plug"] == "1"
+    # A replug: the watch saw the host enumerate the gadget again and bounced its side.
+    assert "a host enumerated the gadget on dummy_udc.0; down and up" in r["watch_log_replug"]
+    assert r["carrier_replug"] == "1"
+    assert r["carrier"]["usbg0"] == r["carrier"]["usbc0"] == "1"
     # The overlay over a veth link and the USB link: both links carry the flow.
     assert r["ping_overlay"] == 0
     assert isinstance(r["overlay_bits_per_s"], float) and r["overlay_bits_per_s"] > 0
@@ -152,7 +156,12 @@ def test_usb_links_from_stanzas(tmp_path):
     bond = bondinfo.parse(r["bonding_c"], "bond1")
     assert len({s.aggregator_id for s in bond.slaves}) == 2
     assert r["doctor_c"][0]["code"] == "half-duplex" and "cdc_ncm" in r["doctor_c"][0]["message"]
-    # ifdown removed every gadget.
+    # The fallback: the overlay over the same two cdc_ncm links carries one flow on both.
+    assert isinstance(r["usb_overlay_bits_per_s"], float), r["usb_overlay_bits_per_s"]
+    assert all(n > 0 for n in r["usb_overlay_links"].values()), r["usb_overlay_links"]
+    assert sorted(r["usb_overlay_links"]) == ["usbh1", "usbh2"]
+    # ifdown removed every gadget; cleanup finds one by its name.
     assert r["gadgets_after_down"] == []
+    assert r["gadgets_before_cleanup"] == ["ifagg_usbg0"] and r["gadgets_after_cleanup"] == []
     for iface in ("bond1", "usbg2", "usbg1", "usbg0"):
         assert r[f"ifdown_g_{iface}"]["rc"] == 0

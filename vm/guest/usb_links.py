@@ -73,6 +73,15 @@ iface tun0 inet static
     rspec 10.99.255.1:198.18.9.1:198.18.8.1 10.99.255.2:198.18.9.2:198.18.8.2
 """
 
+OVERLAY_USB = """\
+iface tun1 inet static
+    address {virt}
+    netmask 255.255.255.255
+    fakenet 10.98.255.0/24
+    table 10010 10011
+    rspec 10.98.255.1:198.18.11.1:198.18.12.1 10.98.255.2:198.18.11.2:198.18.12.2
+"""
+
 CONTROLLER = """\
 allow-hotplug usbc0
 iface usbc0 inet static
@@ -147,6 +156,16 @@ def write_links(ctrl) -> dict:
 
 def main() -> int:
     r: dict = {}
+    try:
+        run(r)
+    finally:
+        with open(os.path.join(RESULTS, "usb-links.json"), "w") as fh:
+            json.dump(r, fh, indent=1, default=str)
+        print(json.dumps(r, indent=1, default=str))
+    return 0
+
+
+def run(r: dict) -> None:
     os.makedirs(LINK_DIR, exist_ok=True)
     with Lab("vm") as lab:
         g = lab.host("g", attach_pid=1)       # the VM's own namespace: where gadgets live
@@ -174,6 +193,23 @@ def main() -> int:
         r["host_side_driver"] = os.path.basename(os.readlink("/sys/class/net/usbc0/device/driver")) \
             if r["host_side_named"] else None
         r["gadget_after_up"] = gadgets()
+
+        # a replug (the host's port disabled and enabled): the watch bounces the gadget once
+        if r["host_side_named"]:
+            sh("ip link set usbc0 up")
+            time.sleep(1)
+            r["carrier_first_plug"] = sh("cat /sys/class/net/usbc0/carrier").stdout.strip()
+            port = sh("ls -d /sys/bus/usb/devices/*/usb*-port* | head -1").stdout.strip()
+            sh(f"echo 1 > {port}/disable")
+            time.sleep(1)
+            sh(f"echo 0 > {port}/disable")
+            sh("udevadm settle -t 10")
+            if wait_iface("usbc0"):
+                sh("ip link set usbc0 up")
+            time.sleep(2)
+            r["carrier_replug"] = sh("cat /sys/class/net/usbc0/carrier").stdout.strip()
+            r["watch_log_replug"] = sh(f"cat {g.dir}/run/ifupdown-agg/usbg0.usbnet-watch.log").stdout
+            sh("ip link set usbc0 down")
 
         # provoked while usbg0 is bound: the UDC in use, a MAC clash
         g.write_interfaces(GADGET + "\niface usbg9 inet manual\n    usbnet-gadget ecm\n"
@@ -230,20 +266,40 @@ def main() -> int:
                         check=False)
             r["doctor_c"] = json.loads(doc.stdout) if doc.stdout.strip() else doc.stderr
             c.ifdown("bond1", check=False)
+            out = g.ifdown("bond1", check=False, verbose=True)
+            r["ifdown_g_bond1"] = {"rc": out.returncode, "out": out.stdout + out.stderr}
+
+            # 4b. the fallback: the overlay over the same two cdc_ncm links
+            for i in (1, 2):
+                sh(f"ip addr add 198.18.1{i}.2/24 dev usbg{i} && ip link set usbg{i} up")
+                c.sh(f"ip addr add 198.18.1{i}.1/24 dev usbh{i} && ip link set usbh{i} up")
+            for h, virt in ((g, "10.98.255.2"), (c, "10.98.255.1")):
+                h.write_interfaces(OVERLAY_USB.format(virt=virt))
+                r[f"ifup_{h.name}_tun1"] = h.ifup("tun1", check=False).stderr
+            time.sleep(1)
+            try:
+                r["usb_overlay_bits_per_s"] = iperf3(lab, g, c, "10.98.255.2", seconds=3)
+            except Exception as err:
+                r["usb_overlay_bits_per_s"] = f"iperf3 failed: {err}"
+            r["usb_overlay_links"] = {ln["dev"]: ln["packets"] for ln in c.status("tun1")["links"]}
+            for h in (g, c):
+                h.ifdown("tun1", check=False)
+            g.write_interfaces(GADGET)
             sh(f"ip -n {c.ns} link set usbh1 netns 1; ip -n {c.ns} link set usbh2 netns 1")
 
         # 5. ifdown removes every gadget
-        for iface in ("bond1", "usbg2", "usbg1", "usbg0"):
+        for iface in ("usbg2", "usbg1", "usbg0"):
             out = g.ifdown(iface, check=False, verbose=True)
             r[f"ifdown_g_{iface}"] = {"rc": out.returncode, "out": out.stdout + out.stderr}
         r["gadgets_after_down"] = gadgets()
+        # Without ifdown (a lost /run): cleanup finds our gadget by its name.
+        g.ifup("usbg0", check=False)
+        r["gadgets_before_cleanup"] = gadgets()
+        r["cleanup"] = g.ifagg("cleanup", "--all", check=False).stdout
+        r["gadgets_after_cleanup"] = gadgets()
         r["udc_after_down"] = {u: open(f"/sys/class/udc/{u}/state").read().strip()
                                for u in sorted(os.listdir("/sys/class/udc"))}
     sh("udevadm control --exit")
-    with open(os.path.join(RESULTS, "usb-links.json"), "w") as fh:
-        json.dump(r, fh, indent=1, default=str)
-    print(json.dumps(r, indent=1, default=str))
-    return 0
 
 
 if __name__ == "__main__":

@@ -1,0 +1,46 @@
+"""ifdown of bond and port stanzas: undo exactly the record (pure)."""
+
+from planner_support import observed_from
+
+from ifupdown_agg.bond_plan import plan_release, plan_sweep
+from ifupdown_agg.kobjects import DEVICE_ALIAS, Bond, BondSettings, Enslave, LinkAttrs, Op
+
+
+def describe(ops):
+    return [f"{op.action} {op.describe()}" for op in ops]
+
+
+def test_a_bond_we_made_is_deleted_after_its_ports_are_released():
+    made = [Op("add", Bond("bond0", "802.3ad")),
+            Op("set", BondSettings("bond0", (("miimon", 100),)), None),
+            Op("add", Enslave("eth1", "bond0")), Op("add", Enslave("eth2", "bond0"))]
+    obs = observed_from({"links": {"bond0": {"kind": "bond", "alias": DEVICE_ALIAS},
+                                   "eth1": {"master": "bond0"}, "eth2": {"master": "bond0"}}})
+    assert describe(plan_release(made, obs, DEVICE_ALIAS)) == [
+        "del ip link set eth2 nomaster", "del ip link set eth1 nomaster", "del ip link del bond0"]
+
+
+def test_someone_elses_bond_gets_its_values_back_and_stays():
+    made = [Op("set", LinkAttrs("bond0", up=False), LinkAttrs("bond0", up=True)),
+            Op("set", BondSettings("bond0", (("ad_lacp_rate", 1),)),
+               BondSettings("bond0", (("ad_lacp_rate", 0),))),
+            Op("set", LinkAttrs("bond0", up=True), LinkAttrs("bond0", up=False)),
+            Op("add", Enslave("eth3", "bond0"))]
+    obs = observed_from({"links": {"bond0": {"kind": "bond"}, "eth3": {"master": "bond0"}}})
+    assert describe(plan_release(made, obs, DEVICE_ALIAS)) == [
+        "del ip link set eth3 nomaster", "set ip link set bond0 down",
+        "set ip link set bond0 type bond lacp_rate slow", "set ip link set bond0 up"]
+
+
+def test_a_port_already_released_by_its_bond_is_left_alone():
+    made = [Op("add", Enslave("eth1", "bond0"))]
+    assert plan_release(made, observed_from({"links": {"eth1": {}}}), DEVICE_ALIAS) == []
+    moved = observed_from({"links": {"eth1": {"master": "bond9"}, "bond9": {"kind": "bond"}}})
+    assert plan_release(made, moved, DEVICE_ALIAS) == []
+
+
+def test_without_a_record_only_a_bond_with_our_alias_goes():
+    ours = observed_from({"links": {"bond0": {"kind": "bond", "alias": DEVICE_ALIAS}}})
+    theirs = observed_from({"links": {"bond0": {"kind": "bond"}}})
+    assert describe(plan_sweep(ours, "bond0", DEVICE_ALIAS)) == ["del ip link del bond0"]
+    assert plan_sweep(theirs, "bond0", DEVICE_ALIAS) == []
