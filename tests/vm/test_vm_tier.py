@@ -99,6 +99,14 @@ def test_ifup_makes_8023ad_bonds_in_both_stanza_orders(tmp_path):
     assert kinds == [("set", "link"), ("set", "bondset"), ("set", "link")]
     assert r["plan_rate_change"][1]["obj"]["values"] == [["ad_lacp_rate", 0]]
     assert r["up_rate_change"][0] == 0 and r["lacp_rate_after"].startswith("slow")
+    # miimon and the hash policy change while the bond is up: one set, no down.
+    assert r["plan_live_change"] == ["bondset"]
+    assert r["up_live_change"][0] == 0 and r["miimon_after"] == "200"
+    # A new mode needs the bond without ports and down; the ports come back.
+    assert r["plan_mode_change"] == ["del slave", "del slave", "set link", "set bondset",
+                                     "set link", "add slave", "add slave"]
+    assert r["up_mode_change"][0] == 0, r["up_mode_change"]
+    assert r["mode_after"].startswith("balance-xor") and r["ports_after_mode_change"] == "a1 a2"
     # ifdown removes exactly what ifup made: the bonds go, the veth ports stay, released.
     assert r["ifdown_a"] == 0 and r["ifdown_b"] == 0
     for links in r["links_after_down"].values():

@@ -111,6 +111,25 @@ def main() -> int:
         result["lacp_rate_after"] = a.run(["cat", "/sys/class/net/bond0/bonding/lacp_rate"]).stdout
         result["settle_after_change"] = round(wait_lacp([a, b]), 1)
 
+        # Changes the kernel takes while the bond is up: one set, no down.
+        a.write_interfaces(BOND_FIRST.format(rate="slow").replace("miimon 100", "miimon 200")
+                           .replace("layer3+4", "layer2+3"))
+        result["plan_live_change"] = [op["obj"]["kind"] for op in plan_again(a, "bond0")]
+        up = a.ifagg("up", "--interfaces", f"{a.dir}/etc-network/interfaces", "bond0", check=False)
+        result["up_live_change"] = up.returncode, up.stdout + up.stderr
+        result["miimon_after"] = a.run(["cat", "/sys/class/net/bond0/bonding/miimon"]).stdout.strip()
+        # A new mode: the kernel wants the bond without ports, and down.
+        a.write_interfaces(BOND_FIRST.format(rate="slow").replace("miimon 100", "miimon 200")
+                           .replace("layer3+4", "layer2+3").replace("802.3ad", "balance-xor")
+                           .replace("    bond-lacp-rate slow\n", ""))
+        result["plan_mode_change"] = [op["action"] + " " + op["obj"]["kind"]
+                                      for op in plan_again(a, "bond0")]
+        up = a.ifagg("up", "--interfaces", f"{a.dir}/etc-network/interfaces", "bond0", check=False)
+        result["up_mode_change"] = up.returncode, up.stdout + up.stderr
+        result["mode_after"] = a.run(["cat", "/sys/class/net/bond0/bonding/mode"]).stdout.strip()
+        result["ports_after_mode_change"] = a.run(
+            ["cat", "/sys/class/net/bond0/bonding/slaves"]).stdout.strip()
+
         result["ifdown_a"] = a.ifdown("-a", check=False).returncode
         result["ifdown_b"] = b.ifdown("-a", check=False).returncode
         result["links_after_down"] = {h.name: h.run(["ip", "-o", "link"]).stdout for h in (a, b)}
