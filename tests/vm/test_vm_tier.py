@@ -173,3 +173,9 @@ def test_usb_links_from_stanzas(tmp_path):
     assert r["gadgets_before_cleanup"] == ["ifagg_usbg0"] and r["gadgets_after_cleanup"] == []
     for iface in ("bond1", "usbg2", "usbg1", "usbg0"):
         assert r[f"ifdown_g_{iface}"]["rc"] == 0
+
+
+def test_autopkgtest_bond_smoke_passes_on_the_stock_kernel(tmp_path):
+    proc = run_guest("bond-smoke.sh", tmp_path)
+    assert proc.returncode == 0, proc.stdout
+    assert "bond-smoke: ok" in proc.stdout and "no problems found" in proc.stdout
