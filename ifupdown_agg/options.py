@@ -201,7 +201,7 @@ BOND_OPTIONS: Tuple[Option, ...] = (
           help="What decides the port of a packet in 802.3ad and balance-xor. One flow always "
                "takes one port, so a single TCP stream never exceeds one link; the overlay "
                "(fakenet/rspec) spreads per packet instead.",
-          example="layer3+4", networkd="[Bond] TransmitHashPolicy="),
+          example="layer3+4", networkd="[Bond] TransmitHashPolicy= (not vlan+srcmac)"),
     _bond("bond-ad-select", T.choices("stable", "bandwidth", "count"), "ad_select", needs="down",
           help="Which aggregator is active when the ports form more than one.",
           example="bandwidth", networkd="[Bond] AdSelect=", modes=LACP),
@@ -229,7 +229,9 @@ BOND_OPTIONS: Tuple[Option, ...] = (
           T.choices("none", "active", "backup", "all", "filter", "filter_active", "filter_backup"),
           "arp_validate",
           help="Which ports check that ARP replies come from the targets.",
-          example="all", networkd="[Bond] ARPValidate=", modes=ARP_MODES),
+          example="all",
+          networkd="[Bond] ARPValidate= (not filter, filter_active, filter_backup)",
+          modes=ARP_MODES),
     _bond("bond-arp-all-targets", T.choices("any", "all"), "arp_all_targets",
           help="Whether one target or all of them must answer for a port to count as up.",
           example="all", networkd="[Bond] ARPAllTargets=", modes=ARP_MODES),
