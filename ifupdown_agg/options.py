@@ -237,7 +237,7 @@ BOND_OPTIONS: Tuple[Option, ...] = (
           example="all", networkd="[Bond] ARPAllTargets=", modes=ARP_MODES),
     _bond("bond-use-carrier", T.BIT, "use_carrier",
           help="1: miimon reads the carrier flag; 0: it asks the driver through MII ioctls.",
-          example="1", networkd="(not settable under networkd)"),
+          example="1", networkd="(no networkd key: the kernel's default, 1, applies)"),
     _bond("bond-num-grat-arp", T.SMALL_COUNT, "num_peer_notif",
           help="Gratuitous ARPs and unsolicited NAs sent after a failover.",
           example="1", networkd="[Bond] GratuitousARP="),
@@ -270,7 +270,8 @@ BOND_OPTIONS: Tuple[Option, ...] = (
                 "(the kernel logs 'No 802.3ad response from the link partner'); an RTL8156 "
                 "on cdc_ncm is the usual case. warn says so and goes on, strict refuses to "
                 "enslave it and leaves nothing half made.",
-           example="strict", networkd="(ifagg doctor after networkd brings the bond up)"),
+           example="strict",
+           networkd="(networkd enslaves without it: run ifagg doctor once the bond is up)"),
 )
 
 # The device side of a USB link (a configfs gadget), and the host side's naming.
