@@ -1,0 +1,340 @@
+"""Facts about USB network links, and what the USB bus leaves of their speed.
+
+Pi clusters network over USB three ways: a Pi as a USB Ethernet device
+(gadget mode: cdc_ncm/cdc_ether/rndis_host/cdc_eem on the host, g_ether or a
+configfs gadget on the Pi), host-to-host cables (Prolific PL-25A1, driver
+plusb on both ends) and USB NICs (RTL8156 2.5G, RTL8153 and AX88179 1G).
+
+Reading (I/O, always under a root directory, so tests run on fake trees) is
+kept apart from judging (pure functions on the dataclasses):
+
+  read_nic(), read_all(), read_pi_model()   sysfs and the device tree
+  parse_pi_model(), bus_caps()              pure
+
+The sysfs layout read here (real paths; a fake tree under a root mirrors them):
+
+  /sys/class/net/X/{speed,duplex}      the link's own rate and duplex
+  /sys/class/net/X/device              host side: the USB *interface* dir (1-1.2:1.0)
+  /sys/class/net/X/device/driver       -> .../drivers/r8152 (the driver's name)
+  /sys/class/net/X/device/..           the USB *device* dir (1-1.2): idVendor,
+                                       idProduct, serial, speed (negotiated: 480,
+                                       5000...), version (bcdUSB, " 3.20"),
+                                       bConfigurationValue, busnum, devpath
+  .../usbN/..                          the host controller; its driver (xhci_hcd,
+                                       dwc_otg, dwc2, ehci-pci)
+  gadget side: device -> the gadget dir (gadget.0) under the UDC's device, whose
+               udc/NAME/current_speed says high-speed, super-speed...
+  /proc/device-tree/model              "Raspberry Pi 3 Model B Rev 1.2\\0" (also
+  /sys/firmware/devicetree/base/model)
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from dataclasses import dataclass
+from typing import Dict, Iterable, List, Optional, Tuple
+
+# --- the USB 2.0 budget -------------------------------------------------------
+#
+# Measured (issue 8, "usbnet"): on a Raspberry Pi 3B the 100M onboard port plus a
+# gigabit USB adapter, both busy at once, reached 224 Mbit/s together. Both sit
+# on the Pi's one USB 2.0 bus (480 Mbit/s signalling), so the bus, not the link
+# speeds (1100 Mbit/s), set the total. USB 2.0 bulk transfers top out near
+# 53 MB/s (~425 Mbit/s) on paper; real host controllers moving Ethernet frames
+# (TCP ACKs share the same half-duplex bus) land around 224-300 Mbit/s.
+#
+# We take the measured 224, the low end, for every shared USB 2.0 bus. For the
+# overlay's per-packet round robin the two errors do not cost the same: a link
+# weighted above what it can carry holds the whole flow back (the total is
+# sum(estimates) * min(real/estimate)), while one weighted below leaves only its
+# own shortfall unused. With a 1G link beside two USB 2.0 links, guessing the
+# bus at 280 when it gives 224 costs ~200 Mbit/s; guessing 224 when it gives 280
+# costs 56.
+USB2_BUS_BUDGET_MBPS = 224
+USB2_SIGNALLING_MBPS = 480
+
+# Chips that are USB 3 capable even when their descriptor, enumerated at high
+# speed on a USB 2 port, says bcdUSB 2.10.
+USB3_CHIPS = {("0bda", "8156"): "RTL8156", ("0bda", "8153"): "RTL8153",
+              ("0b95", "1790"): "AX88179"}
+CHIPS = {
+    **USB3_CHIPS, ("0bda", "8152"): "RTL8152", ("0bda", "8155"): "RTL8155",
+    ("067b", "25a1"): "PL-25A1", ("0424", "ec00"): "LAN9514",
+    ("0424", "7800"): "LAN7800", ("0b95", "772b"): "AX88772B"}
+REALTEK_R8152_IDS = {("0bda", "8156"), ("0bda", "8153")}   # what the udev rule covers
+PI_ONBOARD_DRIVERS = ("smsc95xx", "lan78xx")
+# The onboard NIC's place behind the Pi's internal hub: LAN9514 at 1-1.1, the
+# Pi 3B+'s LAN7515 hub puts the LAN7800 one level deeper, at 1-1.1.1.
+PI_ONBOARD_DEVPATHS = ("1.1", "1.1.1")
+UDC_SPEEDS = {"low-speed": 1, "full-speed": 12, "high-speed": 480,
+              "super-speed": 5000, "super-speed-plus": 10000}
+HOST, GADGET = "host", "gadget"
+
+
+@dataclass(frozen=True)
+class PiModel:
+    model: str                    # the device tree's model string
+    generation: int               # 1..5; Zero and Zero W are 1, Zero 2 W is 3
+    onboard_ethernet: Optional[str] = None   # smsc95xx or lan78xx when on USB
+
+    @property
+    def shared_usb2_bus(self) -> bool:
+        """Pi 1-3 (and Zero, CM1/CM3): one USB 2.0 controller (dwc_otg), one
+        480 Mbit/s link to the SoC, behind which sit every USB port and, on the
+        B models, the onboard Ethernet. (The SD card has its own controller.)"""
+        return self.generation <= 3
+
+
+@dataclass(frozen=True)
+class UsbNicFacts:
+    name: str
+    role: str = HOST                      # host: a USB device is our NIC; gadget: we are the USB device
+    driver: Optional[str] = None          # r8152, cdc_ncm, plusb, g_ether, configfs-gadget.g1...
+    duplex: str = "unknown"               # full, half, unknown (sysfs duplex)
+    speed_mbps: Optional[int] = None      # the link's own rate (sysfs speed); None unknown
+    vendor_id: Optional[str] = None       # idVendor, four hex digits
+    product_id: Optional[str] = None
+    product: Optional[str] = None
+    serial: Optional[str] = None
+    usb_speed_mbps: Optional[int] = None  # negotiated: 12, 480, 5000, 10000, 20000
+    usb_version: Optional[str] = None     # bcdUSB as sysfs shows it: "3.20"
+    configuration: Optional[int] = None   # bConfigurationValue
+    busnum: Optional[int] = None
+    devpath: Optional[str] = None         # port chain below the root hub: "1.2"
+    host_controller: Optional[str] = None # driver of the controller: xhci_hcd, dwc_otg...
+    udc: Optional[str] = None             # gadget side: the UDC's name
+
+    @property
+    def usb_id(self) -> Optional[str]:
+        return f"{self.vendor_id}:{self.product_id}" if self.vendor_id else None
+
+    @property
+    def chip(self) -> Optional[str]:
+        return CHIPS.get((self.vendor_id or "", self.product_id or ""))
+
+    @property
+    def usb3_capable(self) -> bool:
+        major = (self.usb_version or "").split(".")[0]
+        return ((major.isdigit() and int(major) >= 3)
+                or (self.vendor_id or "", self.product_id or "") in USB3_CHIPS)
+
+    @property
+    def root_port(self) -> Optional[str]:
+        return self.devpath.split(".")[0] if self.devpath else None
+
+
+# --- judging (pure) -----------------------------------------------------------
+
+def parse_pi_model(model: Optional[str]) -> Optional[PiModel]:
+    """The Pi behind a device-tree model string; None for anything else."""
+    text = (model or "").replace("\0", "").strip()
+    if not text.startswith("Raspberry Pi"):
+        return None
+    rest = text[len("Raspberry Pi"):].split()
+    if not rest:
+        return None
+    if rest[0] == "Zero":
+        generation = 3 if len(rest) > 1 and rest[1] == "2" else 1
+    elif rest[0] == "Compute":                     # Compute Module [3|3 Plus|4|5]
+        digit = rest[2] if len(rest) > 2 and rest[2].isdigit() else "1"
+        generation = int(digit)
+    elif rest[0] == "Model":                       # Model B Rev 2, Model B Plus, Model A Plus
+        generation = 1
+    elif rest[0].isdigit():                        # 2, 3, 4, 5, 400, 500
+        generation = int(rest[0][0])
+    else:
+        return None
+    onboard = None
+    if generation <= 3 and "Model B" in text:
+        onboard = "lan78xx" if generation == 3 and "Plus" in rest else "smsc95xx"
+    return PiModel(text, generation, onboard)
+
+
+def is_pi_onboard(nic: UsbNicFacts, pi: Optional[PiModel]) -> bool:
+    return (pi is not None and pi.onboard_ethernet is not None
+            and nic.driver == pi.onboard_ethernet and nic.busnum in (None, 1)
+            and nic.devpath in PI_ONBOARD_DEVPATHS)
+
+
+def bandwidth_domain(nic: UsbNicFacts, pi: Optional[PiModel]) -> Optional[Tuple]:
+    """The shared USB 2.0 link this NIC's traffic crosses, or None when no USB 2.0
+    bus limits it (USB 3 speeds, or not known to be on USB 2.0).
+
+    On a Pi 1-3 that is the one bus for every USB link, whatever sysfs says.
+    Elsewhere the links negotiated at 480 Mbit/s on one bus share it; on an
+    xHCI controller each root port is its own high-speed bandwidth domain (the
+    controller schedules root ports separately), so there only links behind
+    the same root port (one hub) share. Full/low speed (USB 1.1) is left out.
+    """
+    if pi is not None and pi.shared_usb2_bus:
+        return ("pi-usb2",)
+    if nic.usb_speed_mbps != USB2_SIGNALLING_MBPS:
+        return None
+    if nic.role == GADGET:
+        return ("udc", nic.udc)
+    if nic.busnum is None:
+        return None
+    if (nic.host_controller or "").startswith("xhci"):
+        return ("bus", nic.busnum, nic.root_port)
+    return ("bus", nic.busnum)
+
+
+def bus_groups(facts: Dict[str, UsbNicFacts], pi: Optional[PiModel]) -> List[List[str]]:
+    """The names on each shared USB 2.0 bandwidth domain, in a stable order."""
+    groups: Dict[Tuple, List[str]] = {}
+    for name in sorted(facts):
+        domain = bandwidth_domain(facts[name], pi)
+        if domain is not None:
+            groups.setdefault(domain, []).append(name)
+    return [names for _, names in sorted(groups.items(), key=lambda kv: kv[1])]
+
+
+def _split(budget: int, rates: Dict[str, int]) -> Dict[str, int]:
+    """budget split in proportion to rates, rounded so the parts sum to budget."""
+    total = sum(rates.values())
+    exact = {name: budget * rate / total for name, rate in rates.items()}
+    caps = {name: int(value) for name, value in exact.items()}
+    short = budget - sum(caps.values())
+    for name in sorted(exact, key=lambda n: (caps[n] - exact[n], n))[:short]:
+        caps[name] += 1
+    return caps
+
+
+def bus_caps(facts: Dict[str, UsbNicFacts], pi: Optional[PiModel],
+             rates: Optional[Dict[str, Optional[int]]] = None,
+             budget: int = USB2_BUS_BUDGET_MBPS) -> Dict[str, int]:
+    """Usable rate in Mbit/s of each link in `facts`, with the USB bus counted.
+
+    rates[name] overrides a link's own rate (e.g. a lower tbf rate); otherwise
+    facts[name].speed_mbps. Links sharing one USB 2.0 bandwidth domain (see
+    bandwidth_domain) whose rates add up to more than `budget` get caps that
+    sum to exactly `budget`, split in proportion to their rates: a Pi 3B's 100M
+    onboard port and a gigabit USB adapter get 20 and 204. A link of unknown
+    rate on such a bus counts as `budget` (it cannot be faster than the bus).
+    Links no USB 2.0 bus limits keep their own rate; one of unknown rate there
+    gets no entry.
+    """
+    rates = rates or {}
+    own = {name: rates.get(name) or nic.speed_mbps for name, nic in facts.items()}
+    caps = {name: rate for name, rate in own.items() if rate}
+    for names in bus_groups(facts, pi):
+        wanted = {name: own[name] or budget for name in names}
+        if sum(wanted.values()) > budget:
+            caps.update(_split(budget, wanted))
+        else:
+            caps.update(wanted)
+    return caps
+
+
+# --- reading (I/O) ------------------------------------------------------------
+
+def _read(path: str) -> Optional[str]:
+    try:
+        with open(path, errors="replace") as fh:
+            return fh.read().replace("\0", "").strip()
+    except OSError:            # EINVAL for speed/duplex of a link that is down
+        return None
+
+
+def _read_int(path: str) -> Optional[int]:
+    value = _read(path)
+    return int(value) if value and value.lstrip("-").isdigit() else None
+
+
+def _link_name(path: str) -> Optional[str]:
+    return os.path.basename(os.readlink(path)) if os.path.islink(path) else None
+
+
+def _usb_speed(text: Optional[str]) -> Optional[int]:
+    """sysfs speed of a USB device: "1.5", "12", "480", "5000", "10000", "20000"."""
+    if not text:
+        return None
+    try:
+        return max(1, int(float(text)))
+    except ValueError:
+        return None
+
+
+def _host_controller(usb_device: str) -> Optional[str]:
+    """Driver of the controller above the root hub (usbN) of a USB device dir."""
+    path = usb_device
+    while path not in ("", "/"):
+        if re.fullmatch(r"usb\d+", os.path.basename(path)):
+            return _link_name(os.path.join(os.path.dirname(path), "driver"))
+        path = os.path.dirname(path)
+    return None
+
+
+def _udc_under(gadget: str) -> Tuple[Optional[str], Optional[int]]:
+    """(name, negotiated speed) of the UDC a gadget dir hangs from."""
+    udc_dir = os.path.join(os.path.dirname(gadget), "udc")
+    names = sorted(os.listdir(udc_dir)) if os.path.isdir(udc_dir) else []
+    if not names:
+        return None, None
+    speed = _read(os.path.join(udc_dir, names[0], "current_speed"))
+    return names[0], UDC_SPEEDS.get(speed or "")
+
+
+def read_nic(name: str, sysfs_root: str = "/sys") -> Optional[UsbNicFacts]:
+    """Facts of one interface, or None when no USB is behind it."""
+    base = os.path.join(sysfs_root, "class", "net", name)
+    device = os.path.join(base, "device")
+    if not os.path.exists(device):
+        return None
+    speed = _read_int(os.path.join(base, "speed"))
+    common = dict(name=name, driver=_link_name(os.path.join(device, "driver")),
+                  duplex=_read(os.path.join(base, "duplex")) or "unknown",
+                  speed_mbps=speed if speed and speed > 0 else None)
+    real = os.path.realpath(device)
+    for usb_device in (real, os.path.dirname(real)):   # an interface's parent is the device
+        if os.path.exists(os.path.join(usb_device, "idVendor")):
+            def attr(key: str) -> Optional[str]:
+                return _read(os.path.join(usb_device, key))
+            return UsbNicFacts(
+                **common, role=HOST, vendor_id=attr("idVendor"), product_id=attr("idProduct"),
+                product=attr("product"), serial=attr("serial"),
+                usb_speed_mbps=_usb_speed(attr("speed")), usb_version=attr("version"),
+                configuration=_read_int(os.path.join(usb_device, "bConfigurationValue")),
+                busnum=_read_int(os.path.join(usb_device, "busnum")), devpath=attr("devpath"),
+                host_controller=_host_controller(usb_device))
+    driver = common["driver"] or ""
+    if (re.fullmatch(r"gadget(\.\d+)?", os.path.basename(real)) or driver.startswith("g_")
+            or driver.startswith("configfs-gadget")):
+        udc, usb_speed = _udc_under(real)
+        return UsbNicFacts(**common, role=GADGET, udc=udc, usb_speed_mbps=usb_speed)
+    return None
+
+
+def read_pi_model(dt_root: str = "/proc/device-tree", sysfs_root: str = "/sys") -> Optional[PiModel]:
+    for path in (os.path.join(dt_root, "model"),
+                 os.path.join(sysfs_root, "firmware", "devicetree", "base", "model")):
+        model = _read(path)
+        if model is not None:
+            return parse_pi_model(model)
+    return None
+
+
+def read_all(names: Optional[Iterable[str]] = None, sysfs_root: str = "/sys",
+             dt_root: str = "/proc/device-tree") -> Tuple[Dict[str, UsbNicFacts], Optional[PiModel]]:
+    """({name: facts} of the USB-backed links among `names` (default: every
+    interface), the Pi model or None)."""
+    if names is None:
+        net = os.path.join(sysfs_root, "class", "net")
+        names = sorted(os.listdir(net)) if os.path.isdir(net) else []
+    facts = {}
+    for name in names:
+        nic = read_nic(name, sysfs_root)
+        if nic is not None:
+            facts[name] = nic
+    return facts, read_pi_model(dt_root, sysfs_root)
+
+
+def usb_caps(names: Iterable[str], rates: Optional[Dict[str, Optional[int]]] = None,
+             sysfs_root: str = "/sys", dt_root: str = "/proc/device-tree") -> Dict[str, int]:
+    """bus_caps() of the USB-backed links among `names`, read from this machine.
+    Names with no USB behind them get no entry (the caller keeps their rate).
+    A Pi 1-3's onboard Ethernet is counted only when it is named: it takes bus
+    time only when it carries traffic, and then it is an overlay member."""
+    facts, pi = read_all(list(names), sysfs_root, dt_root)
+    return bus_caps(facts, pi, rates)
