@@ -245,3 +245,157 @@ def test_cli_usage_errors(tmp_path, capsys):
     with pytest.raises(SystemExit) as exit_info:
         doctor.main(["--proc-file", USER_PASTE, "bond0"])
     assert exit_info.value.code == 2
+
+
+# --- the USB report -------------------------------------------------------------
+
+def _usb_sysfs():
+    import importlib.util
+    spec = importlib.util.spec_from_file_location("usb_sysfs", os.path.join(FIXTURES, "usb_sysfs.py"))
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+usb_sysfs = _usb_sysfs()
+
+
+@pytest.fixture
+def fs(tmp_path, monkeypatch):
+    monkeypatch.setattr(doctor, "PROC_BONDING", str(tmp_path / "no-bonding"))
+    return usb_sysfs.FakeSys(tmp_path)
+
+
+def usb_findings(fs):
+    from ifupdown_agg import usbinfo
+    return doctor.diagnose_usb(*usbinfo.read_all(None, fs.sysfs_root, fs.dt_root))
+
+
+def roots(fs):
+    return ["--sysfs-root", fs.sysfs_root, "--dt-root", fs.dt_root]
+
+
+def test_usb_rtl8156_on_cdc_ncm_points_at_the_udev_rule(fs):
+    usb_sysfs.rtl8156_cdc_ncm(fs, "5000")
+    findings = usb_findings(fs)
+    assert codes(findings) == ["realtek-not-r8152"]
+    finding = findings[0]
+    assert (finding.severity, finding.subject) == ("warning", "enx00e04c680152")
+    assert "RTL8156 in its NCM configuration (USB configuration 2)" in finding.message
+    assert "driven by cdc_ncm instead of r8152" in finding.message
+    assert "half duplex" in finding.message and "LACP" in finding.message
+    assert doctor.UDEV_RULE in finding.fix and "replug" in finding.fix
+    assert "configuration selector" in finding.fix and "overlay" in finding.fix
+
+
+def test_usb_rtl8156_at_480_is_told_to_move_to_a_usb3_port(fs):
+    usb_sysfs.rtl8156_cdc_ncm(fs, "480")
+    findings = usb_findings(fs)
+    assert codes(findings) == ["realtek-not-r8152", "usb3-at-usb2"]   # the bus: said here
+    usb2 = by_code(findings, "usb3-at-usb2")
+    assert usb2.severity == "warning"
+    assert "enx00e04c680152 (RTL8156, 0bda:8156) is USB 3 capable but negotiated 480 Mbit/s" in usb2.message
+    assert "~300 Mbit/s at most, not its 2500 Mbit/s" in usb2.message
+    assert "USB 3 port (blue" in usb2.fix and "/sys/bus/usb/devices/1-1/speed" in usb2.fix
+
+
+def test_usb_rtl8156_on_r8152_at_5000_is_healthy(fs):
+    usb_sysfs.rtl8156_r8152(fs)
+    assert usb_findings(fs) == []
+
+
+def test_usb_pi3b_shared_bus(fs):
+    usb_sysfs.pi3b_smsc95xx_ax88179(fs)
+    findings = usb_findings(fs)
+    assert codes(findings) == ["usb2-shared-bus"]     # no usb3-at-usb2 on a Pi 3: no USB 3 port
+    bus = findings[0]
+    assert (bus.severity, bus.subject) == ("info", "eth0, eth1")
+    assert "Raspberry Pi 3 Model B Rev 1.2 has one USB 2.0 bus (480 Mbit/s)" in bus.message
+    assert "eth0 (onboard), eth1 share it" in bus.message
+    assert "about 224 Mbit/s for all of them together, not the 1100 Mbit/s" in bus.message
+    assert "weights (Mbit/s): eth0 20, eth1 204" in bus.message
+    assert "agg-weights auto" in bus.fix
+
+
+def test_usb_plusb_cable(fs):
+    usb_sysfs.pl25a1_plusb(fs)
+    findings = usb_findings(fs)
+    assert codes(findings) == ["plusb-link"]
+    cable = findings[0]
+    assert cable.severity == "info" and cable.subject == "usb0"
+    assert "PL-25A1" in cable.message and "plusb" in cable.message
+    assert "sees it as a NIC too" in cable.message and "~300 Mbit/s" in cable.message
+
+
+def test_usb_gadget_side_gets_no_host_findings(fs):
+    usb_sysfs.pi_zero_gadget(fs)
+    assert [f for f in usb_findings(fs) if f.code != "usb2-shared-bus"] == []
+
+
+def test_cli_usb_text(fs, capsys):
+    usb_sysfs.pi3b_smsc95xx_ax88179(fs)
+    usb_sysfs.pl25a1_plusb(fs)
+    assert doctor.main(["--usb"] + roots(fs)) == 0          # info only
+    out = capsys.readouterr().out
+    assert out.startswith("USB links (Raspberry Pi 3 Model B Rev 1.2)\n")
+    assert "  eth0: smsc95xx, full duplex, 100 Mbit/s; USB 0424:ec00 (LAN9514) at 480 Mbit/s, " \
+           "bus 1 port 1.1, onboard\n" in out
+    assert "  eth1: ax88179_178a, full duplex, 1000 Mbit/s; USB 0b95:1790 (AX88179, USB 3 " \
+           "capable) at 480 Mbit/s, bus 1 port 1.3, serial 0000249B0A1C\n" in out
+    assert "  usb0: plusb, unknown duplex, speed unknown; USB 067b:25a1 (PL-25A1)" in out
+    assert "INFO usb2-shared-bus: eth0, eth1, usb0" in out
+    assert "INFO plusb-link: usb0" in out
+    assert "no bonds found" not in out
+
+
+def test_cli_usb_json(fs, capsys):
+    usb_sysfs.rtl8156_cdc_ncm(fs, "480")
+    assert doctor.main(["--usb", "--json"] + roots(fs)) == 1
+    report = json.loads(capsys.readouterr().out)
+    assert report["pi"] is None and report["usb2_bus_budget_mbps"] == 224
+    (nic,) = report["nics"]
+    assert {k: nic[k] for k in ("name", "role", "driver", "duplex", "speed_mbps", "usb_id",
+                                "chip", "usb_speed_mbps", "usb3_capable", "usable_mbps")} == \
+        dict(name="enx00e04c680152", role="host", driver="cdc_ncm", duplex="half",
+             speed_mbps=2500, usb_id="0bda:8156", chip="RTL8156", usb_speed_mbps=480,
+             usb3_capable=True, usable_mbps=224)
+    assert [f["code"] for f in report["findings"]][:2] == ["realtek-not-r8152", "usb3-at-usb2"]
+    assert set(report["findings"][0]) == {"bond", "severity", "code", "subject", "message", "fix"}
+
+
+def test_cli_usb_json_on_a_pi(fs, capsys):
+    usb_sysfs.pi3b_smsc95xx_ax88179(fs)
+    assert doctor.main(["--usb", "--json"] + roots(fs)) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report["pi"] == dict(model="Raspberry Pi 3 Model B Rev 1.2", generation=3,
+                                onboard_ethernet="smsc95xx", shared_usb2_bus=True)
+    assert {n["name"]: (n["usable_mbps"], n["onboard"]) for n in report["nics"]} == \
+        {"eth0": (20, True), "eth1": (204, False)}
+
+
+def test_cli_without_bonds_adds_the_usb_report_when_usb_links_exist(fs, capsys):
+    usb_sysfs.rtl8156_cdc_ncm(fs, "5000")
+    assert doctor.main(roots(fs)) == 1
+    out = capsys.readouterr().out
+    assert out.startswith("no bonds found\n\nUSB links\n")
+    assert "WARNING realtek-not-r8152: enx00e04c680152" in out
+    assert doctor.main(["--json"] + roots(fs)) == 1
+    findings = json.loads(capsys.readouterr().out)
+    assert [(f["bond"], f["code"]) for f in findings] == [(None, "realtek-not-r8152")]
+
+
+def test_cli_without_bonds_or_usb_links_says_so(fs, capsys):
+    fs.pci_nic("enp1s0")
+    assert doctor.main(roots(fs)) == 0
+    assert capsys.readouterr().out == "no bonds found\n"
+    assert doctor.main(["--usb"] + roots(fs)) == 0
+    assert "no USB network links found" in capsys.readouterr().out
+
+
+def test_cli_named_bond_leaves_usb_out(fs, capsys):
+    usb_sysfs.rtl8156_cdc_ncm(fs, "5000")
+    assert doctor.main(["--proc-file", VM_HEALTHY] + roots(fs)) == 0
+    assert "USB links" not in capsys.readouterr().out
+    assert doctor.main(["--proc-file", VM_HEALTHY, "--usb"] + roots(fs)) == 1
+    out = capsys.readouterr().out
+    assert "no problems found" in out and "realtek-not-r8152" in out
