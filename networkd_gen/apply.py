@@ -16,7 +16,7 @@ from typing import Dict, List, Optional
 
 from ifupdown_agg import plan
 from ifupdown_agg.errors import AggError
-from ifupdown_agg.kobjects import RTPROT_IFAGG, Op, TunDevice
+from ifupdown_agg.kobjects import RTPROT_IFAGG, Bond, Op, TunDevice
 
 from . import EXTRAS_DIR, NETWORK_DIR, PREFIX, bus, extras, writer
 from .generate import Tree
@@ -44,7 +44,9 @@ def _overlay_of(rel: str, prefix: str) -> Optional[str]:
 
 
 def managed_links(tree: Tree, prefix: str = PREFIX) -> List[str]:
-    """Links our .network files and drop-ins configure: the ones to wait for."""
+    """Links our .network files and drop-ins configure: the ones to wait for.
+
+    Not USB links (tree.optional): they exist, or have carrier, only while plugged."""
     names = []
     for rel in tree.files:
         base = os.path.basename(rel)
@@ -53,7 +55,7 @@ def managed_links(tree: Tree, prefix: str = PREFIX) -> List[str]:
                 names.append(base[len(prefix):-len(".network")])
             elif base.endswith(".conf") and rel.count("/") > NETWORK_DIR.count("/") + 1:
                 names.append(base[len(prefix):-len(".conf")])
-    return sorted(set(names))
+    return sorted(set(names) - set(tree.optional))
 
 
 def _old_tables(text: str, iface: str) -> List[int]:
@@ -76,8 +78,8 @@ def take_down_leftovers(kernel, executor, ifaces: List[str], tables: List[int]) 
     """What networkd leaves of an overlay whose files are gone.
 
     networkd never deletes a netdev whose .netdev file went away, so the tun
-    device (and with it its address and the fake net's route) is ours to
-    delete. Routes and rules are networkd's to drop, and it does for links it
+    device (and with it its address and the fake net's route), or a bond, is
+    ours to delete. Routes and rules are networkd's to drop, and it does for links it
     stops managing; what still carries our protocol in the overlay's tables
     (an earlier ifupdown run, say) is removed as well.
     """
@@ -93,6 +95,8 @@ def take_down_leftovers(kernel, executor, ifaces: List[str], tables: List[int]) 
         link = obs.links.get(name)
         if link is not None and link.kind == "tun":
             ops.append(Op("del", TunDevice(name)))
+        elif link is not None and link.kind == "bond":
+            ops.append(Op("del", Bond(name)))
     executor.run(ops)
     return ops
 

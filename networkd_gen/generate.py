@@ -20,7 +20,9 @@ from ifupdown_agg.errors import ConfigError
 from ifupdown_agg.kobjects import RTPROT_IFAGG, Address, Route, Rule, Sysctl
 from ifupdown_agg.options import OPTIONS
 
-from . import EXTRAS_DIR, NETWORK_DIR, PREFIX, UNIT, UNIT_PATH, WANTS_DIR
+from . import (EXTRAS_DIR, GADGET_UNIT, GADGET_UNIT_PATH, LINK_PREFIX, NETWORK_DIR, PREFIX,
+               UNIT, UNIT_PATH, WANTS_DIR)
+from .devices import Devices
 from .members import MemberNic, synthetic_observed
 from .sources import Source, Sources
 from .versions import BOOKWORM, Features
@@ -36,7 +38,8 @@ class Tree:
     files: Dict[str, str] = field(default_factory=dict)
     links: Dict[str, str] = field(default_factory=dict)
     notes: List[str] = field(default_factory=list)
-    devices: Dict[str, str] = field(default_factory=dict)     # netdev file -> device name
+    devices: Dict[str, str] = field(default_factory=dict)     # overlay's netdev file -> device
+    optional: List[str] = field(default_factory=list)         # links not to wait for (USB)
 
 
 @dataclass
@@ -59,6 +62,32 @@ def _env() -> jinja2.Environment:
 
 def extras_path(iface: str, prefix: str = PREFIX) -> str:
     return f"{EXTRAS_DIR}/{prefix}{iface}.conf"
+
+
+def gadget_path(iface: str) -> str:
+    """The gadget unit's extras file (ExecStart= reads /etc/ifupdown-agg/networkd/%i.usbnet)."""
+    return f"{EXTRAS_DIR}/{iface}.usbnet"
+
+
+def link_path(iface: str) -> str:
+    return f"{NETWORK_DIR}/{LINK_PREFIX}{iface}.link"
+
+
+MATCH = {"mac": ("with MAC {}", "MACAddress={}"),
+         "serial": ("with USB serial number {}", "Property=ID_SERIAL_SHORT={}"),
+         "path": ("at udev ID_PATH {}", "Path={}")}
+
+
+def link_files(devs: Devices) -> Dict[str, str]:
+    """The .link files that name USB links (`ifagg networkd links` writes only these)."""
+    env = _env()
+    out = {}
+    for name, link in sorted(devs.links.items()):
+        what, match = MATCH[link.kind]
+        out[link_path(name)] = env.get_template("usb.link.j2").render(
+            link=link, origin=link.origin, what=what.format(link.value),
+            match=match.format(link.value), link_prefix=LINK_PREFIX)
+    return out
 
 
 def member_value(nic: MemberNic) -> str:
@@ -169,12 +198,31 @@ def generate(sources: Sources, version: Optional[int] = None, prefix: str = PREF
         unit = UNIT.replace("@", f"@{cfg.iface}")
         tree.links[f"{WANTS_DIR}/{unit}"] = UNIT_PATH
 
-    for dev in sorted(nic_info):
-        nic = nic_info[dev]
-        ctx = dict(version=version, nic=nic, routes=nic_routes.get(dev, []), proto=RTPROT_IFAGG,
-                   loose=nic_loose.get(dev, False), feats=feats,
-                   origins=sorted({s.origin for s in sources.overlays}))
-        if nic.dropin:
+    devs = sources.devices or Devices()
+    tree.notes += devs.notes
+    for name, dev in sorted(devs.netdevs.items()):
+        netdev = f"{NETWORK_DIR}/{prefix}{name}.netdev"
+        if netdev in tree.files:
+            raise ConfigError(f"is an overlay device and a {dev.kind}", iface=name)
+        tree.files[netdev] = env.get_template("device.netdev.j2").render(
+            dev=dev, origin=dev.origin, version=version)
+    tree.files.update(link_files(devs))
+    for name, gadget in sorted(devs.gadgets.items()):
+        tree.files[gadget_path(name)] = env.get_template("gadget.usbnet.j2").render(
+            gadget=gadget, origin=gadget.origin, network=f"{prefix}{name}.network")
+        tree.links[f"{WANTS_DIR}/{GADGET_UNIT.replace('@', f'@{name}')}"] = GADGET_UNIT_PATH
+    tree.optional = sorted(n for n, role in devs.roles.items() if role.optional)
+
+    overlay_origins = sorted({s.origin for s in sources.overlays})
+    for dev in sorted(set(nic_info) | set(devs.roles)):
+        role = devs.roles.get(dev)
+        member = dev in nic_info
+        nic = nic_info[dev] if member else role.nic
+        origins = sorted(set(overlay_origins if member else []) | ({role.origin} if role else set()))
+        ctx = dict(version=version, name=dev, nic=nic, role=role, member=member,
+                   routes=nic_routes.get(dev, []), proto=RTPROT_IFAGG,
+                   loose=nic_loose.get(dev, False), feats=feats, origins=origins)
+        if nic is not None and nic.dropin:
             path = f"{NETWORK_DIR}/{nic.dropin}.d/{prefix}{dev}.conf"
             tree.files[path] = env.get_template("member-dropin.conf.j2").render(**ctx)
             continue
@@ -183,7 +231,7 @@ def generate(sources: Sources, version: Optional[int] = None, prefix: str = PREF
             tree.notes.append(f"{dev}: {shadow} sorts before {prefix}{dev}.network and matches "
                               f"{dev}, so networkd would ignore ours; name it in "
                               "[[member-dropins]] (native file) or remove it")
-        for line in nic.ignored:
+        for line in (role.ignored if role else nic.ignored):
             tree.notes.append(f"{dev}: '{line}' is not carried to {prefix}{dev}.network")
         tree.files[f"{NETWORK_DIR}/{prefix}{dev}.network"] = env.get_template(
             "member.network.j2").render(**ctx)

@@ -13,6 +13,7 @@ from typing import Dict, Iterable, List, Optional
 
 from ifupdown_agg.errors import ConfigError, Location, TokenError
 from ifupdown_agg.kobjects import LinkInfo, Observed
+from ifupdown_agg.options import ALL_OPTIONS, OPTIONS
 from ifupdown_agg.optiontypes import MTU, parse_address, parse_ipv4, parse_netmask32
 
 
@@ -46,7 +47,8 @@ def from_stanza(stanza) -> Optional[MemberNic]:
         mtu = MTU.parse(opts["mtu"].text) if "mtu" in opts else None
     except TokenError as err:
         raise _fail(stanza.name, err.reason, stanza.location) from None
-    carried = {"address", "netmask", "gateway", "mtu"}
+    # Bond and USB options are carried by devices.py, into the same .network.
+    carried = {"address", "netmask", "gateway", "mtu"} | (set(ALL_OPTIONS) - set(OPTIONS))
     ignored = sorted(n for n in opts if n not in carried)
     ignored += [f"{kind} {cmd}" for kind, cmd in stanza.commands]
     return MemberNic(stanza.name, [f"{addr}/{plen}"], gateway, mtu, location=stanza.location,

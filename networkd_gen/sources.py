@@ -13,6 +13,7 @@ from ifupdown_agg import ifaces_file, overlay
 
 from ifupdown_agg.options import is_ours
 
+from . import devices as D
 from . import members as M
 from . import native
 
@@ -33,6 +34,7 @@ class Sources:
     overlays: List[Source]
     networkd_version: Optional[int] = None
     notes: List[str] = field(default_factory=list)
+    devices: Optional[D.Devices] = None           # bonds, USB links, bridges (interfaces(5))
 
 
 def from_interfaces(path: str) -> Sources:
@@ -45,9 +47,10 @@ def from_interfaces(path: str) -> Sources:
             nic = M.from_stanza(stanza)
             if nic is not None:
                 nics[nic.name] = nic
-    out = Sources([])
-    if not overlays:
-        out.notes.append(f"{path} has no overlay stanza: every file of ours goes away")
+    out = Sources([], devices=D.from_interfaces(path, parsed))
+    if not overlays and not out.devices:
+        out.notes.append(f"{path} has no overlay, bond or usbnet stanza: every file of ours "
+                         "goes away")
     for stanza in overlays:
         notes = []
         for kind, cmd in stanza.commands:

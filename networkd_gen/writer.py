@@ -1,8 +1,10 @@
 """Writing a generated Tree under a root: atomically, 0640 root:systemd-network,
 and removing files of ours that the new tree no longer has.
 
-"Ours" is decided by name alone (our prefix in our directories, and our unit's
-wants links), so a file an admin put there under another name is never touched.
+"Ours" is decided by name alone (our prefixes in our directories, *.usbnet in
+our extras directory, and our units' wants links), so a file an admin put there
+under another name is never touched. A `scope` limits a write to some of our
+files (`ifagg networkd links`: the .link files only).
 """
 
 from __future__ import annotations
@@ -12,14 +14,24 @@ import grp
 import os
 import tempfile
 from dataclasses import dataclass, field
-from typing import List, Optional
+from typing import Callable, List, Optional
 
 from ifupdown_agg.errors import AggError
 
-from . import EXTRAS_DIR, FILE_GROUP, FILE_MODE, NETWORK_DIR, PREFIX, UNIT, WANTS_DIR
+from . import (EXTRAS_DIR, FILE_GROUP, FILE_MODE, GADGET_UNIT, LINK_PREFIX, NETWORK_DIR, PREFIX,
+               UNIT, WANTS_DIR)
 from .generate import Tree
 
-UNIT_STEM = UNIT.split("@")[0] + "@"
+UNIT_STEMS = tuple(u.split("@")[0] + "@" for u in (UNIT, GADGET_UNIT))
+Scope = Callable[[str], bool]
+
+
+def everything(rel: str) -> bool:
+    return True
+
+
+def link_files_only(rel: str) -> bool:
+    return rel.startswith(NETWORK_DIR + "/") and rel.endswith(".link")
 
 
 class WriteError(AggError):
@@ -42,7 +54,7 @@ def _read(path: str) -> str:
         return fh.read()
 
 
-def existing(root: str, prefix: str = PREFIX) -> Tree:
+def existing(root: str, prefix: str = PREFIX, scope: Scope = everything) -> Tree:
     """Our files as they are under `root` now."""
     tree = Tree()
 
@@ -59,18 +71,28 @@ def existing(root: str, prefix: str = PREFIX) -> Tree:
             tree.files[rel] = _read(full)
             if name.endswith(".netdev"):
                 tree.devices[rel] = _netdev_name(tree.files[rel])
+        elif name.startswith(LINK_PREFIX) and name.endswith(".link"):
+            tree.files[rel] = _read(full)
         elif name.endswith(".network.d") and os.path.isdir(full):
             for sub in listdir(rel):
                 if sub.startswith(prefix) and sub.endswith(".conf"):
                     tree.files[f"{rel}/{sub}"] = _read(os.path.join(full, sub))
     for name in listdir(EXTRAS_DIR):
-        if name.startswith(prefix) and name.endswith(".conf"):
+        if (name.startswith(prefix) and name.endswith(".conf")) or name.endswith(".usbnet"):
             tree.files[f"{EXTRAS_DIR}/{name}"] = _read(os.path.join(root, EXTRAS_DIR, name))
     for name in listdir(WANTS_DIR):
         full = os.path.join(root, WANTS_DIR, name)
-        if name.startswith(UNIT_STEM) and os.path.islink(full):
+        if name.startswith(UNIT_STEMS) and os.path.islink(full):
             tree.links[f"{WANTS_DIR}/{name}"] = os.readlink(full)
-    return tree
+    return _within(tree, scope)
+
+
+def _within(tree: Tree, scope: Scope) -> Tree:
+    if scope is everything:
+        return tree
+    return Tree(files={r: t for r, t in tree.files.items() if scope(r)},
+                links={r: t for r, t in tree.links.items() if scope(r)},
+                devices={r: n for r, n in tree.devices.items() if scope(r)})
 
 
 def _netdev_name(text: str) -> str:
@@ -81,8 +103,9 @@ def _netdev_name(text: str) -> str:
     return ""
 
 
-def compare(root: str, new: Tree, prefix: str = PREFIX) -> Changes:
-    old = existing(root, prefix)
+def compare(root: str, new: Tree, prefix: str = PREFIX, scope: Scope = everything) -> Changes:
+    old = existing(root, prefix, scope)
+    new = _within(new, scope)
     ch = Changes(old=old)
     for rel, text in sorted(new.files.items()):
         if rel not in old.files:
@@ -98,9 +121,9 @@ def compare(root: str, new: Tree, prefix: str = PREFIX) -> Changes:
     return ch
 
 
-def unified_diff(root: str, new: Tree, prefix: str = PREFIX) -> str:
+def unified_diff(root: str, new: Tree, prefix: str = PREFIX, scope: Scope = everything) -> str:
     """What `write` would change, as a unified diff of the files."""
-    ch = compare(root, new, prefix)
+    ch = compare(root, new, prefix, scope)
     out: List[str] = []
     for rel in ch.added + ch.changed + ch.removed:
         if rel in new.links or rel in ch.old.links:
@@ -172,8 +195,8 @@ def _atomic_link(path: str, target: str) -> None:
     os.replace(tmp, path)
 
 
-def write(root: str, new: Tree, prefix: str = PREFIX) -> Changes:
-    ch = compare(root, new, prefix)
+def write(root: str, new: Tree, prefix: str = PREFIX, scope: Scope = everything) -> Changes:
+    ch = compare(root, new, prefix, scope)
     gid = _group()
     try:
         for rel in ch.added + ch.changed:
