@@ -8,14 +8,20 @@ import sys
 from . import PREFIX
 
 HELP = """\
-Turn overlay stanzas (or a native file) into systemd-networkd configuration.
+Turn overlay, bond and usbnet stanzas (or a native file) into systemd-networkd
+configuration.
 
-  generate     write the .netdev/.network files and our extras file
+  generate     write the .netdev/.network/.link files and our extras files
   diff         show what generate would change (exit 1 if anything)
   apply        generate, reload networkd over D-Bus, add the extras, verify
   post-apply   the unit's part for one overlay: nft marking, rp_filter,
                GSO limit, route metrics (ifupdown-agg-networkd@IFACE.service)
+  links        only the .link files that name USB links (usbnet-match), for
+               ifupdown nodes too: udev applies them without networkd
 """
+LINK_HINT = ("udev reads .link files when a device appears: run `udevadm control --reload`, "
+             "then re-plug the device (or `udevadm trigger -c add /sys/class/net/NAME` with "
+             "its current name, while it is down)")
 
 
 def _add_source(p: argparse.ArgumentParser) -> None:
@@ -34,7 +40,7 @@ def _add_source(p: argparse.ArgumentParser) -> None:
 
 
 def _add_root(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--root-dir", default="/", metavar="DIR",
+    p.add_argument("--root-dir", "--root", default="/", metavar="DIR",
                    help="write and read everything below DIR (packaging, tests)")
     p.add_argument("--prefix", default=PREFIX, help=argparse.SUPPRESS)
 
@@ -54,6 +60,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                    help="how long links may take to be configured (default: %(default)s)")
     p.add_argument("--no-reload", action="store_true",
                    help="write and add extras only (networkd is reloaded by someone else)")
+    p = sub.add_parser("links", help="write only the .link files naming USB links (ifupdown too)")
+    p.add_argument("-i", "--interfaces", default="/etc/network/interfaces", metavar="FILE",
+                   help="interfaces(5) file with the usbnet-match stanzas (default: %(default)s)")
+    p.add_argument("--dry-run", action="store_true",
+                   help="show what would change, write nothing")
+    _add_root(p)
     p = sub.add_parser("post-apply", help="apply what networkd cannot, for one overlay (the unit)")
     p.add_argument("iface")
     p.add_argument("--remove", action="store_true",
@@ -88,12 +100,26 @@ def _tree(args):
     return tree
 
 
-def _print_changes(ch) -> None:
+def _print_changes(ch, what: str = "networkd files") -> None:
     for verb, names in (("wrote", ch.added + ch.changed), ("removed", ch.removed)):
         for rel in names:
             print(f"{verb} /{rel}")
     if not ch:
-        print("networkd files are up to date")
+        print(f"{what} are up to date")
+    elif any(rel.endswith(".link") for rel in ch.added + ch.changed + ch.removed):
+        print(LINK_HINT)
+
+
+def _links(args) -> int:
+    from . import devices, generate, writer
+    tree = generate.Tree(files=generate.link_files(devices.usb_links(args.interfaces)))
+    if args.dry_run:
+        sys.stdout.write(writer.unified_diff(args.root_dir, tree, args.prefix,
+                                             writer.link_files_only))
+        return 0
+    _print_changes(writer.write(args.root_dir, tree, args.prefix, writer.link_files_only),
+                   "the .link files")
+    return 0
 
 
 def run(args) -> int:
@@ -118,6 +144,8 @@ def run(args) -> int:
                   else f"{iface}: extras up to date")
         print("verified: the kernel holds the configured overlay(s)")
         return 0
+    if args.networkd_command == "links":
+        return _links(args)
     if args.networkd_command == "post-apply":
         ops = extras.post_apply(args.iface, args.root_dir, args.prefix, remove=args.remove,
                                 wait=args.wait)

@@ -134,3 +134,145 @@ def test_from_kernel_takes_the_nics_the_node_has(tmp_path):
     assert sorted(f for f in files if f.endswith(".network")) == [
         f"etc/systemd/network/60-ifagg-{n}.network" for n in ("eth0", "eth1", "eth2", "eth3", "tun0")]
     assert "Address=10.3.23.10/24" in files["etc/systemd/network/60-ifagg-eth3.network"]
+
+
+# ---- bonds, USB links, bridges ----------------------------------------------------------
+
+REPO = os.path.dirname(os.path.dirname(CASES))
+BOND_CASES = ("bond-8023ad", "bond-modes")
+
+
+def interfaces(tmp_path, text):
+    path = tmp_path / "interfaces"
+    path.write_text(text)
+    return str(path)
+
+
+def test_every_bond_key_of_the_option_table_is_written_by_a_golden_case():
+    from ifupdown_agg.options import TABLES_BY_GROUP
+    from networkd_gen.devices import networkd_key
+    written = ""
+    for case in BOND_CASES:
+        written += "\n".join(tree_of(os.path.join(CASES, case, "input", "interfaces"))
+                             .files.values())
+    for name in TABLES_BY_GROUP["bond"]:
+        found = networkd_key(name)
+        if found and found[0] == "Bond":
+            assert f"\n{found[1]}=" in written, name
+
+
+def test_bond_link_has_one_source_shipped_by_the_package_and_named_by_the_netdev():
+    from networkd_gen.devices import BOND_LINK
+    src = os.path.join(REPO, "networkd_gen", "data", os.path.basename(BOND_LINK))
+    with open(src) as fh:
+        text = fh.read()
+    assert "[Match]\nType=bond\n\n[Link]\nMACAddressPolicy=none\n" in text
+    assert os.path.basename(BOND_LINK) < "99-default.link"
+    with open(os.path.join(REPO, "debian", "ifupdown-agg.install")) as fh:
+        assert f"networkd_gen/data/{os.path.basename(BOND_LINK)} usr/lib/systemd/network\n" \
+            in fh.read()
+    files = tree_of(os.path.join(CASES, "bond-8023ad", "input", "interfaces")).files
+    netdev = files["etc/systemd/network/60-ifagg-bond0.netdev"]
+    assert os.path.basename(BOND_LINK) in netdev and "MACAddressPolicy" not in "".join(files.values())
+
+
+def test_the_gadget_unit_reads_the_extras_file_we_write(tmp_path):
+    """ExecStart= and the condition name our path; the file is a stanza usbnet reads back."""
+    from ifupdown_agg import ifaces_file
+    from ifupdown_agg.usbnet import gadget_spec
+    with open(os.path.join(REPO, "debian", "ifupdown-agg.ifupdown-agg-usbgadget@.service")) as fh:
+        unit = fh.read()
+    path = "/" + generate.gadget_path("%i")
+    assert f"ConditionPathExists={path}\n" in unit
+    assert f"ExecStart=/usr/bin/ifagg usbnet up --interfaces {path} %i\n" in unit
+    assert f"ExecStop=/usr/bin/ifagg usbnet down --interfaces {path} %i\n" in unit
+    src = os.path.join(CASES, "usbnet-gadget", "input", "interfaces")
+    writer.write(str(tmp_path), tree_of(src))
+    back = ifaces_file.read(str(tmp_path / generate.gadget_path("usbg0"))).find("usbg0")
+    orig = ifaces_file.read(src).find("usbg0")
+    assert back.method == "manual" and not back.commands
+    assert gadget_spec("usbg0", back.options) == gadget_spec("usbg0", orig.options)
+
+
+def test_links_mode_writes_only_link_files(tmp_path, capsys):
+    import argparse
+    from networkd_gen import cli
+    root = tmp_path / "root"
+    layout = os.path.join(CASES, "usbnet-bridge-layout", "input", "interfaces")
+    writer.write(str(root), tree_of(layout))
+    before = sorted(os.listdir(root / "etc/systemd/network"))
+    parser = argparse.ArgumentParser()
+    cli.add_arguments(parser)
+    hosts = os.path.join(CASES, "usbnet-host-links", "input", "interfaces")
+    assert cli.run(parser.parse_args(["links", "-i", hosts, "--root", str(root),
+                                      "--dry-run"])) == 0
+    assert "+Name=usbh1" in capsys.readouterr().out
+    assert sorted(os.listdir(root / "etc/systemd/network")) == before
+    assert cli.run(parser.parse_args(["links", "-i", hosts, "--root", str(root)])) == 0
+    out = capsys.readouterr().out
+    assert "wrote /etc/systemd/network/70-ifagg-usbh1.link" in out and "udevadm control --reload" in out
+    after = sorted(os.listdir(root / "etc/systemd/network"))
+    assert after == sorted(before + ["70-ifagg-usbh1.link", "70-ifagg-usbh2.link"])
+    # A stanza gone: only its .link goes; the .network files are generate's business.
+    cli.run(parser.parse_args(["links", "-i", interfaces(tmp_path, "iface lo inet loopback\n"),
+                               "--root", str(root)]))
+    assert sorted(os.listdir(root / "etc/systemd/network")) == [
+        n for n in before if not n.endswith(".link")]
+    assert "/etc/ifupdown-agg/networkd/usbg0.usbnet" not in capsys.readouterr().out
+
+
+def test_stale_bond_usb_and_gadget_files_go(tmp_path):
+    root = str(tmp_path / "root")
+    writer.write(root, tree_of(os.path.join(CASES, "usbnet-bridge-layout", "input", "interfaces")))
+    ch = writer.write(root, tree_of(os.path.join(CASES, "bond-8023ad", "input", "interfaces")))
+    assert "etc/ifupdown-agg/networkd/usbg0.usbnet" in ch.removed
+    assert "etc/systemd/network/70-ifagg-usbc0.link" in ch.removed
+    assert ("etc/systemd/system/systemd-networkd.service.wants/"
+            "ifupdown-agg-usbgadget@usbg0.service") in ch.removed
+    assert sorted(os.listdir(os.path.join(root, "etc/systemd/network"))) == [
+        "60-ifagg-bond0.netdev", "60-ifagg-bond0.network", "60-ifagg-eth1.network",
+        "60-ifagg-eth2.network"]
+
+
+def test_usb_links_are_not_waited_for():
+    from networkd_gen import apply
+    tree = tree_of(os.path.join(CASES, "usbnet-bridge-layout", "input", "interfaces"))
+    assert apply.managed_links(tree) == ["br0", "eth0"]
+
+
+def test_an_overlay_over_a_bond_shares_the_bond_network_file(tmp_path):
+    with open(GATEWAY) as fh:
+        seed = fh.read().replace("iface eth0 inet static", "iface bond0 inet static\n"
+                                 "    bond-slaves eth0\n    bond-mode 802.3ad")
+    seed = seed.replace("auto eth0", "auto bond0")
+    files = generate.generate(sources.from_interfaces(interfaces(tmp_path, seed))).files
+    text = files["etc/systemd/network/60-ifagg-bond0.network"]
+    assert "# bond0: the bond's own addresses (its ports: eth0)." in text
+    assert "a member link of the overlay" in text and "Table=10003" in text
+    assert "Address=10.3.23.1/24" in text
+    assert "Bond=bond0" in files["etc/systemd/network/60-ifagg-eth0.network"]
+
+
+@pytest.mark.parametrize("text, message", [
+    ("iface eth0 inet manual\n    usbnet-bridge br9\n",
+     r"interfaces:2: eth0: usbnet-bridge: no 'iface br9' stanza in .*interfaces: networkd "
+     r"adds a link only to a bridge it makes from a .netdev"),
+    ("iface bond0 inet manual\n    bond-slaves eth1 eth2\n    bond-mode active-backup\n"
+     "    bond-primary eth3\n",
+     r"interfaces:4: bond0: bond-primary: 'eth3' is not a port of bond0"),
+    ("iface eth1 inet static\n    address 10.0.0.1/24\n    bond-master bond0\n"
+     "iface bond0 inet manual\n    bond-mode 802.3ad\n",
+     r"interfaces:2: eth1: a port of bond0 has no addresses of its own"),
+    ("iface bond0 inet manual\n    bond-slaves eth1\n"
+     "iface eth1 inet manual\n    bond-master bond1\niface bond1 inet manual\n",
+     r"interfaces:4: eth1: bond-master: is already a port of bond0 .*\(token 'bond1'\)"),
+    ("iface usbc0 inet manual\n    usbnet-match mac 02:00:00:00:00:01\n"
+     "iface usbc1 inet manual\n    usbnet-match mac 02:00:00:00:00:01\n",
+     r"interfaces:4: usbc1: usbnet-match: usbc0 already matches mac 02:00:00:00:00:01"),
+    ("iface bond0 inet manual\n    bond-arp-validate filter\n",
+     r"interfaces:2: bond0: bond-arp-validate: systemd-networkd cannot take "
+     r"\[Bond\] ARPValidate=filter"),
+])
+def test_bond_and_usbnet_errors_point_at_the_line(tmp_path, text, message):
+    with pytest.raises(ConfigError, match=message):
+        generate.generate(sources.from_interfaces(interfaces(tmp_path, text)))
