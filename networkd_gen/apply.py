@@ -43,10 +43,11 @@ def _overlay_of(rel: str, prefix: str) -> Optional[str]:
     return None
 
 
-def managed_links(tree: Tree, prefix: str = PREFIX) -> List[str]:
+def managed_links(tree: Tree, prefix: str = PREFIX, optional: bool = False) -> List[str]:
     """Links our .network files and drop-ins configure: the ones to wait for.
 
-    Not USB links (tree.optional): they exist, or have carrier, only while plugged."""
+    Not USB links (tree.optional) unless asked: they exist, or have carrier, only
+    while plugged."""
     names = []
     for rel in tree.files:
         base = os.path.basename(rel)
@@ -55,7 +56,7 @@ def managed_links(tree: Tree, prefix: str = PREFIX) -> List[str]:
                 names.append(base[len(prefix):-len(".network")])
             elif base.endswith(".conf") and rel.count("/") > NETWORK_DIR.count("/") + 1:
                 names.append(base[len(prefix):-len(".conf")])
-    return sorted(set(names) - set(tree.optional))
+    return sorted(set(names) - (set() if optional else set(tree.optional)))
 
 
 def _old_tables(text: str, iface: str) -> List[int]:
@@ -158,7 +159,8 @@ def apply(tree: Tree, root: str = "/", prefix: str = PREFIX, timeout: float = 30
             extras.post_apply(iface, root, prefix, remove=True, kernel=kernel, executor=executor)
         if reload:
             wanted = managed_links(tree, prefix)
-            released = [n for n in managed_links(changes.old, prefix) if n not in wanted]
+            kept = managed_links(tree, prefix, optional=True)
+            released = [n for n in managed_links(changes.old, prefix) if n not in kept]
             report.states = bus.reload_and_wait(wanted, timeout, released=released)
         if report.removed_overlays or gone_devices:
             report.cleanup = take_down_leftovers(kernel, executor, gone_devices, gone_tables)

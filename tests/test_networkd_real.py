@@ -207,3 +207,47 @@ def test_failures_are_reported_clearly():
             assert err.returncode == 1 and "systemd-networkd is not running" in err.stderr, err.stderr
         finally:
             node.stop()
+
+
+BRIDGE_LAYOUT = """\
+auto br0 eth0 usbc0
+iface br0 inet static
+    address 198.18.20.1/24
+
+iface eth0 inet manual
+    usbnet-bridge br0
+
+iface usbc0 inet manual
+    usbnet-match mac 02:1d:6b:00:00:11
+    usbnet-bridge br0
+"""
+
+
+def test_usbnet_bridge_layout_on_networkd():
+    """"Linux as the switch" from usbnet-bridge: networkd makes br0 from our .netdev and
+    joins the Ethernet and the USB link's host side (veth pairs stand in for both)."""
+    with Lab("ndbr") as lab:
+        c, x, y = lab.host("c"), lab.host("x"), lab.host("y")
+        c.run(["ip", "link", "add", "eth0", "type", "veth", "peer", "name", "eth0", "netns", x.ns])
+        c.run(["ip", "link", "add", "usbc0", "type", "veth", "peer", "name", "usb0", "netns", y.ns])
+        x.sh("ip addr add 198.18.20.10/24 dev eth0 && ip link set eth0 up")
+        y.sh("ip addr add 198.18.20.20/24 dev usb0 && ip link set usb0 up")
+        node = NetworkdNode(lab, c)
+        try:
+            node.write_interfaces(BRIDGE_LAYOUT)
+            node.start()
+            out = node.networkd("apply").stdout
+            assert "wrote /etc/systemd/network/70-ifagg-usbc0.link" in out, out
+            for port in ("eth0", "usbc0"):
+                deadline = time.monotonic() + 20
+                for _ in range(100):       # bounded: usbc0 is not waited for by apply
+                    shown = c.run(["ip", "link", "show", port]).stdout
+                    if "master br0" in shown or time.monotonic() > deadline:
+                        break
+                    time.sleep(0.2)
+                assert "master br0" in shown, shown
+            x.run(["ping", "-c", "2", "-i", "0.2", "-W", "2", "198.18.20.20"])   # x -> br0 -> y
+            c.run(["ping", "-c", "1", "-W", "2", "198.18.20.10"])                # br0's address
+            assert "networkd files are up to date" in node.networkd("apply").stdout
+        finally:
+            node.stop()
