@@ -167,8 +167,11 @@ class Lab:
             shutil.copy(hook_source(), os.path.join(hdir, "etc-network", phase, "ifupdown-agg"))
         shim = os.path.join(hdir, "sbin", "ifagg")
         with open(shim, "w") as fh:
+            # ifupdown gives hooks a fixed environment: the path is baked in here.
+            # IFAGG_LAB_PYTHONPATH puts other library versions first (pyroute2 from PyPI).
+            path = ":".join(p for p in (os.environ.get("IFAGG_LAB_PYTHONPATH"), self.repo) if p)
             fh.write("#!/bin/sh\n"
-                     f"PYTHONPATH={shlex.quote(self.repo)} exec {shlex.quote(self.python)} "
+                     f"PYTHONPATH={shlex.quote(path)} exec {shlex.quote(self.python)} "
                      "-m ifupdown_agg \"$@\"\n")
         os.chmod(shim, 0o755)
         host = Host(self, name, ns, hdir)

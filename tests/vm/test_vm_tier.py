@@ -78,7 +78,25 @@ def _results(tmp_path, name):
 def test_ifup_makes_8023ad_bonds_in_both_stanza_orders(tmp_path):
     proc = run_guest("bond_ifup.py", tmp_path)
     assert proc.returncode == 0, proc.stdout
-    r = _results(tmp_path, "bond-ifup.json")
+    check_bond_results(_results(tmp_path, "bond-ifup.json"))
+
+
+PYPI_SITE = os.environ.get("IFAGG_VM_PYPI_SITE", "")
+
+
+@pytest.mark.skipif(not PYPI_SITE, reason="IFAGG_VM_PYPI_SITE (a site-packages with PyPI's "
+                                          "pyroute2 and netaddr) is set by tools/test pass 2")
+def test_bonds_with_pyroute2_and_netaddr_from_pypi(tmp_path):
+    for package in ("pyroute2", "netaddr"):
+        shutil.copytree(os.path.join(PYPI_SITE, package), tmp_path / "py" / package)
+    proc = run_guest("bond_ifup_pypi.sh", tmp_path)
+    assert proc.returncode == 0, proc.stdout
+    with open(tmp_path / "versions.txt") as fh:
+        print(fh.read())
+    check_bond_results(_results(tmp_path, "bond-ifup.json"))
+
+
+def check_bond_results(r):
     # a: the bond's stanza lists its ports; b: the ports come first with bond-master.
     assert r["ifup_a"]["rc"] == 0 and r["ifup_b"]["rc"] == 0, (r["ifup_a"], r["ifup_b"])
     assert "ip link add bond0 type bond mode 802.3ad" in r["ifup_a"]["out"]
