@@ -215,9 +215,18 @@ def _bonds(origin: str, ours, by_name, devs: Devices) -> None:
                     "from its .netdev, which is written from the bond's own stanza (bond-mode, "
                     "bond-miimon, ...)", iface=stanza.name, option="bond-master",
                     token=port.master, location=_loc(stanza, "bond-master"))
-            bonds[port.master] = (bond_from_options(port.master, master.options)[0], master)
-    for name, (cfg, stanza) in bonds.items():
+            cfg = bond_from_options(port.master, master.options)[0]
+            if cfg is None:
+                raise ConfigError(f"{port.master} is itself a port (bond-master), not a bond",
+                                  iface=stanza.name, option="bond-master", token=port.master,
+                                  location=_loc(stanza, "bond-master"))
+            bonds[port.master] = (cfg, master)
+    for name, (cfg, stanza) in sorted(bonds.items()):
         for port in cfg.slaves:
+            if port in ports:
+                raise ConfigError(f"'{port}' is already a port of {ports[port][0]}",
+                                  iface=name, option="bond-slaves", token=port,
+                                  location=stanza.options["bond-slaves"].locate(port))
             ports[port] = (name, stanza, "bond-slaves")
     for stanza, port in port_stanzas:
         earlier = ports.get(stanza.name)

@@ -266,6 +266,9 @@ def test_an_overlay_over_a_bond_shares_the_bond_network_file(tmp_path):
     ("iface bond0 inet manual\n    bond-slaves eth1\n"
      "iface eth1 inet manual\n    bond-master bond1\niface bond1 inet manual\n",
      r"interfaces:4: eth1: bond-master: is already a port of bond0 .*\(token 'bond1'\)"),
+    ("iface bond0 inet manual\n    bond-slaves eth1\n"
+     "iface bond1 inet manual\n    bond-slaves eth2 eth1\n",
+     r"interfaces:4: bond1: bond-slaves: 'eth1' is already a port of bond0"),
     ("iface usbc0 inet manual\n    usbnet-match mac 02:00:00:00:00:01\n"
      "iface usbc1 inet manual\n    usbnet-match mac 02:00:00:00:00:01\n",
      r"interfaces:4: usbc1: usbnet-match: usbc0 already matches mac 02:00:00:00:00:01"),
@@ -276,3 +279,17 @@ def test_an_overlay_over_a_bond_shares_the_bond_network_file(tmp_path):
 def test_bond_and_usbnet_errors_point_at_the_line(tmp_path, text, message):
     with pytest.raises(ConfigError, match=message):
         generate.generate(sources.from_interfaces(interfaces(tmp_path, text)))
+
+
+def test_a_bond_over_usb_links_names_them_and_joins_them(tmp_path):
+    text = ("iface usbh1 inet manual\n    usbnet-match mac 00:e0:4c:56:00:01\n"
+            "    bond-master bond1\n"
+            "iface usbh2 inet manual\n    usbnet-match mac 00:e0:4c:56:00:02\n"
+            "    bond-master bond1\n"
+            "iface bond1 inet static\n    address 198.18.30.1/24\n    bond-mode 802.3ad\n")
+    files = generate.generate(sources.from_interfaces(interfaces(tmp_path, text))).files
+    for port in ("usbh1", "usbh2"):
+        network = files[f"etc/systemd/network/60-ifagg-{port}.network"]
+        assert "Bond=bond1" in network and "RequiredForOnline=no" in network
+        assert f"Name={port}" in files[f"etc/systemd/network/70-ifagg-{port}.link"]
+    assert "Mode=802.3ad" in files["etc/systemd/network/60-ifagg-bond1.netdev"]
