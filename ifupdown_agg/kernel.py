@@ -17,7 +17,7 @@ from pyroute2 import IPRoute
 from pyroute2.netlink.exceptions import NetlinkError
 from pyroute2.netlink.rtnl.rtmsg import rtmsg
 
-from . import nft_ruleset, tundev
+from . import nft_ruleset, tundev, usbinfo
 from .route_batch import RouteBatch
 from .errors import ApplyError
 from .kobjects import (DEVICE_ALIAS, NFT_PREFIX, RTPROT_IFAGG, Address, Bond, BondSettings,
@@ -173,6 +173,12 @@ class Kernel:
                 speed = _read(f"/sys/class/net/{dev}/speed")
                 if speed and speed.lstrip("-").isdigit() and int(speed) > 0:
                     obs.links[dev].speed = int(speed)
+        # USB links on one USB 2.0 bus share it (a Pi 1-3: the onboard Ethernet too).
+        addressed = [n for n, li in obs.links.items() if li.addrs]
+        caps = usbinfo.usb_caps(addressed, {n: obs.links[n].rate for n in addressed})
+        for name, cap in caps.items():
+            if obs.links[name].rate is None or cap < obs.links[name].rate:
+                obs.links[name].bus_cap = cap
         return obs
 
     @staticmethod

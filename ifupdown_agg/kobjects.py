@@ -271,10 +271,13 @@ class LinkInfo:
     carrier: bool = False
     bond: Optional[Dict[str, object]] = None         # a bond's attributes, as BondSettings holds them
 
+    bus_cap: Optional[int] = None                    # Mbit/s of a shared USB 2.0 bus, its share
+
     @property
     def rate(self) -> Optional[int]:
-        """What the link can carry: its speed, or less if a shaper holds it back."""
-        known = [r for r in (self.speed, self.shaped) if r]
+        """What the link can carry: its speed, or less if a shaper or a shared USB
+        bus holds it back."""
+        known = [r for r in (self.speed, self.shaped, self.bus_cap) if r]
         return min(known) if known else None
     addrs: List[Tuple[str, int]] = field(default_factory=list)
 

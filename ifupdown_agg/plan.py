@@ -116,6 +116,12 @@ def auto_weights(devs: Sequence[str], obs: Observed) -> Tuple[List[int], Optiona
         unknown = sorted({d for d, s in zip(devs, speeds) if not s or s <= 0})
         return [1] * len(devs), ("speed unknown for " + ", ".join(unknown) +
                                  "; all links weigh the same (set agg-weights to change)")
+    capped = [d for d in devs if obs.links[d].bus_cap and obs.links[d].bus_cap == obs.links[d].rate]
+    if capped:
+        return [int(s) for s in speeds], (
+            "a shared USB 2.0 bus sets the weights of " + ", ".join(
+                f"{d} ({obs.links[d].bus_cap} Mbit/s)" for d in capped) +
+            ": the bus, not the link speed, bounds what they carry together (ifagg doctor --usb)")
     return [int(s) for s in speeds], None
 
 

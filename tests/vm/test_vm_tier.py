@@ -182,6 +182,12 @@ def test_usb_links_from_stanzas(tmp_path):
     bond = bondinfo.parse(r["bonding_c"], "bond1")
     assert len({s.aggregator_id for s in bond.slaves}) == 2
     assert r["doctor_c"][0]["code"] == "half-duplex" and "cdc_ncm" in r["doctor_c"][0]["message"]
+    # doctor --usb with real drivers: each USB NIC's driver, and the Realtek stand-ins on
+    # cdc_ncm instead of r8152.
+    nics = {n["name"]: n for n in r["doctor_usb"]["nics"]}
+    assert nics["usbh1"]["driver"] == nics["usbh2"]["driver"] == "cdc_ncm"
+    realtek = [f for f in r["doctor_usb"]["findings"] if f["code"] == "realtek-not-r8152"]
+    assert realtek and "usbh1" in realtek[0]["subject"] and "usbh2" in realtek[0]["subject"]
     # The fallback: the overlay over the same two cdc_ncm links carries one flow on both.
     assert isinstance(r["usb_overlay_bits_per_s"], float), r["usb_overlay_bits_per_s"]
     assert all(n > 0 for n in r["usb_overlay_links"].values()), r["usb_overlay_links"]

@@ -252,6 +252,9 @@ def run(r: dict) -> None:
             r[f"ifup_g_{iface}"] = {"rc": out.returncode, "out": out.stdout + out.stderr}
         sh("udevadm settle -t 10")
         r["usbh_named"] = wait_iface("usbh1") and wait_iface("usbh2")
+        doc = sh(f"{sys.executable} -m ifupdown_agg.doctor --usb --json")
+        r["doctor_usb"] = json.loads(doc.stdout) if doc.stdout.strip() else doc.stderr
+        r["doctor_usb_text"] = sh(f"{sys.executable} -m ifupdown_agg.doctor --usb").stdout
         if r["usbh_named"]:
             sh(f"ip link set usbh1 netns {c.ns} && ip link set usbh2 netns {c.ns}")
             strict = c.ifup("bond1", check=False)
