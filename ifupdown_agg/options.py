@@ -244,10 +244,10 @@ BOND_OPTIONS: Tuple[Option, ...] = (
     _bond("bond-all-slaves-active", T.BIT, "all_slaves_active",
           help="1: inactive ports deliver received packets too.",
           example="0", networkd="[Bond] AllSlavesActive="),
-    _bond("bond-packets-per-slave", T.COUNT, "packets_per_slave",
+    _bond("bond-packets-per-slave", T.PACKETS_PER_SLAVE, "packets_per_slave",
           help="balance-rr: packets sent through a port before the next one; 0 picks at random.",
           example="1", networkd="[Bond] PacketsPerSlave=", modes=("balance-rr",)),
-    _bond("bond-lp-interval", T.COUNT, "lp_interval",
+    _bond("bond-lp-interval", T.LP_INTERVAL, "lp_interval",
           help="Seconds between learning packets sent to the switch (balance-tlb, balance-alb).",
           example="1", networkd="[Bond] LearnPacketIntervalSec=", modes=("balance-tlb", "balance-alb")),
     _bond("bond-resend-igmp", T.SMALL_COUNT, "resend_igmp",
@@ -311,7 +311,8 @@ USBNET_OPTIONS: Tuple[Option, ...] = (
            help="On the other side of a USB link (a gadget's host, a USB NIC, a PL-25A1 "
                 "cable): the device that gets this stanza's name, by its MAC (a gadget's "
                 "usbnet-host-addr), its USB serial number, or its udev ID_PATH (a fixed "
-                "port). 'ifagg usbnet-links' writes the .link files that name it.",
+                "port). 'ifagg networkd links' writes the .link files that name it (udev applies "
+                "them, with or without systemd-networkd).",
            example="mac 02:1d:6b:00:00:11", networkd="[Match] MACAddress=|Property=; [Link] Name="),
     Option("usbnet-bridge", T.IFNAME, group="usbnet",
            help="Put this USB link into an existing bridge at post-up (and take it out at "
