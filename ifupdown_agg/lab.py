@@ -23,7 +23,8 @@ from typing import Dict, List, Optional, Sequence
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 HOOK_PHASES = ("if-pre-up.d", "if-up.d", "if-down.d", "if-post-down.d")
-DEFAULT_TIMEOUT = 60
+# Per command; the VM tier (TCG, several times slower) raises it through the environment.
+DEFAULT_TIMEOUT = float(os.environ.get("IFAGG_LAB_TIMEOUT", "60"))
 CONFIGFS = "/sys/kernel/config"
 
 

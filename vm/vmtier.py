@@ -42,7 +42,7 @@ MODULES = [
     "bonding", "tls", "veth", "tun", "dummy", "bridge",
     # USB: an emulated host controller with gadget side, and the host drivers
     "configfs", "dummy_hcd", "libcomposite", "usb_f_ncm", "usb_f_ecm",
-    "usb_f_rndis", "usb_f_eem", "usb_f_acm", "u_serial",
+    "usb_f_rndis", "usb_f_eem", "usb_f_acm", "u_serial", "usb_f_ss_lb",
     "cdc_ncm", "cdc_ether", "cdc_eem", "rndis_host", "r8152", "plusb",
     # nftables as the overlay uses it, and shaping
     "nf_tables", "nft_numgen", "nft_objref", "nft_ct", "nft_chain_nat", "nft_masq",
@@ -393,7 +393,7 @@ def write_job(results: str, command: str) -> None:
     with open(os.path.join(results, "job.sh"), "w") as fh:
         fh.write(f"""# written by vm/run
 export PATH={GUEST_PATH} PYTHONPATH=/host PYTHONDONTWRITEBYTECODE=1
-export IFAGG_VM=1 IFAGG_VM_RESULTS=/results
+export IFAGG_VM=1 IFAGG_VM_RESULTS=/results IFAGG_LAB_TIMEOUT=240
 cd /host
 {command}
 echo $? > /results/rc
