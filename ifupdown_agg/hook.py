@@ -50,6 +50,16 @@ def _say(msg: str) -> None:
     print(f"ifupdown-agg: {msg}", file=sys.stderr)
 
 
+def _fail(err: AggError, iface: str) -> int:
+    """Report an error once, located in the interfaces file where it can be."""
+    if isinstance(err, ConfigError):
+        _say(str(_located(err, iface)))
+    else:
+        text = str(err)
+        _say(text if text.startswith(f"{iface}:") else f"{iface}: {text}")
+    return 1
+
+
 def main(env: Optional[Mapping[str, str]] = None) -> int:
     env = os.environ if env is None else env
     iface = env.get("IFACE", "")
@@ -91,12 +101,8 @@ def _bond(env, iface: str, phase: str, raw, verbose: bool) -> int:
             bond.up(iface, raw, kernel, RealExecutor(kernel, progress), _say, INTERFACES)
         else:
             bond.down(iface, kernel, RealExecutor(kernel, progress))
-    except ConfigError as err:
-        _say(str(_located(err, iface)))
-        return 1
     except AggError as err:
-        _say(f"{iface}: {err}")
-        return 1
+        return _fail(err, iface)
     finally:
         kernel.close()
     return 0
@@ -106,13 +112,8 @@ def _usbnet(env, iface: str, phase: str, raw, verbose: bool) -> int:
     from . import usbnet
     try:
         usbnet.hook(iface, phase, raw, _say, INTERFACES)
-    except ConfigError as err:
-        _say(str(_located(err, iface)))
-        return 1
     except AggError as err:
-        text = str(err)
-        _say(text if text.startswith(f"{iface}:") else f"{iface}: {text}")
-        return 1
+        return _fail(err, iface)
     except OSError as err:
         _say(f"{iface}: {err.strerror}: {err.filename or ''}")
         return 1
@@ -162,12 +163,8 @@ def _overlay(env, iface: str, phase: str, raw) -> int:
                 raise
         elif phase == "pre-down":
             overlay.down(iface, kernel, executor, loaded.cfg if loaded else None, keep_device=True)
-    except ConfigError as err:
-        _say(str(_located(err, iface)))
-        return 1
     except AggError as err:
-        _say(f"{iface}: {err}")
-        return 1
+        return _fail(err, iface)
     finally:
         kernel.close()
     return 0

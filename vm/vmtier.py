@@ -61,7 +61,8 @@ UDEV_FILES = ["lib/udev/rules.d/75-net-description.rules",
 IFUPDOWN_ALIASES = {"usr/sbin/ifdown", "usr/sbin/ifquery"}
 KMOD_ALIASES = {"usr/sbin/modprobe", "usr/sbin/lsmod", "usr/sbin/rmmod",
                 "usr/sbin/insmod", "usr/sbin/modinfo", "usr/sbin/depmod"}
-PY_PACKAGES = ["python3-pyroute2", "python3-netaddr", "python3-nftables"]
+PY_PACKAGES = ["python3-pyroute2", "python3-netaddr", "python3-nftables", "python3-jinja2",
+               "python3-markupsafe", "python3-configobj", "python3-six", "python3-dbus-next"]
 # Debian packages whose files end up in the image: their versions key the cache.
 IMAGE_PACKAGES = ["busybox-static", "bash", "iproute2", "ethtool", "nftables",
                   "kmod", "libnftables1", "libc6", "python3.11-minimal",

@@ -158,6 +158,9 @@ def test_usb_links_from_stanzas(tmp_path):
         assert r[key]["rc"] != 0 and text in r[key]["stderr"], (key, r[key])
         assert "ifagg_usbg9" not in r[key]["gadgets_after"]
     assert r["err_configfs"]["gadgets_after"] == []
+    # The .link files come from the controller's usbnet-match stanzas.
+    assert r["links"]["rc"] == 0, r["links"]
+    assert {"70-ifagg-usbc0.link", "70-ifagg-usbh1.link", "70-ifagg-usbh2.link"} <= set(r["links"]["files"])
     # ifup made the NCM gadget; the host side came up on cdc_ncm under its stable name.
     assert r["ifup_usbg0"]["rc"] == 0, r["ifup_usbg0"]
     assert r["gadget_after_up"] == ["ifagg_usbg0"]
@@ -203,3 +206,11 @@ def test_autopkgtest_bond_smoke_passes_on_the_stock_kernel(tmp_path):
     proc = run_guest("bond-smoke.sh", tmp_path)
     assert proc.returncode == 0, proc.stdout
     assert "bond-smoke: ok" in proc.stdout and "no problems found" in proc.stdout
+
+
+def test_realtek_udev_rule_moves_an_rtl8156_to_its_vendor_configuration(tmp_path):
+    proc = run_guest("realtek-udev-rule.sh", tmp_path)
+    assert proc.returncode == 0, proc.stdout
+    r = _results(tmp_path, "realtek-udev.json")
+    assert r["without"] == "2" and "cdc_ncm" in r["drivers_without"]
+    assert r["with"] == "1"
