@@ -110,7 +110,7 @@ def compare(root: str, new: Tree, prefix: str = PREFIX, scope: Scope = everythin
     for rel, text in sorted(new.files.items()):
         if rel not in old.files:
             ch.added.append(rel)
-        elif old.files[rel] != text or not _mode_ok(os.path.join(root, rel)):
+        elif old.files[rel] != text or not _mode_ok(os.path.join(root, rel), scope):
             ch.changed.append(rel)
     for rel, target in sorted(new.links.items()):
         if rel not in old.links:
@@ -142,22 +142,27 @@ def unified_diff(root: str, new: Tree, prefix: str = PREFIX, scope: Scope = ever
     return "".join(out)
 
 
-def _group() -> Optional[int]:
-    """systemd-network's gid when we can give files to it (as root), else None."""
+def _group(scope: Scope = everything) -> Optional[int]:
+    """systemd-network's gid when we can give files to it (as root), else None.
+
+    Only .link files (scope link_files_only) may do without it: udev reads them as
+    root, also on a node that runs ifupdown without systemd-networkd."""
     if os.geteuid() != 0:
         return None     # a packaging build: the package sets owners
     try:
         return grp.getgrnam(FILE_GROUP).gr_gid
     except KeyError:
+        if scope is link_files_only:
+            return None
         raise WriteError(f"group {FILE_GROUP} does not exist: is systemd installed?") from None
 
 
-def _mode_ok(path: str) -> bool:
+def _mode_ok(path: str, scope: Scope = everything) -> bool:
     try:
         st = os.lstat(path)
     except OSError:
         return False
-    gid = _group()
+    gid = _group(scope)
     return (st.st_mode & 0o7777) == FILE_MODE and (gid is None or (st.st_uid, st.st_gid) == (0, gid))
 
 
@@ -197,7 +202,7 @@ def _atomic_link(path: str, target: str) -> None:
 
 def write(root: str, new: Tree, prefix: str = PREFIX, scope: Scope = everything) -> Changes:
     ch = compare(root, new, prefix, scope)
-    gid = _group()
+    gid = _group(scope)
     try:
         for rel in ch.added + ch.changed:
             full = os.path.join(root, rel)
