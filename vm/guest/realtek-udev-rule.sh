@@ -47,7 +47,8 @@ echo dummy_udc.0 > "$g/UDC"
 udevadm settle -t 10
 dev=$(device)
 without=$(cat "$dev/bConfigurationValue")
-drivers_without=$(ls "$dev"/*/driver 2>/dev/null | xargs -r -n1 readlink | xargs -r -n1 basename | sort -u | tr '\n' ' ')
+drivers_without=$(for d in "$dev"/*/driver; do [[ -L $d ]] && basename "$(readlink "$d")"; done \
+                  | sort -u | tr '\n' ' ' || true)
 echo "without the rule: configuration $without, drivers: $drivers_without"
 echo "" > "$g/UDC"
 udevadm settle -t 10
