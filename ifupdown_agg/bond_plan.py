@@ -105,7 +105,6 @@ def bond_from_options(iface: str, raw: Mapping[str, RawOption]) -> Tuple[Optiona
 class BondPlan:
     ops: List[Op] = field(default_factory=list)
     enslaved: List[str] = field(default_factory=list)   # ports this plan enslaves
-    creates: bool = False
 
 
 def _settings_op(name: str, items: Sequence[Tuple[Option, object]],
@@ -153,7 +152,6 @@ def plan_bond(cfg: BondConfig, obs: Observed, ports: Sequence[str] = (),
     slaves_now = sorted(n for n, li in obs.links.items() if li.master == cfg.name)
     ops = plan.ops
     if created:
-        plan.creates = True
         ops.append(Op("add", Bond(cfg.name, mode)))
     # Only what differs; attributes the kernel has no value for count as different.
     differ = [(o, v) for o, v in cfg.settings if created or current.get(o.kernel) != v]
