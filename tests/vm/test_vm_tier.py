@@ -198,6 +198,9 @@ def test_usb_links_from_stanzas(tmp_path):
     # ifdown removed every gadget; cleanup finds one by its name.
     assert r["gadgets_after_down"] == []
     assert r["gadgets_before_cleanup"] == ["ifagg_usbg0"] and r["gadgets_after_cleanup"] == []
+    # `ifagg usbnet up|down`, as the networkd gadget unit runs it.
+    assert r["cli_gadgets_up"] == ["ifagg_usbg0"] and r["cli_iface"], r["cli_up"]
+    assert r["cli_gadgets_down"] == [], r["cli_down"]
     for iface in ("bond1", "usbg2", "usbg1", "usbg0"):
         assert r[f"ifdown_g_{iface}"]["rc"] == 0
 

@@ -144,11 +144,6 @@ def write_links(ctrl) -> dict:
     """The controller's usbnet-match stanzas as .link files, the way a user installs them."""
     out = ctrl.ifagg("networkd", "links", "--interfaces", f"{ctrl.dir}/etc-network/interfaces",
                      "--root", "/", check=False)
-    if out.returncode != 0:     # TEMPORARY until `ifagg networkd links` lands
-        for name, mac in (("usbc0", "02:1d:6b:00:00:11"), ("usbh1", "00:e0:4c:56:00:01"),
-                          ("usbh2", "00:e0:4c:56:00:02")):
-            with open(f"{LINK_DIR}/70-tmp-{name}.link", "w") as fh:
-                fh.write(f"[Match]\nMACAddress={mac}\n\n[Link]\nName={name}\n")
     sh("udevadm control --reload")
     return {"rc": out.returncode, "out": out.stdout + out.stderr,
             "files": sorted(f for f in os.listdir(LINK_DIR)) if os.path.isdir(LINK_DIR) else []}
@@ -300,6 +295,13 @@ def run(r: dict) -> None:
         r["gadgets_before_cleanup"] = gadgets()
         r["cleanup"] = g.ifagg("cleanup", "--all", check=False).stdout
         r["gadgets_after_cleanup"] = gadgets()
+        # What ifupdown-agg-usbgadget@.service runs under systemd-networkd.
+        spec = f"{g.dir}/etc-network/interfaces"
+        r["cli_up"] = g.ifagg("usbnet", "up", "--interfaces", spec, "usbg0", check=False).stdout
+        r["cli_gadgets_up"] = gadgets()
+        r["cli_iface"] = os.path.isdir("/sys/class/net/usbg0")
+        r["cli_down"] = g.ifagg("usbnet", "down", "--interfaces", spec, "usbg0", check=False).stdout
+        r["cli_gadgets_down"] = gadgets()
         r["udc_after_down"] = {u: open(f"/sys/class/udc/{u}/state").read().strip()
                                for u in sorted(os.listdir("/sys/class/udc"))}
     sh("udevadm control --exit")
