@@ -14,7 +14,7 @@ from ifupdown_agg import bondinfo, doctor
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 VM_RUN = os.path.join(REPO, "vm", "run")
-GUEST_TIMEOUT = 300
+GUEST_TIMEOUT = 600     # TCG on two busy cores: the USB guest has taken 250 s
 
 
 def _missing() -> str:
