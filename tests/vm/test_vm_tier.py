@@ -192,7 +192,9 @@ def test_usb_links_from_stanzas(tmp_path):
     realtek = [f for f in r["doctor_usb"]["findings"] if f["code"] == "realtek-not-r8152"]
     assert realtek and "usbh1" in realtek[0]["subject"] and "usbh2" in realtek[0]["subject"]
     # The fallback: the overlay over the same two cdc_ncm links carries one flow on both.
-    assert isinstance(r["usb_overlay_bits_per_s"], float), r["usb_overlay_bits_per_s"]
+    assert r["usb_overlay_pings"] is not None, r["usb_links_before_overlay"]
+    assert isinstance(r["usb_overlay_bits_per_s"], float), (r["usb_overlay_bits_per_s"],
+                                                           r["usb_overlay_status_before"])
     assert all(n > 0 for n in r["usb_overlay_links"].values()), r["usb_overlay_links"]
     assert sorted(r["usb_overlay_links"]) == ["usbh1", "usbh2"]
     # ifdown removed every gadget; cleanup finds one by its name.

@@ -134,6 +134,18 @@ def attempt(host, iface: str) -> dict:
     return {"rc": proc.returncode, "stderr": proc.stderr, "gadgets_after": gadgets()}
 
 
+def usb_link_state(g, c) -> dict:
+    """Carrier and a direct ping over each of the two cdc_ncm links, for the record."""
+    out = {}
+    for i in (1, 2):
+        out[f"usbg{i}"] = sh(f"cat /sys/class/net/usbg{i}/carrier; ip -br link show usbg{i}").stdout
+        out[f"usbh{i}"] = c.run(["sh", "-c", f"cat /sys/class/net/usbh{i}/carrier; "
+                                 f"ip -br link show usbh{i}"], check=False).stdout
+        out[f"ping{i}"] = c.run(["ping", "-c", "2", "-W", "2", f"198.18.1{i}.2"],
+                                check=False).stdout[-120:]
+    return out
+
+
 def carriers(ctrl) -> dict:
     return {"usbg0": sh("cat /sys/class/net/usbg0/carrier").stdout.strip(),
             "usbc0": ctrl.run(["cat", "/sys/class/net/usbc0/carrier"], check=False).stdout.strip(),
@@ -271,15 +283,21 @@ def run(r: dict) -> None:
             for i in (1, 2):
                 sh(f"ip addr add 198.18.1{i}.2/24 dev usbg{i} && ip link set usbg{i} up")
                 c.sh(f"ip addr add 198.18.1{i}.1/24 dev usbh{i} && ip link set usbh{i} up")
+            r["usb_links_before_overlay"] = usb_link_state(g, c)
             for h, virt in ((g, "10.98.255.2"), (c, "10.98.255.1")):
                 h.write_interfaces(OVERLAY_USB.format(virt=virt))
                 r[f"ifup_{h.name}_tun1"] = h.ifup("tun1", check=False).stderr
-            time.sleep(1)
+            # Both monitors must have heard each other before a flow: up to 10 pings.
+            r["usb_overlay_pings"] = next(
+                (n for n in range(1, 11) if c.run(["ping", "-c", "1", "-W", "1", "10.98.255.2"],
+                                                  check=False).returncode == 0), None)
+            r["usb_overlay_status_before"] = c.status("tun1")
             try:
                 r["usb_overlay_bits_per_s"] = iperf3(lab, g, c, "10.98.255.2", seconds=3)
             except Exception as err:
                 r["usb_overlay_bits_per_s"] = f"iperf3 failed: {err}"
             r["usb_overlay_links"] = {ln["dev"]: ln["packets"] for ln in c.status("tun1")["links"]}
+            r["usb_links_after_overlay"] = usb_link_state(g, c)
             for h in (g, c):
                 h.ifdown("tun1", check=False)
             g.write_interfaces(GADGET)
