@@ -9,9 +9,9 @@ created carries the alias "ifupdown-agg", so a lost record still finds it.
 from __future__ import annotations
 
 import os
-from typing import Callable, List, Mapping, Optional
+from typing import Callable, Dict, List, Mapping, Optional
 
-from . import bond_plan, ifaces_file, state
+from . import bond_plan, ifaces_file, state, usbinfo
 from .bond_preflight import check_ports
 from .errors import ConfigError
 from .kobjects import DEVICE_ALIAS, Enslave, Op
@@ -19,8 +19,6 @@ from .options import RawOption
 
 Say = Callable[[str], None]
 IFENSLAVE_HOOK = "/etc/network/if-pre-up.d/ifenslave"
-REALTEK = "0bda"
-REALTEK_NICS = ("8156", "8153")
 
 
 def ifenslave_in_charge(hook: str = IFENSLAVE_HOOK) -> bool:
@@ -28,11 +26,10 @@ def ifenslave_in_charge(hook: str = IFENSLAVE_HOOK) -> bool:
     return os.access(hook, os.X_OK)
 
 
-def _realtek_usb(name: str) -> bool:
-    from .doctor import read_usb_facts
-    device = f"/sys/class/net/{name}/device"
-    usb = read_usb_facts(device) if os.path.exists(device) else None
-    return bool(usb and usb.vendor_id == REALTEK and usb.product_id in REALTEK_NICS)
+def _realtek_usb(ports: List[str]) -> Dict[str, bool]:
+    """Which ports are RTL8156/8153 USB adapters (those the r8152 fix is for)."""
+    facts, _ = usbinfo.read_all(ports)
+    return {p: (f.vendor_id, f.product_id) in usbinfo.REALTEK_R8152_IDS for p, f in facts.items()}
 
 
 def _preflight(cfg: bond_plan.BondConfig, mode: Optional[str], ports: List[str], obs, kernel,
@@ -43,7 +40,7 @@ def _preflight(cfg: bond_plan.BondConfig, mode: Optional[str], ports: List[str],
     facts = kernel.port_facts(ports, touch=touch)
     others = {n: li.speed for n, li in obs.links.items()
               if li.master == cfg.name and n not in ports}
-    problems = check_ports(facts, {p: _realtek_usb(p) for p in ports}, others)
+    problems = check_ports(facts, _realtek_usb(ports), others)
     for problem in problems:
         if cfg.preflight == "strict" and problem.code != "speed-mismatch":
             token = problem.ports[0]

@@ -16,6 +16,7 @@ from typing import Callable, Dict, List, Mapping, Optional, Sequence, Tuple
 from .errors import ConfigError
 from .kobjects import Bond, BondSettings, Enslave, LinkAttrs, Observed, Op
 from .options import TABLES_BY_GROUP, Option, RawOption, parse_options
+from .optiontypes import BOND_MODES
 
 BOND_TABLE = TABLES_BY_GROUP["bond"]
 LACP_MODE = "802.3ad"
@@ -39,10 +40,11 @@ class BondConfig:
 
 @dataclass(frozen=True)
 class PortConfig:
-    """A port's stanza: the bond it joins."""
+    """A port's stanza: the bond it joins, and its own bond-preflight if it has one."""
 
     name: str
     master: str
+    preflight: Optional[str] = None
 
 
 def encode(opt: Option, value: object) -> object:
@@ -54,7 +56,6 @@ def encode(opt: Option, value: object) -> object:
 
 
 def decode_mode(number: Optional[int]) -> Optional[str]:
-    from .optiontypes import BOND_MODES
     return BOND_MODES[number] if number is not None and 0 <= number < len(BOND_MODES) else None
 
 
@@ -77,7 +78,8 @@ def bond_from_options(iface: str, raw: Mapping[str, RawOption]) -> Tuple[Optiona
         raise ConfigError("a bond cannot be its own port", iface=iface, option="bond-master",
                           token=master, location=_locate(raw, "bond-master"))
     if master:
-        return None, PortConfig(iface, master)
+        own_policy = values["bond-preflight"] if "bond-preflight" in raw else None
+        return None, PortConfig(iface, master, own_policy)
     mode = values["bond-mode"]
     settings, ignored = [], []
     for name, opt in BOND_TABLE.items():
@@ -160,7 +162,7 @@ def plan_bond(cfg: BondConfig, obs: Observed, ports: Sequence[str] = (),
         for port in slaves_now:
             ops.append(Op("del", Enslave(port, cfg.name)))
         old = BondSettings(cfg.name, (("mode", current.get("mode")),))
-        new = BondSettings(cfg.name, (("mode", _mode_number(cfg.mode)),))
+        new = BondSettings(cfg.name, (("mode", BOND_MODES.index(cfg.mode)),))
         down = link.up
         if down:
             ops.append(Op("set", LinkAttrs(cfg.name, up=False), LinkAttrs(cfg.name, up=True)))
@@ -217,10 +219,7 @@ def plan_stanza(iface: str, raw: Mapping[str, RawOption], obs: Observed,
         raise ConfigError(f"no bond {port.master}, and no 'iface {port.master}' stanza in "
                           f"{source} to make it from", iface=iface, option="bond-master",
                           token=port.master, location=value.location if value else None)
-    policy = master_cfg.preflight if master_cfg else "warn"
-    if "bond-preflight" in raw:
-        policy = parse_options(iface, {"bond-preflight": raw["bond-preflight"]},
-                               {"bond-preflight": BOND_TABLE["bond-preflight"]})["bond-preflight"]
+    policy = port.preflight or (master_cfg.preflight if master_cfg else "warn")
     if link is None:
         plan = plan_bond(master_cfg, obs, [iface], raw)
     else:
@@ -233,44 +232,29 @@ def plan_stanza(iface: str, raw: Mapping[str, RawOption], obs: Observed,
     return plan, followed, mode or DEFAULT_MODE
 
 
-def _mode_number(mode: str) -> int:
-    from .optiontypes import BOND_MODES
-    return BOND_MODES.index(mode)
-
-
 def plan_release(made: Sequence[Op], obs: Observed, alias_ours: str) -> List[Op]:
-    """Undo a bond's or a port's record, newest first; deleting the bond releases its ports."""
+    """Undo a bond's or a port's record, newest first, skipping what is gone already.
+
+    Ports are released before their bond goes; a bond we created takes the values
+    set on it along, so only a bond someone else made gets its values back."""
     ops: List[Op] = []
-    deleted = set()
     for op in reversed(made):
         undo = op.inverse()
         obj = undo.obj
+        if obj is None:
+            continue        # a value set on a bond we created: nothing to put back
         if isinstance(obj, Bond):
             link = obs.links.get(obj.name)
-            if undo.action == "del" and link is not None and link.kind == "bond" \
-                    and link.alias == alias_ours:
-                deleted.add(obj.name)
+            if link is not None and link.kind == "bond" and link.alias == alias_ours:
                 ops.append(undo)
-            continue
-        if isinstance(obj, Enslave):
+        elif isinstance(obj, Enslave):
             link = obs.links.get(obj.slave)
-            if obj.master in deleted or link is None:
-                continue
-            if undo.action == "del" and link.master != obj.master:
-                continue
+            if link is not None and link.master == obj.master:
+                ops.append(undo)
+        elif obj.name in obs.links:
             ops.append(undo)
-            continue
-        name = getattr(obj, "name", None)
-        if name in deleted or (name is not None and name not in obs.links):
-            continue
-        if isinstance(obj, BondSettings) and undo.obj is None:
-            continue
-        if undo.obj is not None:
-            ops.append(undo)
-    # A bond being deleted takes its settings with it: those come first in the record,
-    # so drop any restore aimed at it that was queued before its deletion.
-    return [op for op in ops if not (getattr(op.obj, "name", None) in deleted
-                                     and not isinstance(op.obj, Bond))]
+    deleted = {op.obj.name for op in ops if isinstance(op.obj, Bond)}
+    return [op for op in ops if isinstance(op.obj, (Bond, Enslave)) or op.obj.name not in deleted]
 
 
 def plan_sweep(obs: Observed, name: str, alias_ours: str) -> List[Op]:

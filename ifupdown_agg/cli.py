@@ -184,12 +184,20 @@ def _bond_plan(args, raw) -> int:
         ops = bond.up(args.iface, raw, kernel, executor, _say, args.interfaces)
     finally:
         kernel.close()
+    _show_plan(args, ops, [])
+    return 0
+
+
+def _show_plan(args, ops, notes) -> None:
+    """After a recording (--json) or dry-run executor has seen the plan."""
     if args.json:
         print(json.dumps({"iface": args.iface, "ops": [op.to_json() for op in ops],
-                          "describe": [op.describe() for op in ops], "notes": []}, indent=2))
-    elif not ops:
+                          "describe": [op.describe() for op in ops], "notes": notes}, indent=2))
+        return
+    for note in notes:
+        print(f"# note: {note}")
+    if not ops:
         print(f"# {args.iface} is up to date: nothing to change")
-    return 0
 
 
 def cmd_plan(args) -> int:
@@ -202,20 +210,11 @@ def cmd_plan(args) -> int:
     loaded = overlay.from_file(args.iface, args.interfaces)
     kernel = Kernel()
     try:
-        if args.json:
-            rec = RecordingExecutor()
-            ops, desired = overlay.up(loaded, kernel, rec)
-            print(json.dumps({"iface": args.iface, "ops": [op.to_json() for op in ops],
-                              "describe": [op.describe() for op in ops],
-                              "notes": desired.notes}, indent=2))
-        else:
-            ops, desired = overlay.up(loaded, kernel, DryRunExecutor())
-            for note in desired.notes:
-                print(f"# note: {note}")
-            if not ops:
-                print(f"# {args.iface} is up to date: nothing to change")
+        executor = RecordingExecutor() if args.json else DryRunExecutor()
+        ops, desired = overlay.up(loaded, kernel, executor)
     finally:
         kernel.close()
+    _show_plan(args, ops, desired.notes)
     return 0
 
 
@@ -313,7 +312,7 @@ def cmd_cleanup(args) -> int:
     finally:
         kernel.close()
     gadgets = [g for g in usbgadget.ours()
-               if args.all or g == usbgadget.GadgetSpec(args.iface, "ncm").name]
+               if args.all or g == usbgadget.gadget_name(args.iface)]
     for name in gadgets:
         path = os.path.join(usbgadget.CONFIGFS, "usb_gadget", name)
         print(f"remove the USB gadget {path}")
@@ -325,13 +324,9 @@ def cmd_cleanup(args) -> int:
 
 
 def cmd_options(args) -> int:
-    from .options import TABLES_BY_GROUP
-    titles = {"overlay": "Overlay stanza options (iface tunN inet static):",
-              "bond": "Bond options, as ifenslave reads them (on the bond's stanza, or "
-                      "bond-master on a port's):",
-              "usbnet": "USB link options (a gadget's stanza, or the other side's):"}
+    from .options import GROUP_TITLES, TABLES_BY_GROUP
     for group, table in TABLES_BY_GROUP.items():
-        print(titles[group] + "\n")
+        print(GROUP_TITLES[group] + ":\n")
         print("\n".join(option_help_lines(table)) + "\n")
     return 0
 

@@ -37,7 +37,7 @@ SYSFS_NET = "/sys/class/net"
 ERROR, WARNING, INFO = "error", "warning", "info"
 REALTEK_VENDOR = "0bda"
 REALTEK_OUI = "00:e0:4c"          # first half of Realtek's permanent MACs
-R8152_CHIPS = {"8152": "RTL8152", "8153": "RTL8153", "8155": "RTL8155", "8156": "RTL8156"}
+R8152_CHIPS = {pid: chip for (vid, pid), chip in usbinfo.CHIPS.items() if vid == REALTEK_VENDOR}
 
 # r8152's configuration selector ("r8152: add USB device driver for config
 # selection", ec51fbd1b8a2) is in Linux 6.2 and was backported to the 5.10, 5.15
@@ -318,7 +318,7 @@ def _are(names: Sequence[str]) -> str:
 def _realtek_findings(facts: Dict[str, UsbNicFacts]) -> List[Finding]:
     groups: Dict[tuple, List[str]] = {}
     for name, nic in sorted(facts.items()):
-        chip = R8152_CHIPS.get(nic.product_id or "") if nic.vendor_id == REALTEK_VENDOR else None
+        chip = nic.chip if nic.vendor_id == REALTEK_VENDOR else None
         if nic.role == usbinfo.HOST and chip and nic.driver in NCM_ECM_DRIVERS:
             groups.setdefault((chip, nic.driver, nic.duplex, nic.configuration,
                                (nic.vendor_id, nic.product_id) in usbinfo.REALTEK_R8152_IDS),

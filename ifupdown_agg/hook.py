@@ -70,8 +70,8 @@ def main(env: Optional[Mapping[str, str]] = None) -> int:
         return 0
     verbose = env.get("VERBOSITY") == "1"
     if "bond" in groups:
-        from .bond import IFENSLAVE_HOOK, ifenslave_in_charge
-        if ifenslave_in_charge(IFENSLAVE_HOOK):
+        from .bond import ifenslave_in_charge
+        if ifenslave_in_charge():
             if verbose and phase == "pre-up":
                 _say(f"{iface}: ifenslave is installed and handles the bond-* options")
             groups.remove("bond")
@@ -80,15 +80,15 @@ def main(env: Optional[Mapping[str, str]] = None) -> int:
         if group == "overlay":
             rc = _overlay(env, iface, phase, raw)
         elif group == "bond":
-            rc = _bond(env, iface, phase, raw, verbose)
+            rc = _bond(iface, phase, raw, verbose)
         else:
-            rc = _usbnet(env, iface, phase, raw, verbose)
+            rc = _usbnet(iface, phase, raw)
         if rc:
             return rc
     return 0
 
 
-def _bond(env, iface: str, phase: str, raw, verbose: bool) -> int:
+def _bond(iface: str, phase: str, raw, verbose: bool) -> int:
     if phase not in ("pre-up", "post-down"):
         return 0
     from . import bond
@@ -108,10 +108,10 @@ def _bond(env, iface: str, phase: str, raw, verbose: bool) -> int:
     return 0
 
 
-def _usbnet(env, iface: str, phase: str, raw, verbose: bool) -> int:
+def _usbnet(iface: str, phase: str, raw) -> int:
     from . import usbnet
     try:
-        usbnet.hook(iface, phase, raw, _say, INTERFACES)
+        usbnet.hook(iface, phase, raw, _say)
     except AggError as err:
         return _fail(err, iface)
     except OSError as err:

@@ -21,7 +21,7 @@ from . import nft_ruleset, tundev, usbinfo
 from .route_batch import RouteBatch
 from .errors import ApplyError
 from .kobjects import (DEVICE_ALIAS, NFT_PREFIX, RTPROT_IFAGG, Address, Bond, BondSettings,
-                       Enslave, KObject, LinkAttrs, LinkInfo, NftTable, Observed, Op, Route,
+                       Enslave, LinkAttrs, LinkInfo, NftTable, Observed, Op, Route,
                        Rule, SeenRoute, SeenRule, Sysctl, TunDevice)
 from .optiontypes import BOND_MODES
 

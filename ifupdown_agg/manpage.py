@@ -12,7 +12,7 @@ import os
 from typing import List
 
 from . import __version__
-from .options import TABLES_BY_GROUP
+from .options import GROUP_TITLES, TABLES_BY_GROUP
 
 SEED = """auto tun0
 iface tun0 inet static
@@ -69,10 +69,8 @@ def section5() -> str:
            "for the host to enumerate the gadget, and bounces the interface once whenever a host "
            "enumerates it later (a cable plugged in after boot, a host that reboots).",
            ".SH OPTIONS"]
-    titles = {"overlay": "Overlay", "bond": "Bonds (as ifenslave reads them)",
-              "usbnet": "USB links"}
     for group, table in TABLES_BY_GROUP.items():
-        out.append(f".SS {titles[group]}")
+        out.append(f".SS {esc(GROUP_TITLES[group])}")
         for opt in table.values():
             out += [".TP", f"\\fB{esc(opt.name)}\\fR \\fI{esc(opt.vtype.metavar)}\\fR", esc(opt.help)]
             facts = [esc(tag[0].upper() + tag[1:]) + "." for tag in opt.tags]

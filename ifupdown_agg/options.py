@@ -321,6 +321,11 @@ USBNET_OPTIONS: Tuple[Option, ...] = (
            example="br0", networkd="[Network] Bridge="),
 )
 
+GROUP_TITLES = {"overlay": "Overlay (iface tunN inet static)",
+                "bond": "Bonds, as ifenslave reads them (on the bond's stanza, or bond-master "
+                        "on a port's)",
+                "usbnet": "USB links (a gadget's stanza, or the other side's)"}
+
 TABLES_BY_GROUP: Dict[str, Dict[str, Option]] = {
     "overlay": {opt.name: opt for opt in OVERLAY_OPTIONS},
     "bond": {opt.name: opt for opt in BOND_OPTIONS},

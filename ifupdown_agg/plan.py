@@ -9,7 +9,7 @@ before its table can route it. Teardown runs the other way round.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Dict, List, Mapping, Optional, Sequence, Tuple
+from typing import List, Mapping, Optional, Sequence, Tuple
 
 import netaddr
 

@@ -42,7 +42,12 @@ class GadgetSpec:
 
     @property
     def name(self) -> str:
-        return f"ifagg_{self.iface}"
+        return gadget_name(self.iface)
+
+
+def gadget_name(iface: str) -> str:
+    """Our gadget's directory in configfs; the prefix is the mark cleanup looks for."""
+    return f"ifagg_{iface}"
 
 
 def stable_mac(iface: str, role: str, machine_id: Optional[str] = None) -> str:

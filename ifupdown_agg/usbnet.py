@@ -12,8 +12,8 @@ gadget's interface is up before the host has enumerated the gadget and bound
 its driver, the host's side stays NO-CARRIER until the gadget's side goes down
 and up again. Bringing it up after that works in either order. So pre-up waits
 up to ENUMERATION_WAIT for the host (plus BOUNCE_DELAY for its driver), and a
-small watch process bounces the gadget's interface once each time a host
-(re-)enumerates it later (its carrier comes on): a cable plugged in after boot,
+small watch process bounces the gadget's interface once when it starts with a
+host there, and once each time a host (re-)enumerates it later (its carrier comes on): a cable plugged in after boot,
 or a host that reboots.
 
 No pyroute2 here: renames and up/down use the SIOCSIFNAME/SIOCSIFFLAGS ioctls,
@@ -35,7 +35,7 @@ from typing import Callable, Dict, Mapping, Optional
 from . import state
 from .errors import AggError, ConfigError
 from .options import TABLES_BY_GROUP, RawOption, parse_options
-from .usbgadget import CONFIGFS, UDC_CLASS, Gadget, GadgetError, GadgetSpec
+from .usbgadget import CONFIGFS, UDC_CLASS, Gadget, GadgetError, GadgetSpec, gadget_name
 
 USBNET_TABLE = TABLES_BY_GROUP["usbnet"]
 SYSFS_NET = "/sys/class/net"
@@ -49,8 +49,9 @@ IFF_UP = 0x1
 Say = Callable[[str], None]
 
 
-def gadget_spec(iface: str, raw: Mapping[str, RawOption]) -> Optional[GadgetSpec]:
-    values = parse_options(iface, raw, USBNET_TABLE)
+def gadget_spec(iface: str, raw: Mapping[str, RawOption],
+                values: Optional[Dict[str, object]] = None) -> Optional[GadgetSpec]:
+    values = values or parse_options(iface, raw, USBNET_TABLE)
     if not values["usbnet-gadget"]:
         for name in ("usbnet-udc", "usbnet-dev-addr", "usbnet-host-addr",
                      "usbnet-serial-console", "usbnet-vendor-id", "usbnet-product-id"):
@@ -233,7 +234,9 @@ def watch(iface: str, udc: str, gadget_dir: str, interval: float = WATCH_INTERVA
     state file is not kept current by every controller driver: dummy_hcd's stays
     "configured" across a replug). The bounce itself leaves the carrier alone, so
     it does not trigger another."""
-    last = _carrier(iface)
+    # A host already there at start counts as arriving: pre-up's wait does not always
+    # outlast the host's driver binding, so the first enumeration gets its bounce too.
+    last: Optional[bool] = False
     while os.path.isdir(gadget_dir) and os.path.isdir(os.path.join(SYSFS_NET, iface)):
         time.sleep(interval)
         now = _carrier(iface)
@@ -279,10 +282,10 @@ def bridge_join(iface: str, bridge: str, join: bool) -> None:
 
 # ---- the hook --------------------------------------------------------------------------
 
-def hook(iface: str, phase: str, raw: Mapping[str, RawOption], say: Say,
-         interfaces: str = "/etc/network/interfaces") -> None:
-    spec = gadget_spec(iface, raw)
-    bridge = parse_options(iface, raw, USBNET_TABLE)["usbnet-bridge"]
+def hook(iface: str, phase: str, raw: Mapping[str, RawOption], say: Say) -> None:
+    values = parse_options(iface, raw, USBNET_TABLE)
+    spec = gadget_spec(iface, raw, values)
+    bridge = values["usbnet-bridge"]
     if phase == "pre-up" and spec:
         gadget_up(spec, say)
     elif phase == "post-up":
@@ -301,7 +304,7 @@ def main(argv=None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     if len(argv) == 3 and argv[0] == "watch":
         iface, udc = argv[1], argv[2]
-        gadget_dir = os.path.join(CONFIGFS, "usb_gadget", GadgetSpec(iface, "ncm").name)
+        gadget_dir = os.path.join(CONFIGFS, "usb_gadget", gadget_name(iface))
         signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
         return watch(iface, udc, gadget_dir)
     print("usage: python3 -m ifupdown_agg.usbnet watch IFACE UDC", file=sys.stderr)
