@@ -13,8 +13,8 @@ its driver, the host's side stays NO-CARRIER until the gadget's side goes down
 and up again. Bringing it up after that works in either order. So pre-up waits
 up to ENUMERATION_WAIT for the host (plus BOUNCE_DELAY for its driver), and a
 small watch process bounces the gadget's interface once when it starts with a
-host there, and once each time a host (re-)enumerates it later (its carrier comes on): a cable plugged in after boot,
-or a host that reboots.
+host there, and once each time a host (re-)enumerates it later (its carrier
+comes on): a cable plugged in after boot, or a host that reboots.
 
 No pyroute2 here: renames and up/down use the SIOCSIFNAME/SIOCSIFFLAGS ioctls,
 so the hook stays as quick as the overlay's pre-up.
