@@ -17,7 +17,7 @@ import sys
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-from ifupdown_agg.lab import Lab  # noqa: E402
+from lab.cluster import Lab  # noqa: E402
 
 
 def stanza(me: int, peers: int, links: int, interval: int) -> str:

@@ -46,7 +46,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.dirname(HERE)
 sys.path.insert(0, REPO)
 
-from ifupdown_agg.lab import Lab  # noqa: E402
+from lab.cluster import Lab  # noqa: E402
 
 LINKSETS = {"4x200": [200] * 4, "2x500": [500] * 2, "100+224": [100, 224],
             "100+250+250": [100, 250, 250]}

@@ -1,3 +1,3 @@
-from .cli import main
+from ifupdown_agg.cli.main import main
 
 raise SystemExit(main())

@@ -1,7 +1,9 @@
 """Builds Observed snapshots from the short form used by tests/planner/*/case.json."""
 
-from ifupdown_agg.kobjects import Op, from_json
-from ifupdown_agg.kobjects import LinkInfo, NftTable, Observed, Route, Rule, SeenRoute, SeenRule
+from ifupdown_agg.core.ops import Op
+from ifupdown_agg.core.objects import from_json
+from ifupdown_agg.core.objects import (LinkInfo, NftTable, Observed, Route, Rule, SeenRoute,
+                                       SeenRule)
 
 
 def observed_from(short: dict) -> Observed:

@@ -15,7 +15,8 @@ import pytest
 from conftest import golden
 from planner_support import observed_from
 
-from ifupdown_agg import bond_plan, ifaces_file
+from ifupdown_agg.bond import plan as bond_plan
+from ifupdown_agg.config import ifaces_file
 from ifupdown_agg.errors import ConfigError
 
 CASES_DIR = os.path.join(os.path.dirname(__file__), "bond_planner")

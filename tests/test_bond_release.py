@@ -2,8 +2,9 @@
 
 from planner_support import observed_from
 
-from ifupdown_agg.bond_plan import plan_release, plan_sweep
-from ifupdown_agg.kobjects import DEVICE_ALIAS, Bond, BondSettings, Enslave, LinkAttrs, Op
+from ifupdown_agg.bond.plan import plan_release, plan_sweep
+from ifupdown_agg.core.objects import DEVICE_ALIAS, Bond, BondSettings, Enslave, LinkAttrs
+from ifupdown_agg.core.ops import Op
 
 
 def describe(ops):

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import os
 
-from ifupdown_agg import bondinfo
-from ifupdown_agg.bondinfo import PortState
+from ifupdown_agg.bond import procfs as bondinfo
+from ifupdown_agg.bond.procfs import PortState
 
 FIXTURES = os.path.join(os.path.dirname(os.path.abspath(__file__)), "fixtures")
 

@@ -2,7 +2,7 @@
 
 import pytest
 
-from ifupdown_agg import overlay
+from ifupdown_agg.overlay import lifecycle as overlay
 from ifupdown_agg.errors import ConfigError
 
 GOOD = {

@@ -8,8 +8,9 @@ import os
 
 import pytest
 
-from ifupdown_agg import bondinfo, doctor
-from ifupdown_agg.doctor import SlaveFacts, UsbFacts
+from ifupdown_agg.bond import procfs as bondinfo
+from ifupdown_agg.doctor import report as doctor
+from ifupdown_agg.doctor.report import SlaveFacts, UsbFacts
 
 FIXTURES = os.path.join(os.path.dirname(os.path.abspath(__file__)), "fixtures")
 USER_PASTE = os.path.join(FIXTURES, "proc-net-bonding-rtl8156-cdc_ncm.txt")
@@ -267,7 +268,7 @@ def fs(tmp_path, monkeypatch):
 
 
 def usb_findings(fs):
-    from ifupdown_agg import usbinfo
+    from ifupdown_agg.usb import facts as usbinfo
     return doctor.diagnose_usb(*usbinfo.read_all(None, fs.sysfs_root, fs.dt_root))
 
 

@@ -12,8 +12,8 @@ import time
 
 import pytest
 
-from ifupdown_agg.lab import VIRT, Lab, build_seed_cluster, seed_stanza
-from ifupdown_agg.lab_transfer import transfer
+from lab.cluster import VIRT, Lab, build_seed_cluster, seed_stanza
+from lab.transfer import transfer
 
 pytestmark = [pytest.mark.root, pytest.mark.ifupdown, pytest.mark.throughput]
 SILENT_DROP = ("nft add table netdev test_drop && nft 'add chain netdev test_drop drop_all "

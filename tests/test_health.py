@@ -1,7 +1,7 @@
 """The path health state machine, on a fake clock."""
 
-from ifupdown_agg import probe
-from ifupdown_agg.health import DOWN, UP, Path, Tracker
+from ifupdown_agg.monitor import probe
+from ifupdown_agg.monitor.health import DOWN, UP, Path, Tracker
 
 PEER = "10.99.255.20"
 

@@ -4,7 +4,7 @@ import os
 
 import pytest
 
-from ifupdown_agg import ifaces_file
+from ifupdown_agg.config import ifaces_file
 from ifupdown_agg.errors import ConfigError
 
 

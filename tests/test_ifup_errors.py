@@ -4,7 +4,7 @@ import os
 
 import pytest
 
-from ifupdown_agg.lab import Lab
+from lab.cluster import Lab
 
 pytestmark = [pytest.mark.root, pytest.mark.ifupdown]
 

@@ -5,9 +5,9 @@ import subprocess
 
 import pytest
 
-from ifupdown_agg import manpage
-from ifupdown_agg.cli import COMMANDS
-from ifupdown_agg.options import OPTIONS
+from ifupdown_agg.cli import manpage
+from ifupdown_agg.cli.main import COMMANDS
+from ifupdown_agg.overlay.options import OPTIONS
 
 
 def test_section5_documents_every_option():

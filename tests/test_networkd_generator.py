@@ -7,9 +7,9 @@ import re
 import pytest
 
 from ifupdown_agg.errors import ConfigError
-from ifupdown_agg.kobjects import LinkAttrs, NftTable, Route, Sysctl
-from ifupdown_agg.options import OPTIONS
-from networkd_gen import bus, extras, generate, native, sources, writer
+from ifupdown_agg.core.objects import LinkAttrs, NftTable, Route, Sysctl
+from ifupdown_agg.overlay.options import OPTIONS
+from ifupdown_agg.networkd import bus, extras, generate, native, sources, writer
 
 CASES = os.path.join(os.path.dirname(os.path.abspath(__file__)), "networkd")
 SEED = os.path.join(CASES, "seed-host10", "input", "interfaces")
@@ -113,7 +113,7 @@ def test_no_bus_is_reported(monkeypatch, tmp_path):
 
 
 def test_from_kernel_takes_the_nics_the_node_has(tmp_path):
-    from ifupdown_agg.kobjects import LinkInfo, Observed
+    from ifupdown_agg.core.objects import LinkInfo, Observed
     only_tun = tmp_path / "interfaces"
     with open(SEED) as fh:
         only_tun.write_text(fh.read().split("auto tun0")[1].join(["auto tun0", ""]))
@@ -149,8 +149,8 @@ def interfaces(tmp_path, text):
 
 
 def test_every_bond_key_of_the_option_table_is_written_by_a_golden_case():
-    from ifupdown_agg.options import TABLES_BY_GROUP
-    from networkd_gen.devices import networkd_key
+    from ifupdown_agg.config.registry import TABLES_BY_GROUP
+    from ifupdown_agg.networkd.devices import networkd_key
     written = ""
     for case in BOND_CASES:
         written += "\n".join(tree_of(os.path.join(CASES, case, "input", "interfaces"))
@@ -162,14 +162,14 @@ def test_every_bond_key_of_the_option_table_is_written_by_a_golden_case():
 
 
 def test_bond_link_has_one_source_shipped_by_the_package_and_named_by_the_netdev():
-    from networkd_gen.devices import BOND_LINK
-    src = os.path.join(REPO, "networkd_gen", "data", os.path.basename(BOND_LINK))
+    from ifupdown_agg.networkd.devices import BOND_LINK
+    src = os.path.join(REPO, "ifupdown_agg", "networkd", "data", os.path.basename(BOND_LINK))
     with open(src) as fh:
         text = fh.read()
     assert "[Match]\nType=bond\n\n[Link]\nMACAddressPolicy=none\n" in text
     assert os.path.basename(BOND_LINK) < "99-default.link"
     with open(os.path.join(REPO, "debian", "ifupdown-agg.install")) as fh:
-        assert f"networkd_gen/data/{os.path.basename(BOND_LINK)} usr/lib/systemd/network\n" \
+        assert f"ifupdown_agg/networkd/data/{os.path.basename(BOND_LINK)} usr/lib/systemd/network\n" \
             in fh.read()
     files = tree_of(os.path.join(CASES, "bond-8023ad", "input", "interfaces")).files
     netdev = files["etc/systemd/network/60-ifagg-bond0.netdev"]
@@ -178,8 +178,8 @@ def test_bond_link_has_one_source_shipped_by_the_package_and_named_by_the_netdev
 
 def test_the_gadget_unit_reads_the_extras_file_we_write(tmp_path):
     """ExecStart= and the condition name our path; the file is a stanza usbnet reads back."""
-    from ifupdown_agg import ifaces_file
-    from ifupdown_agg.usbnet import gadget_spec
+    from ifupdown_agg.config import ifaces_file
+    from ifupdown_agg.usb.lifecycle import gadget_spec
     with open(os.path.join(REPO, "debian", "ifupdown-agg.ifupdown-agg-usbgadget@.service")) as fh:
         unit = fh.read()
     path = "/" + generate.gadget_path("%i")
@@ -196,7 +196,7 @@ def test_the_gadget_unit_reads_the_extras_file_we_write(tmp_path):
 
 def test_links_mode_writes_only_link_files(tmp_path, capsys):
     import argparse
-    from networkd_gen import cli
+    from ifupdown_agg.networkd import cli
     root = tmp_path / "root"
     layout = os.path.join(CASES, "usbnet-bridge-layout", "input", "interfaces")
     writer.write(str(root), tree_of(layout))
@@ -235,7 +235,7 @@ def test_stale_bond_usb_and_gadget_files_go(tmp_path):
 
 
 def test_usb_links_are_not_waited_for():
-    from networkd_gen import apply
+    from ifupdown_agg.networkd import apply
     tree = tree_of(os.path.join(CASES, "usbnet-bridge-layout", "input", "interfaces"))
     assert apply.managed_links(tree) == ["br0", "eth0"]
 

@@ -16,7 +16,7 @@ import pytest
 
 from conftest import REGEN
 from ifupdown_agg.errors import ConfigError
-from networkd_gen import generate, sources, writer
+from ifupdown_agg.networkd import generate, sources, writer
 
 CASES_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "networkd")
 CASES = sorted(d for d in os.listdir(CASES_DIR) if os.path.isdir(os.path.join(CASES_DIR, d)))

@@ -6,9 +6,9 @@ import time
 
 import pytest
 
-from ifupdown_agg.lab import VIRT, Lab, build_seed_cluster, seed_stanza
-from ifupdown_agg.lab_transfer import transfer
-from networkd_gen.lab import NetworkdNode, hand_nics_to_networkd, member_stanzas
+from lab.cluster import VIRT, Lab, build_seed_cluster, seed_stanza
+from lab.transfer import transfer
+from lab.networkd import NetworkdNode, hand_nics_to_networkd, member_stanzas
 
 pytestmark = [pytest.mark.root, pytest.mark.networkd]
 RATE = "100mbit"

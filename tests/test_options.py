@@ -2,9 +2,11 @@
 
 import pytest
 
-from ifupdown_agg import ifaces_file
+from ifupdown_agg.config import ifaces_file
 from ifupdown_agg.errors import ConfigError
-from ifupdown_agg.options import OPTIONS, RawOption, env_options, option_help_lines, parse_options
+from ifupdown_agg.overlay.options import OPTIONS
+from ifupdown_agg.config.schema import RawOption, option_help_lines, parse_options
+from ifupdown_agg.config.registry import env_options
 from ifupdown_agg.errors import Location
 
 
@@ -25,7 +27,7 @@ def test_every_default_parses_and_every_option_is_documented(name):
 
 
 def test_help_lists_every_option():
-    text = "\n".join(option_help_lines())
+    text = "\n".join(option_help_lines(OPTIONS))
     for name in OPTIONS:
         assert f"  {name} " in text
 
@@ -39,13 +41,13 @@ def test_env_and_file_readers_give_the_same_values(tmp_path):
                     "    rspec 10.99.255.10:10.99.0.10 \\\n"
                     "          10.99.255.20:10.99.0.20:10.99.1.20\n"
                     "    agg-weights 1 3\n")
-    from_file = parse_options("tun0", ifaces_file.read(str(path)).find("tun0").options)
+    from_file = parse_options("tun0", ifaces_file.read(str(path)).find("tun0").options, OPTIONS)
     # ifupdown joins continuation lines and exports one variable per option.
     env = {"IF_ADDRESS": "10.99.255.10", "IF_FAKENET": "10.99.255.0/24",
            "IF_TABLE": "10000 10001", "IF_AGG_WEIGHTS": "1 3",
            "IF_RSPEC": "10.99.255.10:10.99.0.10           10.99.255.20:10.99.0.20:10.99.1.20",
            "IF_PRE_UP": "ip tuntap add mode tun tun0", "IFACE": "tun0"}
-    from_env = parse_options("tun0", env_options(env))
+    from_env = parse_options("tun0", env_options(env), OPTIONS)
     assert from_file == from_env
     assert from_env["agg-weights"] == (1, 3)
     assert from_env["agg-congctl"] == "cubic"        # the default applies
@@ -54,7 +56,7 @@ def test_env_and_file_readers_give_the_same_values(tmp_path):
 def test_unknown_agg_option_suggests_the_right_one():
     raw = {"agg-weight": RawOption("1 2", Location("interfaces", 9))}
     with pytest.raises(ConfigError) as err:
-        parse_options("tun0", raw)
+        parse_options("tun0", raw, OPTIONS)
     assert str(err.value) == "interfaces:9: tun0: agg-weight: unknown option; did you mean 'agg-weights'?"
 
 

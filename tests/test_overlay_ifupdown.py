@@ -2,7 +2,7 @@
 
 import pytest
 
-from ifupdown_agg.lab import VIRT, Lab, build_seed_cluster, iperf3, seed_stanza
+from lab.cluster import VIRT, Lab, build_seed_cluster, iperf3, seed_stanza
 
 pytestmark = [pytest.mark.root, pytest.mark.ifupdown]
 RATE = "100mbit"

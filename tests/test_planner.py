@@ -15,9 +15,9 @@ import pytest
 from conftest import golden
 from planner_support import made_from, observed_from
 
-from ifupdown_agg import overlay, plan
+from ifupdown_agg.overlay import lifecycle as overlay, plan
 from ifupdown_agg.errors import ConfigError
-from ifupdown_agg.kobjects import NftTable
+from ifupdown_agg.core.objects import NftTable
 
 CASES_DIR = os.path.join(os.path.dirname(__file__), "planner")
 CASES = sorted(d for d in os.listdir(CASES_DIR) if os.path.isdir(os.path.join(CASES_DIR, d)))

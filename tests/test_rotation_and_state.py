@@ -2,9 +2,10 @@
 
 from collections import Counter
 
-from ifupdown_agg import state
-from ifupdown_agg.kobjects import Op, Route, Sysctl
-from ifupdown_agg.nft_ruleset import reduce_weights, smooth_rotation
+from ifupdown_agg.core import record as state
+from ifupdown_agg.core.ops import Op
+from ifupdown_agg.core.objects import Route, Sysctl
+from ifupdown_agg.overlay.nft_ruleset import reduce_weights, smooth_rotation
 
 
 def test_rotation_is_proportional_and_interleaved():

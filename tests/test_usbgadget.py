@@ -4,7 +4,7 @@ import os
 
 import pytest
 
-from ifupdown_agg.usbgadget import Gadget, GadgetError, GadgetSpec, stable_mac
+from ifupdown_agg.usb.gadget import Gadget, GadgetError, GadgetSpec, stable_mac
 
 MID = "0123456789abcdef0123456789abcdef"
 
@@ -24,7 +24,7 @@ def tree(root):
 def configfs(tmp_path, monkeypatch):
     (tmp_path / "cfg" / "usb_gadget").mkdir(parents=True)
     (tmp_path / "udc" / "dummy_udc.0").mkdir(parents=True)
-    monkeypatch.setattr("ifupdown_agg.usbgadget.stable_mac",
+    monkeypatch.setattr("ifupdown_agg.usb.gadget.stable_mac",
                         lambda iface, role, machine_id=None: stable_mac(iface, role, MID))
     return tmp_path
 

@@ -10,8 +10,8 @@ import subprocess
 
 import pytest
 
-from ifupdown_agg import usbinfo
-from ifupdown_agg.usbinfo import PiModel, UsbNicFacts, bus_caps, parse_pi_model
+from ifupdown_agg.usb import facts as usbinfo
+from ifupdown_agg.usb.facts import PiModel, UsbNicFacts, bus_caps, parse_pi_model
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 

@@ -8,7 +8,7 @@ run in the VM tier (tests/vm).
 
 import pytest
 
-from ifupdown_agg.lab import Lab
+from lab.cluster import Lab
 
 pytestmark = [pytest.mark.root, pytest.mark.ifupdown]
 

@@ -10,7 +10,8 @@ import subprocess
 
 import pytest
 
-from ifupdown_agg import bondinfo, doctor
+from ifupdown_agg.bond import procfs as bondinfo
+from ifupdown_agg.doctor import report as doctor
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 VM_RUN = os.path.join(REPO, "vm", "run")

@@ -99,9 +99,9 @@ echo "=== kernel log"
 grep -E 'bond0|802.3ad' "$RESULTS/dmesg.txt" || true
 
 echo "=== ifagg doctor bond0 (live: sysfs facts)"
-python3 -m ifupdown_agg.doctor bond0 || true
-python3 -m ifupdown_agg.doctor --json bond0 > "$RESULTS/doctor-live.json" || true
-python3 -m ifupdown_agg.doctor --json --proc-file "$saved" > "$RESULTS/doctor-file.json" || true
+python3 -m ifupdown_agg doctor bond0 || true
+python3 -m ifupdown_agg doctor --json bond0 > "$RESULTS/doctor-live.json" || true
+python3 -m ifupdown_agg doctor --json --proc-file "$saved" > "$RESULTS/doctor-file.json" || true
 
 python3 - "$RESULTS/doctor-live.json" "$RESULTS/doctor-file.json" <<'EOF'
 import json

@@ -61,4 +61,4 @@ if ((step == WAIT_STEPS)); then
 fi
 echo "OK: LACP settled after $elapsed s"
 echo "=== ifagg doctor in namespace a (expects no problems)"
-ip netns exec a python3 -m ifupdown_agg.doctor bond0
+ip netns exec a python3 -m ifupdown_agg doctor bond0

@@ -17,8 +17,9 @@ import os
 import sys
 import time
 
-from ifupdown_agg import bondinfo, doctor
-from ifupdown_agg.lab import Lab
+from ifupdown_agg.bond import procfs as bondinfo
+from ifupdown_agg.doctor import report as doctor
+from lab.cluster import Lab
 
 RESULTS = os.environ.get("IFAGG_VM_RESULTS", "/tmp")
 SETTLE_STEPS = 150            # x 0.1 s
@@ -98,7 +99,7 @@ def main() -> int:
         result["settle_seconds"] = round(wait_lacp([a, b]), 1)
         result["bonding_a"], result["bonding_b"] = bonding(a), bonding(b)
         result["ping"] = b.run(["ping", "-c", "2", "-W", "2", "198.18.7.1"], check=False).returncode
-        result["doctor_a"] = json.loads(a.run([sys.executable, "-m", "ifupdown_agg.doctor",
+        result["doctor_a"] = json.loads(a.run([sys.executable, "-m", "ifupdown_agg", "doctor",
                                                "--json", "bond0"], check=False).stdout or "[]")
         result["plan_again_a"] = plan_again(a, "bond0")
         result["plan_again_b"] = plan_again(b, "bond0")

@@ -26,7 +26,7 @@ import subprocess
 import sys
 import time
 
-from ifupdown_agg.lab import Lab, iperf3
+from lab.cluster import Lab, iperf3
 
 RESULTS = os.environ.get("IFAGG_VM_RESULTS", "/tmp")
 CONFIGFS = "/sys/kernel/config"
@@ -259,9 +259,9 @@ def run(r: dict) -> None:
             r[f"ifup_g_{iface}"] = {"rc": out.returncode, "out": out.stdout + out.stderr}
         sh("udevadm settle -t 10")
         r["usbh_named"] = wait_iface("usbh1") and wait_iface("usbh2")
-        doc = sh(f"{sys.executable} -m ifupdown_agg.doctor --usb --json")
+        doc = sh(f"{sys.executable} -m ifupdown_agg doctor --usb --json")
         r["doctor_usb"] = json.loads(doc.stdout) if doc.stdout.strip() else doc.stderr
-        r["doctor_usb_text"] = sh(f"{sys.executable} -m ifupdown_agg.doctor --usb").stdout
+        r["doctor_usb_text"] = sh(f"{sys.executable} -m ifupdown_agg doctor --usb").stdout
         if r["usbh_named"]:
             sh(f"ip link set usbh1 netns {c.ns} && ip link set usbh2 netns {c.ns}")
             strict = c.ifup("bond1", check=False)
@@ -272,7 +272,7 @@ def run(r: dict) -> None:
             r["bond_warn"] = {"rc": warn.returncode, "stderr": warn.stderr}
             time.sleep(5)             # several fast LACP periods
             r["bonding_c"] = c.run(["cat", "/proc/net/bonding/bond1"], check=False).stdout
-            doc = c.run([sys.executable, "-m", "ifupdown_agg.doctor", "--json", "bond1"],
+            doc = c.run([sys.executable, "-m", "ifupdown_agg", "doctor", "--json", "bond1"],
                         check=False)
             r["doctor_c"] = json.loads(doc.stdout) if doc.stdout.strip() else doc.stderr
             c.ifdown("bond1", check=False)

@@ -1,0 +1,101 @@
+"""Bonds at if-up and if-down: stanza -> plan -> pre-flight -> executor -> record.
+
+Called by the hook at pre-up (create, set, enslave) and post-down (release,
+delete), for the bond's stanza and for each port's. What was made is recorded
+per stanza in /run/ifupdown-agg, so ifdown undoes exactly that; a bond we
+created carries the alias "ifupdown-agg", so a lost record still finds it.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Callable, Dict, List, Mapping, Optional
+
+from ifupdown_agg.bond import plan as bond_plan
+from ifupdown_agg.config import ifaces_file
+from ifupdown_agg.core import record as state
+from ifupdown_agg.usb import facts as usbinfo
+from ifupdown_agg.bond.preflight import check_ports
+from ifupdown_agg.errors import ConfigError
+from ifupdown_agg.core.objects import DEVICE_ALIAS, Enslave
+from ifupdown_agg.core.ops import Op
+from ifupdown_agg.config.schema import RawOption
+
+Say = Callable[[str], None]
+IFENSLAVE_HOOK = "/etc/network/if-pre-up.d/ifenslave"
+
+
+def ifenslave_in_charge(hook: str = IFENSLAVE_HOOK) -> bool:
+    """Debian's ifenslave handles bond-* stanzas when its hook is there: we step aside."""
+    return os.access(hook, os.X_OK)
+
+
+def _realtek_usb(ports: List[str]) -> Dict[str, bool]:
+    """Which ports are RTL8156/8153 USB adapters (those the r8152 fix is for)."""
+    facts, _ = usbinfo.read_all(ports)
+    return {p: (f.vendor_id, f.product_id) in usbinfo.REALTEK_R8152_IDS for p, f in facts.items()}
+
+
+def _preflight(cfg: bond_plan.BondConfig, mode: Optional[str], ports: List[str], obs, kernel,
+               raw: Mapping[str, RawOption], option: str, say: Say, touch: bool) -> None:
+    if cfg.preflight == "off" or mode != bond_plan.LACP_MODE or not ports:
+        return
+    # A dry run reads what it can without raising a port that is down.
+    facts = kernel.port_facts(ports, touch=touch)
+    others = {n: li.speed for n, li in obs.links.items()
+              if li.master == cfg.name and n not in ports}
+    problems = check_ports(facts, _realtek_usb(ports), others)
+    for problem in problems:
+        if cfg.preflight == "strict" and problem.code != "speed-mismatch":
+            token = problem.ports[0]
+            value = raw.get(option)
+            raise ConfigError(f"{problem.message} Refused (bond-preflight strict). "
+                              f"Fix: {problem.fix}", iface=cfg.name, option=option, token=token,
+                              location=value.locate(token) if value else None)
+        say(f"warning: {problem.text(cfg.name)}")
+
+
+def _save(iface: str, applied: List[Op]) -> None:
+    if applied:
+        state.save(iface, state.merge(state.load(iface), applied))
+
+
+def up(iface: str, raw: Mapping[str, RawOption], kernel, executor, say: Say,
+       interfaces: str = "/etc/network/interfaces") -> List[Op]:
+    """pre-up of a bond's stanza or a port's."""
+    obs = kernel.observe()
+    plan, cfg, mode = bond_plan.plan_stanza(iface, raw, obs, lambda m: _stanza(m, interfaces),
+                                            interfaces)
+    for warning in cfg.ignored:
+        say(f"{iface}: warning: {warning}")
+    option = "bond-master" if "bond-master" in raw else "bond-slaves"
+    _preflight(cfg, mode, plan.enslaved, obs, kernel, raw, option, say, executor.changes_kernel)
+    applied = executor.run(plan.ops)
+    if executor.changes_kernel:
+        # A port that made its bond records the bond under the bond's name, so the
+        # bond's own ifdown deletes it; the port records only its joining.
+        mine = [op for op in applied if isinstance(op.obj, Enslave) and op.obj.slave == iface
+                and cfg.name != iface]
+        _save(cfg.name, [op for op in applied if op not in mine])
+        _save(iface, mine)
+    return plan.ops
+
+
+def _stanza(name: str, interfaces: str) -> Optional[Mapping[str, RawOption]]:
+    try:
+        stanza = ifaces_file.read(interfaces).find(name)
+    except (OSError, ConfigError):
+        return None
+    return stanza.options if stanza else None
+
+
+def down(iface: str, kernel, executor) -> List[Op]:
+    """post-down: undo this stanza's record; without one, delete a bond that carries our alias."""
+    obs = kernel.observe()
+    made = state.load(iface)
+    ops = (bond_plan.plan_release(made, obs, DEVICE_ALIAS) if made
+           else bond_plan.plan_sweep(obs, iface, DEVICE_ALIAS))
+    executor.run(ops)
+    if executor.changes_kernel:
+        state.remove(iface)
+    return ops

@@ -1,0 +1,135 @@
+"""The bond's rows of the option table: ifenslave's bond-* options."""
+
+from __future__ import annotations
+
+from typing import Dict, Optional, Tuple
+
+from ifupdown_agg.config import types as T
+from ifupdown_agg.config.schema import Option
+
+
+def _bond(name: str, vtype: T.ValueType, kernel: str, help: str, example: str,
+          networkd: str, needs: str = "", default: Optional[str] = None,
+          modes: Tuple[str, ...] = ()) -> Option:
+    return Option(name, vtype, help, example, default=default, networkd=networkd,
+                  owner="ifenslave", group="bond", kernel=kernel, kernel_needs=needs,
+                  modes=modes)
+
+
+LACP = ("802.3ad",)
+ARP_MODES = ("balance-rr", "active-backup", "balance-xor", "broadcast")
+PRIMARY_MODES = ("active-backup", "balance-tlb", "balance-alb")
+
+
+# ifenslave's options, read the way ifenslave reads them. `kernel` is the bond's
+# netlink attribute; `kernel_needs` says when the kernel refuses a change
+# (drivers/net/bonding/bond_options.c), so that a bond is taken down, or its
+# slaves released, only for those.
+BOND_OPTIONS: Tuple[Option, ...] = (
+    _bond("bond-mode", T.choices(*T.BOND_MODES), "mode", needs="noslaves",
+          help="The bonding mode, by name or number; the kernel's default is balance-rr. "
+               "802.3ad (4) is LACP: it needs a switch, or another bond, that speaks LACP "
+               "on every port, and full duplex on every port.",
+          example="802.3ad", networkd="[Bond] Mode="),
+    Option("bond-slaves", T.IFNAMES, owner="ifenslave", group="bond",
+           help="On the bond's stanza: the ports to enslave when the bond comes up, or "
+                "'none' when each port's stanza says bond-master instead.",
+           example="eth1 eth2", networkd="[Network] Bond= in each port's .network"),
+    Option("bond-master", T.IFNAME, owner="ifenslave", group="bond",
+           help="On a port's stanza: the bond it joins. The bond is created from its own "
+                "stanza if the port comes up first.",
+           example="bond0", networkd="[Network] Bond="),
+    _bond("bond-miimon", T.SECONDS_MS, "miimon",
+          help="How often, in milliseconds, the bond checks each port's carrier; 0 turns "
+               "link monitoring off. 100 is the usual value.",
+          example="100", networkd="[Bond] MIIMonitorSec="),
+    _bond("bond-updelay", T.SECONDS_MS, "updelay",
+          help="Milliseconds a port must have carrier before it is used (a multiple of miimon).",
+          example="200", networkd="[Bond] UpDelaySec="),
+    _bond("bond-downdelay", T.SECONDS_MS, "downdelay",
+          help="Milliseconds a port may lack carrier before it is dropped (a multiple of miimon).",
+          example="200", networkd="[Bond] DownDelaySec="),
+    _bond("bond-lacp-rate", T.choices("slow", "fast"), "ad_lacp_rate", needs="down",
+          help="How often the partner is asked to send LACPDUs: slow (every 30 s) or fast "
+               "(every second). fast notices a dead port within 3 s.",
+          example="fast", networkd="[Bond] LACPTransmitRate=", modes=LACP),
+    _bond("bond-xmit-hash-policy",
+          T.choices("layer2", "layer3+4", "layer2+3", "encap2+3", "encap3+4", "vlan+srcmac"),
+          "xmit_hash_policy",
+          help="What decides the port of a packet in 802.3ad and balance-xor. One flow always "
+               "takes one port, so a single TCP stream never exceeds one link; the overlay "
+               "(fakenet/rspec) spreads per packet instead.",
+          example="layer3+4", networkd="[Bond] TransmitHashPolicy= (not vlan+srcmac)"),
+    _bond("bond-ad-select", T.choices("stable", "bandwidth", "count"), "ad_select", needs="down",
+          help="Which aggregator is active when the ports form more than one.",
+          example="bandwidth", networkd="[Bond] AdSelect=", modes=LACP),
+    _bond("bond-min-links", T.COUNT, "min_links",
+          help="The bond has carrier only while at least this many ports are active.",
+          example="1", networkd="[Bond] MinLinks="),
+    _bond("bond-primary", T.IFNAME, "primary",
+          help="active-backup, balance-tlb and balance-alb: the port used whenever it is up.",
+          example="eth1", networkd="[Network] PrimarySlave=yes in that port's .network", modes=PRIMARY_MODES),
+    _bond("bond-primary-reselect", T.choices("always", "better", "failure"), "primary_reselect",
+          help="When the primary port takes over again after it comes back.",
+          example="failure", networkd="[Bond] PrimaryReselectPolicy=", modes=PRIMARY_MODES),
+    _bond("bond-fail-over-mac", T.choices("none", "active", "follow"), "fail_over_mac",
+          needs="noslaves",
+          help="active-backup: how the ports' MAC addresses follow a failover.",
+          example="active", networkd="[Bond] FailOverMACPolicy="),
+    _bond("bond-arp-interval", T.SECONDS_MS, "arp_interval",
+          help="ARP monitoring instead of carrier: milliseconds between ARP probes to "
+               "bond-arp-ip-target; 0 turns it off. Not for 802.3ad.",
+          example="1000", networkd="[Bond] ARPIntervalSec=", modes=ARP_MODES),
+    _bond("bond-arp-ip-target", T.IPV4_LIST, "arp_ip_target",
+          help="The addresses ARP monitoring probes (up to 16).",
+          example="192.168.1.1", networkd="[Bond] ARPIPTargets=", modes=ARP_MODES),
+    _bond("bond-arp-validate",
+          T.choices("none", "active", "backup", "all", "filter", "filter_active", "filter_backup"),
+          "arp_validate",
+          help="Which ports check that ARP replies come from the targets.",
+          example="all",
+          networkd="[Bond] ARPValidate= (not filter, filter_active, filter_backup)",
+          modes=ARP_MODES),
+    _bond("bond-arp-all-targets", T.choices("any", "all"), "arp_all_targets",
+          help="Whether one target or all of them must answer for a port to count as up.",
+          example="all", networkd="[Bond] ARPAllTargets=", modes=ARP_MODES),
+    _bond("bond-use-carrier", T.BIT, "use_carrier",
+          help="1: miimon reads the carrier flag; 0: it asks the driver through MII ioctls.",
+          example="1", networkd="(no networkd key: the kernel's default, 1, applies)"),
+    _bond("bond-num-grat-arp", T.SMALL_COUNT, "num_peer_notif",
+          help="Gratuitous ARPs and unsolicited NAs sent after a failover.",
+          example="1", networkd="[Bond] GratuitousARP="),
+    _bond("bond-all-slaves-active", T.BIT, "all_slaves_active",
+          help="1: inactive ports deliver received packets too.",
+          example="0", networkd="[Bond] AllSlavesActive="),
+    _bond("bond-packets-per-slave", T.PACKETS_PER_SLAVE, "packets_per_slave",
+          help="balance-rr: packets sent through a port before the next one; 0 picks at random.",
+          example="1", networkd="[Bond] PacketsPerSlave=", modes=("balance-rr",)),
+    _bond("bond-lp-interval", T.LP_INTERVAL, "lp_interval",
+          help="Seconds between learning packets sent to the switch (balance-tlb, balance-alb).",
+          example="1", networkd="[Bond] LearnPacketIntervalSec=", modes=("balance-tlb", "balance-alb")),
+    _bond("bond-resend-igmp", T.SMALL_COUNT, "resend_igmp",
+          help="IGMP membership reports sent after a failover.",
+          example="1", networkd="[Bond] ResendIGMP="),
+    _bond("bond-ad-actor-sys-prio", T.SYS_PRIO, "ad_actor_sys_prio", needs="down",
+          help="802.3ad: this system's LACP priority (lower wins when the partner chooses).",
+          example="65535", networkd="[Bond] AdActorSystemPriority=", modes=LACP),
+    _bond("bond-ad-actor-system", T.MAC_ADDR, "ad_actor_system", needs="down",
+          help="802.3ad: the system MAC sent in LACPDUs instead of the bond's own. Two bonds "
+               "that share it look like one system to the switch (MLAG).",
+          example="02:00:00:00:00:01", networkd="[Bond] AdActorSystem=", modes=LACP),
+    _bond("bond-ad-user-port-key", T.PORT_KEY, "ad_user_port_key", needs="down",
+          help="802.3ad: the user part (bits 6-15) of the port key the ports send.",
+          example="0", networkd="[Bond] AdUserPortKey=", modes=LACP),
+    Option("bond-preflight", T.choices("warn", "strict", "off", numbers=False), group="bond",
+           default="warn",
+           help="ifupdown-agg's own: before an 802.3ad bond enslaves a port, read the port's "
+                "duplex, speed and driver. A port that is not full duplex never joins LACP "
+                "(the kernel logs 'No 802.3ad response from the link partner'); an RTL8156 "
+                "on cdc_ncm is the usual case. warn says so and goes on, strict refuses to "
+                "enslave it and leaves nothing half made.",
+           example="strict",
+           networkd="(networkd enslaves without it: run ifagg doctor once the bond is up)"),
+)
+
+BOND_TABLE: Dict[str, Option] = {opt.name: opt for opt in BOND_OPTIONS}

@@ -1,0 +1,76 @@
+"""What to say about a port before an 802.3ad bond enslaves it (pure).
+
+802.3ad runs LACP only on full-duplex ports, and aggregates only ports of one
+speed. A port that fails either is left alone in its own aggregator, and the
+kernel's only word for it is "No 802.3ad response from the link partner".
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Dict, List, Optional, Tuple
+
+from ifupdown_agg.doctor.report import HALF_DUPLEX_CONSEQUENCE, R8152_FIX
+from ifupdown_agg.kernel.ethtool import PortFacts
+
+USB_NCM_DRIVERS = ("cdc_ncm", "cdc_ether")
+GENERIC_FIX = ("Get the port to full duplex (cables, the partner's port settings, "
+               "autonegotiation on both ends), or aggregate these links with the "
+               "ifupdown-agg overlay (fakenet/rspec), which does not care about duplex.")
+
+
+@dataclass(frozen=True)
+class Problem:
+    ports: Tuple[str, ...]
+    code: str         # half-duplex, unknown-duplex, speed-mismatch
+    message: str
+    fix: str
+
+    def text(self, bond: str) -> str:
+        return f"{bond}: {self.message} Fix: {self.fix}"
+
+
+def _what(group: List[PortFacts]) -> str:
+    f = group[0]
+    bits = [f"driver {f.driver or 'unknown'}"]
+    speeds = sorted({g.speed for g in group if g.speed})
+    if speeds:
+        bits.append("/".join(map(str, speeds)) + " Mbit/s")
+    names = ", ".join(g.name for g in group)
+    verb = "reports" if len(group) == 1 else "report"
+    return f"{names} ({', '.join(bits)}) {verb}"
+
+
+def check_ports(facts: Dict[str, PortFacts], realtek_usb: Dict[str, bool],
+                others: Optional[Dict[str, Optional[int]]] = None) -> List[Problem]:
+    """Problems of the ports in `facts`, one per cause and driver; `others` are the
+    speeds of ports already in the bond. realtek_usb[name] is True for a Realtek
+    RTL8156/8153 USB adapter."""
+    problems: List[Problem] = []
+    groups: Dict[tuple, List[PortFacts]] = {}
+    for name, f in sorted(facts.items()):
+        if f.duplex != "full":
+            groups.setdefault((f.duplex, f.driver, realtek_usb.get(name, False)), []).append(f)
+    for (duplex, driver, realtek), group in groups.items():
+        if driver in USB_NCM_DRIVERS:
+            chip = ("a Realtek RTL8156/RTL8153 in its NCM configuration" if realtek
+                    else "a USB adapter in its NCM/ECM configuration")
+            message = (f"{_what(group)} {duplex} duplex: the driver is {driver} ({chip}). "
+                       f"{HALF_DUPLEX_CONSEQUENCE}")
+            fix = R8152_FIX
+        else:
+            message = f"{_what(group)} {duplex} duplex. {HALF_DUPLEX_CONSEQUENCE}"
+            fix = GENERIC_FIX
+        code = "half-duplex" if duplex == "half" else "unknown-duplex"
+        problems.append(Problem(tuple(g.name for g in group), code, message, fix))
+    speeds = {n: f.speed for n, f in facts.items()}
+    speeds.update(others or {})
+    known = {s for s in speeds.values() if s}
+    if len(known) > 1:
+        listing = ", ".join(f"{n} {s or '?'} Mbit/s" for n, s in sorted(speeds.items()))
+        problems.append(Problem(
+            tuple(sorted(facts)), "speed-mismatch",
+            f"ports of different speeds ({listing}): 802.3ad puts ports of each speed in "
+            "an aggregator of their own, and only one aggregator carries traffic.",
+            "Bond ports of one speed, or use the overlay, which weights links by speed."))
+    return problems

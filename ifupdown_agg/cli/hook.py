@@ -1,0 +1,175 @@
+"""The ifupdown hook: /etc/network/if-{pre-up,up,down,post-down}.d/ifupdown-agg.
+
+ifupdown runs the hooks with IFACE, ADDRFAM, PHASE and one IF_* variable per
+stanza option. The phases split the work so that ifupdown's own inet static
+method finds the device at pre-up and still has it at post-down:
+
+  pre-up     validate the stanza, create the tun device if it is missing
+  post-up    check against the kernel (NICs, tables and marks in use), then
+             routes, rules, rp_filter, GSO limit and the nft marking as one
+             transaction; on failure undo it and pre-up's device
+  pre-down   undo all of that, newest first
+  post-down  delete the tun device if we created it
+
+pre-up and post-down need no netlink and do not import pyroute2.
+
+Bond stanzas (ifenslave's bond-* options) are handled at pre-up (create the
+bond, set what differs, enslave) and post-down (release, delete), unless
+Debian's ifenslave is installed: then its hooks own them and this one steps
+aside. USB gadget stanzas (usbnet-*) make their gadget at pre-up and remove it
+at post-down. Going up the order is usbnet, bond, overlay; going down, the
+reverse.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from typing import Mapping, Optional
+
+from ifupdown_agg.config import ifaces_file
+from ifupdown_agg.overlay import lifecycle as overlay
+from ifupdown_agg.errors import AggError, ConfigError
+from ifupdown_agg.config.registry import env_options, groups_of
+
+INTERFACES = "/etc/network/interfaces"
+PHASES = ("pre-up", "post-up", "pre-down", "post-down")
+
+
+def _located(err: ConfigError, iface: str) -> ConfigError:
+    """Point an error found in IF_* variables at the interfaces file, if it is there."""
+    if not err.option or not (err.location is None or err.location.variable):
+        return err
+    raw = ifaces_file.locate_option(iface, err.option, INTERFACES)
+    if raw is None:
+        return err
+    return ConfigError(err.reason, iface=err.iface, option=err.option, token=err.token,
+                       location=raw.locate(err.token) if err.token else raw.location)
+
+
+def _say(msg: str) -> None:
+    print(f"ifupdown-agg: {msg}", file=sys.stderr)
+
+
+def _fail(err: AggError, iface: str) -> int:
+    """Report an error once, located in the interfaces file where it can be."""
+    if isinstance(err, ConfigError):
+        _say(str(_located(err, iface)))
+    else:
+        text = str(err)
+        _say(text if text.startswith(f"{iface}:") else f"{iface}: {text}")
+    return 1
+
+
+def main(env: Optional[Mapping[str, str]] = None) -> int:
+    env = os.environ if env is None else env
+    iface = env.get("IFACE", "")
+    phase = env.get("PHASE", "")
+    raw = env_options(env)
+    groups = groups_of(raw)
+    if env.get("ADDRFAM") == "meta" or not iface or not groups or phase not in PHASES:
+        return 0
+    verbose = env.get("VERBOSITY") == "1"
+    if "bond" in groups:
+        from ifupdown_agg.bond.lifecycle import ifenslave_in_charge
+        if ifenslave_in_charge():
+            if verbose and phase == "pre-up":
+                _say(f"{iface}: ifenslave is installed and handles the bond-* options")
+            groups.remove("bond")
+    order = [g for g in ("usbnet", "bond", "overlay") if g in groups]
+    for group in (order if phase in ("pre-up", "post-up") else reversed(order)):
+        if group == "overlay":
+            rc = _overlay(env, iface, phase, raw)
+        elif group == "bond":
+            rc = _bond(iface, phase, raw, verbose)
+        else:
+            rc = _usbnet(iface, phase, raw)
+        if rc:
+            return rc
+    return 0
+
+
+def _bond(iface: str, phase: str, raw, verbose: bool) -> int:
+    if phase not in ("pre-up", "post-down"):
+        return 0
+    from ifupdown_agg.bond import lifecycle as bond
+    from ifupdown_agg.core.executor import RealExecutor
+    from ifupdown_agg.kernel.netlink import Kernel
+    kernel = Kernel()
+    progress = (lambda n, total, op: _say(f"[{n}/{total}] {op.describe()}")) if verbose else None
+    try:
+        if phase == "pre-up":
+            bond.up(iface, raw, kernel, RealExecutor(kernel, progress), _say, INTERFACES)
+        else:
+            bond.down(iface, kernel, RealExecutor(kernel, progress))
+    except AggError as err:
+        return _fail(err, iface)
+    finally:
+        kernel.close()
+    return 0
+
+
+def _usbnet(iface: str, phase: str, raw) -> int:
+    from ifupdown_agg.usb import lifecycle as usbnet
+    try:
+        usbnet.hook(iface, phase, raw, _say)
+    except AggError as err:
+        return _fail(err, iface)
+    except OSError as err:
+        _say(f"{iface}: {err.strerror}: {err.filename or ''}")
+        return 1
+    return 0
+
+
+def _overlay(env, iface: str, phase: str, raw) -> int:
+    if env.get("ADDRFAM") != "inet":
+        _say(f"{iface}: the overlay is IPv4 only; ignoring the {env.get('ADDRFAM')} stanza")
+        return 0
+    verbose = env.get("VERBOSITY") == "1"
+
+    loaded: Optional[overlay.Loaded] = None
+    try:
+        loaded = overlay.from_raw(iface, raw)
+    except ConfigError as err:
+        if phase in ("pre-up", "post-up"):
+            _say(str(_located(err, iface)))
+            return 1
+        # Going down with a config that no longer parses: undo from the record.
+
+    try:
+        if phase == "pre-up":
+            overlay.create_device(loaded)
+            return 0
+        if phase == "post-down":
+            overlay.remove_device(iface)
+            return 0
+    except OSError as err:
+        _say(f"{iface}: {err.strerror}: {err.filename or ''}")
+        return 1
+
+    # Imported here: pyroute2 is needed only for the phases that route.
+    from ifupdown_agg.core.executor import RealExecutor
+    from ifupdown_agg.kernel.netlink import Kernel
+
+    kernel = Kernel()
+    progress = (lambda n, total, op: _say(f"[{n}/{total}] {op.describe()}")) if verbose else None
+    executor = RealExecutor(kernel, progress)
+    try:
+        if phase == "post-up":
+            try:
+                overlay.up(loaded, kernel, executor)
+            except AggError:
+                # ifupdown runs no down phase for a failed ifup: undo pre-up too.
+                overlay.down(iface, kernel, executor, loaded.cfg)
+                raise
+        elif phase == "pre-down":
+            overlay.down(iface, kernel, executor, loaded.cfg if loaded else None, keep_device=True)
+    except AggError as err:
+        return _fail(err, iface)
+    finally:
+        kernel.close()
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,158 @@
+"""A reader for /etc/network/interfaces, as interfaces(5) defines it.
+
+It keeps the file and line of every option and of every token in an option's
+value, so an error can point at the exact place even inside a long rspec
+spread over continuation lines.
+"""
+
+from __future__ import annotations
+
+import glob
+import os
+import re
+from dataclasses import dataclass, field
+from typing import Dict, Iterator, List, Optional, Set, Tuple
+
+from ifupdown_agg.errors import ConfigError, Location
+from ifupdown_agg.config.schema import RawOption
+
+# Options ifupdown allows more than once per stanza.
+MULTI = {"pre-up", "up", "post-up", "down", "pre-down", "post-down"}
+SOURCE_DIR_NAME = re.compile(r"^[a-zA-Z0-9_-]+$")
+MAX_SOURCE_DEPTH = 16
+
+
+@dataclass
+class Stanza:
+    name: str
+    family: str
+    method: str
+    location: Location
+    options: Dict[str, RawOption] = field(default_factory=dict)
+    commands: List[Tuple[str, str]] = field(default_factory=list)  # (pre-up, "ip ...")
+
+
+@dataclass
+class InterfacesFile:
+    stanzas: List[Stanza] = field(default_factory=list)
+    auto: List[str] = field(default_factory=list)
+    allow: Dict[str, List[str]] = field(default_factory=dict)  # class -> names
+    files: List[str] = field(default_factory=list)
+
+    def find(self, name: str, family: str = "inet") -> Optional[Stanza]:
+        for stanza in self.stanzas:
+            if stanza.name == name and stanza.family == family:
+                return stanza
+        return None
+
+
+def _logical_lines(path: str) -> Iterator[Tuple[List[Tuple[int, str]], int]]:
+    """Yield (pieces, first line): a logical line as (line number, text) pieces."""
+    with open(path, encoding="utf-8", errors="replace") as fh:
+        pieces: List[Tuple[int, str]] = []
+        for number, raw in enumerate(fh, 1):
+            text = raw.rstrip("\n")
+            if not pieces and text.lstrip().startswith("#"):
+                continue
+            if text.endswith("\\"):
+                pieces.append((number, text[:-1]))
+                continue
+            pieces.append((number, text))
+            yield pieces, pieces[0][0]
+            pieces = []
+        if pieces:
+            yield pieces, pieces[0][0]
+
+
+def _words_with_lines(pieces: List[Tuple[int, str]]) -> List[Tuple[str, int]]:
+    return [(word, number) for number, text in pieces for word in text.split()]
+
+
+def read(path: str = "/etc/network/interfaces") -> InterfacesFile:
+    result = InterfacesFile()
+    _read_into(result, path, 0, set())
+    return result
+
+
+def _expand(pattern: str, base_dir: str) -> List[str]:
+    if not os.path.isabs(pattern):
+        pattern = os.path.join(base_dir, pattern)
+    return sorted(glob.glob(pattern))
+
+
+def _read_into(result: InterfacesFile, path: str, depth: int, seen: Set[str]) -> None:
+    real = os.path.realpath(path)
+    if real in seen or depth > MAX_SOURCE_DEPTH:
+        raise ConfigError("is sourced in a loop", location=Location(path))
+    seen = seen | {real}
+    try:
+        lines = list(_logical_lines(path))
+    except OSError as err:
+        raise ConfigError(f"cannot read: {err.strerror}", location=Location(path)) from None
+    result.files.append(path)
+    base_dir = os.path.dirname(os.path.abspath(path))
+    current: Optional[Stanza] = None
+    in_mapping = False
+    for pieces, first in lines:
+        words = _words_with_lines(pieces)
+        if not words:
+            continue
+        keyword = words[0][0]
+        rest = [w for w, _ in words[1:]]
+        where = Location(path, first)
+        if keyword == "iface":
+            if len(rest) < 3:
+                raise ConfigError("expects 'iface NAME FAMILY METHOD'", location=where)
+            current = Stanza(rest[0], rest[1], rest[2], where)
+            result.stanzas.append(current)
+            in_mapping = False
+        elif keyword == "mapping":
+            current, in_mapping = None, True
+        elif keyword == "auto" or keyword.startswith("allow-"):
+            cls = "auto" if keyword == "auto" else keyword[len("allow-"):]
+            if cls == "auto":
+                result.auto.extend(rest)
+            else:
+                result.allow.setdefault(cls, []).extend(rest)
+            current, in_mapping = None, False
+        elif keyword == "source":
+            for pattern in rest:
+                for sub in _expand(pattern, base_dir):
+                    _read_into(result, sub, depth + 1, seen)
+            current, in_mapping = None, False
+        elif keyword == "source-directory":
+            for pattern in rest:
+                for directory in _expand(pattern, base_dir):
+                    for entry in sorted(os.listdir(directory)):
+                        sub = os.path.join(directory, entry)
+                        if SOURCE_DIR_NAME.match(entry) and os.path.isfile(sub):
+                            _read_into(result, sub, depth + 1, seen)
+            current, in_mapping = None, False
+        elif in_mapping:
+            continue  # `script` and `map` lines of a mapping block
+        elif current is None:
+            raise ConfigError(f"option '{keyword}' outside of an iface stanza", location=where)
+        else:
+            value = " ".join(rest)
+            if keyword in MULTI:
+                current.commands.append((keyword, value))
+                continue
+            if keyword in current.options:
+                raise ConfigError("given twice in this stanza", iface=current.name,
+                                  option=keyword, location=where)
+            token_lines: Dict[str, int] = {}
+            for word, number in words[1:]:
+                token_lines.setdefault(word, number)
+                for part in word.split(":"):
+                    token_lines.setdefault(part, number)
+            current.options[keyword] = RawOption(value, where, token_lines)
+
+
+def locate_option(iface: str, option: str, path: str = "/etc/network/interfaces"
+                  ) -> Optional[RawOption]:
+    """The written form of an option, for error messages from the hook path."""
+    try:
+        stanza = read(path).find(iface)
+    except (ConfigError, OSError):
+        return None
+    return stanza.options.get(option) if stanza else None

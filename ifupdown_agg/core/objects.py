@@ -1,0 +1,283 @@
+"""Kernel objects as plain data: what we want, what we saw, what we changed.
+
+Every object ifupdown-agg creates carries a mark so that cleanup finds it even
+when the state file is gone: routes and rules carry route protocol 173
+("ifagg" in /etc/iproute2/rt_protos.d), the nftables table is named
+ifagg_<iface>, and a device we create has the alias "ifupdown-agg".
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Dict, List, Optional, Tuple, Union
+
+RTPROT_IFAGG = 173
+DEVICE_ALIAS = "ifupdown-agg"
+NFT_PREFIX = "ifagg_"
+
+
+def nft_table_name(iface: str) -> str:
+    """Our nft table for an overlay; nft names allow letters, digits and '_' only."""
+    return NFT_PREFIX + "".join(c if c.isalnum() else "_" for c in iface)
+
+
+@dataclass(frozen=True)
+class TunDevice:
+    name: str
+
+    def key(self):
+        return ("tun", self.name)
+
+    def describe(self) -> str:
+        return f"ip tuntap add mode tun name {self.name} && ip link set {self.name} alias {DEVICE_ALIAS}"
+
+
+@dataclass(frozen=True)
+class LinkAttrs:
+    """Settable attributes of an existing link; None leaves one alone."""
+
+    name: str
+    up: Optional[bool] = None
+    gso_max_segs: Optional[int] = None
+
+    def key(self):
+        return ("link", self.name)
+
+    def describe(self) -> str:
+        parts = []
+        if self.up is not None:
+            parts.append("up" if self.up else "down")
+        if self.gso_max_segs is not None:
+            parts.append(f"gso_max_segs {self.gso_max_segs}")
+        return f"ip link set {self.name} " + " ".join(parts)
+
+
+@dataclass(frozen=True)
+class Address:
+    dev: str
+    address: str
+    prefixlen: int = 32
+
+    def key(self):
+        return ("addr", self.dev, self.address, self.prefixlen)
+
+    def describe(self) -> str:
+        return f"ip addr add {self.address}/{self.prefixlen} dev {self.dev}"
+
+
+@dataclass(frozen=True)
+class Route:
+    table: int
+    dst: str                       # "a.b.c.d/len"
+    dev: str
+    gateway: Optional[str] = None
+    prefsrc: Optional[str] = None
+    congctl: Optional[str] = None
+    reordering: Optional[int] = None
+
+    def key(self):
+        return ("route", self.table, self.dst)
+
+    def describe(self) -> str:
+        text = f"ip route add {self.dst}"
+        if self.gateway:
+            text += f" via {self.gateway}"
+        text += f" dev {self.dev}"
+        if self.table != 254:
+            text += f" table {self.table}"
+        if self.prefsrc:
+            text += f" src {self.prefsrc}"
+        text += f" proto {RTPROT_IFAGG}"
+        if self.reordering is not None:
+            text += f" reordering {self.reordering}"
+        if self.congctl:
+            text += f" congctl {self.congctl}"
+        return text
+
+
+@dataclass(frozen=True)
+class Rule:
+    priority: int
+    fwmark: int
+    table: int
+
+    def key(self):
+        return ("rule", self.priority, self.fwmark, self.table)
+
+    def describe(self) -> str:
+        return (f"ip rule add priority {self.priority} fwmark {self.fwmark} "
+                f"lookup {self.table} proto {RTPROT_IFAGG}")
+
+
+@dataclass(frozen=True)
+class NftTable:
+    name: str
+    digest: str
+    script: str = field(compare=False, repr=False)
+
+    def key(self):
+        return ("nft", self.name)
+
+    def describe(self) -> str:
+        return f"nft -f - <<< 'table ip {self.name} {{ ... }}'  # {self.digest}"
+
+
+@dataclass(frozen=True)
+class Sysctl:
+    path: str                      # below /proc/sys, e.g. net/ipv4/conf/eth1/rp_filter
+    value: str
+
+    def key(self):
+        return ("sysctl", self.path)
+
+    def describe(self) -> str:
+        return f"sysctl -w {self.path.replace('/', '.')}={self.value}"
+
+
+# iproute2's words for the bond attributes whose netlink names differ.
+IPROUTE_BOND_KEYS = {"ad_lacp_rate": "lacp_rate", "num_peer_notif": "num_grat_arp"}
+
+
+def _bond_word(key: str, value) -> str:
+    """A kernel-encoded bond value as iproute2 spells it (names for choices)."""
+    from ifupdown_agg.config.registry import TABLES_BY_GROUP  # late: the table is not needed to hold data
+    if isinstance(value, tuple):
+        return ",".join(value) or "none"
+    if key == "mode":
+        from ifupdown_agg.config.types import BOND_MODES
+        return BOND_MODES[value] if isinstance(value, int) and 0 <= value < len(BOND_MODES) else str(value)
+    for opt in TABLES_BY_GROUP["bond"].values():
+        names = getattr(opt.vtype, "names", None)
+        if opt.kernel == key and names and isinstance(value, int) and 0 <= value < len(names):
+            return names[value]
+    return str(value)
+
+
+@dataclass(frozen=True)
+class Bond:
+    """A bonding device; created with its mode, which the kernel fixes while it has slaves."""
+
+    name: str
+    mode: str = "balance-rr"
+
+    def key(self):
+        return ("bond", self.name)
+
+    def describe(self) -> str:
+        return f"ip link add {self.name} type bond mode {self.mode}"
+
+
+@dataclass(frozen=True)
+class BondSettings:
+    """Bond attributes by their kernel names (miimon, ad_lacp_rate, ...), in the
+    kernel's own encoding: numbers, a MAC text, a tuple of addresses, a port name."""
+
+    name: str
+    values: Tuple[Tuple[str, object], ...]
+
+    def __post_init__(self):
+        # From JSON these come back as lists; keep them hashable and comparable.
+        values = tuple((k, tuple(v) if isinstance(v, list) else v) for k, v in self.values)
+        object.__setattr__(self, "values", values)
+
+    def key(self):
+        return ("bondset", self.name, tuple(k for k, _ in self.values))
+
+    def describe(self) -> str:
+        return f"ip link set {self.name} type bond " + " ".join(
+            f"{IPROUTE_BOND_KEYS.get(k, k)} {_bond_word(k, v)}" for k, v in self.values)
+
+
+@dataclass(frozen=True)
+class Enslave:
+    slave: str
+    master: str
+
+    def key(self):
+        return ("slave", self.slave)
+
+    def describe(self) -> str:
+        return f"ip link set {self.slave} down && ip link set {self.slave} master {self.master}"
+
+
+KObject = Union[TunDevice, LinkAttrs, Address, Route, Rule, NftTable, Sysctl, Bond,
+                BondSettings, Enslave]
+KINDS = {"tun": TunDevice, "link": LinkAttrs, "addr": Address, "route": Route,
+         "rule": Rule, "nft": NftTable, "sysctl": Sysctl, "bond": Bond,
+         "bondset": BondSettings, "slave": Enslave}
+KIND_OF = {cls: kind for kind, cls in KINDS.items()}
+
+
+def to_json(obj: KObject) -> dict:
+    data = asdict(obj)
+    data["kind"] = KIND_OF[type(obj)]
+    return data
+
+
+def from_json(data: dict) -> KObject:
+    data = dict(data)
+    cls = KINDS[data.pop("kind")]
+    return cls(**data)
+
+
+# ---- what observation returns ---------------------------------------------------------
+
+
+@dataclass
+class LinkInfo:
+    name: str
+    index: int
+    kind: str = ""
+    alias: str = ""
+    up: bool = False
+    gso_max_segs: Optional[int] = None
+    speed: Optional[int] = None                      # Mbit/s, None if unknown
+    shaped: Optional[int] = None                     # Mbit/s of a tbf root qdisc, if any
+    master: Optional[str] = None                     # the bond or bridge it is enslaved to
+    carrier: bool = False
+    bond: Optional[Dict[str, object]] = None         # a bond's attributes, as BondSettings holds them
+
+    bus_cap: Optional[int] = None                    # Mbit/s of a shared USB 2.0 bus, its share
+
+    @property
+    def rate(self) -> Optional[int]:
+        """What the link can carry: its speed, or less if a shaper or a shared USB
+        bus holds it back."""
+        known = [r for r in (self.speed, self.shaped, self.bus_cap) if r]
+        return min(known) if known else None
+    addrs: List[Tuple[str, int]] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class SeenRoute:
+    route: Route
+    proto: int
+
+
+@dataclass(frozen=True)
+class SeenRule:
+    rule: Rule
+    proto: int
+
+
+@dataclass
+class Observed:
+    links: Dict[str, LinkInfo] = field(default_factory=dict)
+    routes: List[SeenRoute] = field(default_factory=list)
+    rules: List[SeenRule] = field(default_factory=list)
+    nft: Dict[str, NftTable] = field(default_factory=dict)   # our tables only
+    sysctls: Dict[str, str] = field(default_factory=dict)
+    # Built on first use: a plan asks about every route, so a scan each time is quadratic.
+    _routes_by_key: Optional[Dict[tuple, Route]] = field(default=None, repr=False, compare=False)
+    _rule_set: Optional[set] = field(default=None, repr=False, compare=False)
+
+    def route_index(self) -> Dict[tuple, Route]:
+        """Routes by (table, destination)."""
+        if self._routes_by_key is None:
+            self._routes_by_key = {s.route.key(): s.route for s in self.routes}
+        return self._routes_by_key
+
+    def rule_set(self) -> set:
+        if self._rule_set is None:
+            self._rule_set = {s.rule for s in self.rules}
+        return self._rule_set

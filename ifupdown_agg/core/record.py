@@ -1,0 +1,77 @@
+"""What ifup changed, kept as JSON under /run so ifdown can undo exactly that.
+
+The marks on kernel objects (see kobjects) make cleanup possible without this
+file; the file is what lets ifdown restore values it replaced (rp_filter, the
+GSO limit) and leave alone what existed before ifup.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from typing import List
+
+from ifupdown_agg.core.ops import Op
+from ifupdown_agg.core.objects import from_json
+
+STATE_DIR = os.environ.get("IFUPDOWN_AGG_STATE_DIR", "/run/ifupdown-agg")
+VERSION = 1
+
+
+def path_for(iface: str) -> str:
+    return os.path.join(STATE_DIR, f"{iface}.json")
+
+
+def load(iface: str) -> List[Op]:
+    try:
+        with open(path_for(iface)) as fh:
+            data = json.load(fh)
+    except FileNotFoundError:
+        return []
+    except (OSError, ValueError):
+        return []   # unreadable state: ifdown falls back to the marks
+    if data.get("version") != VERSION:
+        return []
+    return [Op(o["action"], from_json(o["obj"]), from_json(o["old"]) if o["old"] else None)
+            for o in data.get("made", [])]
+
+
+def save(iface: str, made: List[Op]) -> None:
+    os.makedirs(STATE_DIR, mode=0o755, exist_ok=True)
+    data = {"version": VERSION, "iface": iface, "made": [op.to_json() for op in made]}
+    fd, tmp = tempfile.mkstemp(dir=STATE_DIR, prefix=f".{iface}.")
+    with os.fdopen(fd, "w") as fh:
+        json.dump(data, fh, separators=(",", ":"))
+        fh.write("\n")
+    os.replace(tmp, path_for(iface))
+
+
+def remove(iface: str) -> None:
+    try:
+        os.unlink(path_for(iface))
+    except FileNotFoundError:
+        pass
+
+
+def merge(made: List[Op], applied: List[Op]) -> List[Op]:
+    """Fold newly applied ops into the record: a del cancels the add it undoes."""
+    out = list(made)
+    for op in applied:
+        if op.action == "del":
+            adds = [i for i, m in enumerate(out) if m.action == "add" and m.obj.key() == op.obj.key()]
+            if adds:
+                del out[adds[-1]]
+            continue    # deleting what we did not record leaves nothing to undo
+        if op.action == "set":
+            earlier = [i for i, m in enumerate(out) if m.action == "set" and m.obj.key() == op.obj.key()]
+            if earlier:
+                # Keep the first value we replaced, so ifdown restores the original.
+                first = out[earlier[0]]
+                if op.obj == first.old:
+                    del out[earlier[0]]    # back to the original: nothing to restore
+                else:
+                    out[earlier[0]] = Op("set", op.obj, first.old)
+                continue
+        out.append(op)
+    return out

@@ -1,0 +1,350 @@
+"""The link monitor: takes dead paths out of each peer's rotation, and back in.
+
+One process per overlay, started at post-up and stopped at pre-down (by
+systemd as ifupdown-agg-monitor@IFACE.service where systemd runs, else as a
+plain process with a pidfile). Its loop waits on carrier events and hellos;
+every change of health is one atomic nft transaction that rewrites only the
+affected peers' chains, plus a flush of the dead next hop's neighbour entry
+(segments queued behind an INCOMPLETE entry would otherwise stall TCP for
+seconds). The per-packet path stays entirely in the kernel.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import logging.handlers
+import os
+import select
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from typing import Dict, List, Optional
+
+from ifupdown_agg.overlay import nft_ruleset, plan
+from ifupdown_agg.monitor import probe
+from ifupdown_agg.core import record as state
+from ifupdown_agg.monitor.health import DOWN, Change, Path, Tracker
+from ifupdown_agg.core.objects import Observed, Route
+from ifupdown_agg.kernel.linkwatch import LinkWatch, carrier_of
+from ifupdown_agg.overlay.model import OverlayConfig
+from ifupdown_agg.config.schema import RawOption
+from ifupdown_agg.errors import AggError, Location
+
+UNIT = "ifupdown-agg-monitor@{}.service"
+UNIT_DIRS = ("/etc/systemd/system", "/lib/systemd/system", "/usr/lib/systemd/system")
+log = logging.getLogger("ifupdown-agg")
+
+
+def _file(iface: str, suffix: str) -> str:
+    return os.path.join(state.STATE_DIR, f"{iface}.{suffix}")
+
+
+# ---- the options the overlay is up with, for the monitor and for status -------------------
+
+def save_options(iface: str, raw: Dict[str, RawOption]) -> None:
+    _write_json(_file(iface, "options.json"),
+                {"iface": iface, "options": {n: r.text for n, r in raw.items()}})
+
+
+def forget_options(iface: str) -> None:
+    for suffix in ("options.json", "monitor.log"):
+        try:
+            os.unlink(_file(iface, suffix))
+        except FileNotFoundError:
+            pass
+
+
+def load_options(iface: str) -> Optional[Dict[str, RawOption]]:
+    try:
+        with open(_file(iface, "options.json")) as fh:
+            data = json.load(fh)
+    except (OSError, ValueError):
+        return None
+    where = Location(_file(iface, "options.json"))
+    return {n: RawOption(t, where) for n, t in data.get("options", {}).items()}
+
+
+def load_health(iface: str) -> Optional[dict]:
+    try:
+        with open(_file(iface, "health.json")) as fh:
+            return json.load(fh)
+    except (OSError, ValueError):
+        return None
+
+
+def _write_json(path: str, data) -> None:
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=os.path.dirname(path), prefix=".tmp.")
+    with os.fdopen(fd, "w") as fh:
+        json.dump(data, fh, indent=1)
+    os.replace(tmp, path)
+
+
+# ---- start and stop ------------------------------------------------------------------------
+
+def running_pid(iface: str) -> Optional[int]:
+    try:
+        with open(_file(iface, "monitor.pid")) as fh:
+            pid = int(fh.read().strip())
+        with open(f"/proc/{pid}/stat") as fh:
+            if fh.read().rsplit(")", 1)[1].split()[0] == "Z":
+                return None     # exited, not yet reaped by whoever inherited it
+        return pid
+    except (OSError, ValueError, IndexError):
+        return None
+
+
+def _systemd_unit_available() -> bool:
+    return os.path.isdir("/run/systemd/system") and any(
+        os.path.exists(os.path.join(d, UNIT.format(""))) for d in UNIT_DIRS)
+
+
+def start(iface: str) -> None:
+    """Start the monitor for `iface` unless it runs. Does not wait for it: ifup
+    should not pay for its start-up, and it logs its own failures."""
+    if running_pid(iface):
+        return
+    if _systemd_unit_available():
+        subprocess.run(["systemctl", "start", "--no-block", UNIT.format(iface)], check=False)
+        return
+    os.makedirs(state.STATE_DIR, exist_ok=True)
+    with open(_file(iface, "monitor.log"), "ab") as logf:
+        proc = subprocess.Popen([sys.executable, "-m", "ifupdown_agg", "monitor", iface],
+                                stdin=subprocess.DEVNULL, stdout=logf, stderr=logf,
+                                start_new_session=True, close_fds=True,
+                                env=dict(os.environ, IFUPDOWN_AGG_STATE_DIR=state.STATE_DIR))
+    # Written here as well as by the monitor, so an ifdown right away finds it.
+    with open(_file(iface, "monitor.pid"), "w") as fh:
+        fh.write(f"{proc.pid}\n")
+
+
+def stop(iface: str, wait: float = 3.0) -> None:
+    if _systemd_unit_available():
+        subprocess.run(["systemctl", "stop", UNIT.format(iface)], check=False,
+                       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    pid = running_pid(iface)
+    if pid:
+        os.kill(pid, signal.SIGTERM)
+        deadline = time.monotonic() + wait
+        while time.monotonic() < deadline and running_pid(iface):   # bounded
+            time.sleep(0.02)
+        if running_pid(iface):
+            os.kill(pid, signal.SIGKILL)
+    for suffix in ("monitor.pid", "health.json"):
+        try:
+            os.unlink(_file(iface, suffix))
+        except FileNotFoundError:
+            pass
+
+
+# ---- the daemon ----------------------------------------------------------------------------
+
+def paths_from(cfg: OverlayConfig, desired_objects, obs: Observed) -> List[Path]:
+    """One Path per (peer, NIC, next hop), with the tables that use it."""
+    index = {virt: i for i, virt in cfg.peer_indexes}
+    grouped: Dict[tuple, List[int]] = {}
+    for obj in desired_objects:
+        if isinstance(obj, Route) and obj.table != plan.MAIN_TABLE:
+            grouped.setdefault((obj.dst.split("/")[0], obj.dev, obj.gateway), []).append(obj.table)
+    paths = []
+    for (peer, dev, gateway), tables in grouped.items():
+        local = next((a for a, plen in obs.links[dev].addrs if plen < 32), "")
+        paths.append(Path(peer, index[peer], dev, local, gateway, tuple(tables)))
+    return paths
+
+
+class Monitor:
+    def __init__(self, cfg: OverlayConfig, kernel):
+        self.cfg = cfg
+        self.kernel = kernel
+        obs = kernel.observe()
+        desired = plan.desired_state(cfg, obs)
+        self.weights = {m.table: m.weight for m in desired.members}
+        mon = cfg.monitor
+        self.tracker = Tracker(paths_from(cfg, desired.objects, obs), mon.interval_ms / 1000.0,
+                               mon.loss, mon.rejoin)
+        for path in self.tracker.paths:
+            path.since = time.monotonic()
+        self.sockets = probe.Sockets(mon.port)
+        for path in self.tracker.paths:
+            self.sockets.open(path.dev, path.local)
+        self.watch = LinkWatch({p.dev for p in self.tracker.paths})
+        self.stopping = False
+        self.wall_offset = time.time() - time.monotonic()
+
+    def run(self) -> None:
+        now = time.monotonic()
+        # A fresh start: every peer gets its full rotation, then what carrier says.
+        self._rewrite([i for i, _ in self.cfg.peer_indexes])
+        changes: List[Change] = []
+        for dev in {p.dev for p in self.tracker.paths}:
+            if not carrier_of(dev):
+                changes += self.tracker.on_carrier(dev, False, now)
+        self._apply(changes)
+        interval = self.tracker.interval
+        next_tick = now
+        # Only carrier events wake the loop between ticks; hellos wait in their
+        # sockets and are read once per interval, which keeps the cost flat.
+        watch_fd = self.watch.fileno()
+        while not self.stopping:
+            timeout = max(0.0, next_tick - time.monotonic())
+            try:
+                ready, _, _ = select.select([watch_fd], [], [], timeout)
+            except InterruptedError:
+                continue
+            now = time.monotonic()
+            changes = []
+            if ready:
+                for dev, carrier in self.watch.events():
+                    if carrier and not any(p.carrier for p in self.tracker.paths if p.dev == dev):
+                        self._repair()
+                    changes += self.tracker.on_carrier(dev, carrier, now)
+            if now >= next_tick:
+                newly_probed = False
+                for fd in self.sockets.filenos():
+                    for dev, source, data in self.sockets.receive(fd):
+                        newly_probed |= self._hello(dev, source, data, now)
+                if newly_probed and not changes:
+                    self.write_health()
+                seq = self.tracker.next_seq()
+                address = self.cfg.address
+                for path in self.tracker.paths:
+                    self.sockets.send(path.dev, path.gateway, probe.encode(address, seq, path.peer_seq))
+                changes += self.tracker.tick(now)
+                next_tick += interval
+                if next_tick < now:         # we were late (suspend, load): do not catch up
+                    next_tick = now + interval
+            self._apply(changes)
+
+    def _hello(self, dev: str, source: str, data: bytes, now: float) -> bool:
+        hello = probe.decode(data)
+        path = self.tracker.path_for(dev, source)
+        if hello and path and hello[0] == path.peer:
+            return self.tracker.on_hello(path, hello[1], hello[2], now)
+        return False
+
+    def _repair(self) -> None:
+        """Put back routes the kernel dropped: taking a NIC down deletes every route
+        through it, and bringing it up again restores only its own subnet's."""
+        from ifupdown_agg.core.executor import RealExecutor
+        try:
+            ops, _ = plan.plan_up(self.cfg, self.kernel.observe())
+            missing = [op for op in ops if op.action == "add" and isinstance(op.obj, Route)]
+            RealExecutor(self.kernel).run(missing)
+        except AggError as err:
+            log.error("%s: cannot restore the routes: %s", self.cfg.iface, err)
+            return
+        for op in missing:
+            log.warning("%s: restored %s", self.cfg.iface, op.describe())
+
+    def _rewrite(self, peer_indexes) -> List[str]:
+        """Write the rotation of these peers in one transaction; returns peers with no path left."""
+        script, stranded = "", []
+        tables = list(self.cfg.tables)
+        by_index = {i: virt for i, virt in self.cfg.peer_indexes}
+        for index in sorted(set(peer_indexes)):
+            marks, weights, all_down = self.tracker.rotation(
+                by_index[index], tables, [self.weights[t] for t in tables])
+            if all_down:
+                stranded.append(by_index[index])
+            script += nft_ruleset.peer_update(self.cfg.nft_table, index, tables, marks, weights)
+        if script:
+            self.kernel.nft.run(script)
+        return stranded
+
+    def _apply(self, changes: List[Change]) -> None:
+        if not changes:
+            return
+        for ch in changes:
+            p = ch.path
+            log.warning("%s: path to %s via %s (%s, tables %s) %s: %s", self.cfg.iface, p.peer,
+                        p.dev, p.gateway, " ".join(map(str, p.tables)), ch.state.upper(), ch.reason)
+        stranded = self._rewrite([ch.path.peer_index for ch in changes])
+        for peer in stranded:
+            log.error("%s: every path to %s is down; it keeps its full rotation so that "
+                      "whatever still works carries its traffic", self.cfg.iface, peer)
+        for ch in changes:
+            if ch.state == DOWN:
+                self.kernel.forget_neighbour(ch.path.dev, ch.path.gateway)
+        self.write_health()
+
+    def write_health(self) -> None:
+        t = self.tracker
+        _write_json(_file(self.cfg.iface, "health.json"), {
+            "iface": self.cfg.iface, "pid": os.getpid(),
+            "interval_ms": int(t.interval * 1000), "loss": t.loss, "rejoin": t.rejoin,
+            "probed_peers": sorted(t.probed_peers),
+            "paths": [{"peer": p.peer, "peer_index": p.peer_index, "dev": p.dev,
+                       "gateway": p.gateway, "tables": list(p.tables), "state": p.state,
+                       "reason": p.reason, "since": round(p.since + self.wall_offset, 3)}
+                      for p in t.paths]})
+
+    def close(self) -> None:
+        self.sockets.close()
+        self.watch.close()
+
+
+def _setup_logging() -> None:
+    log.setLevel(logging.INFO)
+    stderr = logging.StreamHandler(sys.stderr)
+    stderr.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s"))
+    log.addHandler(stderr)
+    # Under systemd stderr is the journal already; elsewhere also tell syslog.
+    if not os.environ.get("JOURNAL_STREAM") and os.path.exists("/dev/log"):
+        try:
+            handler = logging.handlers.SysLogHandler(address="/dev/log")
+            handler.setFormatter(logging.Formatter("ifupdown-agg-monitor[%(process)d]: %(message)s"))
+            log.addHandler(handler)
+        except OSError:
+            pass
+
+
+def main(iface: str) -> int:
+    stop_requested = []
+
+    def stop_signal(signum, frame):
+        stop_requested.append(signum)
+        if monitor_ref:
+            monitor_ref[0].stopping = True
+    monitor_ref: List[Monitor] = []
+    # First of all, so an ifdown right after ifup ends us cleanly.
+    signal.signal(signal.SIGTERM, stop_signal)
+    signal.signal(signal.SIGINT, stop_signal)
+
+    from ifupdown_agg.overlay import lifecycle as overlay
+    from ifupdown_agg.kernel.netlink import Kernel
+
+    _setup_logging()
+    raw = load_options(iface)
+    if raw is None:
+        log.error("%s: not up (no %s)", iface, _file(iface, "options.json"))
+        return 1
+    cfg = overlay.from_raw(iface, raw).cfg
+    kernel = Kernel()
+    try:
+        mon = Monitor(cfg, kernel)
+        monitor_ref.append(mon)
+        mon.stopping = bool(stop_requested)
+        with open(_file(iface, "monitor.pid"), "w") as fh:
+            fh.write(f"{os.getpid()}\n")
+        log.info("%s: monitoring %d path(s) to %d peer(s), probes every %d ms, down after %d lost",
+                 iface, len(mon.tracker.paths), len(cfg.peers), cfg.monitor.interval_ms,
+                 cfg.monitor.loss)
+        mon.write_health()
+        try:
+            if not mon.stopping:
+                mon.run()
+        finally:
+            mon.close()
+    finally:
+        kernel.close()
+        for suffix in ("monitor.pid", "health.json"):
+            try:
+                os.unlink(_file(iface, suffix))
+            except FileNotFoundError:
+                pass
+        log.info("%s: monitor stopped", iface)
+    return 0

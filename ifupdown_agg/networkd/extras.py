@@ -1,0 +1,121 @@
+"""`ifagg networkd post-apply IFACE`: what networkd cannot make, through the usual executor.
+
+Runs after networkd has configured the overlay (the unit orders it so, and
+`networkd apply` calls it after the reload). It reads the overlay's extras
+file, observes the kernel, takes from plan.desired_state only the objects
+networkd does not make (the nft table, rp_filter before 255, the GSO limit,
+the fake net's route when it needs a reordering metric) and applies the
+difference. A record under /run lets --remove restore what it replaced.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from typing import List
+
+from ifupdown_agg.monitor import daemon as monitor
+from ifupdown_agg.overlay import lifecycle as overlay, plan
+from ifupdown_agg.core import record as state
+from ifupdown_agg.errors import ConfigError, Location
+from ifupdown_agg.core.objects import KObject, LinkAttrs, NftTable, Route, Sysctl, nft_table_name
+from ifupdown_agg.core.ops import Op
+
+from ifupdown_agg.networkd import PREFIX
+from ifupdown_agg.networkd.generate import extras_path
+from ifupdown_agg.networkd.native import read as read_native
+from ifupdown_agg.networkd.versions import BOOKWORM, Features
+
+
+def record_key(iface: str) -> str:
+    # Its own record: an ifupdown overlay of the same name keeps its own.
+    return f"networkd-{iface}"
+
+
+def load(root: str, iface: str, prefix: str = PREFIX):
+    """(overlay.Loaded, networkd version) from the extras file, or None if there is none."""
+    from ifupdown_agg.overlay import lifecycle as overlay
+    path = os.path.join(root, extras_path(iface, prefix))
+    if not os.path.exists(path):
+        return None
+    nf = read_native(path)
+    for ov in nf.overlays:
+        if ov.iface == iface:
+            return overlay.from_raw(iface, ov.raw), nf.networkd_version or BOOKWORM
+    raise ConfigError(f"has no [{iface}] section", location=Location(path))
+
+
+def select(desired: List[KObject], cfg, version: int) -> List[KObject]:
+    """The objects of desired_state that networkd does not make itself."""
+    feats = Features(version)
+    out: List[KObject] = []
+    for obj in desired:
+        if isinstance(obj, NftTable):
+            out.append(obj)
+        elif isinstance(obj, Sysctl) and not feats.rp_filter_key:
+            out.append(obj)
+        elif isinstance(obj, LinkAttrs) and obj.gso_max_segs is not None:
+            out.append(LinkAttrs(obj.name, up=None, gso_max_segs=obj.gso_max_segs))
+        elif (isinstance(obj, Route) and obj.table == plan.MAIN_TABLE
+              and obj.reordering is not None and not feats.route_metrics):
+            out.append(obj)     # replaces networkd's route with the same one plus the metric
+    return out
+
+
+def _wait_for_device(kernel, iface: str, timeout: float, interval: float = 0.2):
+    deadline = time.monotonic() + timeout
+    for _ in range(int(timeout / interval) + 2):        # bounded in count and time
+        obs = kernel.observe()
+        if iface in obs.links or time.monotonic() >= deadline:
+            return obs
+        time.sleep(interval)
+    return kernel.observe()
+
+
+def post_apply(iface: str, root: str = "/", prefix: str = PREFIX, remove: bool = False,
+               wait: float = 30.0, kernel=None, executor=None) -> List[Op]:
+    from ifupdown_agg.core.executor import RealExecutor
+    from ifupdown_agg.kernel.netlink import Kernel
+    own_kernel = kernel is None
+    kernel = kernel or Kernel()
+    try:
+        executor = executor or RealExecutor(kernel)
+        found = None if remove else load(root, iface, prefix)
+        if found is None:
+            return _remove(iface, kernel, executor)
+        loaded, version = found
+        obs = _wait_for_device(kernel, iface, wait)
+        if iface not in obs.links:
+            raise ConfigError(f"networkd has not made {iface} after {wait:g}s; see "
+                              f"`networkctl status {iface}`", iface=iface)
+        desired = plan.desired_state(loaded.cfg, obs, loaded.raw)
+        extras = select(desired.objects, loaded.cfg, version)
+        want = {o.key() for o in extras}
+        made = state.load(record_key(iface))
+        # Undo what an earlier run made that the config no longer wants, then add the rest.
+        ops = plan.plan_down([op for op in made if op.obj.key() not in want], obs)
+        ops += plan.diff(extras, obs)
+        applied = executor.run(ops)
+        if executor.changes_kernel:
+            state.save(record_key(iface), state.merge(made, applied))
+            overlay.keep_monitor(loaded, restart=bool(applied))
+        return ops
+    finally:
+        if own_kernel:
+            kernel.close()
+
+
+def _remove(iface: str, kernel, executor) -> List[Op]:
+    if executor.changes_kernel:
+        monitor.stop(iface)     # before the nft table it rewrites goes away
+    obs = kernel.observe()
+    made = state.load(record_key(iface))
+    ops = plan.plan_down(made, obs)
+    table = obs.nft.get(nft_table_name(iface))
+    if table is not None and not any(op.obj.key() == table.key() for op in ops):
+        ops.append(Op("del", table))        # no record (lost /run): the name is our mark
+    executor.run(ops)
+    if executor.changes_kernel:
+        state.remove(record_key(iface))
+        monitor.forget_options(iface)
+    return ops

@@ -1,0 +1,238 @@
+"""From overlays to networkd's files: the objects come from plan.desired_state.
+
+The generator never decides a route itself. It builds a kernel snapshot that
+holds only the member NICs' addresses, asks the planner for the overlay's
+objects, and sorts them by who can make them: networkd (.netdev, .network,
+drop-ins) or our unit (the extras file, read by `ifagg networkd post-apply`).
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import os
+from dataclasses import dataclass, field
+from typing import Dict, List, Optional, Tuple
+
+import jinja2
+
+from ifupdown_agg.overlay import plan
+from ifupdown_agg.errors import ConfigError
+from ifupdown_agg.core.objects import RTPROT_IFAGG, Address, Route, Rule, Sysctl
+from ifupdown_agg.overlay.options import OPTIONS
+
+from ifupdown_agg.networkd import (EXTRAS_DIR, GADGET_UNIT, GADGET_UNIT_PATH, LINK_PREFIX,
+                                   NETWORK_DIR, PREFIX, UNIT, UNIT_PATH, WANTS_DIR)
+from ifupdown_agg.networkd.devices import Devices
+from ifupdown_agg.networkd.members import MemberNic, synthetic_observed
+from ifupdown_agg.networkd.sources import Source, Sources
+from ifupdown_agg.networkd.versions import BOOKWORM, Features
+
+NETWORK_SEARCH = ("etc/systemd/network", "run/systemd/network", "usr/lib/systemd/network",
+                  "lib/systemd/network")
+
+
+@dataclass
+class Tree:
+    """Files relative to the root: text for files, a target for symlinks."""
+
+    files: Dict[str, str] = field(default_factory=dict)
+    links: Dict[str, str] = field(default_factory=dict)
+    notes: List[str] = field(default_factory=list)
+    devices: Dict[str, str] = field(default_factory=dict)     # overlay's netdev file -> device
+    optional: List[str] = field(default_factory=list)         # links not to wait for (USB)
+
+
+@dataclass
+class OverlayObjects:
+    """One overlay's desired objects, sorted by where they are written."""
+
+    address: Address
+    fakenet_route: Route
+    routes_by_dev: Dict[str, List[Route]]
+    rules: List[Rule]
+    loose_devs: List[str]
+
+
+def _env() -> jinja2.Environment:
+    return jinja2.Environment(
+        loader=jinja2.PackageLoader("ifupdown_agg.networkd", "templates"),
+        undefined=jinja2.StrictUndefined, trim_blocks=True, lstrip_blocks=True,
+        keep_trailing_newline=True, autoescape=False)
+
+
+def extras_path(iface: str, prefix: str = PREFIX) -> str:
+    return f"{EXTRAS_DIR}/{prefix}{iface}.conf"
+
+
+def gadget_path(iface: str) -> str:
+    """The gadget unit's extras file (ExecStart= reads /etc/ifupdown-agg/networkd/%i.usbnet)."""
+    return f"{EXTRAS_DIR}/{iface}.usbnet"
+
+
+def link_path(iface: str) -> str:
+    return f"{NETWORK_DIR}/{LINK_PREFIX}{iface}.link"
+
+
+MATCH = {"mac": ("with MAC {}", "MACAddress={}"),
+         "serial": ("with USB serial number {}", "Property=ID_SERIAL_SHORT={}"),
+         "path": ("at udev ID_PATH {}", "Path={}")}
+
+
+def link_files(devs: Devices) -> Dict[str, str]:
+    """The .link files that name USB links (`ifagg networkd links` writes only these)."""
+    env = _env()
+    out = {}
+    for name, link in sorted(devs.links.items()):
+        what, match = MATCH[link.kind]
+        out[link_path(name)] = env.get_template("usb.link.j2").render(
+            link=link, origin=link.origin, what=what.format(link.value),
+            match=match.format(link.value), link_prefix=LINK_PREFIX)
+    return out
+
+
+def member_value(nic: MemberNic) -> str:
+    """A NIC as a native [[members]] value."""
+    words = list(nic.addresses)
+    if nic.gateway:
+        words += ["gateway", nic.gateway]
+    if nic.mtu:
+        words += ["mtu", str(nic.mtu)]
+    return " ".join(words)
+
+
+def overlay_objects(src: Source) -> OverlayObjects:
+    cfg, raw = src.loaded.cfg, src.loaded.raw
+    have = {cidr.split("/")[0] for nic in src.nics.values() for cidr in nic.addresses}
+    for i, table in enumerate(cfg.tables):
+        hop = cfg.me.hop_for(i)
+        if hop not in have:
+            where = raw["rspec"].locate(hop) if "rspec" in raw else None
+            raise ConfigError(
+                f"this host's hop {hop} for table {table} is on no known NIC; give that NIC's "
+                f"stanza (iface ethN inet static / address {hop}/24), a [[members]] entry in the "
+                "native file, or run on the node with --from-kernel",
+                iface=cfg.iface, option="rspec", token=hop, location=where)
+    desired = plan.desired_state(cfg, synthetic_observed(src.nics.values()), raw)
+    by_dev: Dict[str, List[Route]] = {}
+    rules, loose, address, main = [], [], None, None
+    for obj in desired.objects:
+        if isinstance(obj, Address):
+            address = obj
+        elif isinstance(obj, Route) and obj.table == plan.MAIN_TABLE:
+            main = obj
+        elif isinstance(obj, Route):
+            by_dev.setdefault(obj.dev, []).append(obj)
+        elif isinstance(obj, Rule):
+            rules.append(obj)
+        elif isinstance(obj, Sysctl):
+            loose.append(obj.path.split("/")[3])
+    assert address is not None and main is not None
+    return OverlayObjects(address, main, by_dev, rules, loose)
+
+
+def _shadowing(root: str, nic: str, prefix: str) -> Optional[str]:
+    """An admin's .network that sorts before ours and matches the NIC by name."""
+    ours = f"{prefix}{nic}.network"
+    for d in NETWORK_SEARCH:
+        path = os.path.join(root, d)
+        try:
+            names = sorted(os.listdir(path))
+        except OSError:
+            continue
+        for name in names:
+            if not name.endswith(".network") or name.startswith(prefix) or name >= ours:
+                continue
+            try:
+                with open(os.path.join(path, name), encoding="utf-8", errors="replace") as fh:
+                    text = fh.read()
+            except OSError:
+                continue
+            for line in text.splitlines():
+                key, _, value = line.strip().partition("=")
+                if key.strip() == "Name" and any(fnmatch.fnmatch(nic, pat)
+                                                 for pat in value.split()):
+                    return os.path.join("/", d, name)
+    return None
+
+
+def generate(sources: Sources, version: Optional[int] = None, prefix: str = PREFIX,
+             root: str = "/") -> Tree:
+    version = version or sources.networkd_version or BOOKWORM
+    feats = Features(version)
+    env = _env()
+    tree = Tree(notes=list(sources.notes))
+    nic_routes: Dict[str, List[Tuple[str, Route]]] = {}
+    nic_info: Dict[str, MemberNic] = {}
+    nic_loose: Dict[str, bool] = {}
+    used_tables: Dict[int, str] = {}
+
+    for src in sources.overlays:
+        cfg = src.loaded.cfg
+        tree.notes += src.notes
+        for t in cfg.tables:
+            if t in used_tables:
+                raise ConfigError(f"table {t} is also used by {used_tables[t]}",
+                                  iface=cfg.iface, option="table")
+            used_tables[t] = cfg.iface
+        objs = overlay_objects(src)
+        common = dict(version=version, origin=src.origin, iface=cfg.iface, cfg=cfg,
+                      proto=RTPROT_IFAGG, feats=feats, unit=UNIT.replace("@", f"@{cfg.iface}"))
+        netdev = f"{NETWORK_DIR}/{prefix}{cfg.iface}.netdev"
+        tree.files[netdev] = env.get_template("overlay.netdev.j2").render(**common)
+        tree.devices[netdev] = cfg.iface
+        tree.files[f"{NETWORK_DIR}/{prefix}{cfg.iface}.network"] = env.get_template(
+            "overlay.network.j2").render(objs=objs, **common)
+        for dev, routes in objs.routes_by_dev.items():
+            nic_routes.setdefault(dev, []).extend((cfg.iface, r) for r in routes)
+            nic_info.setdefault(dev, src.nics[dev])
+        for dev in objs.loose_devs:
+            nic_loose[dev] = True
+            nic_info.setdefault(dev, src.nics[dev])
+        unit_members = sorted(objs.routes_by_dev)
+        raw = src.loaded.raw
+        options = [(name, " ".join(raw[name].text.split())) for name in OPTIONS if name in raw]
+        tree.files[extras_path(cfg.iface, prefix)] = env.get_template("extras.conf.j2").render(
+            options=options, members=[(d, member_value(src.nics[d])) for d in unit_members],
+            dropins=[(d, src.nics[d].dropin) for d in unit_members if src.nics[d].dropin],
+            objs=objs, **common)
+        unit = UNIT.replace("@", f"@{cfg.iface}")
+        tree.links[f"{WANTS_DIR}/{unit}"] = UNIT_PATH
+
+    devs = sources.devices or Devices()
+    tree.notes += devs.notes
+    for name, dev in sorted(devs.netdevs.items()):
+        netdev = f"{NETWORK_DIR}/{prefix}{name}.netdev"
+        if netdev in tree.files:
+            raise ConfigError(f"is an overlay device and a {dev.kind}", iface=name)
+        tree.files[netdev] = env.get_template("device.netdev.j2").render(
+            dev=dev, origin=dev.origin, version=version)
+    tree.files.update(link_files(devs))
+    for name, gadget in sorted(devs.gadgets.items()):
+        tree.files[gadget_path(name)] = env.get_template("gadget.usbnet.j2").render(
+            gadget=gadget, origin=gadget.origin, network=f"{prefix}{name}.network")
+        tree.links[f"{WANTS_DIR}/{GADGET_UNIT.replace('@', f'@{name}')}"] = GADGET_UNIT_PATH
+    tree.optional = sorted(n for n, role in devs.roles.items() if role.optional)
+
+    overlay_origins = sorted({s.origin for s in sources.overlays})
+    for dev in sorted(set(nic_info) | set(devs.roles)):
+        role = devs.roles.get(dev)
+        member = dev in nic_info
+        nic = nic_info[dev] if member else role.nic
+        origins = sorted(set(overlay_origins if member else []) | ({role.origin} if role else set()))
+        ctx = dict(version=version, name=dev, nic=nic, role=role, member=member,
+                   routes=nic_routes.get(dev, []), proto=RTPROT_IFAGG,
+                   loose=nic_loose.get(dev, False), feats=feats, origins=origins)
+        if nic is not None and nic.dropin:
+            path = f"{NETWORK_DIR}/{nic.dropin}.d/{prefix}{dev}.conf"
+            tree.files[path] = env.get_template("member-dropin.conf.j2").render(**ctx)
+            continue
+        shadow = _shadowing(root, dev, prefix)
+        if shadow:
+            tree.notes.append(f"{dev}: {shadow} sorts before {prefix}{dev}.network and matches "
+                              f"{dev}, so networkd would ignore ours; name it in "
+                              "[[member-dropins]] (native file) or remove it")
+        for line in (role.ignored if role else nic.ignored):
+            tree.notes.append(f"{dev}: '{line}' is not carried to {prefix}{dev}.network")
+        tree.files[f"{NETWORK_DIR}/{prefix}{dev}.network"] = env.get_template(
+            "member.network.j2").render(**ctx)
+    return tree

@@ -1,0 +1,114 @@
+"""Member NICs: the links that carry an overlay's tables, and what we know of them.
+
+The generator needs each NIC's addresses twice: to build the synthetic kernel
+snapshot that plan.desired_state reads (which NIC reaches which hop), and to
+write the NIC's own .network. They come from the NIC's stanza, a [[members]]
+entry of the native file, or the live kernel.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Dict, Iterable, List, Optional
+
+from ifupdown_agg.errors import ConfigError, Location, TokenError
+from ifupdown_agg.core.objects import LinkInfo, Observed
+from ifupdown_agg.config.registry import ALL_OPTIONS
+from ifupdown_agg.overlay.options import OPTIONS
+from ifupdown_agg.config.types import MTU, parse_address, parse_ipv4, parse_netmask32
+
+
+@dataclass
+class MemberNic:
+    name: str
+    addresses: List[str]                 # "a.b.c.d/len"
+    gateway: Optional[str] = None
+    mtu: Optional[int] = None
+    dropin: Optional[str] = None         # the admin's .network that we extend instead
+    location: Optional[Location] = None
+    ignored: List[str] = field(default_factory=list)   # stanza lines we do not carry
+
+
+def _fail(nic: str, reason: str, where: Optional[Location], option: str = "") -> ConfigError:
+    return ConfigError(reason, iface=nic, option=option, location=where)
+
+
+def from_stanza(stanza) -> Optional[MemberNic]:
+    """An `iface NIC inet static` stanza as a member; None for other methods."""
+    if stanza.family != "inet" or stanza.method != "static":
+        return None
+    opts = stanza.options
+    if "address" not in opts:
+        raise _fail(stanza.name, "inet static without 'address'", stanza.location, "address")
+    try:
+        addr, plen = parse_address(opts["address"].text)
+        if plen is None:
+            plen = parse_netmask32(opts["netmask"].text) if "netmask" in opts else 32
+        gateway = parse_ipv4(opts["gateway"].text.strip()) if "gateway" in opts else None
+        mtu = MTU.parse(opts["mtu"].text) if "mtu" in opts else None
+    except TokenError as err:
+        raise _fail(stanza.name, err.reason, stanza.location) from None
+    # Bond and USB options are carried by devices.py, into the same .network.
+    carried = {"address", "netmask", "gateway", "mtu"} | (set(ALL_OPTIONS) - set(OPTIONS))
+    ignored = sorted(n for n in opts if n not in carried)
+    ignored += [f"{kind} {cmd}" for kind, cmd in stanza.commands]
+    return MemberNic(stanza.name, [f"{addr}/{plen}"], gateway, mtu, location=stanza.location,
+                     ignored=ignored)
+
+
+def parse_entry(nic: str, text: str, where: Optional[Location]) -> MemberNic:
+    """A native [[members]] value: ADDRESS/PREFIX [ADDRESS/PREFIX...] [gateway GW] [mtu N]."""
+    words = text.split()
+    addrs, gateway, mtu = [], None, None
+    i = 0
+    try:
+        while i < len(words):           # bounded: every branch consumes a word
+            word = words[i]
+            if word in ("gateway", "mtu"):
+                if i + 1 >= len(words):
+                    raise TokenError(word, f"'{word}' needs a value")
+                if word == "gateway":
+                    gateway = parse_ipv4(words[i + 1])
+                else:
+                    mtu = MTU.parse(words[i + 1])
+                i += 2
+                continue
+            addr, plen = parse_address(word)
+            if plen is None:
+                raise TokenError(word, f"'{word}' needs a prefix length, as in {addr}/24")
+            addrs.append(f"{addr}/{plen}")
+            i += 1
+    except TokenError as err:
+        raise ConfigError(err.reason, iface=nic, option="members", token=err.token,
+                          location=where) from None
+    if not addrs:
+        raise _fail(nic, "a member needs at least one ADDRESS/PREFIX", where, "members")
+    return MemberNic(nic, addrs, gateway, mtu, location=where)
+
+
+def from_observed(obs: Observed, skip: Iterable[str]) -> Dict[str, MemberNic]:
+    """Every NIC with an IPv4 address in the live kernel, as a member candidate."""
+    out = {}
+    skip = set(skip) | {"lo"}
+    for link in obs.links.values():
+        if link.name not in skip and link.addrs:
+            out[link.name] = MemberNic(link.name, [f"{a}/{p}" for a, p in link.addrs])
+    return out
+
+
+def synthetic_observed(nics: Iterable[MemberNic]) -> Observed:
+    """A kernel snapshot holding just these NICs' addresses.
+
+    conf/all/rp_filter is strict in it, so desired_state asks for loose on
+    every route device whatever the node has now: a networkd node gets loose
+    from boot on, not only when it happened to be strict when generated.
+    """
+    obs = Observed()
+    for index, nic in enumerate(nics, 2):
+        link = LinkInfo(name=nic.name, index=index, up=True)
+        for cidr in nic.addresses:
+            addr, plen = cidr.split("/")
+            link.addrs.append((addr, int(plen)))
+        obs.links[nic.name] = link
+    obs.sysctls["net/ipv4/conf/all/rp_filter"] = "1"
+    return obs

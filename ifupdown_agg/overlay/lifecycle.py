@@ -1,0 +1,112 @@
+"""Bringing an overlay up and down: config -> plan -> executor -> state.
+
+The hook and the CLI both go through here, so `ifup tun0` and `ifagg up tun0`
+do the same thing.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Dict, List, Mapping, Optional, Tuple
+
+from ifupdown_agg.config import ifaces_file
+from ifupdown_agg.monitor import daemon as monitor
+from ifupdown_agg.overlay import plan
+from ifupdown_agg.core import record as state
+from ifupdown_agg.kernel import tun as tundev
+from ifupdown_agg.errors import ConfigError, Location
+from ifupdown_agg.core.objects import DEVICE_ALIAS, TunDevice
+from ifupdown_agg.core.ops import Op
+from ifupdown_agg.overlay.model import OverlayConfig, overlay_from_options
+from ifupdown_agg.config.schema import RawOption
+
+
+@dataclass
+class Loaded:
+    cfg: OverlayConfig
+    raw: Dict[str, RawOption]
+
+
+def from_file(iface: str, path: str = "/etc/network/interfaces") -> Loaded:
+    parsed = ifaces_file.read(path)
+    stanza = parsed.find(iface)
+    if stanza is None:
+        known = ", ".join(s.name for s in parsed.stanzas) or "none"
+        raise ConfigError(f"no 'iface {iface} inet ...' stanza (stanzas: {known})",
+                          location=Location(path))
+    return Loaded(overlay_from_options(iface, stanza.options), stanza.options)
+
+
+def from_raw(iface: str, raw: Mapping[str, RawOption]) -> Loaded:
+    return Loaded(overlay_from_options(iface, raw), dict(raw))
+
+
+def up(loaded: Loaded, kernel, executor) -> Tuple[List[Op], plan.Desired]:
+    """Plan against the kernel and run it; the record of what we made is saved."""
+    obs = kernel.observe()
+    made = state.load(loaded.cfg.iface)
+    ops, desired = plan.plan_up(loaded.cfg, obs, loaded.raw, made)
+    applied = executor.run(ops)
+    if not executor.changes_kernel:
+        return ops, desired
+    if applied:
+        state.save(loaded.cfg.iface, state.merge(made, applied))
+    keep_monitor(loaded, restart=bool(applied))
+    return ops, desired
+
+
+# pre-up and post-down only make and remove the device. They need no netlink,
+# so they stay clear of pyroute2, whose import is most of a hook's run time.
+
+def create_device(loaded: Loaded) -> None:
+    name = loaded.cfg.iface
+    if not tundev.exists(name):
+        tundev.create(name, DEVICE_ALIAS)
+        state.save(name, state.merge(state.load(name), [Op("add", TunDevice(name))]))
+
+
+def remove_device(iface: str) -> None:
+    made = state.load(iface)
+    recorded = any(op.action == "add" and op.obj == TunDevice(iface) for op in made)
+    if (recorded or not made) and tundev.exists(iface) and tundev.alias(iface) == DEVICE_ALIAS:
+        tundev.delete(iface)
+    state.remove(iface)
+    monitor.forget_options(iface)
+
+
+def keep_monitor(loaded: Loaded, restart: bool) -> None:
+    """The monitor runs exactly while the overlay is up, with the config it is up with."""
+    iface = loaded.cfg.iface
+    monitor.save_options(iface, loaded.raw)
+    if restart or not loaded.cfg.monitor.enabled:
+        monitor.stop(iface)
+    if loaded.cfg.monitor.enabled:
+        monitor.start(iface)
+
+
+def down(iface: str, kernel, executor, cfg: Optional[OverlayConfig] = None,
+         keep_device: bool = False) -> List[Op]:
+    """Undo what ifup made; without a record, remove what carries our marks."""
+    if executor.changes_kernel:
+        monitor.stop(iface)     # before the nft table it rewrites goes away
+    obs = kernel.observe()
+    made = state.load(iface)
+    if made:
+        ops = plan.plan_down(made, obs)
+    else:
+        ops = plan.plan_sweep(obs, iface, cfg.tables if cfg else ())
+    if keep_device:
+        ops = [op for op in ops if not isinstance(op.obj, TunDevice)]
+    executor.run(ops)
+    if not executor.changes_kernel:
+        return ops
+    if keep_device:
+        kept = [op for op in made if isinstance(op.obj, TunDevice)]
+        if kept:
+            state.save(iface, kept)
+        else:
+            state.remove(iface)
+    else:
+        state.remove(iface)
+        monitor.forget_options(iface)
+    return ops

@@ -1,0 +1,116 @@
+"""The typed overlay configuration, validated as a whole.
+
+Single options are checked by their parsers; this module checks how they fit
+together (the address is in the fake net and in the rspec, hops match tables,
+no virtual address twice), still without looking at the kernel.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Dict, Mapping, Optional, Tuple, Union
+
+import netaddr
+
+from ifupdown_agg.errors import ConfigError, Location
+from ifupdown_agg.core.objects import nft_table_name
+from ifupdown_agg.config.schema import RawOption, parse_options
+from ifupdown_agg.overlay.options import OPTIONS
+from ifupdown_agg.config.types import RspecEntry
+
+
+@dataclass(frozen=True)
+class MonitorConfig:
+    enabled: bool
+    interval_ms: int
+    loss: int
+    rejoin: int
+    port: int
+
+
+@dataclass(frozen=True)
+class OverlayConfig:
+    iface: str
+    address: str
+    fakenet: str
+    tables: Tuple[int, ...]
+    rspec: Tuple[RspecEntry, ...]
+    weights: Union[str, Tuple[int, ...]]
+    congctl: Optional[str]
+    reordering: Optional[int]
+    gso_max_segs: Union[str, int, None]
+    rule_priority: int
+    mtu: Optional[int]
+    monitor: "MonitorConfig"
+
+    @property
+    def me(self) -> RspecEntry:
+        return next(e for e in self.rspec if e.virt == self.address)
+
+    @property
+    def peers(self) -> Tuple[RspecEntry, ...]:
+        return tuple(e for e in self.rspec if e.virt != self.address)
+
+    @property
+    def peer_indexes(self) -> Tuple[Tuple[int, str], ...]:
+        """(position in the rspec, address) of every peer: the same on every host."""
+        return tuple((i, e.virt) for i, e in enumerate(self.rspec) if e.virt != self.address)
+
+    @property
+    def nft_table(self) -> str:
+        return nft_table_name(self.iface)
+
+
+def overlay_from_options(iface: str, raw: Mapping[str, RawOption]) -> OverlayConfig:
+    values = parse_options(iface, raw, OPTIONS)
+
+    def fail(option: str, reason: str, token: str = "") -> ConfigError:
+        where: Optional[Location] = None
+        if option in raw:
+            where = raw[option].locate(token) if token else raw[option].location
+        return ConfigError(reason, iface=iface, option=option, token=token, location=where)
+
+    address, prefix = values["address"]
+    netmask = values["netmask"]
+    if prefix not in (None, 32):
+        raise fail("address", f"must be a /32, not /{prefix}: a wider prefix makes the kernel "
+                   "route the fake net itself", f"{address}/{prefix}")
+    if netmask != 32:
+        raise fail("netmask", "must be 255.255.255.255: a wider mask makes the kernel route "
+                   "the fake net itself, hiding the overlay route", raw["netmask"].text)
+    fakenet = netaddr.IPNetwork(values["fakenet"])
+    if netaddr.IPAddress(address) not in fakenet:
+        raise fail("address", f"'{address}' is outside fakenet {fakenet}", address)
+
+    tables = values["table"]
+    rspec: Tuple[RspecEntry, ...] = values["rspec"]
+    seen: Dict[str, RspecEntry] = {}
+    for entry in rspec:
+        if entry.virt in seen:
+            raise fail("rspec", f"virtual address '{entry.virt}' is listed twice", entry.virt)
+        seen[entry.virt] = entry
+        if netaddr.IPAddress(entry.virt) not in fakenet:
+            raise fail("rspec", f"virtual address '{entry.virt}' is outside fakenet {fakenet}",
+                       entry.virt)
+        if len(entry.hops) > len(tables):
+            raise fail("rspec", f"entry for {entry.virt} has {len(entry.hops)} hops but 'table' "
+                       f"lists {len(tables)} tables; give at most one hop per table",
+                       entry.virt)
+    if address not in seen:
+        raise fail("rspec", f"has no entry for this host's address {address}; add "
+                   f"'{address}:HOP...' (one hop per table)", "")
+
+    weights = values["agg-weights"]
+    if weights != "auto" and len(weights) != len(tables):
+        raise fail("agg-weights", f"gives {len(weights)} weights for {len(tables)} tables",
+                   raw["agg-weights"].text)
+
+    return OverlayConfig(
+        iface=iface, address=address, fakenet=str(fakenet), tables=tables, rspec=rspec,
+        weights=weights, congctl=values["agg-congctl"], reordering=values["agg-reordering"],
+        gso_max_segs=values["agg-gso-max-segs"], rule_priority=values["agg-rule-priority"],
+        mtu=values["mtu"],
+        monitor=MonitorConfig(values["agg-monitor"], values["agg-probe-interval"],
+                              values["agg-probe-loss"], values["agg-probe-rejoin"],
+                              values["agg-probe-port"]))
+

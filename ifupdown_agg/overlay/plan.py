@@ -1,0 +1,362 @@
+"""Desired state for an overlay, and the plan that gets the kernel there.
+
+Pure: it reads a config and an Observed snapshot and returns Ops. The order of
+a plan is the order of safe application: the device and its address first,
+routes and rules next, and the nft marking last, so no packet is marked
+before its table can route it. Teardown runs the other way round.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import List, Mapping, Optional, Sequence, Tuple
+
+import netaddr
+
+from ifupdown_agg.overlay import nft_ruleset
+from ifupdown_agg.errors import ConfigError, Location
+from ifupdown_agg.core.objects import (DEVICE_ALIAS, RTPROT_IFAGG, Address, KObject, LinkAttrs,
+                                       NftTable, Observed, Route, Rule, Sysctl, TunDevice,
+                                       nft_table_name)
+from ifupdown_agg.core.ops import Op
+from ifupdown_agg.overlay.model import OverlayConfig
+from ifupdown_agg.config.schema import RawOption
+
+MAIN_TABLE = 254
+RP_LOOSE = "2"
+
+
+@dataclass
+class Member:
+    """The link a table sends packets through, as seen from this host."""
+
+    table: int
+    dev: str
+    local: str          # this host's hop for the table: its address on `dev`
+    weight: int
+
+
+@dataclass
+class Desired:
+    objects: List[KObject]
+    members: List[Member]
+    notes: List[str] = field(default_factory=list)
+
+
+def rp_filter_path(dev: str) -> str:
+    return f"net/ipv4/conf/{dev}/rp_filter"
+
+
+class _Locator:
+    def __init__(self, cfg: OverlayConfig, raw: Optional[Mapping[str, RawOption]]):
+        self.cfg, self.raw = cfg, raw or {}
+
+    def error(self, option: str, reason: str, token: str = "") -> ConfigError:
+        where: Optional[Location] = None
+        if option in self.raw:
+            where = self.raw[option].locate(token) if token else self.raw[option].location
+        return ConfigError(reason, iface=self.cfg.iface, option=option, token=token,
+                           location=where)
+
+
+def _connected(obs: Observed) -> List[Tuple[netaddr.IPNetwork, str, str]]:
+    nets = []
+    for link in obs.links.values():
+        for addr, plen in link.addrs:
+            nets.append((netaddr.IPNetwork(f"{addr}/{plen}"), link.name, addr))
+    # Longest prefix first, as the kernel would pick.
+    nets.sort(key=lambda n: -n[0].prefixlen)
+    return nets
+
+
+def _dev_for(hop: str, nets, skip: str) -> Optional[str]:
+    ip = netaddr.IPAddress(hop)
+    for net, dev, _ in nets:
+        if dev != skip and ip in net and net.prefixlen < 32:
+            return dev
+    return None
+
+
+def _next_hop(peer, i: int, link_dev: str, nets, skip: str) -> Tuple[str, Optional[str]]:
+    """The peer's hop for table i, and the device that reaches it.
+
+    The rspec's own hop wins whenever it is reachable. Otherwise (a host with
+    one NIC, such as the seed's gateway, seeing a peer's hop on a link it does
+    not have) the peer is reached through another of its hops: one on this
+    table's own link if there is one, else any connected one.
+    """
+    literal = peer.hop_for(i)
+    dev = _dev_for(literal, nets, skip)
+    if dev is not None:
+        return literal, dev
+    for hop in peer.hops:
+        if _dev_for(hop, nets, skip) == link_dev:
+            return hop, link_dev
+    for hop in peer.hops:
+        dev = _dev_for(hop, nets, skip)
+        if dev is not None:
+            return hop, dev
+    return literal, None
+
+
+GSO_BURST_SECONDS = 60e-6
+SEGMENT_BITS = 1500 * 8
+
+
+def auto_gso_segs(devs: Sequence[str], obs: Observed) -> int:
+    """Segments that keep one marked GSO run under ~60 us on the slowest member."""
+    rates = [obs.links[d].rate for d in devs if d in obs.links]
+    if not rates or not all(rates):
+        return 8
+    segs = int(min(rates) * 1e6 * GSO_BURST_SECONDS / SEGMENT_BITS)
+    return max(1, min(64, segs))
+
+
+def auto_weights(devs: Sequence[str], obs: Observed) -> Tuple[List[int], Optional[str]]:
+    speeds = [obs.links[d].rate if d in obs.links else None for d in devs]
+    if any(not s or s <= 0 for s in speeds):
+        unknown = sorted({d for d, s in zip(devs, speeds) if not s or s <= 0})
+        return [1] * len(devs), ("speed unknown for " + ", ".join(unknown) +
+                                 "; all links weigh the same (set agg-weights to change)")
+    capped = [d for d in devs if obs.links[d].bus_cap and obs.links[d].bus_cap == obs.links[d].rate]
+    if capped:
+        return [int(s) for s in speeds], (
+            "a shared USB 2.0 bus sets the weights of " + ", ".join(
+                f"{d} ({obs.links[d].bus_cap} Mbit/s)" for d in capped) +
+            ": the bus, not the link speed, bounds what they carry together (ifagg doctor --usb)")
+    return [int(s) for s in speeds], None
+
+
+def desired_state(cfg: OverlayConfig, obs: Observed,
+                  raw: Optional[Mapping[str, RawOption]] = None) -> Desired:
+    loc = _Locator(cfg, raw)
+    nets = _connected(obs)
+    local_addrs = {addr: dev for _, dev, addr in nets}
+    me = cfg.me
+
+    devs = []
+    for i, table in enumerate(cfg.tables):
+        hop = me.hop_for(i)
+        dev = local_addrs.get(hop)
+        if dev is None or dev == cfg.iface:
+            raise loc.error("rspec", f"this host's hop {hop} for table {table} is not an address "
+                            "of any interface here; bring that NIC up with its address before "
+                            f"{cfg.iface} (or fix the rspec entry)", hop)
+        devs.append(dev)
+
+    notes: List[str] = []
+    if cfg.weights == "auto":
+        weights, note = auto_weights(devs, obs)
+        if note:
+            notes.append(note)
+    else:
+        weights = list(cfg.weights)
+    members = [Member(t, d, me.hop_for(i), w)
+               for i, (t, d, w) in enumerate(zip(cfg.tables, devs, weights))]
+
+    gso = auto_gso_segs(devs, obs) if cfg.gso_max_segs == "auto" else cfg.gso_max_segs
+    objects: List[KObject] = [TunDevice(cfg.iface),
+                              LinkAttrs(cfg.iface, up=True, gso_max_segs=gso),
+                              Address(cfg.iface, cfg.address, 32)]
+
+    route_devs = set(devs)
+    table_routes: List[KObject] = []
+    for i, table in enumerate(cfg.tables):
+        for peer in cfg.peers:
+            hop, dev = _next_hop(peer, i, devs[i], nets, cfg.iface)
+            if dev is None:
+                raise loc.error("rspec", f"next hop {hop} of {peer.virt} for table {table} is on "
+                                "no network connected to this host", hop)
+            route_devs.add(dev)
+            table_routes.append(Route(table, f"{peer.virt}/32", dev, gateway=hop))
+
+    all_rp = obs.sysctls.get(rp_filter_path("all"), "0")
+    for dev in sorted(route_devs):
+        current = obs.sysctls.get(rp_filter_path(dev), "0")
+        # The kernel uses the larger of conf/all and conf/DEV, and only strict (1)
+        # hurts. Keeping a value that is already loose makes re-planning stable.
+        if all_rp == "1" or current in ("1", RP_LOOSE):
+            objects.append(Sysctl(rp_filter_path(dev), RP_LOOSE))
+
+    objects += table_routes
+    objects += [Rule(cfg.rule_priority, t, t) for t in cfg.tables]
+    objects.append(Route(MAIN_TABLE, cfg.fakenet, cfg.iface, prefsrc=cfg.address,
+                         congctl=cfg.congctl, reordering=cfg.reordering))
+    objects.append(nft_ruleset.build(cfg.nft_table, cfg.iface, cfg.peer_indexes,
+                                     cfg.tables, weights))
+    return Desired(objects, members, notes)
+
+
+def check_conflicts(cfg: OverlayConfig, obs: Observed,
+                    raw: Optional[Mapping[str, RawOption]] = None) -> None:
+    """Refuse tables, marks or routes that something else already uses."""
+    loc = _Locator(cfg, raw)
+    ours = set(cfg.tables)
+    for seen in obs.routes:
+        r = seen.route
+        if seen.proto == RTPROT_IFAGG:
+            continue
+        if r.table in ours:
+            raise loc.error("table", f"table {r.table} already holds a route that ifupdown-agg "
+                            f"did not make ({r.describe().replace(' proto 173', '')}, "
+                            f"proto {seen.proto}); choose a free table ID", str(r.table))
+        if r.table == MAIN_TABLE and r.dst == cfg.fakenet:
+            raise loc.error("fakenet", f"the main table already routes {cfg.fakenet} "
+                            f"(dev {r.dev}, proto {seen.proto}); remove that route or pick "
+                            "another fake net", cfg.fakenet)
+    for seen in obs.rules:
+        r = seen.rule
+        if seen.proto == RTPROT_IFAGG:
+            continue
+        if r.table in ours or r.fwmark in ours:
+            raise loc.error("table", f"ip rule priority {r.priority} (fwmark {r.fwmark}, lookup "
+                            f"{r.table}) is not ours and uses the same table or mark",
+                            str(r.table if r.table in ours else r.fwmark))
+
+
+def _current(obj: KObject, obs: Observed) -> Tuple[bool, Optional[KObject]]:
+    """(exists, the object as it is now) for diffing."""
+    if isinstance(obj, TunDevice):
+        return obj.name in obs.links, None
+    if isinstance(obj, LinkAttrs):
+        link = obs.links.get(obj.name)
+        if link is None:
+            return False, LinkAttrs(obj.name, up=False, gso_max_segs=None)
+        return True, LinkAttrs(obj.name,
+                               up=link.up if obj.up is not None else None,
+                               gso_max_segs=link.gso_max_segs if obj.gso_max_segs is not None else None)
+    if isinstance(obj, Address):
+        link = obs.links.get(obj.dev)
+        return bool(link and (obj.address, obj.prefixlen) in link.addrs), None
+    if isinstance(obj, Route):
+        seen = obs.route_index().get(obj.key())
+        return seen is not None, seen
+    if isinstance(obj, Rule):
+        return obj in obs.rule_set(), None
+    if isinstance(obj, NftTable):
+        cur = obs.nft.get(obj.name)
+        return cur is not None, cur
+    if isinstance(obj, Sysctl):
+        val = obs.sysctls.get(obj.path)
+        return val is not None, Sysctl(obj.path, val) if val is not None else None
+    raise TypeError(obj)
+
+
+def diff(desired: Sequence[KObject], obs: Observed) -> List[Op]:
+    ops: List[Op] = []
+    for obj in desired:
+        exists, cur = _current(obj, obs)
+        if isinstance(obj, (LinkAttrs, Sysctl)):
+            if cur != obj:
+                ops.append(Op("set", obj, cur))
+        elif isinstance(obj, NftTable):
+            if cur is None:
+                ops.append(Op("add", obj))
+            elif cur.digest != obj.digest:
+                ops.append(Op("set", obj, cur))
+        elif isinstance(obj, Route) and exists and cur != obj:
+            ops += [Op("del", cur), Op("add", obj)]
+        elif not exists:
+            ops.append(Op("add", obj))
+    return ops
+
+
+def stale(cfg: OverlayConfig, desired: Sequence[KObject], obs: Observed,
+          made: Sequence[Op] = ()) -> List[Op]:
+    """What this overlay made earlier that the config no longer wants.
+
+    The record says what this overlay made; the marks catch the rest in its own
+    tables and on its own device when the record is lost.
+    """
+    want = {o.key() for o in desired}
+    ours = set(cfg.tables)
+    ops: List[Op] = []
+    seen_keys = set()
+
+    def drop(obj: KObject) -> None:
+        if obj.key() not in want and obj.key() not in seen_keys:
+            seen_keys.add(obj.key())
+            ops.append(Op("del", obj))
+
+    for op in made:
+        if op.action == "add" and _current(op.obj, obs)[0]:
+            drop(op.obj)
+        elif op.action == "set" and op.obj.key() not in want and op.old is not None:
+            exists, cur = _current(op.obj, obs)
+            if exists and cur != op.old:
+                ops.append(Op("set", op.old, cur))
+    for seen in obs.routes:
+        r = seen.route
+        if seen.proto == RTPROT_IFAGG and (
+                r.table in ours or (r.table == MAIN_TABLE and r.dev == cfg.iface)):
+            drop(r)
+    for seen in obs.rules:
+        if seen.proto == RTPROT_IFAGG and (seen.rule.table in ours or seen.rule.fwmark in ours):
+            drop(seen.rule)
+    # Removing the nft marking first stops packets towards tables about to change.
+    return sorted(ops, key=lambda op: not isinstance(op.obj, NftTable))
+
+
+def plan_up(cfg: OverlayConfig, obs: Observed,
+            raw: Optional[Mapping[str, RawOption]] = None,
+            made: Sequence[Op] = ()) -> Tuple[List[Op], Desired]:
+    """The changes that bring the kernel to the config; `made` is this overlay's record."""
+    check_conflicts(cfg, obs, raw)
+    desired = desired_state(cfg, obs, raw)
+    # Stale objects go first: a changed table list must free its marks before reuse.
+    return stale(cfg, desired.objects, obs, made) + diff(desired.objects, obs), desired
+
+
+def plan_down(made: Sequence[Op], obs: Observed) -> List[Op]:
+    """Undo recorded changes, newest first, skipping what is already gone."""
+    ops: List[Op] = []
+    for op in reversed(made):
+        undo = op.inverse()
+        if undo.action == "del":
+            exists, _ = _current(undo.obj, obs)
+            if not exists:
+                continue
+            if isinstance(undo.obj, TunDevice):
+                link = obs.links[undo.obj.name]
+                if link.alias != DEVICE_ALIAS:
+                    continue    # replaced by someone else's device of the same name
+        elif undo.action == "set":
+            if isinstance(undo.obj, LinkAttrs) and undo.obj.name not in obs.links:
+                continue
+            if isinstance(undo.obj, Sysctl) and undo.obj.path not in obs.sysctls:
+                continue
+        ops.append(undo)
+    # A deleted device takes its addresses and routes with it.
+    gone = {op.obj.name for op in ops if op.action == "del" and isinstance(op.obj, TunDevice)}
+    return [op for op in ops if not _dies_with(op, gone)]
+
+
+def _dies_with(op: Op, gone) -> bool:
+    if op.action == "del" and isinstance(op.obj, Address):
+        return op.obj.dev in gone
+    if op.action == "del" and isinstance(op.obj, Route):
+        return op.obj.dev in gone and op.obj.table == MAIN_TABLE
+    if op.action == "set" and isinstance(op.obj, LinkAttrs):
+        return op.obj.name in gone
+    return False
+
+
+def plan_sweep(obs: Observed, iface: Optional[str] = None,
+               tables: Sequence[int] = ()) -> List[Op]:
+    """Remove everything carrying our marks (for one overlay, or all), without state."""
+    ops: List[Op] = []
+    for name, table in obs.nft.items():
+        if iface is None or name == nft_table_name(iface):
+            ops.append(Op("del", table))
+    mine = set(tables)
+    for seen in obs.rules:
+        if seen.proto == RTPROT_IFAGG and (iface is None or seen.rule.table in mine):
+            ops.append(Op("del", seen.rule))
+    for seen in obs.routes:
+        r = seen.route
+        if seen.proto == RTPROT_IFAGG and (iface is None or r.table in mine or r.dev == iface):
+            ops.append(Op("del", r))
+    for link in obs.links.values():
+        if link.alias == DEVICE_ALIAS and (iface is None or link.name == iface):
+            ops.append(Op("del", TunDevice(link.name)))
+    return ops

@@ -1,0 +1,116 @@
+"""`ifagg status`: per link and per (peer, link) path, what is carried and how healthy."""
+
+from __future__ import annotations
+
+import datetime
+import json
+import sys
+import time
+from typing import Dict, List
+
+from ifupdown_agg.monitor import daemon as monitor
+from ifupdown_agg.overlay import lifecycle as overlay, plan
+from ifupdown_agg.kernel.netlink import Kernel
+from ifupdown_agg.core.objects import Route
+from ifupdown_agg.overlay.nft_ruleset import counter_name, reduce_weights
+
+
+def _loaded(iface: str, interfaces: str) -> overlay.Loaded:
+    raw = monitor.load_options(iface)      # what the overlay is up with, if it is up
+    return overlay.from_raw(iface, raw) if raw else overlay.from_file(iface, interfaces)
+
+
+def _shares(tables: List[int], weights: Dict[int, int]) -> Dict[int, float]:
+    reduced = reduce_weights([weights[t] for t in tables])
+    return {t: w / sum(reduced) for t, w in zip(tables, reduced)}
+
+
+def collect(kernel: Kernel, iface: str, interfaces: str) -> Dict:
+    loaded = _loaded(iface, interfaces)
+    cfg = loaded.cfg
+    obs = kernel.observe()
+    desired = plan.desired_state(cfg, obs, loaded.raw)
+    up = cfg.nft_table in obs.nft
+    counters = kernel.counters(cfg.nft_table) if up else {}
+    weights = {m.table: m.weight for m in desired.members}
+    health = monitor.load_health(iface) or {}
+    down = {(p["peer"], t): p for p in health.get("paths", []) if p["state"] == "down"
+            for t in p["tables"]}
+    all_paths = {(p["peer"], t): p for p in health.get("paths", []) for t in p["tables"]}
+
+    links, peers = [], []
+    for m in desired.members:
+        pk = [counters.get(counter_name(i, m.table), {}) for i, _ in cfg.peer_indexes]
+        links.append({"table": m.table, "dev": m.dev, "local": m.local, "weight": m.weight,
+                      "rotation_share": round(_shares(list(cfg.tables), weights)[m.table], 4),
+                      "packets": sum(c.get("packets", 0) for c in pk),
+                      "bytes": sum(c.get("bytes", 0) for c in pk)})
+    total = sum(ln["packets"] for ln in links)
+    for ln in links:
+        ln["carried_share"] = round(ln["packets"] / total, 4) if total else 0.0
+    for index, virt in cfg.peer_indexes:
+        alive = [t for t in cfg.tables if (virt, t) not in down] or list(cfg.tables)
+        shares = _shares(alive, weights)
+        rows = []
+        for t in cfg.tables:
+            c = counters.get(counter_name(index, t), {})
+            p = all_paths.get((virt, t), {})
+            route = next(o for o in desired.objects if isinstance(o, Route)
+                         and o.table == t and o.dst == f"{virt}/32")
+            rows.append({"table": t, "dev": route.dev, "via": route.gateway,
+                         "health": p.get("state", "unmonitored") if health else "unmonitored",
+                         "since": p.get("since"), "reason": p.get("reason", ""),
+                         "weight": weights[t], "rotation_share": round(shares.get(t, 0.0), 4),
+                         "packets": c.get("packets", 0), "bytes": c.get("bytes", 0)})
+        peers.append({"peer": virt, "probed": virt in health.get("probed_peers", []), "paths": rows})
+    return {"iface": iface, "up": up, "address": cfg.address, "fakenet": cfg.fakenet,
+            "monitor": {"running": bool(monitor.running_pid(iface)),
+                        "interval_ms": cfg.monitor.interval_ms, "loss": cfg.monitor.loss,
+                        "rejoin": cfg.monitor.rejoin},
+            "links": links, "peers": peers, "notes": desired.notes}
+
+
+def _when(ts) -> str:
+    return datetime.datetime.fromtimestamp(ts).strftime("%H:%M:%S") if ts else "-"
+
+
+def render(st: Dict) -> str:
+    mon = st["monitor"]
+    out = [f"{st['iface']}: {'up' if st['up'] else 'DOWN'}, {st['address']} in {st['fakenet']}, "
+           f"{len(st['peers'])} peer(s), monitor "
+           + (f"running (probes every {mon['interval_ms']} ms, down after {mon['loss']} lost, "
+              f"back after {mon['rejoin']} good)" if mon["running"] else "not running")]
+    out.append(f"  {'link':<10} {'table':>6} {'weight':>7} {'rotation':>8} {'carried':>8} "
+               f"{'packets':>11} {'bytes':>14}")
+    for ln in st["links"]:
+        out.append(f"  {ln['dev']:<10} {ln['table']:>6} {ln['weight']:>7} {ln['rotation_share']:>8.1%} "
+                   f"{ln['carried_share']:>8.1%} {ln['packets']:>11} {ln['bytes']:>14}")
+    out.append(f"  {'peer':<16} {'link':<10} {'via':<16} {'health':<11} {'since':>8} {'rotation':>8} "
+               f"{'packets':>11} {'bytes':>14}  reason")
+    for peer in st["peers"]:
+        for row in peer["paths"]:
+            out.append(f"  {peer['peer']:<16} {row['dev']:<10} {row['via']:<16} {row['health']:<11} "
+                       f"{_when(row['since']):>8} {row['rotation_share']:>8.1%} {row['packets']:>11} "
+                       f"{row['bytes']:>14}  {row['reason']}")
+    out += [f"  note: {n}" for n in st["notes"]]
+    return "\n".join(out)
+
+
+def run(args) -> int:
+    from ifupdown_agg.cli.main import _overlay_names
+    names = _overlay_names(args.interfaces, args.iface)
+    rounds = args.count if args.watch else 1
+    for n in range(rounds):                     # bounded by --count
+        kernel = Kernel()
+        try:
+            stats = [collect(kernel, name, args.interfaces) for name in names]
+        finally:
+            kernel.close()
+        text = json.dumps(stats, indent=2) if args.json else (
+            "\n\n".join(render(s) for s in stats) or "no overlay stanzas")
+        if args.watch and not args.json:
+            sys.stdout.write("\033[H\033[2J")  # redraw in place
+        print(text, flush=True)
+        if n + 1 < rounds:
+            time.sleep(args.interval)
+    return 0 if all(s["up"] for s in stats) else 1

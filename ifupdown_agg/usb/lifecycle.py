@@ -1,0 +1,317 @@
+"""USB links from usbnet-* stanza options: the gadget's life cycle and the bridge layout.
+
+  pre-up     create the configfs gadget, bind it to the UDC, rename its network
+             interface to the stanza's name, and wait (briefly) for the host to
+             enumerate it; on any failure remove what was made
+  post-up    join usbnet-bridge; start the carrier watch (below)
+  pre-down   leave the bridge
+  post-down  stop the watch, unbind and remove the gadget
+
+The carrier race (measured with dummy_hcd and cdc_ncm on Linux 6.1): if the
+gadget's interface is up before the host has enumerated the gadget and bound
+its driver, the host's side stays NO-CARRIER until the gadget's side goes down
+and up again. Bringing it up after that works in either order. So pre-up waits
+up to ENUMERATION_WAIT for the host (plus BOUNCE_DELAY for its driver), and a
+small watch process bounces the gadget's interface once when it starts with a
+host there, and once each time a host (re-)enumerates it later (its carrier
+comes on): a cable plugged in after boot, or a host that reboots.
+
+No pyroute2 here: renames and up/down use the SIOCSIFNAME/SIOCSIFFLAGS ioctls,
+so the hook stays as quick as the overlay's pre-up.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import os
+import signal
+import socket
+import struct
+import subprocess
+import sys
+import time
+from typing import Callable, Dict, Mapping, Optional
+
+from ifupdown_agg.core import record as state
+from ifupdown_agg.errors import AggError, ConfigError
+from ifupdown_agg.config.registry import TABLES_BY_GROUP
+from ifupdown_agg.config.schema import RawOption, parse_options
+from ifupdown_agg.usb.gadget import (CONFIGFS, UDC_CLASS, Gadget, GadgetError, GadgetSpec,
+                                     gadget_name)
+
+USBNET_TABLE = TABLES_BY_GROUP["usbnet"]
+SYSFS_NET = "/sys/class/net"
+NETDEV_WAIT = 5.0            # the kernel registers the gadget's interface at bind
+ENUMERATION_WAIT = 2.0       # a connected host enumerates in well under a second
+WATCH_INTERVAL = 0.25        # the watch's one read per interval costs next to nothing
+BOUNCE_DELAY = 0.5           # let the host's driver bind before the connect notification
+SIOCGIFFLAGS, SIOCSIFFLAGS, SIOCSIFNAME = 0x8913, 0x8914, 0x8923
+IFF_UP = 0x1
+
+Say = Callable[[str], None]
+
+
+def gadget_spec(iface: str, raw: Mapping[str, RawOption],
+                values: Optional[Dict[str, object]] = None) -> Optional[GadgetSpec]:
+    values = values or parse_options(iface, raw, USBNET_TABLE)
+    if not values["usbnet-gadget"]:
+        for name in ("usbnet-udc", "usbnet-dev-addr", "usbnet-host-addr",
+                     "usbnet-serial-console", "usbnet-vendor-id", "usbnet-product-id"):
+            if name in raw:
+                raise ConfigError("is a gadget option; add 'usbnet-gadget ncm' (or ecm, rndis, "
+                                  "eem) to make this stanza a gadget", iface=iface, option=name,
+                                  location=raw[name].location)
+        return None
+    if "usbnet-match" in raw:
+        raise ConfigError("names the other side of a USB link; a gadget's own stanza does "
+                          "not need it", iface=iface, option="usbnet-match",
+                          location=raw["usbnet-match"].location)
+    return GadgetSpec(iface=iface, function=values["usbnet-gadget"], udc=values["usbnet-udc"],
+                      dev_addr=values["usbnet-dev-addr"], host_addr=values["usbnet-host-addr"],
+                      vendor_id=values["usbnet-vendor-id"], product_id=values["usbnet-product-id"],
+                      serial_console=values["usbnet-serial-console"])
+
+
+# ---- netdev ioctls ---------------------------------------------------------------------
+
+def _ifreq(fmt: str, *args) -> bytes:
+    return struct.pack(fmt, *args).ljust(40, b"\0")
+
+
+def rename(old: str, new: str) -> None:
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
+        fcntl.ioctl(sock.fileno(), SIOCSIFNAME, _ifreq("16s16s", old.encode(), new.encode()))
+
+
+def set_up(name: str, up: bool) -> None:
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
+        got = fcntl.ioctl(sock.fileno(), SIOCGIFFLAGS, _ifreq("16s", name.encode()))
+        flags = struct.unpack_from("H", got, 16)[0]
+        flags = (flags | IFF_UP) if up else (flags & ~IFF_UP)
+        fcntl.ioctl(sock.fileno(), SIOCSIFFLAGS, _ifreq("16sH", name.encode(), flags))
+
+
+def is_up(name: str) -> bool:
+    try:
+        with open(os.path.join(SYSFS_NET, name, "flags")) as fh:
+            return bool(int(fh.read().strip(), 16) & IFF_UP)
+    except (OSError, ValueError):
+        return False
+
+
+def _macs() -> Dict[str, str]:
+    out = {}
+    for name in os.listdir(SYSFS_NET):
+        try:
+            with open(os.path.join(SYSFS_NET, name, "address")) as fh:
+                out[fh.read().strip()] = name
+        except OSError:
+            pass
+    return out
+
+
+def udc_state(udc: str, udc_class: str = UDC_CLASS) -> str:
+    try:
+        with open(os.path.join(udc_class, udc, "state")) as fh:
+            return fh.read().strip()
+    except OSError:
+        return "gone"
+
+
+def _bound_udc(gadget: Gadget) -> str:
+    try:
+        with open(os.path.join(gadget.dir, "UDC")) as fh:
+            return fh.read().strip()
+    except OSError:
+        return ""
+
+
+# ---- the gadget's life cycle -----------------------------------------------------------
+
+def gadget_up(spec: GadgetSpec, say: Say, root: str = CONFIGFS) -> str:
+    """Create and bind the gadget; its interface is renamed to the stanza's. Returns the UDC."""
+    gadget = Gadget(spec, root)
+    if os.path.isdir(gadget.dir) and _bound_udc(gadget) and os.path.isdir(
+            os.path.join(SYSFS_NET, spec.iface)):
+        return _bound_udc(gadget)            # up already (ifup twice): nothing to do
+    if os.path.isdir(gadget.dir):
+        gadget.remove()                      # a half-made leftover of an earlier run
+    udc = gadget.preflight()
+    existing = {mac: name for mac, name in _macs().items() if name != spec.iface}
+    gadget.check_macs(existing)
+    if os.path.isdir(os.path.join(SYSFS_NET, spec.iface)):
+        raise GadgetError(f"{spec.iface}: an interface of that name exists already and is "
+                          "not this gadget's; rename the stanza or remove the interface")
+    gadget.create(udc)
+    try:
+        name = _wait_for(gadget.ifname, NETDEV_WAIT)
+        if name is None:
+            raise GadgetError(f"{spec.iface}: bound to {udc}, but the kernel made no network "
+                              f"interface within {NETDEV_WAIT:.0f} s")
+        if name != spec.iface:
+            rename(name, spec.iface)
+        if _wait_for(lambda: udc_state(udc) == "configured" or None, ENUMERATION_WAIT) is None:
+            say(f"{spec.iface}: no USB host has enumerated the gadget on {udc} yet "
+                f"({udc_state(udc)}); the link comes up when one does")
+        else:
+            # "configured" comes a few tens of ms before the host's driver binds; up
+            # before that is the race again (seen once in ten VM runs without this).
+            time.sleep(BOUNCE_DELAY)
+    except (OSError, GadgetError) as err:
+        gadget.remove()
+        if isinstance(err, GadgetError):
+            raise
+        raise GadgetError(f"{spec.iface}: {err.strerror}") from None
+    return udc
+
+
+def gadget_down(spec: GadgetSpec, root: str = CONFIGFS) -> None:
+    Gadget(spec, root).remove()
+
+
+def _wait_for(probe, seconds: float):
+    deadline = time.monotonic() + seconds
+    while True:                              # bounded by the deadline
+        got = probe()
+        if got or time.monotonic() >= deadline:
+            return got
+        time.sleep(0.05)
+
+
+# ---- the carrier watch -----------------------------------------------------------------
+
+def _pidfile(iface: str) -> str:
+    return os.path.join(state.STATE_DIR, f"{iface}.usbnet-watch.pid")
+
+
+def watch_pid(iface: str) -> Optional[int]:
+    try:
+        with open(_pidfile(iface)) as fh:
+            pid = int(fh.read().strip())
+        os.kill(pid, 0)
+        return pid
+    except (OSError, ValueError):
+        return None
+
+
+def start_watch(iface: str, udc: str) -> None:
+    if watch_pid(iface):
+        return
+    os.makedirs(state.STATE_DIR, exist_ok=True)
+    with open(os.path.join(state.STATE_DIR, f"{iface}.usbnet-watch.log"), "ab") as log:
+        proc = subprocess.Popen([sys.executable, "-m", "ifupdown_agg.usb.lifecycle", "watch", iface, udc],
+                                stdin=subprocess.DEVNULL, stdout=log, stderr=log,
+                                start_new_session=True, close_fds=True)
+    with open(_pidfile(iface), "w") as fh:
+        fh.write(f"{proc.pid}\n")
+
+
+def stop_watch(iface: str) -> None:
+    pid = watch_pid(iface)
+    if pid:
+        try:
+            os.kill(pid, signal.SIGTERM)
+        except OSError:
+            pass
+    try:
+        os.unlink(_pidfile(iface))
+    except FileNotFoundError:
+        pass
+
+
+def _carrier(iface: str) -> Optional[bool]:
+    """The gadget side's carrier: on while a host has the gadget configured. None while
+    the interface is down (sysfs refuses to say) or gone."""
+    try:
+        with open(os.path.join(SYSFS_NET, iface, "carrier")) as fh:
+            return fh.read().strip() == "1"
+    except OSError:
+        return None
+
+
+def watch(iface: str, udc: str, gadget_dir: str, interval: float = WATCH_INTERVAL) -> int:
+    """Bounce `iface` once whenever a host (re-)enumerates the gadget; ends with the gadget.
+
+    A (re-)enumeration shows on the gadget side as its carrier coming on (the UDC's
+    state file is not kept current by every controller driver: dummy_hcd's stays
+    "configured" across a replug). The bounce itself leaves the carrier alone, so
+    it does not trigger another."""
+    # A host already there at start counts as arriving: pre-up's wait does not always
+    # outlast the host's driver binding, so the first enumeration gets its bounce too.
+    last: Optional[bool] = False
+    while os.path.isdir(gadget_dir) and os.path.isdir(os.path.join(SYSFS_NET, iface)):
+        time.sleep(interval)
+        now = _carrier(iface)
+        if now is None:
+            continue                        # down: ifdown, or our own bounce
+        if now and last is False:
+            time.sleep(BOUNCE_DELAY)
+            print(f"{time.strftime('%F %T')} {iface}: a host enumerated the gadget on {udc}; "
+                  "down and up, so that its side gets carrier", flush=True)
+            try:
+                set_up(iface, False)
+                set_up(iface, True)
+            except OSError as err:
+                print(f"{iface}: bounce failed: {err.strerror}", flush=True)
+        elif not now and last:
+            print(f"{time.strftime('%F %T')} {iface}: the host went away", flush=True)
+        last = now
+    return 0
+
+
+# ---- the bridge layout -----------------------------------------------------------------
+
+def bridge_join(iface: str, bridge: str, join: bool) -> None:
+    """Add to (or take out of) a bridge with the bridge ioctls brctl uses (no netlink)."""
+    SIOCBRADDIF, SIOCBRDELIF = 0x89A2, 0x89A3
+    if join and not os.path.isdir(os.path.join(SYSFS_NET, bridge, "bridge")):
+        raise AggError(f"{iface}: usbnet-bridge {bridge}: no bridge of that name (create it "
+                       f"first, e.g. a stanza 'iface {bridge} inet static' with "
+                       "'bridge_ports none' from bridge-utils)")
+    try:
+        with open(os.path.join(SYSFS_NET, iface, "ifindex")) as fh:
+            index = int(fh.read())
+    except OSError:
+        return
+    master = os.path.join(SYSFS_NET, iface, "master")
+    joined = os.path.islink(master) and os.path.basename(os.readlink(master)) == bridge
+    if join == joined:
+        return
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
+        fcntl.ioctl(sock.fileno(), SIOCBRADDIF if join else SIOCBRDELIF,
+                    _ifreq("16si", bridge.encode(), index))
+
+
+# ---- the hook --------------------------------------------------------------------------
+
+def hook(iface: str, phase: str, raw: Mapping[str, RawOption], say: Say) -> None:
+    values = parse_options(iface, raw, USBNET_TABLE)
+    spec = gadget_spec(iface, raw, values)
+    bridge = values["usbnet-bridge"]
+    if phase == "pre-up" and spec:
+        gadget_up(spec, say)
+    elif phase == "post-up":
+        if bridge:
+            bridge_join(iface, bridge, True)
+        if spec:
+            start_watch(iface, _bound_udc(Gadget(spec)))
+    elif phase == "pre-down" and bridge:
+        bridge_join(iface, bridge, False)
+    elif phase == "post-down" and spec:
+        stop_watch(iface)
+        gadget_down(spec)
+
+
+def main(argv=None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    if len(argv) == 3 and argv[0] == "watch":
+        iface, udc = argv[1], argv[2]
+        gadget_dir = os.path.join(CONFIGFS, "usb_gadget", gadget_name(iface))
+        signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
+        return watch(iface, udc, gadget_dir)
+    print("usage: python3 -m ifupdown_agg.usb.lifecycle watch IFACE UDC", file=sys.stderr)
+    return 2
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

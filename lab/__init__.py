@@ -1,0 +1,1 @@
+"""The lab: namespace clusters for tests, the demo and the benchmarks. Not installed."""
