@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import os
 import sys
-from typing import Mapping, Optional
+from typing import Mapping, NamedTuple, Optional
 
 from ifupdown_agg.config import ifaces_file
 from ifupdown_agg.overlay import lifecycle as overlay
@@ -61,6 +61,15 @@ def _fail(err: AggError, iface: str) -> int:
     return 1
 
 
+class Call(NamedTuple):
+    """What every handler gets: one hook run for one interface."""
+    env: Mapping[str, str]
+    iface: str
+    phase: str
+    raw: dict
+    verbose: bool
+
+
 def main(env: Optional[Mapping[str, str]] = None) -> int:
     env = os.environ if env is None else env
     iface = env.get("IFACE", "")
@@ -69,29 +78,24 @@ def main(env: Optional[Mapping[str, str]] = None) -> int:
     groups = groups_of(raw)
     if env.get("ADDRFAM") == "meta" or not iface or not groups or phase not in PHASES:
         return 0
-    verbose = env.get("VERBOSITY") == "1"
+    call = Call(env, iface, phase, raw, env.get("VERBOSITY") == "1")
     if "bond" in groups:
         from ifupdown_agg.bond.lifecycle import ifenslave_in_charge
         if ifenslave_in_charge():
-            if verbose and phase == "pre-up":
+            if call.verbose and phase == "pre-up":
                 _say(f"{iface}: ifenslave is installed and handles the bond-* options")
             groups.remove("bond")
-    order = [g for g in ("usbnet", "bond", "overlay") if g in groups]
+    order = [g for g in ORDER if g in groups]
     for group in (order if phase in ("pre-up", "post-up") else reversed(order)):
-        if group == "overlay":
-            rc = _overlay(env, iface, phase, raw)
-        elif group == "bond":
-            rc = _bond(iface, phase, raw, verbose)
-        else:
-            rc = _usbnet(iface, phase, raw)
+        handler = HANDLERS.get((group, phase))
+        rc = handler(call) if handler else 0
         if rc:
             return rc
     return 0
 
 
-def _bond(iface: str, phase: str, raw, verbose: bool) -> int:
-    if phase not in ("pre-up", "post-down"):
-        return 0
+def _bond(call: Call) -> int:
+    iface, phase, raw, verbose = call.iface, call.phase, call.raw, call.verbose
     from ifupdown_agg.bond import lifecycle as bond
     from ifupdown_agg.core.executor import RealExecutor
     from ifupdown_agg.kernel.netlink import Kernel
@@ -109,7 +113,8 @@ def _bond(iface: str, phase: str, raw, verbose: bool) -> int:
     return 0
 
 
-def _usbnet(iface: str, phase: str, raw) -> int:
+def _usbnet(call: Call) -> int:
+    iface, phase, raw = call.iface, call.phase, call.raw
     from ifupdown_agg.usb import lifecycle as usbnet
     try:
         usbnet.hook(iface, phase, raw, _say)
@@ -121,11 +126,11 @@ def _usbnet(iface: str, phase: str, raw) -> int:
     return 0
 
 
-def _overlay(env, iface: str, phase: str, raw) -> int:
+def _overlay(call: Call) -> int:
+    env, iface, phase, raw, verbose = call
     if env.get("ADDRFAM") != "inet":
         _say(f"{iface}: the overlay is IPv4 only; ignoring the {env.get('ADDRFAM')} stanza")
         return 0
-    verbose = env.get("VERBOSITY") == "1"
 
     loaded: Optional[overlay.Loaded] = None
     try:
@@ -169,6 +174,14 @@ def _overlay(env, iface: str, phase: str, raw) -> int:
     finally:
         kernel.close()
     return 0
+
+
+# Going up the features run in this order, going down in the reverse.
+ORDER = ("usbnet", "bond", "overlay")
+# (feature, phase) -> handler; a missing pair does nothing (bonds act at pre-up and post-down).
+HANDLERS = {**{("usbnet", p): _usbnet for p in PHASES},
+            ("bond", "pre-up"): _bond, ("bond", "post-down"): _bond,
+            **{("overlay", p): _overlay for p in PHASES}}
 
 
 if __name__ == "__main__":

@@ -96,9 +96,8 @@ def render(st: Dict) -> str:
     return "\n".join(out)
 
 
-def run(args) -> int:
-    from ifupdown_agg.cli.main import _overlay_names
-    names = _overlay_names(args.interfaces, args.iface)
+def run(args, names: List[str]) -> int:
+    """Show NAMES (the cli resolves the default, every overlay stanza)."""
     rounds = args.count if args.watch else 1
     for n in range(rounds):                     # bounded by --count
         kernel = Kernel()

@@ -1,0 +1,56 @@
+"""What several `ifagg` subcommands share: the -i option, stanza lookups, the executor."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from typing import List
+
+
+class Command:
+    """One subcommand: its name and help, its arguments, and what it runs."""
+    name = ""
+    help = ""
+    description = None
+    formatter_class = argparse.HelpFormatter
+
+    def add_arguments(self, parser: argparse.ArgumentParser) -> None:
+        pass
+
+    def run(self, args) -> int:
+        raise NotImplementedError
+
+
+def add_source(p: argparse.ArgumentParser) -> None:
+    p.add_argument("-i", "--interfaces", default="/etc/network/interfaces", metavar="FILE",
+                   help="interfaces(5) file to read (default: %(default)s)")
+
+
+def overlay_names(path: str, names: List[str]) -> List[str]:
+    """NAMES, or every overlay stanza in the file when none are given."""
+    from ifupdown_agg.config import ifaces_file
+    from ifupdown_agg.config.registry import is_ours
+    if names:
+        return names
+    return [s.name for s in ifaces_file.read(path).stanzas if s.family == "inet" and is_ours(s.options)]
+
+
+def executor(kernel, verbose: bool):
+    from ifupdown_agg.core.executor import RealExecutor
+    progress = (lambda n, t, op: print(f"[{n}/{t}] {op.describe()}")) if verbose else None
+    return RealExecutor(kernel, progress)
+
+
+def bond_stanza(args):
+    """The stanza's options if IFACE is a bond's or a port's stanza, else None."""
+    from ifupdown_agg.config import ifaces_file
+    from ifupdown_agg.config.registry import groups_of
+    stanza = ifaces_file.read(args.interfaces).find(args.iface)
+    if stanza is not None and "bond" in groups_of(stanza.options) \
+            and "overlay" not in groups_of(stanza.options):
+        return stanza.options
+    return None
+
+
+def say(msg: str) -> None:
+    print(f"ifagg: {msg}", file=sys.stderr)

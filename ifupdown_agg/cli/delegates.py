@@ -1,0 +1,80 @@
+"""Subcommands whose work lives elsewhere: options, monitor, hook, networkd, doctor."""
+
+from __future__ import annotations
+
+import argparse
+
+from ifupdown_agg.cli.common import Command
+
+
+class Options(Command):
+    name = "options"
+    help = "print every stanza option with its type, default and example"
+
+    def run(self, args) -> int:
+        from ifupdown_agg.config.registry import GROUP_TITLES, TABLES_BY_GROUP
+        from ifupdown_agg.config.schema import option_help_lines
+        for group, table in TABLES_BY_GROUP.items():
+            print(GROUP_TITLES[group] + ":\n")
+            print("\n".join(option_help_lines(table)) + "\n")
+        return 0
+
+
+class Monitor(Command):
+    name = "monitor"
+    help = "run the link monitor of an overlay in the foreground"
+    description = ("Watch carrier and probe every (peer, link) path; take dead "
+                   "paths out of the peer's rotation and put them back when "
+                   "healthy. ifup starts it (ifupdown-agg-monitor@IFACE.service "
+                   "under systemd) and ifdown stops it; run it by hand only to "
+                   "debug.")
+
+    def add_arguments(self, p) -> None:
+        p.add_argument("iface")
+
+    def run(self, args) -> int:
+        from ifupdown_agg.monitor import daemon as monitor
+        return monitor.main(args.iface)
+
+
+class Hook(Command):
+    name = "hook"
+    help = "entry point of the /etc/network/if-*.d hooks (reads IF_* variables)"
+
+    def run(self, args) -> int:
+        from ifupdown_agg.cli import hook
+        return hook.main()
+
+
+class Networkd(Command):
+    name = "networkd"
+    help = "the same overlays from systemd-networkd: generate, diff, apply"
+    description = ("Write .netdev/.network files for the overlay stanzas, reload "
+                   "systemd-networkd over D-Bus, and apply what networkd cannot.")
+
+    def add_arguments(self, p) -> None:
+        from ifupdown_agg.networkd import cli as networkd_cli  # argparse only; run() imports the rest
+        networkd_cli.add_arguments(p)
+
+    def run(self, args) -> int:
+        from ifupdown_agg.networkd import cli as networkd_cli
+        return networkd_cli.run(args)
+
+
+class Doctor(Command):
+    name = "doctor"
+    help = "explain why a bond does not aggregate, and how to fix it"
+    formatter_class = argparse.RawDescriptionHelpFormatter
+
+    @property
+    def description(self):
+        from ifupdown_agg.doctor import report as doctor
+        return doctor.__doc__
+
+    def add_arguments(self, p) -> None:
+        from ifupdown_agg.doctor import report as doctor
+        doctor.add_arguments(p)
+
+    def run(self, args) -> int:
+        from ifupdown_agg.doctor import report as doctor
+        return doctor.run(args)

@@ -1,0 +1,88 @@
+"""`ifagg up IFACE` and `ifagg down IFACE`: an overlay or a bond without ifupdown."""
+
+from __future__ import annotations
+
+from ifupdown_agg.cli.common import Command, add_source, bond_stanza, executor, say
+from ifupdown_agg.errors import AggError
+
+
+def _add_iface(p) -> None:
+    p.add_argument("iface")
+    add_source(p)
+    p.add_argument("-v", "--verbose", action="store_true", help="print each change as it is made")
+
+
+class Up(Command):
+    name = "up"
+    help = "bring an overlay or a bond up without ifupdown"
+    description = ("Apply the stanza of IFACE as one transaction: on any error "
+                   "everything done so far is undone. Creates the tun device "
+                   "and adds the address if needed.")
+
+    def add_arguments(self, p) -> None:
+        _add_iface(p)
+
+    def run(self, args) -> int:
+        from ifupdown_agg.bond import lifecycle as bond
+        from ifupdown_agg.overlay import lifecycle as overlay
+        from ifupdown_agg.kernel.netlink import Kernel
+        raw = bond_stanza(args)
+        kernel = Kernel()
+        try:
+            if raw is not None:
+                ops = bond.up(args.iface, raw, kernel, executor(kernel, args.verbose), say,
+                              args.interfaces)
+            else:
+                ops, _ = overlay.up(overlay.from_file(args.iface, args.interfaces), kernel,
+                                    executor(kernel, args.verbose))
+        finally:
+            kernel.close()
+        print(f"{args.iface}: {len(ops)} change(s)" if ops else f"{args.iface}: already up to date")
+        return 0
+
+
+class Down(Command):
+    name = "down"
+    help = "undo what `up` (or ifup) made for IFACE"
+    description = ("Undo the recorded changes, newest first. Without a record "
+                   "(lost /run), remove what carries ifupdown-agg's marks.")
+
+    def add_arguments(self, p) -> None:
+        _add_iface(p)
+
+    def run(self, args) -> int:
+        try:
+            raw = bond_stanza(args)
+        except (AggError, OSError):
+            raw = None
+        return self._bond(args) if raw is not None else self._overlay(args)
+
+    @staticmethod
+    def _bond(args) -> int:
+        from ifupdown_agg.bond import lifecycle as bond
+        from ifupdown_agg.kernel.netlink import Kernel
+        kernel = Kernel()
+        try:
+            ops = bond.down(args.iface, kernel, executor(kernel, args.verbose))
+        finally:
+            kernel.close()
+        print(f"{args.iface}: {len(ops)} change(s)" if ops else f"{args.iface}: nothing to undo")
+        return 0
+
+    @staticmethod
+    def _overlay(args) -> int:
+        from ifupdown_agg.overlay import lifecycle as overlay
+        from ifupdown_agg.kernel.netlink import Kernel
+        cfg = None
+        try:
+            cfg = overlay.from_file(args.iface, args.interfaces).cfg
+        except AggError:
+            pass    # the record or the marks are enough to go down
+        kernel = Kernel()
+        try:
+            ops = overlay.down(args.iface, kernel, executor(kernel, args.verbose), cfg)
+        finally:
+            kernel.close()
+        print(f"{args.iface}: removed {len(ops)} object(s)" if ops
+              else f"{args.iface}: nothing to remove")
+        return 0
