@@ -1,0 +1,328 @@
+"""The benchmark's topologies and workloads: each run_* returns its raw results.
+
+bench/run.py chooses what runs; bench/report.py turns the results into tables.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import statistics
+import sys
+import time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+REPO = os.path.dirname(HERE)
+sys.path.insert(0, REPO)
+
+from lab.cluster import Lab  # noqa: E402
+
+LINKSETS = {"4x200": [200] * 4, "2x500": [500] * 2, "100+224": [100, 224],
+            "100+250+250": [100, 250, 250]}
+SHAPINGS = {"whole": "64kb", "serialised": "3kb"}
+WORKLOADS = ["single", "parallel", "udp", "failover", "apply", "cpu"]
+TCP_COMPETITORS = ["overlay", "mptcp", "ecmp", "single-link"]
+OVERLAY_DST, ECMP_A, ECMP_B = "198.19.255.20", "198.19.1.10", "198.19.1.20"
+
+
+def log(msg: str) -> None:
+    print(msg, flush=True)
+
+
+# ---- topology ------------------------------------------------------------------------------
+
+def two_hosts(lab: Lab, rates, burst: str):
+    """a and b joined by one veth pair per rate, each end shaped to it."""
+    a, b = lab.host("a"), lab.host("b")
+    for i, rate in enumerate(rates):
+        a.run(["ip", "link", "add", f"eth{i}", "type", "veth", "peer", "name", f"eth{i}", "netns", b.ns])
+        for h, n in ((a, 10), (b, 20)):
+            h.run(["ip", "addr", "add", f"198.18.{i}.{n}/24", "dev", f"eth{i}"])
+            h.run(["ip", "link", "set", f"eth{i}", "up"])
+            if rate:
+                lab.shape(h, f"eth{i}", f"{rate}mbit", burst, "20ms")
+    for h in (a, b):
+        h.sh("sysctl -qw net.ipv4.conf.all.rp_filter=2 net.ipv4.fib_multipath_hash_policy=1 "
+             "net.mptcp.enabled=1")
+    return a, b
+
+
+EXTRA_OPTIONS: list = []     # --overlay-option, for tuning experiments
+
+
+def setup_overlay(a, b, rates) -> None:
+    n = len(rates)
+    tables = " ".join(str(10000 + i) for i in range(n))
+    rspec = " ".join(f"198.19.255.{h}:" + ":".join(f"198.18.{i}.{h}" for i in range(n)) for h in (10, 20))
+    for h, me in ((a, 10), (b, 20)):
+        h.write_interfaces(f"auto tun0\niface tun0 inet static\n    address 198.19.255.{me}\n"
+                           f"    netmask 255.255.255.255\n    fakenet 198.19.255.0/24\n"
+                           f"    table {tables}\n    rspec {rspec}\n"
+                           f"    agg-weights {' '.join(str(r) for r in rates)}\n"
+                           + "".join(f"    {o}\n" for o in EXTRA_OPTIONS))
+        h.ifup("tun0")
+
+
+def setup_ecmp(a, b, rates) -> None:
+    for h, mine, peer, peer_host in ((a, ECMP_A, ECMP_B, 20), (b, ECMP_B, ECMP_A, 10)):
+        h.run(["ip", "addr", "add", f"{mine}/32", "dev", "lo"])
+        hops = []
+        for i, rate in enumerate(rates):
+            hops += ["nexthop", "via", f"198.18.{i}.{peer_host}", "weight", str(max(1, rate // 10))]
+        h.run(["ip", "route", "add", f"{peer}/32"] + hops)
+
+
+def setup_mptcp(a, b, rates) -> None:
+    n = len(rates)
+    for h in (a, b):
+        h.run(["ip", "mptcp", "limits", "set", "subflow", str(n), "add_addr_accepted", str(n)])
+    for i in range(1, n):
+        a.run(["ip", "mptcp", "endpoint", "add", f"198.18.{i}.10", "dev", f"eth{i}", "subflow"])
+
+
+# ---- measurements --------------------------------------------------------------------------
+
+def iperf(lab, server, client, dst, seconds, extra=(), prefix=(), bind=None, port=5201):
+    srv = lab.spawn(server, list(prefix) + ["iperf3", "-s", "-1", "-p", str(port)])
+    try:
+        deadline = time.monotonic() + 5
+        while time.monotonic() < deadline and f":{port}" not in server.run(["ss", "-ltn"]).stdout:
+            time.sleep(0.05)
+        cmd = list(prefix) + ["iperf3", "-c", dst, "-p", str(port), "-t", str(seconds), "-J"] + list(extra)
+        if bind:
+            cmd += ["-B", bind]
+        res = client.run(cmd, check=False, timeout=seconds + 40)
+        try:
+            return json.loads(res.stdout)
+        except ValueError:
+            return {"error": (res.stdout + res.stderr)[-300:]}
+    finally:
+        if srv.poll() is None:
+            srv.kill()
+        srv.communicate(timeout=5)
+
+
+def tcp_target(kind: str, rates):
+    best = max(range(len(rates)), key=lambda i: rates[i])
+    return {"overlay": (OVERLAY_DST, (), None), "mptcp": ("198.18.0.20", ("mptcpize", "run"), None),
+            "ecmp": (ECMP_B, (), ECMP_A), "single-link": (f"198.18.{best}.20", (), None)}[kind]
+
+
+def tcp_rate(lab, a, b, kind, rates, seconds, flows=1) -> float:
+    dst, prefix, bind = tcp_target(kind, rates)
+    data = iperf(lab, b, a, dst, seconds, ["-P", str(flows)] if flows > 1 else (), prefix, bind)
+    if "end" not in data:
+        log(f"    {kind}: failed: {data.get('error', data)}")
+        return 0.0
+    return data["end"]["sum_received"]["bits_per_second"]
+
+
+def summary(values):
+    return {"median": statistics.median(values), "min": min(values), "max": max(values), "runs": values}
+
+
+def run_tcp(args, flows: int) -> list:
+    out = []
+    for ls in args.linksets:
+        rates = LINKSETS[ls]
+        for shaping in args.shapings:
+            log(f"== {'one flow' if flows == 1 else f'{flows} flows'}: {ls} Mbit/s, {shaping}")
+            with Lab("bench") as lab:
+                a, b = two_hosts(lab, rates, SHAPINGS[shaping])
+                setup_overlay(a, b, rates)
+                setup_ecmp(a, b, rates)
+                setup_mptcp(a, b, rates)
+                results = {k: [] for k in TCP_COMPETITORS}
+                for rep in range(args.reps):
+                    for kind in TCP_COMPETITORS:     # interleaved: the same noise for all
+                        bps = tcp_rate(lab, a, b, kind, rates, args.seconds, flows)
+                        results[kind].append(bps / 1e6)
+                        log(f"  rep {rep + 1}: {kind:<12} {bps / 1e6:7.1f} Mbit/s "
+                            f"({bps / 1e6 / sum(rates):.0%})")
+                for h in (a, b):
+                    h.ifdown("tun0")
+            out.append({"linkset": ls, "rates": rates, "shaping": shaping, "flows": flows,
+                        "mbps": {k: summary(v) for k, v in results.items()}})
+    return out
+
+
+def run_udp(args) -> list:
+    out = []
+    for ls in args.linksets:
+        rates = LINKSETS[ls]
+        offered = int(0.9 * sum(rates))
+        log(f"== UDP at {offered} Mbit/s: {ls}")
+        with Lab("bench") as lab:
+            a, b = two_hosts(lab, rates, SHAPINGS["serialised"])
+            setup_overlay(a, b, rates)
+            rows = {}
+            # ECMP is left out: iperf3's UDP handshake from the bound loopback address
+            # fails over the multipath route, and one UDP flow hashes to one path anyway.
+            for kind in ("overlay", "single-link"):
+                dst, _, bind = tcp_target(kind, rates)
+                data = iperf(lab, b, a, dst, args.seconds, ["-u", "-b", f"{offered}M", "-l", "1400"],
+                             bind=bind)
+                s = data.get("end", {}).get("sum", {})
+                streams = data.get("end", {}).get("streams", [{}])
+                ooo = streams[0].get("udp", {}).get("out_of_order", 0) if streams else 0
+                rows[kind] = {"delivered_mbps": s.get("bits_per_second", 0) / 1e6
+                              * (1 - s.get("lost_percent", 100) / 100),
+                              "lost_percent": s.get("lost_percent"), "out_of_order": ooo,
+                              "packets": s.get("packets")}
+                log(f"  {kind:<12} delivered {rows[kind]['delivered_mbps']:.0f} Mbit/s, "
+                    f"loss {rows[kind]['lost_percent']}%, out of order {ooo}")
+            for h in (a, b):
+                h.ifdown("tun0")
+        out.append({"linkset": ls, "offered_mbps": offered, "results": rows})
+    return out
+
+
+def recovery_time(intervals, fail_at: float, healthy: float, n: int):
+    """Seconds from the failure until a 0.1 s interval reaches (N-1)/N of the healthy rate."""
+    target = healthy * (n - 1) / n
+    dipped = False
+    for iv in intervals:
+        start, end, bps = iv["sum"]["start"], iv["sum"]["end"], iv["sum"]["bits_per_second"]
+        if end <= fail_at:
+            continue
+        if bps < target:
+            dipped = True
+        elif dipped or start >= fail_at:
+            return round(max(0.0, start - fail_at), 2), dipped
+    return None, dipped
+
+
+def run_failover(args) -> list:
+    rates = LINKSETS["4x200"]
+    out = []
+    breaks = {"carrier": ("a", "ip link set eth1 down"),
+              "silent": ("b", "nft add table netdev bench_drop && nft 'add chain netdev bench_drop "
+                              "c { type filter hook ingress device eth1 priority 0 ; policy drop ; }'")}
+    for how, (where, cmd) in breaks.items():
+        for kind in ("overlay", "mptcp"):
+            log(f"== failover, {how}, {kind}")
+            with Lab("bench") as lab:
+                a, b = two_hosts(lab, rates, SHAPINGS["whole"])
+                setup_overlay(a, b, rates)
+                setup_mptcp(a, b, rates)
+                time.sleep(1.5)      # monitors exchange probes
+                dst, prefix, _ = tcp_target(kind, rates)
+                host = a if where == "a" else b
+                fail_at = 5.0
+                srv = lab.spawn(b, list(prefix) + ["iperf3", "-s", "-1"])
+                time.sleep(0.5)
+                cli = lab.spawn(a, list(prefix) + ["iperf3", "-c", dst, "-t", str(args.failover_seconds),
+                                                   "-i", "0.1", "-J"])
+                time.sleep(fail_at + 0.05)
+                host.sh(cmd)
+                stdout, _ = cli.communicate(timeout=args.failover_seconds + 40)
+                srv.kill()
+                try:
+                    data = json.loads(stdout)
+                    intervals = data["intervals"]
+                    healthy = statistics.median(iv["sum"]["bits_per_second"] for iv in intervals
+                                                if 1.0 <= iv["sum"]["end"] <= fail_at)
+                    rec, dipped = recovery_time(intervals, fail_at, healthy, len(rates))
+                    survived = "error" not in data and data["end"]["sum_received"]["bytes"] > 0
+                    after = statistics.median(iv["sum"]["bits_per_second"] for iv in intervals
+                                              if iv["sum"]["start"] >= fail_at + 2)
+                except (ValueError, KeyError, statistics.StatisticsError):
+                    rec, dipped, survived, healthy, after = None, None, False, 0, 0
+                row = {"failure": how, "competitor": kind, "recovery_s": rec, "dipped": dipped,
+                       "survived": survived, "healthy_mbps": healthy / 1e6, "after_mbps": after / 1e6}
+                log(f"  recovery {rec} s, survived {survived}, healthy {healthy / 1e6:.0f}, "
+                    f"after {after / 1e6:.0f} Mbit/s")
+                out.append(row)
+                a.ifdown("tun0", check=False)
+                b.ifdown("tun0", check=False)
+    return out
+
+
+def _apply_stanza(hosts: int) -> str:
+    rspec = " ".join(f"198.19.{h // 250}.{h % 250 + 1}:" + ":".join(f"198.18.{i}.{h % 250 + 1}"
+                                                                     for i in range(4)) for h in range(hosts))
+    return ("auto tun0\niface tun0 inet static\n    address 198.19.0.1\n    netmask 255.255.255.255\n"
+            "    fakenet 198.19.0.0/16\n    table 10000 10001 10002 10003\n"
+            f"    rspec {rspec}\n")
+
+
+def _fork_script(hosts: int, up: bool) -> str:
+    """What the original if-up.d approach did: one ip or nft process per object."""
+    lines = ["set -e"] if up else []
+    if up:
+        lines += ["ip tuntap add mode tun tun9", "ip addr add 198.19.0.1/32 dev tun9",
+                  "ip link set tun9 up", "ip route add 198.19.0.0/16 dev tun9 src 198.19.0.1"]
+    for t in range(4):
+        for h in range(1, hosts):
+            hop = f"198.18.{t}.{h % 250 + 1}"
+            dst = f"198.19.{h // 250}.{h % 250 + 1}"
+            lines.append(f"ip route {'add' if up else 'del'} {dst}/32 via {hop} table {10000 + t}")
+        lines.append(f"ip rule {'add' if up else 'del'} fwmark {10000 + t} lookup {10000 + t}")
+    if up:
+        lines += ["nft add table ip forkagg",
+                  "nft 'add chain ip forkagg out { type route hook output priority mangle; }'",
+                  "nft add rule ip forkagg out ip daddr 198.19.0.0/16 meta mark set numgen inc mod 4 "
+                  "map { 0 : 10000, 1 : 10001, 2 : 10002, 3 : 10003 }"]
+        lines += [f"nft add rule ip forkagg out meta mark {10000 + t} counter" for t in range(4)]
+    else:
+        lines += ["nft delete table ip forkagg", "ip link del tun9"]
+    return "\n".join(lines) + "\n"
+
+
+def run_apply(args) -> dict:
+    out = {"growth": []}
+    sizes = [8, 32, 64, 256] if not args.quick else [64]
+    for hosts in sizes:
+        with Lab("bench") as lab:
+            a = lab.host("a")
+            for i in range(4):
+                a.run(["ip", "link", "add", f"eth{i}", "type", "veth", "peer", "name", f"p{i}"])
+                a.run(["ip", "addr", "add", f"198.18.{i}.1/16", "dev", f"eth{i}"])
+                a.run(["ip", "link", "set", f"eth{i}", "up"])
+                a.run(["ip", "link", "set", f"p{i}", "up"])
+            # The fork-per-command script runs from ifup as well, as the original
+            # if-up.d script did, so both pay for ifupdown itself.
+            for updown in ("up", "down"):
+                with open(os.path.join(a.dir, f"fork-{updown}.sh"), "w") as fh:
+                    fh.write(_fork_script(hosts, updown == "up"))
+            a.write_interfaces(_apply_stanza(hosts) + f"\niface tun9 inet manual\n"
+                               f"    up sh {a.dir}/fork-up.sh\n    down sh {a.dir}/fork-down.sh\n")
+            ups, downs, fup, fdown = [], [], [], []
+            for _ in range(args.apply_reps):
+                t = time.monotonic(); a.ifup("tun0"); ups.append(time.monotonic() - t)
+                t = time.monotonic(); a.ifdown("tun0"); downs.append(time.monotonic() - t)
+                if hosts == 64:
+                    t = time.monotonic(); a.ifup("tun9"); fup.append(time.monotonic() - t)
+                    t = time.monotonic(); a.ifdown("tun9"); fdown.append(time.monotonic() - t)
+            row = {"hosts": hosts, "objects": 4 * (hosts - 1), "ifup_s": summary(ups),
+                   "ifdown_s": summary(downs)}
+            if fup:
+                row["fork_up_s"], row["fork_down_s"] = summary(fup), summary(fdown)
+            log(f"== apply {hosts} hosts x 4 tables: ifup {row['ifup_s']['median']:.3f} s, "
+                f"ifdown {row['ifdown_s']['median']:.3f} s"
+                + (f"; fork-per-command up {row['fork_up_s']['median']:.3f} s" if fup else ""))
+            out["growth"].append(row)
+    return out
+
+
+def run_cpu(args) -> dict:
+    log("== CPU per Gbit/s, unshaped veth, overlay vs plain routing")
+    out = {}
+    with Lab("bench") as lab:
+        a, b = two_hosts(lab, [0, 0], "64kb")
+        setup_overlay(a, b, [1, 1])
+        rows = {"plain": [], "overlay": []}
+        for _ in range(args.reps):
+            for kind, dst in (("plain", "198.18.0.20"), ("overlay", OVERLAY_DST)):
+                data = iperf(lab, b, a, dst, args.seconds)
+                gbps = data["end"]["sum_received"]["bits_per_second"] / 1e9
+                cpu = data["end"]["cpu_utilization_percent"]
+                rows[kind].append({"gbps": gbps, "sender_pct_per_gbps": cpu["host_total"] / gbps,
+                                   "receiver_pct_per_gbps": cpu["remote_total"] / gbps})
+                log(f"  {kind:<8} {gbps:.2f} Gbit/s, sender {cpu['host_total']:.0f}% "
+                    f"receiver {cpu['remote_total']:.0f}%")
+        for kind, runs in rows.items():
+            out[kind] = {k: summary([r[k] for r in runs]) for k in runs[0]}
+        for h in (a, b):
+            h.ifdown("tun0")
+    return out
