@@ -92,71 +92,89 @@ def main() -> int:
                    "netns", b.ns])
         a.write_interfaces(BOND_FIRST.format(rate="fast"))
         b.write_interfaces(PORTS_FIRST)
-        for h in (a, b):
-            proc = h.ifup("-a", check=False, verbose=True)
-            result[f"ifup_{h.name}"] = {"rc": proc.returncode, "out": proc.stdout + proc.stderr}
-            print(f"=== ifup -a on {h.name}: rc {proc.returncode}\n{proc.stdout}{proc.stderr}")
-        result["settle_seconds"] = round(wait_lacp([a, b]), 1)
-        result["bonding_a"], result["bonding_b"] = bonding(a), bonding(b)
-        result["ping"] = b.run(["ping", "-c", "2", "-W", "2", "198.18.7.1"], check=False).returncode
-        result["doctor_a"] = json.loads(a.run([sys.executable, "-m", "ifupdown_agg", "doctor",
-                                               "--json", "bond0"], check=False).stdout or "[]")
-        result["plan_again_a"] = plan_again(a, "bond0")
-        result["plan_again_b"] = plan_again(b, "bond0")
-
-        # A change the kernel takes only while the bond is down.
-        a.write_interfaces(BOND_FIRST.format(rate="slow"))
-        result["plan_rate_change"] = plan_again(a, "bond0")
-        up = a.ifagg("up", "--interfaces", f"{a.dir}/etc-network/interfaces", "bond0", check=False)
-        result["up_rate_change"] = up.returncode, up.stdout + up.stderr
-        result["lacp_rate_after"] = a.run(["cat", "/sys/class/net/bond0/bonding/lacp_rate"]).stdout
-        result["settle_after_change"] = round(wait_lacp([a, b]), 1)
-
-        # Changes the kernel takes while the bond is up: one set, no down.
-        a.write_interfaces(BOND_FIRST.format(rate="slow").replace("miimon 100", "miimon 200")
-                           .replace("layer3+4", "layer2+3"))
-        result["plan_live_change"] = [op["obj"]["kind"] for op in plan_again(a, "bond0")]
-        up = a.ifagg("up", "--interfaces", f"{a.dir}/etc-network/interfaces", "bond0", check=False)
-        result["up_live_change"] = up.returncode, up.stdout + up.stderr
-        result["miimon_after"] = a.run(["cat", "/sys/class/net/bond0/bonding/miimon"]).stdout.strip()
-        # A new mode: the kernel wants the bond without ports, and down.
-        a.write_interfaces(BOND_FIRST.format(rate="slow").replace("miimon 100", "miimon 200")
-                           .replace("layer3+4", "layer2+3").replace("802.3ad", "balance-xor")
-                           .replace("    bond-lacp-rate slow\n", ""))
-        result["plan_mode_change"] = [op["action"] + " " + op["obj"]["kind"]
-                                      for op in plan_again(a, "bond0")]
-        up = a.ifagg("up", "--interfaces", f"{a.dir}/etc-network/interfaces", "bond0", check=False)
-        result["up_mode_change"] = up.returncode, up.stdout + up.stderr
-        result["mode_after"] = a.run(["cat", "/sys/class/net/bond0/bonding/mode"]).stdout.strip()
-        result["ports_after_mode_change"] = a.run(
-            ["cat", "/sys/class/net/bond0/bonding/slaves"]).stdout.strip()
-
-        result["ifdown_a"] = a.ifdown("-a", check=False).returncode
-        result["ifdown_b"] = b.ifdown("-a", check=False).returncode
-        result["links_after_down"] = {h.name: h.run(["ip", "-o", "link"]).stdout for h in (a, b)}
-
-        # Debian's ifenslave present: our hook leaves the stanza to it.
-        hook = os.path.join(a.dir, "etc-network", "if-pre-up.d", "ifenslave")
-        with open(hook, "w") as fh:
-            fh.write("#!/bin/sh\necho \"ifenslave ran for $IFACE\" >&2\n")
-        os.chmod(hook, 0o755)
-        a.write_interfaces(BOND_FIRST.format(rate="fast"))
-        step_aside = a.ifup("bond0", check=False, verbose=True)
-        result["step_aside"] = {"rc": step_aside.returncode, "stderr": step_aside.stderr,
-                                "links": a.run(["ip", "-o", "link"]).stdout}
-        a.ifdown("bond0", check=False)
-        os.remove(hook)
-
-        # strict pre-flight with a port that is missing: refused, nothing left.
-        a.write_interfaces(BOND_FIRST.format(rate="fast").replace("a2", "a9")
-                           + "    bond-preflight strict\n")
-        refused = a.ifup("bond0", check=False)
-        result["missing_port"] = {"rc": refused.returncode, "stderr": refused.stderr,
-                                  "links": a.run(["ip", "-o", "link"]).stdout}
+        bring_up(result, a, b)
+        change_rate(result, a, b)
+        change_live(result, a, b)
+        step_aside(result, a)
+        missing_port(result, a)
     with open(os.path.join(RESULTS, "bond-ifup.json"), "w") as fh:
         json.dump(result, fh, indent=1, default=str)
     print(json.dumps(result, indent=1, default=str))
     return 0
+
+
+def bring_up(result: dict, a, b) -> None:
+    """ifup -a on both hosts; the bond settles, pings, and plans nothing more."""
+    for h in (a, b):
+        proc = h.ifup("-a", check=False, verbose=True)
+        result[f"ifup_{h.name}"] = {"rc": proc.returncode, "out": proc.stdout + proc.stderr}
+        print(f"=== ifup -a on {h.name}: rc {proc.returncode}\n{proc.stdout}{proc.stderr}")
+    result["settle_seconds"] = round(wait_lacp([a, b]), 1)
+    result["bonding_a"], result["bonding_b"] = bonding(a), bonding(b)
+    result["ping"] = b.run(["ping", "-c", "2", "-W", "2", "198.18.7.1"], check=False).returncode
+    result["doctor_a"] = json.loads(a.run([sys.executable, "-m", "ifupdown_agg", "doctor",
+                                           "--json", "bond0"], check=False).stdout or "[]")
+    result["plan_again_a"] = plan_again(a, "bond0")
+    result["plan_again_b"] = plan_again(b, "bond0")
+
+
+def change_rate(result: dict, a, b) -> None:
+    """A change the kernel takes only while the bond is down."""
+    a.write_interfaces(BOND_FIRST.format(rate="slow"))
+    result["plan_rate_change"] = plan_again(a, "bond0")
+    up = a.ifagg("up", "--interfaces", f"{a.dir}/etc-network/interfaces", "bond0", check=False)
+    result["up_rate_change"] = up.returncode, up.stdout + up.stderr
+    result["lacp_rate_after"] = a.run(["cat", "/sys/class/net/bond0/bonding/lacp_rate"]).stdout
+    result["settle_after_change"] = round(wait_lacp([a, b]), 1)
+
+
+def change_live(result: dict, a, b) -> None:
+    """Changes the kernel takes while the bond is up (one set, no down), then a new mode
+    (the kernel wants the bond without ports, and down); then ifdown -a."""
+    a.write_interfaces(BOND_FIRST.format(rate="slow").replace("miimon 100", "miimon 200")
+                       .replace("layer3+4", "layer2+3"))
+    result["plan_live_change"] = [op["obj"]["kind"] for op in plan_again(a, "bond0")]
+    up = a.ifagg("up", "--interfaces", f"{a.dir}/etc-network/interfaces", "bond0", check=False)
+    result["up_live_change"] = up.returncode, up.stdout + up.stderr
+    result["miimon_after"] = a.run(["cat", "/sys/class/net/bond0/bonding/miimon"]).stdout.strip()
+    # A new mode: the kernel wants the bond without ports, and down.
+    a.write_interfaces(BOND_FIRST.format(rate="slow").replace("miimon 100", "miimon 200")
+                       .replace("layer3+4", "layer2+3").replace("802.3ad", "balance-xor")
+                       .replace("    bond-lacp-rate slow\n", ""))
+    result["plan_mode_change"] = [op["action"] + " " + op["obj"]["kind"]
+                                  for op in plan_again(a, "bond0")]
+    up = a.ifagg("up", "--interfaces", f"{a.dir}/etc-network/interfaces", "bond0", check=False)
+    result["up_mode_change"] = up.returncode, up.stdout + up.stderr
+    result["mode_after"] = a.run(["cat", "/sys/class/net/bond0/bonding/mode"]).stdout.strip()
+    result["ports_after_mode_change"] = a.run(
+        ["cat", "/sys/class/net/bond0/bonding/slaves"]).stdout.strip()
+
+    result["ifdown_a"] = a.ifdown("-a", check=False).returncode
+    result["ifdown_b"] = b.ifdown("-a", check=False).returncode
+    result["links_after_down"] = {h.name: h.run(["ip", "-o", "link"]).stdout for h in (a, b)}
+
+
+def step_aside(result: dict, a) -> None:
+    """Debian's ifenslave present: our hook leaves the stanza to it."""
+    hook = os.path.join(a.dir, "etc-network", "if-pre-up.d", "ifenslave")
+    with open(hook, "w") as fh:
+        fh.write("#!/bin/sh\necho \"ifenslave ran for $IFACE\" >&2\n")
+    os.chmod(hook, 0o755)
+    a.write_interfaces(BOND_FIRST.format(rate="fast"))
+    proc = a.ifup("bond0", check=False, verbose=True)
+    result["step_aside"] = {"rc": proc.returncode, "stderr": proc.stderr,
+                            "links": a.run(["ip", "-o", "link"]).stdout}
+    a.ifdown("bond0", check=False)
+    os.remove(hook)
+
+
+def missing_port(result: dict, a) -> None:
+    """strict pre-flight with a port that is missing: refused, nothing left."""
+    a.write_interfaces(BOND_FIRST.format(rate="fast").replace("a2", "a9")
+                       + "    bond-preflight strict\n")
+    refused = a.ifup("bond0", check=False)
+    result["missing_port"] = {"rc": refused.returncode, "stderr": refused.stderr,
+                              "links": a.run(["ip", "-o", "link"]).stdout}
 
 
 if __name__ == "__main__":

@@ -179,150 +179,180 @@ def run(r: dict) -> None:
         c = lab.host("c")
         g.write_interfaces(GADGET)
         c.write_interfaces(CONTROLLER.format(policy="strict"))
-
-        # 1. errors the kernel's state provokes, before it can satisfy them
-        sh(f"umount {CONFIGFS}")
-        r["err_configfs"] = attempt(g, "usbg0")
-        sh(f"mount -t configfs configfs {CONFIGFS}")
-        r["err_libcomposite"] = attempt(g, "usbg0")
-        sh("modprobe -a libcomposite usb_f_ncm")
-        r["err_no_udc"] = attempt(g, "usbg0")
-        sh("modprobe dummy_hcd num=3 && modprobe -a cdc_ncm bonding tun")
-
-        # 2. the gadget by ifup; udev names the host side
-        r["links"] = write_links(c)
-        r["udevd"] = sh("/usr/lib/systemd/systemd-udevd --daemon && udevadm trigger "
-                        "--subsystem-match=net --action=add && udevadm settle -t 10").returncode
-        up = g.ifup("usbg0", check=False, verbose=True)
-        r["ifup_usbg0"] = {"rc": up.returncode, "out": up.stdout + up.stderr}
-        sh("udevadm settle -t 10")
-        r["host_side_named"] = wait_iface("usbc0")
-        r["host_side_driver"] = os.path.basename(os.readlink("/sys/class/net/usbc0/device/driver")) \
-            if r["host_side_named"] else None
-        r["gadget_after_up"] = gadgets()
-
-        # a replug (the host's port disabled and enabled): the watch bounces the gadget once
+        provoke_missing(r, g)
+        gadget_by_ifup(r, g, c)
         if r["host_side_named"]:
-            sh("ip link set usbc0 up")
-            time.sleep(1)
-            r["carrier_first_plug"] = sh("cat /sys/class/net/usbc0/carrier").stdout.strip()
-            port = sh("ls -d /sys/bus/usb/devices/*/usb*-port* | head -1").stdout.strip()
-            sh(f"echo 1 > {port}/disable")
-            time.sleep(1)
-            sh(f"echo 0 > {port}/disable")
-            sh("udevadm settle -t 10")
-            if wait_iface("usbc0"):
-                sh("ip link set usbc0 up")
-            time.sleep(2)
-            r["carrier_replug"] = sh("cat /sys/class/net/usbc0/carrier").stdout.strip()
-            r["watch_log_replug"] = sh(f"cat {g.dir}/run/ifupdown-agg/usbg0.usbnet-watch.log").stdout
-            sh("ip link set usbc0 down")
-
-        # provoked while usbg0 is bound: the UDC in use, a MAC clash
-        g.write_interfaces(GADGET + "\niface usbg9 inet manual\n    usbnet-gadget ecm\n"
-                           "    usbnet-udc dummy_udc.0\n")
-        r["err_udc_in_use"] = attempt(g, "usbg9")
-        mac = open("/sys/class/net/usbc0/address").read().strip() if r["host_side_named"] else ""
-        g.write_interfaces(GADGET + "\niface usbg9 inet manual\n    usbnet-gadget ncm\n"
-                           f"    usbnet-udc dummy_udc.1\n    usbnet-dev-addr {mac}\n")
-        r["err_mac_clash"] = attempt(g, "usbg9")
-        g.write_interfaces(GADGET)
-
-        # 3. overlay over a veth link and the USB link: the switchless pair
+            replug(r, g)
+        provoke_in_use(r, g)
         if r["host_side_named"]:
-            sh(f"ip link set usbc0 netns {c.ns}")
-            lab.segment([(g, "veth9", "198.18.9.2"), (c, "veth9", "198.18.9.1")])
-            r["ifup_c_usbc0"] = c.ifup("usbc0", check=False).returncode
-            time.sleep(1)
-            r["carrier_before_overlay"] = carriers(c)
-            r["ifup_c_tun0"] = c.ifup("tun0", check=False).stderr
-            r["ifup_g_tun0"] = g.ifup("tun0", check=False).stderr
-            time.sleep(1)
-            r["carrier"] = carriers(c)
-            r["ping_overlay"] = g.run(["ping", "-c", "3", "-W", "2", "10.99.255.1"],
-                                      check=False).returncode
-            try:
-                r["overlay_bits_per_s"] = iperf3(lab, c, g, "10.99.255.1", seconds=3)
-            except Exception as err:          # reported, judged by the test
-                r["overlay_bits_per_s"] = f"iperf3 failed: {err}"
-            r["status_g"] = g.status("tun0")
-            r["carrier_after_iperf"] = carriers(c)
-            r["watch_log"] = sh(f"cat {g.dir}/run/ifupdown-agg/usbg0.usbnet-watch.log").stdout
-            r["dmesg_usb"] = sh("dmesg | grep -iE 'usb|ncm' | tail -30").stdout
-            g.ifdown("tun0", check=False)
-            c.ifdown("tun0", check=False)
-            c.ifdown("usbc0", check=False)
-
-        # 4. 802.3ad over two cdc_ncm links made by ifup
-        for iface in ("usbg1", "usbg2", "bond1"):
-            out = g.ifup(iface, check=False)
-            r[f"ifup_g_{iface}"] = {"rc": out.returncode, "out": out.stdout + out.stderr}
-        sh("udevadm settle -t 10")
-        r["usbh_named"] = wait_iface("usbh1") and wait_iface("usbh2")
-        doc = sh(f"{sys.executable} -m ifupdown_agg doctor --usb --json")
-        r["doctor_usb"] = json.loads(doc.stdout) if doc.stdout.strip() else doc.stderr
-        r["doctor_usb_text"] = sh(f"{sys.executable} -m ifupdown_agg doctor --usb").stdout
+            overlay_veth_usb(r, lab, g, c)
+        bond_over_ncm(r, lab, g, c)
         if r["usbh_named"]:
-            sh(f"ip link set usbh1 netns {c.ns} && ip link set usbh2 netns {c.ns}")
-            strict = c.ifup("bond1", check=False)
-            r["bond_strict"] = {"rc": strict.returncode, "stderr": strict.stderr,
-                                "links": c.run(["ip", "-o", "link"]).stdout}
-            c.write_interfaces(CONTROLLER.format(policy="warn"))
-            warn = c.ifup("bond1", check=False)
-            r["bond_warn"] = {"rc": warn.returncode, "stderr": warn.stderr}
-            time.sleep(5)             # several fast LACP periods
-            r["bonding_c"] = c.run(["cat", "/proc/net/bonding/bond1"], check=False).stdout
-            doc = c.run([sys.executable, "-m", "ifupdown_agg", "doctor", "--json", "bond1"],
-                        check=False)
-            r["doctor_c"] = json.loads(doc.stdout) if doc.stdout.strip() else doc.stderr
-            c.ifdown("bond1", check=False)
-            out = g.ifdown("bond1", check=False, verbose=True)
-            r["ifdown_g_bond1"] = {"rc": out.returncode, "out": out.stdout + out.stderr}
-
-            # 4b. the fallback: the overlay over the same two cdc_ncm links
-            for i in (1, 2):
-                sh(f"ip addr add 198.18.1{i}.2/24 dev usbg{i} && ip link set usbg{i} up")
-                c.sh(f"ip addr add 198.18.1{i}.1/24 dev usbh{i} && ip link set usbh{i} up")
-            r["usb_links_before_overlay"] = usb_link_state(g, c)
-            for h, virt in ((g, "10.98.255.2"), (c, "10.98.255.1")):
-                h.write_interfaces(OVERLAY_USB.format(virt=virt))
-                r[f"ifup_{h.name}_tun1"] = h.ifup("tun1", check=False).stderr
-            # Both monitors must have heard each other before a flow: up to 10 pings.
-            r["usb_overlay_pings"] = next(
-                (n for n in range(1, 11) if c.run(["ping", "-c", "1", "-W", "1", "10.98.255.2"],
-                                                  check=False).returncode == 0), None)
-            r["usb_overlay_status_before"] = c.status("tun1")
-            try:
-                r["usb_overlay_bits_per_s"] = iperf3(lab, g, c, "10.98.255.2", seconds=3)
-            except Exception as err:
-                r["usb_overlay_bits_per_s"] = f"iperf3 failed: {err}"
-            r["usb_overlay_links"] = {ln["dev"]: ln["packets"] for ln in c.status("tun1")["links"]}
-            r["usb_links_after_overlay"] = usb_link_state(g, c)
-            for h in (g, c):
-                h.ifdown("tun1", check=False)
-            g.write_interfaces(GADGET)
-            sh(f"ip -n {c.ns} link set usbh1 netns 1; ip -n {c.ns} link set usbh2 netns 1")
-
-        # 5. ifdown removes every gadget
-        for iface in ("usbg2", "usbg1", "usbg0"):
-            out = g.ifdown(iface, check=False, verbose=True)
-            r[f"ifdown_g_{iface}"] = {"rc": out.returncode, "out": out.stdout + out.stderr}
-        r["gadgets_after_down"] = gadgets()
-        # Without ifdown (a lost /run): cleanup finds our gadget by its name.
-        g.ifup("usbg0", check=False)
-        r["gadgets_before_cleanup"] = gadgets()
-        r["cleanup"] = g.ifagg("cleanup", "--all", check=False).stdout
-        r["gadgets_after_cleanup"] = gadgets()
-        # What ifupdown-agg-usbgadget@.service runs under systemd-networkd.
-        spec = f"{g.dir}/etc-network/interfaces"
-        r["cli_up"] = g.ifagg("usbnet", "up", "--interfaces", spec, "usbg0", check=False).stdout
-        r["cli_gadgets_up"] = gadgets()
-        r["cli_iface"] = os.path.isdir("/sys/class/net/usbg0")
-        r["cli_down"] = g.ifagg("usbnet", "down", "--interfaces", spec, "usbg0", check=False).stdout
-        r["cli_gadgets_down"] = gadgets()
-        r["udc_after_down"] = {u: open(f"/sys/class/udc/{u}/state").read().strip()
-                               for u in sorted(os.listdir("/sys/class/udc"))}
+            overlay_over_ncm(r, lab, g, c)
+        ifdown_removes(r, g)
+        cleanup_and_cli(r, g)
     sh("udevadm control --exit")
+
+
+def provoke_missing(r: dict, g) -> None:
+    """1. Errors the kernel's state provokes, before it can satisfy them."""
+    sh(f"umount {CONFIGFS}")
+    r["err_configfs"] = attempt(g, "usbg0")
+    sh(f"mount -t configfs configfs {CONFIGFS}")
+    r["err_libcomposite"] = attempt(g, "usbg0")
+    sh("modprobe -a libcomposite usb_f_ncm")
+    r["err_no_udc"] = attempt(g, "usbg0")
+    sh("modprobe dummy_hcd num=3 && modprobe -a cdc_ncm bonding tun")
+
+
+def gadget_by_ifup(r: dict, g, c) -> None:
+    """2. The gadget by ifup; udev names the host side."""
+    r["links"] = write_links(c)
+    r["udevd"] = sh("/usr/lib/systemd/systemd-udevd --daemon && udevadm trigger "
+                    "--subsystem-match=net --action=add && udevadm settle -t 10").returncode
+    up = g.ifup("usbg0", check=False, verbose=True)
+    r["ifup_usbg0"] = {"rc": up.returncode, "out": up.stdout + up.stderr}
+    sh("udevadm settle -t 10")
+    r["host_side_named"] = wait_iface("usbc0")
+    r["host_side_driver"] = os.path.basename(os.readlink("/sys/class/net/usbc0/device/driver")) \
+        if r["host_side_named"] else None
+    r["gadget_after_up"] = gadgets()
+
+
+def replug(r: dict, g) -> None:
+    """A replug (the host's port disabled and enabled): the watch bounces the gadget once."""
+    sh("ip link set usbc0 up")
+    time.sleep(1)
+    r["carrier_first_plug"] = sh("cat /sys/class/net/usbc0/carrier").stdout.strip()
+    port = sh("ls -d /sys/bus/usb/devices/*/usb*-port* | head -1").stdout.strip()
+    sh(f"echo 1 > {port}/disable")
+    time.sleep(1)
+    sh(f"echo 0 > {port}/disable")
+    sh("udevadm settle -t 10")
+    if wait_iface("usbc0"):
+        sh("ip link set usbc0 up")
+    time.sleep(2)
+    r["carrier_replug"] = sh("cat /sys/class/net/usbc0/carrier").stdout.strip()
+    r["watch_log_replug"] = sh(f"cat {g.dir}/run/ifupdown-agg/usbg0.usbnet-watch.log").stdout
+    sh("ip link set usbc0 down")
+
+
+def provoke_in_use(r: dict, g) -> None:
+    """Provoked while usbg0 is bound: the UDC in use, a MAC clash."""
+    g.write_interfaces(GADGET + "\niface usbg9 inet manual\n    usbnet-gadget ecm\n"
+                       "    usbnet-udc dummy_udc.0\n")
+    r["err_udc_in_use"] = attempt(g, "usbg9")
+    mac = open("/sys/class/net/usbc0/address").read().strip() if r["host_side_named"] else ""
+    g.write_interfaces(GADGET + "\niface usbg9 inet manual\n    usbnet-gadget ncm\n"
+                       f"    usbnet-udc dummy_udc.1\n    usbnet-dev-addr {mac}\n")
+    r["err_mac_clash"] = attempt(g, "usbg9")
+    g.write_interfaces(GADGET)
+
+
+def overlay_veth_usb(r: dict, lab, g, c) -> None:
+    """3. The overlay over a veth link and the USB link: the switchless pair."""
+    sh(f"ip link set usbc0 netns {c.ns}")
+    lab.segment([(g, "veth9", "198.18.9.2"), (c, "veth9", "198.18.9.1")])
+    r["ifup_c_usbc0"] = c.ifup("usbc0", check=False).returncode
+    time.sleep(1)
+    r["carrier_before_overlay"] = carriers(c)
+    r["ifup_c_tun0"] = c.ifup("tun0", check=False).stderr
+    r["ifup_g_tun0"] = g.ifup("tun0", check=False).stderr
+    time.sleep(1)
+    r["carrier"] = carriers(c)
+    r["ping_overlay"] = g.run(["ping", "-c", "3", "-W", "2", "10.99.255.1"],
+                              check=False).returncode
+    try:
+        r["overlay_bits_per_s"] = iperf3(lab, c, g, "10.99.255.1", seconds=3)
+    except Exception as err:          # reported, judged by the test
+        r["overlay_bits_per_s"] = f"iperf3 failed: {err}"
+    r["status_g"] = g.status("tun0")
+    r["carrier_after_iperf"] = carriers(c)
+    r["watch_log"] = sh(f"cat {g.dir}/run/ifupdown-agg/usbg0.usbnet-watch.log").stdout
+    r["dmesg_usb"] = sh("dmesg | grep -iE 'usb|ncm' | tail -30").stdout
+    g.ifdown("tun0", check=False)
+    c.ifdown("tun0", check=False)
+    c.ifdown("usbc0", check=False)
+
+
+def bond_over_ncm(r: dict, lab, g, c) -> None:
+    """4. 802.3ad over two cdc_ncm links made by ifup."""
+    for iface in ("usbg1", "usbg2", "bond1"):
+        out = g.ifup(iface, check=False)
+        r[f"ifup_g_{iface}"] = {"rc": out.returncode, "out": out.stdout + out.stderr}
+    sh("udevadm settle -t 10")
+    r["usbh_named"] = wait_iface("usbh1") and wait_iface("usbh2")
+    doc = sh(f"{sys.executable} -m ifupdown_agg doctor --usb --json")
+    r["doctor_usb"] = json.loads(doc.stdout) if doc.stdout.strip() else doc.stderr
+    r["doctor_usb_text"] = sh(f"{sys.executable} -m ifupdown_agg doctor --usb").stdout
+    if r["usbh_named"]:
+        sh(f"ip link set usbh1 netns {c.ns} && ip link set usbh2 netns {c.ns}")
+        strict = c.ifup("bond1", check=False)
+        r["bond_strict"] = {"rc": strict.returncode, "stderr": strict.stderr,
+                            "links": c.run(["ip", "-o", "link"]).stdout}
+        c.write_interfaces(CONTROLLER.format(policy="warn"))
+        warn = c.ifup("bond1", check=False)
+        r["bond_warn"] = {"rc": warn.returncode, "stderr": warn.stderr}
+        time.sleep(5)             # several fast LACP periods
+        r["bonding_c"] = c.run(["cat", "/proc/net/bonding/bond1"], check=False).stdout
+        doc = c.run([sys.executable, "-m", "ifupdown_agg", "doctor", "--json", "bond1"],
+                    check=False)
+        r["doctor_c"] = json.loads(doc.stdout) if doc.stdout.strip() else doc.stderr
+        c.ifdown("bond1", check=False)
+        out = g.ifdown("bond1", check=False, verbose=True)
+        r["ifdown_g_bond1"] = {"rc": out.returncode, "out": out.stdout + out.stderr}
+
+
+def overlay_over_ncm(r: dict, lab, g, c) -> None:
+    """4b. The fallback: the overlay over the same two cdc_ncm links."""
+    for i in (1, 2):
+        sh(f"ip addr add 198.18.1{i}.2/24 dev usbg{i} && ip link set usbg{i} up")
+        c.sh(f"ip addr add 198.18.1{i}.1/24 dev usbh{i} && ip link set usbh{i} up")
+    r["usb_links_before_overlay"] = usb_link_state(g, c)
+    for h, virt in ((g, "10.98.255.2"), (c, "10.98.255.1")):
+        h.write_interfaces(OVERLAY_USB.format(virt=virt))
+        r[f"ifup_{h.name}_tun1"] = h.ifup("tun1", check=False).stderr
+    # Both monitors must have heard each other before a flow: up to 10 pings.
+    r["usb_overlay_pings"] = next(
+        (n for n in range(1, 11) if c.run(["ping", "-c", "1", "-W", "1", "10.98.255.2"],
+                                          check=False).returncode == 0), None)
+    r["usb_overlay_status_before"] = c.status("tun1")
+    try:
+        r["usb_overlay_bits_per_s"] = iperf3(lab, g, c, "10.98.255.2", seconds=3)
+    except Exception as err:
+        r["usb_overlay_bits_per_s"] = f"iperf3 failed: {err}"
+    r["usb_overlay_links"] = {ln["dev"]: ln["packets"] for ln in c.status("tun1")["links"]}
+    r["usb_links_after_overlay"] = usb_link_state(g, c)
+    for h in (g, c):
+        h.ifdown("tun1", check=False)
+    g.write_interfaces(GADGET)
+    sh(f"ip -n {c.ns} link set usbh1 netns 1; ip -n {c.ns} link set usbh2 netns 1")
+
+
+def ifdown_removes(r: dict, g) -> None:
+    """5. ifdown removes every gadget."""
+    for iface in ("usbg2", "usbg1", "usbg0"):
+        out = g.ifdown(iface, check=False, verbose=True)
+        r[f"ifdown_g_{iface}"] = {"rc": out.returncode, "out": out.stdout + out.stderr}
+    r["gadgets_after_down"] = gadgets()
+
+
+def cleanup_and_cli(r: dict, g) -> None:
+    """Without ifdown (a lost /run): cleanup finds our gadget by its name; then the
+    usbnet subcommand that ifupdown-agg-usbgadget@.service runs."""
+    g.ifup("usbg0", check=False)
+    r["gadgets_before_cleanup"] = gadgets()
+    r["cleanup"] = g.ifagg("cleanup", "--all", check=False).stdout
+    r["gadgets_after_cleanup"] = gadgets()
+    # What ifupdown-agg-usbgadget@.service runs under systemd-networkd.
+    spec = f"{g.dir}/etc-network/interfaces"
+    r["cli_up"] = g.ifagg("usbnet", "up", "--interfaces", spec, "usbg0", check=False).stdout
+    r["cli_gadgets_up"] = gadgets()
+    r["cli_iface"] = os.path.isdir("/sys/class/net/usbg0")
+    r["cli_down"] = g.ifagg("usbnet", "down", "--interfaces", spec, "usbg0", check=False).stdout
+    r["cli_gadgets_down"] = gadgets()
+    r["udc_after_down"] = {u: open(f"/sys/class/udc/{u}/state").read().strip()
+                           for u in sorted(os.listdir("/sys/class/udc"))}
 
 
 if __name__ == "__main__":
