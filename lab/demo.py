@@ -42,8 +42,7 @@ def _step(n: int, total: int, text: str) -> None:
 
 
 def run(args) -> int:
-    from lab.cluster import (VIRT, Lab, LabError, build_seed_cluster, iperf3, missing_tools,
-                             seed_stanza)
+    from lab.cluster import Lab, LabError, missing_tools
 
     if os.geteuid() != 0:
         print("ifagg demo: needs root (it creates network namespaces)", file=sys.stderr)
@@ -54,51 +53,11 @@ def run(args) -> int:
               file=sys.stderr)
         return 1
 
-    total_rate = args.links * _mbit(args.rate)
     print(f"ifupdown-agg demo: hosts g, a, b; {args.links} link(s) of {args.rate} between a and b "
           f"(tbf burst {args.burst})")
-    steps = 5
     with Lab("demo") as lab:
         try:
-            t0 = time.monotonic()
-            _step(1, steps, "creating namespaces and shaped links")
-            hosts = build_seed_cluster(lab, rate=args.rate, links=args.links, burst=args.burst)
-            print(f"done ({time.monotonic() - t0:.1f} s)")
-
-            _step(2, steps, "ifup tun0 on g, a and b through the ifupdown-agg hooks")
-            t0 = time.monotonic()
-            for h in hosts:
-                h.write_interfaces(seed_stanza(VIRT[h.name], args.links))
-                h.ifup("tun0")
-            print(f"done ({time.monotonic() - t0:.1f} s)")
-            g, a, b = hosts
-
-            _step(3, steps, f"one TCP flow a -> b over the best single link, {args.seconds:g} s")
-            single = iperf3(lab, b, a, "198.18.0.20" if args.links > 1 else "198.18.23.20",
-                            args.seconds)
-            print(f"{single / 1e6:.0f} Mbit/s")
-
-            _step(4, steps, f"one TCP flow a -> b over the overlay, {args.seconds:g} s")
-            before = {ln["table"]: ln for ln in a.status("tun0")["links"]}
-            overlay = iperf3(lab, b, a, VIRT["b"], args.seconds)
-            after = a.status("tun0")["links"]
-            print(f"{overlay / 1e6:.0f} Mbit/s")
-            sent = {ln["table"]: ln["bytes"] - before[ln["table"]]["bytes"] for ln in after}
-            all_bytes = sum(sent.values()) or 1
-            print(f"      {'link':<6} {'table':>6} {'rotation':>9} {'carried':>8} {'Mbit/s':>8}")
-            for ln in after:
-                share = sent[ln["table"]] / all_bytes
-                print(f"      {ln['dev']:<6} {ln['table']:>6} {ln['rotation_share']:>9.1%} "
-                      f"{share:>8.1%} {share * overlay / 1e6:>8.0f}")
-            print(f"      total {overlay / 1e6:.0f} Mbit/s: {overlay / single:.2f}x the best single "
-                  f"link, {overlay / 1e6 / total_rate:.0%} of the links' {total_rate:.0f} Mbit/s")
-
-            _step(5, steps, "ifdown tun0 on every host")
-            for h in hosts:
-                h.ifdown("tun0")
-            left = [obj for h in hosts for obj in h.our_objects()]
-            print("done, nothing of ours left" if not left else f"LEFT BEHIND: {left}")
-            rc = 0 if not left else 1
+            rc = _demo(lab, args)
         except LabError as err:
             print(f"\nifagg demo: {err}", file=sys.stderr)
             rc = 1
@@ -107,6 +66,57 @@ def run(args) -> int:
             rc = 130
     print("namespaces removed")
     return rc
+
+
+STEPS = 5
+
+
+def _demo(lab, args) -> int:
+    from lab.cluster import VIRT, build_seed_cluster, iperf3, seed_stanza
+    t0 = time.monotonic()
+    _step(1, STEPS, "creating namespaces and shaped links")
+    hosts = build_seed_cluster(lab, rate=args.rate, links=args.links, burst=args.burst)
+    print(f"done ({time.monotonic() - t0:.1f} s)")
+
+    _step(2, STEPS, "ifup tun0 on g, a and b through the ifupdown-agg hooks")
+    t0 = time.monotonic()
+    for h in hosts:
+        h.write_interfaces(seed_stanza(VIRT[h.name], args.links))
+        h.ifup("tun0")
+    print(f"done ({time.monotonic() - t0:.1f} s)")
+    g, a, b = hosts
+
+    _step(3, STEPS, f"one TCP flow a -> b over the best single link, {args.seconds:g} s")
+    single = iperf3(lab, b, a, "198.18.0.20" if args.links > 1 else "198.18.23.20",
+                    args.seconds)
+    print(f"{single / 1e6:.0f} Mbit/s")
+
+    _step(4, STEPS, f"one TCP flow a -> b over the overlay, {args.seconds:g} s")
+    before = {ln["table"]: ln for ln in a.status("tun0")["links"]}
+    overlay = iperf3(lab, b, a, VIRT["b"], args.seconds)
+    after = a.status("tun0")["links"]
+    print(f"{overlay / 1e6:.0f} Mbit/s")
+    _shares(before, after, overlay, single, args.links * _mbit(args.rate))
+
+    _step(5, STEPS, "ifdown tun0 on every host")
+    for h in hosts:
+        h.ifdown("tun0")
+    left = [obj for h in hosts for obj in h.our_objects()]
+    print("done, nothing of ours left" if not left else f"LEFT BEHIND: {left}")
+    return 0 if not left else 1
+
+
+def _shares(before, after, overlay: float, single: float, total_rate: float) -> None:
+    """What each link carried of the overlay's flow, against its share of the rotation."""
+    sent = {ln["table"]: ln["bytes"] - before[ln["table"]]["bytes"] for ln in after}
+    all_bytes = sum(sent.values()) or 1
+    print(f"      {'link':<6} {'table':>6} {'rotation':>9} {'carried':>8} {'Mbit/s':>8}")
+    for ln in after:
+        share = sent[ln["table"]] / all_bytes
+        print(f"      {ln['dev']:<6} {ln['table']:>6} {ln['rotation_share']:>9.1%} "
+              f"{share:>8.1%} {share * overlay / 1e6:>8.0f}")
+    print(f"      total {overlay / 1e6:.0f} Mbit/s: {overlay / single:.2f}x the best single "
+          f"link, {overlay / 1e6 / total_rate:.0%} of the links' {total_rate:.0f} Mbit/s")
 
 
 def _mbit(rate: str) -> float:
