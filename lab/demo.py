@@ -45,11 +45,11 @@ def run(args) -> int:
     from lab.cluster import Lab, LabError, missing_tools
 
     if os.geteuid() != 0:
-        print("ifagg demo: needs root (it creates network namespaces)", file=sys.stderr)
+        print("demo: needs root (it creates network namespaces)", file=sys.stderr)
         return 1
     missing = missing_tools("ifup", "iperf3", "tc")
     if missing:
-        print(f"ifagg demo: missing {', '.join(missing)}: apt install ifupdown iperf3 iproute2",
+        print(f"demo: missing {', '.join(missing)}: apt install ifupdown iperf3 iproute2",
               file=sys.stderr)
         return 1
 
@@ -59,7 +59,7 @@ def run(args) -> int:
         try:
             rc = _demo(lab, args)
         except LabError as err:
-            print(f"\nifagg demo: {err}", file=sys.stderr)
+            print(f"\ndemo: {err}", file=sys.stderr)
             rc = 1
         except KeyboardInterrupt:
             print("\ninterrupted; removing the namespaces", file=sys.stderr)

@@ -1,4 +1,4 @@
-"""systemd-networkd inside the lab's namespace hosts (ifupdown_agg.lab), for tests and demos.
+"""systemd-networkd inside the lab's namespace hosts (lab.cluster), for tests and demos.
 
 Each node runs its own dbus-daemon and systemd-networkd in a private mount
 namespace over its host's network namespace: a private /run, its own

@@ -1,6 +1,6 @@
 """802.3ad bonds made by real ifup through our hooks, on the stock kernel (runs in the VM).
 
-Hosts a and b (namespaces, ifupdown_agg.lab) are joined by two veth pairs. a
+Hosts a and b (namespaces, lab.cluster) are joined by two veth pairs. a
 writes the bond's stanza first with bond-slaves; b writes the ports first with
 bond-master and the bond with `bond-slaves none`. Both must negotiate LACP.
 Then: applying again changes nothing; a changed lacp-rate takes the bond down
