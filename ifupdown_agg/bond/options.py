@@ -68,7 +68,8 @@ BOND_OPTIONS: Tuple[Option, ...] = (
                "takes one port, so a single TCP stream never exceeds one link; the overlay "
                "(fakenet/rspec) spreads per packet instead.",
           example="layer3+4", key="TransmitHashPolicy", refused=("vlan+srcmac",)),
-    _bond("bond-ad-select", T.choices("stable", "bandwidth", "count"), "ad_select", needs=Refused.DOWN,
+    _bond("bond-ad-select", T.choices("stable", "bandwidth", "count"), "ad_select",
+          needs=Refused.DOWN,
           help="Which aggregator is active when the ports form more than one.",
           example="bandwidth", key="AdSelect", modes=LACP),
     _bond("bond-min-links", T.COUNT, "min_links",

@@ -14,6 +14,7 @@ from typing import Dict, FrozenSet, List, Mapping, Optional, Tuple
 from ifupdown_agg.config import types as T
 from ifupdown_agg.errors import ConfigError, Location, TokenError
 
+
 class Scope(Enum):
     """Which stanzas a row belongs on."""
 
@@ -46,6 +47,11 @@ class Carrier(Enum):
     GADGET_UNIT = "ifupdown-agg-usbgadget@IFACE.service"
     NOTHING = "nothing"          # not carried: said in the row's note
 
+    @property
+    def unit(self) -> str:
+        """Our unit that carries it, or ""."""
+        return self.value if self.value.endswith(".service") else ""
+
 
 @dataclass(frozen=True)
 class NetworkdKey:
@@ -68,6 +74,12 @@ class NetworkdKey:
 
 @dataclass(frozen=True)
 class Option:
+    """One row of the option table. Everything a reader, validator, help text, man page
+    or generator needs to know of an option is a typed field here, not prose: `keys`
+    and `carrier` say what networkd writes, `netlink` and `refused_unless` what the
+    kernel takes, `scope` which stanzas it belongs on. `networkd` renders the keys
+    (or the note) as the man page's words."""
+
     name: str
     vtype: T.ValueType
     help: str
@@ -77,7 +89,7 @@ class Option:
     scope: FrozenSet[Scope] = frozenset({Scope.OVERLAY})
     keys: Tuple[NetworkdKey, ...] = ()  # where the networkd files carry it
     carrier: Carrier = Carrier.NETWORKD
-    note: str = ""                     # how networkd carries it otherwise (no keys)
+    note: str = ""                     # what networkd carries otherwise, when it has no keys
     owner: str = "agg"                 # "ifupdown": inet static's own option, read only
     netlink: str = ""                  # bond: the IFLA_BOND_* attribute it sets, lower case
     refused_unless: Refused = Refused.NONE
@@ -86,7 +98,7 @@ class Option:
     @property
     def group(self) -> str:
         """overlay, bond or usbnet: the wing (table) the row belongs to."""
-        return WING[min(self.scope, key=lambda s: list(Scope).index(s))]
+        return WING[min(self.scope, key=list(Scope).index)]
 
     @property
     def kernel(self) -> str:
@@ -105,7 +117,7 @@ class Option:
         for k in self.keys:
             sections.setdefault(k.section, []).append(k.text)
         text = "; ".join(f"[{s}] {' '.join(texts)}" for s, texts in sections.items())
-        unit = self.carrier.value if self.carrier.value.endswith(".service") else ""
+        unit = self.carrier.unit
         if text:
             return f"{unit}; {text}" if unit else text
         return f"({self.note or unit})"

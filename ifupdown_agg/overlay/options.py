@@ -31,7 +31,8 @@ OVERLAY_OPTIONS: Tuple[Option, ...] = (
         help="The overlay's network. Packets to it are spread per packet over "
              "the member links; it is routed on the overlay device with this "
              "host's address as source.",
-        example="10.99.255.0/24", keys=(K("Route", "Destination", note="(Scope=link, PreferredSource=)"),)),
+        example="10.99.255.0/24",
+        keys=(K("Route", "Destination", note="(Scope=link, PreferredSource=)"),)),
     Option(
         "table", T.TABLES, required=True,
         help="One routing table per member link, in rspec hop order. Each table "
