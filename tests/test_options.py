@@ -182,3 +182,21 @@ def test_value_errors_name_the_token(option, value, message):
         OPTIONS[option].vtype.parse(value)
     assert err.value.reason == message
     assert err.value.token in value
+
+
+@pytest.mark.parametrize("stanza,env", [
+    ("iface bond0 inet manual\n    bond-slaves eth1 eth2\n    bond-mode 802.3ad\n"
+     "    bond-lacp-rate fast\n    bond-preflight strict\n",
+     {"IF_BOND_SLAVES": "eth1 eth2", "IF_BOND_MODE": "802.3ad", "IF_BOND_LACP_RATE": "fast",
+      "IF_BOND_PREFLIGHT": "strict"}),
+    ("iface bond0 inet manual\n    usbnet-gadget ncm\n    usbnet-serial-console on\n",
+     {"IF_USBNET_GADGET": "ncm", "IF_USBNET_SERIAL_CONSOLE": "on"}),
+])
+def test_env_and_file_readers_agree_for_bonds_and_usb_links(tmp_path, stanza, env):
+    path = tmp_path / "interfaces"
+    path.write_text(stanza)
+    from_file = ifaces_file.read(str(path)).find("bond0").options
+    from_env = env_options(dict(env, IFACE="bond0", IF_PRE_UP="true", METHOD="manual"))
+    for table in (TABLES_BY_GROUP["bond"], TABLES_BY_GROUP["usbnet"]):
+        assert parse_options("bond0", from_file, table) == parse_options("bond0", from_env, table)
+    assert sorted(from_env) == sorted(from_file)
