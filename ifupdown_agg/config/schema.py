@@ -8,25 +8,119 @@ from __future__ import annotations
 import difflib
 import textwrap
 from dataclasses import dataclass, field
-from typing import Dict, List, Mapping, Optional, Tuple
+from enum import Enum
+from typing import Dict, FrozenSet, List, Mapping, Optional, Tuple
 
 from ifupdown_agg.config import types as T
 from ifupdown_agg.errors import ConfigError, Location, TokenError
 
+
+class Scope(Enum):
+    """Which stanzas a row belongs on."""
+
+    OVERLAY = "overlay"          # an overlay's stanza (iface tunN inet static)
+    BOND = "bond"                # a bond's own stanza
+    PORT = "port"                # a bond port's stanza (bond-master)
+    GADGET = "gadget"            # a USB gadget's stanza (usbnet-gadget)
+    USB_HOST = "usb-host"        # the other side of a USB link (usbnet-match)
+
+
+# The wing (option group, table) of each scope: the man page's sections, groups_of.
+WING = {Scope.OVERLAY: "overlay", Scope.BOND: "bond", Scope.PORT: "bond",
+        Scope.GADGET: "usbnet", Scope.USB_HOST: "usbnet"}
+
+
+class Refused(Enum):
+    """When the kernel refuses to change a bond attribute (drivers/net/bonding/bond_options.c)."""
+
+    NONE = ""                    # any time
+    DOWN = "down"                # only while the bond is down
+    NOSLAVES = "noslaves"        # only while it has no slaves
+
+
+class Carrier(Enum):
+    """What carries a row's value when systemd-networkd runs the node instead of ifupdown."""
+
+    NETWORKD = ""                # its networkd keys, in the generated files
+    NETWORKD_UNIT = "ifupdown-agg-networkd@IFACE.service"
+    MONITOR_UNIT = "ifupdown-agg-monitor@IFACE.service"
+    GADGET_UNIT = "ifupdown-agg-usbgadget@IFACE.service"
+    NOTHING = "nothing"          # not carried: said in the row's note
+
+    @property
+    def unit(self) -> str:
+        """Our unit that carries it, or ""."""
+        return self.value if self.value.endswith(".service") else ""
+
+
+@dataclass(frozen=True)
+class NetworkdKey:
+    """One systemd-networkd key a row is written to, in systemd's spelling."""
+
+    section: str                       # "Bond", without brackets
+    key: str                           # "Mode", without "="
+    value: str = ""                    # what is written, if not the option's value ("yes")
+    refused: Tuple[str, ...] = ()      # values networkd refuses though the kernel takes them
+    alternatives: Tuple[str, ...] = () # other keys written instead, by the value's kind
+    note: str = ""                     # said after the key ("in each port's .network")
+
+    @property
+    def text(self) -> str:
+        out = "|".join(f"{k}=" for k in (self.key,) + self.alternatives) + self.value
+        if self.refused:
+            out += f" (not {', '.join(self.refused)})"
+        return out + (f" {self.note}" if self.note else "")
+
+
 @dataclass(frozen=True)
 class Option:
+    """One row of the option table. Everything a reader, validator, help text, man page
+    or generator needs to know of an option is a typed field here, not prose: `keys`
+    and `carrier` say what networkd writes, `netlink` and `refused_unless` what the
+    kernel takes, `scope` which stanzas it belongs on. `networkd` renders the keys
+    (or the note) as the man page's words."""
+
     name: str
     vtype: T.ValueType
     help: str
     example: str
     default: Optional[str] = None      # raw text, parsed like user input
     required: bool = False
-    networkd: str = ""                 # "[Section] Key=" or how networkd_gen carries it
+    scope: FrozenSet[Scope] = frozenset({Scope.OVERLAY})
+    keys: Tuple[NetworkdKey, ...] = ()  # where the networkd files carry it
+    carrier: Carrier = Carrier.NETWORKD
+    note: str = ""                     # what networkd carries otherwise, when it has no keys
     owner: str = "agg"                 # "ifupdown": inet static's own option, read only
-    group: str = "overlay"             # overlay, bond or usbnet: which stanzas it belongs to
-    kernel: str = ""                   # bond: the IFLA_BOND_* attribute it sets
-    kernel_needs: str = ""             # bond: "down" or "noslaves" if the kernel refuses it otherwise
+    netlink: str = ""                  # bond: the IFLA_BOND_* attribute it sets, lower case
+    refused_unless: Refused = Refused.NONE
     modes: Tuple[str, ...] = ()        # bond: the modes it applies to (empty: all)
+
+    @property
+    def group(self) -> str:
+        """overlay, bond or usbnet: the wing (table) the row belongs to."""
+        return WING[min(self.scope, key=list(Scope).index)]
+
+    @property
+    def kernel(self) -> str:
+        """The old name of `netlink`."""
+        return self.netlink
+
+    @property
+    def kernel_needs(self) -> str:
+        """The old spelling of `refused_unless`: "", "down" or "noslaves"."""
+        return self.refused_unless.value
+
+    @property
+    def networkd(self) -> str:
+        """How networkd carries it, in words: the man page's systemd-networkd line."""
+        sections: Dict[str, List[str]] = {}
+        for k in self.keys:
+            sections.setdefault(k.section, []).append(k.text)
+        text = "; ".join(f"[{s}] {' '.join(texts)}" for s, texts in sections.items())
+        unit = self.carrier.unit
+        if text:
+            return f"{unit}; {text}" if unit else text
+        return f"({self.note or unit})"
 
     @property
     def tags(self) -> List[str]:
@@ -43,7 +137,12 @@ class Option:
     @property
     def env(self) -> str:
         """The variable ifupdown exports for it to hooks."""
-        return "IF_" + self.name.upper().replace("-", "_")
+        return env_name(self.name)
+
+
+def env_name(option: str) -> str:
+    """The variable ifupdown exports for an option: IF_, upper case, '-' as '_'."""
+    return "IF_" + option.upper().replace("-", "_")
 
 
 OWN_PREFIX = "agg-"

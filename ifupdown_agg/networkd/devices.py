@@ -1,14 +1,14 @@
 """Bonds, USB links and bridges from interfaces(5) stanzas, for networkd and udev.
 
 Each stanza is read with the same option table (bond_plan and usbnet validate
-it as ifup would). What a row's `networkd` column says decides where it goes:
+it as ifup would). A row's typed networkd fields decide where it goes:
 
-  "[Bond] Key="            a key of the bond's .netdev; "(not A, B)" after it
-                           lists values systemd-networkd refuses (an error here)
-  "(...)"                  no networkd key: a comment in the file and a note
-  "[Network] Bond=" ...    the bond's ports, bond-primary, usbnet-bridge: the
+  keys [Bond] Key=         a key of the bond's .netdev; its `refused` values are
+                           ones systemd-networkd refuses (an error here)
+  no keys                  not carried: a comment in the file and a note
+  keys [Network] ...       the bond's ports, bond-primary, usbnet-bridge: the
                            ports' and links' .network files
-  "...usbgadget@IFACE..."  our gadget unit's extras file
+  Carrier.GADGET_UNIT      our gadget unit's extras file
 
 Only stanzas using our bond-* or usbnet-* options, the bonds their ports name and
 the bridges usbnet-bridge names are read; everything else is the admin's.
@@ -25,18 +25,17 @@ from ifupdown_agg.config import ifaces_file, types as T
 from ifupdown_agg.bond.plan import BOND_TABLE, bond_from_options
 from ifupdown_agg.errors import ConfigError, Location
 from ifupdown_agg.config.registry import ALL_OPTIONS, TABLES_BY_GROUP, groups_of
-from ifupdown_agg.config.schema import parse_options
+from ifupdown_agg.config.schema import Carrier, parse_options
 from ifupdown_agg.usb.lifecycle import gadget_spec
 
 from ifupdown_agg.networkd import members as M
 
 USBNET_TABLE = TABLES_BY_GROUP["usbnet"]
-GADGET_UNIT_MARK = "usbgadget@IFACE"         # a row the gadget unit carries
 BOND_LINK = "/usr/lib/systemd/network/98-ifupdown-agg-bond.link"   # shipped by the package
-KEY = re.compile(r"^\[(\w+)\] (\w+)=(?: \(not ([^)]*)\))?$")
 # Stanza commands that only make or remove the device: the .netdev does that.
 DEVICE_COMMAND = re.compile(r"^ip (link (add|del|delete) |tuntap (add|del) )")
-CARRIED = ("address", "netmask", "gateway", "mtu")
+# inet static's own lines that a .network carries: the rows ifupdown owns, and gateway.
+CARRIED = tuple(n for n, o in ALL_OPTIONS.items() if o.owner == "ifupdown") + ("gateway",)
 
 
 @dataclass
@@ -100,12 +99,11 @@ class Devices:
 # ---- value formatting, from the table row ----------------------------------------------
 
 def networkd_key(name: str) -> Optional[Tuple[str, str, Tuple[str, ...]]]:
-    """(section, key, refused values) of a row whose networkd column is one key."""
-    m = KEY.match(ALL_OPTIONS[name].networkd)
-    if not m:
+    """(section, key, refused values) of a row written to exactly one key, as its value."""
+    keys = ALL_OPTIONS[name].keys
+    if len(keys) != 1 or keys[0].value or keys[0].alternatives or keys[0].note:
         return None
-    refused = tuple(v.strip() for v in m.group(3).split(",")) if m.group(3) else ()
-    return m.group(1), m.group(2), refused
+    return keys[0].section, keys[0].key, keys[0].refused
 
 
 def networkd_value(name: str, key: str, value: object) -> str:
@@ -269,7 +267,7 @@ def _bond_files(origin: str, cfg, stanza, ports, by_name, devs: Devices) -> None
                     "to ifupdown", iface=name, option=opt_name, token=str(value),
                     location=raw[opt_name].locate(str(value)))
             dev.keys.append((key, networkd_value(opt_name, key, value)))
-        elif opt.networkd.startswith("("):
+        elif not opt.keys:
             dev.comments.append(f"not carried: {opt_name} {text} {opt.networkd}")
             devs.notes.append(f"{name}: {opt_name} {text} is not carried to networkd "
                               f"{opt.networkd}")
@@ -317,7 +315,7 @@ def _usbnet(origin: str, ours, by_name, devs: Devices, links_only: bool = False)
         role = _role_for(stanza, origin, devs)
         if spec is not None:
             rows = [(n, " ".join(raw[n].text.split())) for n, opt in USBNET_TABLE.items()
-                    if n in raw and GADGET_UNIT_MARK in opt.networkd]
+                    if n in raw and opt.carrier is Carrier.GADGET_UNIT]
             devs.gadgets[name] = Gadget(name, origin, rows)
             role.optional = True
             role.about.append(f"{name}: a USB gadget link; ifupdown-agg-usbgadget@{name}.service "

@@ -14,8 +14,14 @@ from typing import Dict, Iterable, List, Optional
 from ifupdown_agg.errors import ConfigError, Location, TokenError
 from ifupdown_agg.core.objects import LinkInfo, Observed
 from ifupdown_agg.config.registry import ALL_OPTIONS
-from ifupdown_agg.overlay.options import OPTIONS
+from ifupdown_agg.config.schema import Scope
 from ifupdown_agg.config.types import MTU, parse_address, parse_ipv4, parse_netmask32
+
+
+# What a member's .network carries of its stanza: inet static's own rows and gateway;
+# the bond and USB rows are carried by devices.py, into the same .network.
+CARRIED = frozenset({"gateway"} | {n for n, o in ALL_OPTIONS.items()
+                                   if o.owner == "ifupdown" or Scope.OVERLAY not in o.scope})
 
 
 @dataclass
@@ -48,9 +54,7 @@ def from_stanza(stanza) -> Optional[MemberNic]:
         mtu = MTU.parse(opts["mtu"].text) if "mtu" in opts else None
     except TokenError as err:
         raise _fail(stanza.name, err.reason, stanza.location) from None
-    # Bond and USB options are carried by devices.py, into the same .network.
-    carried = {"address", "netmask", "gateway", "mtu"} | (set(ALL_OPTIONS) - set(OPTIONS))
-    ignored = sorted(n for n in opts if n not in carried)
+    ignored = sorted(n for n in opts if n not in CARRIED)
     ignored += [f"{kind} {cmd}" for kind, cmd in stanza.commands]
     return MemberNic(stanza.name, [f"{addr}/{plen}"], gateway, mtu, location=stanza.location,
                      ignored=ignored)

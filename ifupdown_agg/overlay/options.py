@@ -1,11 +1,12 @@
-"""The overlay's rows of the option table (iface tunN inet static)."""
+"""The overlay's rows of the option table (iface tunN inet static); every row's
+scope is the default, Scope.OVERLAY."""
 
 from __future__ import annotations
 
 from typing import Dict, Tuple
 
 from ifupdown_agg.config import types as T
-from ifupdown_agg.config.schema import Option
+from ifupdown_agg.config.schema import Carrier, NetworkdKey as K, Option
 
 
 OVERLAY_OPTIONS: Tuple[Option, ...] = (
@@ -14,23 +15,24 @@ OVERLAY_OPTIONS: Tuple[Option, ...] = (
         help="This host's virtual address in the fake net: a /32 held by the "
              "overlay device. ifupdown's inet static method assigns it; the hook "
              "finds this host's rspec entry by it.",
-        example="10.99.255.10", networkd="[Address] Address=ADDRESS/32"),
+        example="10.99.255.10", keys=(K("Address", "Address", value="ADDRESS/32"),)),
     Option(
         "netmask", T.NETMASK, owner="ifupdown", default="32",
         help="Must be 255.255.255.255 (or 32): a wider mask makes the kernel add "
              "its own route for the fake net, which would hide the overlay route.",
-        example="255.255.255.255", networkd="(part of [Address] Address=)"),
+        example="255.255.255.255", note="part of [Address] Address="),
     Option(
         "mtu", T.MTU, owner="ifupdown",
         help="MTU of the overlay device. Packets leave through the member NICs, "
              "so their MTU is what bounds the path.",
-        example="9000", networkd="[Link] MTUBytes="),
+        example="9000", keys=(K("Link", "MTUBytes"),)),
     Option(
         "fakenet", T.CIDR, required=True,
         help="The overlay's network. Packets to it are spread per packet over "
              "the member links; it is routed on the overlay device with this "
              "host's address as source.",
-        example="10.99.255.0/24", networkd="[Route] Destination= (Scope=link, PreferredSource=)"),
+        example="10.99.255.0/24",
+        keys=(K("Route", "Destination", note="(Scope=link, PreferredSource=)"),)),
     Option(
         "table", T.TABLES, required=True,
         help="One routing table per member link, in rspec hop order. Each table "
@@ -38,7 +40,8 @@ OVERLAY_OPTIONS: Tuple[Option, ...] = (
              "an ip rule sends packets whose firewall mark equals the table ID "
              "to it. The IDs must not be used by anything else.",
         example="10000 10001 10002 10003",
-        networkd="[RoutingPolicyRule] Table= FirewallMark=; [Route] Table="),
+        keys=(K("RoutingPolicyRule", "Table"), K("RoutingPolicyRule", "FirewallMark"),
+              K("Route", "Table"))),
     Option(
         "rspec", T.RSPEC, required=True,
         help="Every host of the overlay, as VIRT:HOP1:HOP2..., where HOPn is that "
@@ -46,25 +49,27 @@ OVERLAY_OPTIONS: Tuple[Option, ...] = (
              "than tables reuses its hops in order. The same rspec is written on "
              "every host; each finds its own entry by its address.",
         example="10.99.255.10:10.99.0.10:10.99.1.10 10.99.255.20:10.99.0.20:10.99.1.20",
-        networkd="[Route] Gateway= Table= (one per peer and table)"),
+        keys=(K("Route", "Gateway"), K("Route", "Table", note="(one per peer and table)"))),
     Option(
         "agg-weights", T.WEIGHTS, default="auto",
         help="Share of packets per table, in table order. 'auto' takes each "
              "member NIC's rate: its link speed, or the rate of a tbf root qdisc "
              "on it if that is lower; links of unknown speed count as equal. "
              "Packets are interleaved by smooth weighted round robin.",
-        example="1000 2500 2500", networkd="(nftables map, in the generated ruleset)"),
+        example="1000 2500 2500", carrier=Carrier.NETWORKD_UNIT,
+        note="nftables map, in the generated ruleset"),
     Option(
         "agg-congctl", T.CONGCTL, default="cubic",
         help="TCP congestion control set on the overlay route, for flows over the "
              "overlay only. Per-packet spreading reorders packets; BBR and other "
              "delay-based algorithms read that as loss and collapse, cubic does not.",
-        example="cubic", networkd="[Route] TCPCongestionControlAlgorithm="),
+        example="cubic", keys=(K("Route", "TCPCongestionControlAlgorithm"),)),
     Option(
         "agg-reordering", T.REORDERING, default="none",
         help="The reordering metric of the overlay route: how many packets TCP "
              "expects to arrive out of order before it assumes loss.",
-        example="32", networkd="(no networkd key: set by ifupdown-agg-networkd@IFACE.service)"),
+        example="32", carrier=Carrier.NETWORKD_UNIT,
+        note="no networkd key: set by ifupdown-agg-networkd@IFACE.service"),
     Option(
         "agg-gso-max-segs", T.GSO_SEGS, default="auto",
         help="GSO segment limit of the overlay device. A GSO super-packet gets "
@@ -74,38 +79,39 @@ OVERLAY_OPTIONS: Tuple[Option, ...] = (
              "at 2.5 Gbit/s (measured: at 4x200 Mbit/s, 1 gives 94% of the links' "
              "sum where 8 gives 72%); 8 when no link speed is known. Fewer "
              "segments cost more CPU per byte.",
-        example="8", networkd="(set by ifupdown-agg-networkd@IFACE.service: auto needs live link rates)"),
+        example="8", carrier=Carrier.NETWORKD_UNIT,
+        note="set by ifupdown-agg-networkd@IFACE.service: auto needs live link rates"),
     Option(
         "agg-rule-priority", T.PRIORITY, default="7000",
         help="Priority of the fwmark rules, which must come before the main "
              "table's rule (32766).",
-        example="7000", networkd="[RoutingPolicyRule] Priority="),
+        example="7000", keys=(K("RoutingPolicyRule", "Priority"),)),
     Option(
         "agg-monitor", T.ON_OFF, default="on",
         help="Run the link monitor while the overlay is up: a path (peer, link) "
              "leaves that peer's rotation when its NIC loses carrier or its probes "
              "go unanswered, and rejoins when it is healthy again.",
-        example="on", networkd="(ifupdown-agg-monitor@IFACE.service)"),
+        example="on", carrier=Carrier.MONITOR_UNIT),
     Option(
         "agg-probe-interval", T.MILLISECONDS, default="100",
         help="How often the monitor probes every path, in milliseconds. Peers "
              "running the monitor answer; a peer that never answers is watched "
              "by carrier only.",
-        example="100", networkd="(ifupdown-agg-monitor@IFACE.service)"),
+        example="100", carrier=Carrier.MONITOR_UNIT),
     Option(
         "agg-probe-loss", T.PROBES, default="3",
         help="Probe intervals without an answer before a path is taken out of "
              "the rotation. A silent failure is noticed after interval x loss.",
-        example="3", networkd="(ifupdown-agg-monitor@IFACE.service)"),
+        example="3", carrier=Carrier.MONITOR_UNIT),
     Option(
         "agg-probe-rejoin", T.PROBES, default="10",
         help="Consecutive good probe intervals before a failed path rejoins the "
              "rotation, so a flapping link does not.",
-        example="10", networkd="(ifupdown-agg-monitor@IFACE.service)"),
+        example="10", carrier=Carrier.MONITOR_UNIT),
     Option(
         "agg-probe-port", T.PORT, default="7431",
         help="UDP port of the monitor's probes, on the member links' addresses.",
-        example="7431", networkd="(ifupdown-agg-monitor@IFACE.service)"),
+        example="7431", carrier=Carrier.MONITOR_UNIT),
 )
 
 OPTIONS: Dict[str, Option] = {opt.name: opt for opt in OVERLAY_OPTIONS}
