@@ -21,7 +21,10 @@ from ifupdown_agg.config import ifaces_file
 from ifupdown_agg.core import record
 from ifupdown_agg.core.executor import RealExecutor, RecordingExecutor
 from ifupdown_agg.core.memory import MemoryKernel, kernel_objects
-from ifupdown_agg.core.objects import RTPROT_IFAGG, Address, NftTable, Route, Rule, SeenRoute, SeenRule
+from ifupdown_agg.core.objects import (RTPROT_IFAGG, Address, Bond, BondSettings, Enslave,
+                                       LinkAttrs, NftTable, Route, Rule, SeenRoute, SeenRule,
+                                       TunDevice)
+from ifupdown_agg.core.ops import Op
 from ifupdown_agg.errors import ApplyError
 from ifupdown_agg.overlay import lifecycle as overlay_lifecycle
 
@@ -175,3 +178,57 @@ def test_a_failure_at_any_op_leaves_the_kernel_as_it_was(case):
         assert kernel.injected is op or kernel.injected == op, f"op {k} was not tried"
         after = kernel_objects(kernel.observe())
         assert (k, sorted(map(repr, before - after)), sorted(map(repr, after - before))) == (k, [], [])
+
+
+# ---- the in-memory kernel itself: it refuses and cascades as the kernel does ----------
+
+LAN = {"addrs": {"eth0": ["10.0.0.1/24"]}, "links": {"eth1": {}, "eth2": {}}}
+VIA = Route(100, "10.9.0.2/32", "eth0", gateway="10.0.0.2")
+
+
+def _refusal(kernel, op):
+    done, err = kernel.apply_all([op])
+    assert done == [] and err is not None
+    return str(err)
+
+
+def test_adding_what_exists_and_deleting_what_is_gone_are_refused():
+    kernel = MemoryKernel(observed_from(LAN))
+    assert kernel.apply_all([Op("add", VIA)]) == ([Op("add", VIA)], None)
+    assert _refusal(kernel, Op("add", VIA)).endswith("File exists")
+    assert _refusal(kernel, Op("del", Rule(7000, 100, 100))).endswith("No such file or directory")
+    assert _refusal(kernel, Op("add", Address("eth9", "10.1.0.1"))).endswith("No such device")
+    assert "Invalid argument" in _refusal(kernel, Op("add", Route(100, "10.9.0.3/32", "eth0",
+                                                                  gateway="10.5.0.1")))
+
+
+def test_a_device_takes_its_routes_and_ports_along():
+    kernel = MemoryKernel(observed_from(LAN))
+    ops = [Op("add", TunDevice("tun0")), Op("set", LinkAttrs("tun0", up=True)),
+           Op("add", Route(254, "10.8.0.0/24", "tun0")), Op("add", Bond("bond0", "802.3ad")),
+           Op("add", Enslave("eth1", "bond0"))]
+    assert kernel.apply_all(ops) == (ops, None)
+    assert kernel.observe().links["eth1"].master == "bond0"
+    kernel.apply_all([Op("del", TunDevice("tun0")), Op("del", Bond("bond0"))])
+    obs = kernel.observe()
+    assert obs.routes == [] and "tun0" not in obs.links and obs.links["eth1"].master is None
+
+
+def test_a_bond_refuses_down_only_and_portless_options_as_the_kernel_does():
+    kernel = MemoryKernel(observed_from({"links": {"eth1": {"master": "bond0"}, "bond0": {
+        "kind": "bond", "bond": {"mode": 4, "ad_lacp_rate": 0}}}}))
+    assert _refusal(kernel, Op("set", BondSettings("bond0", (("ad_lacp_rate", 1),)))).endswith(
+        "Device or resource busy")
+    assert _refusal(kernel, Op("set", BondSettings("bond0", (("mode", 1),)))).endswith(
+        "Directory not empty")
+    assert _refusal(kernel, Op("set", BondSettings("bond0", (("primary", "eth1"),)))).endswith(
+        "Permission denied")
+
+
+def test_fail_at_counts_every_op_tried_and_a_route_batch_goes_on():
+    routes = [Op("add", Route(100, f"10.9.0.{i}/32", "eth0", gateway="10.0.0.2"))
+              for i in range(3)]
+    kernel = MemoryKernel(observed_from(LAN), fail_at=1)
+    done, err = kernel.apply_all(routes + [Op("add", Rule(7000, 100, 100))])
+    assert "injected" in str(err) and kernel.injected is routes[1]
+    assert done == [routes[0], routes[2]]    # as Kernel.apply_all: the batch's own answers
