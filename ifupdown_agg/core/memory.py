@@ -1,0 +1,396 @@
+"""A kernel in memory: ops applied to a copy of an Observed snapshot.
+
+Pure (no netlink, no nft, no /proc), so that the planners' round trips and the
+executor's rollback are tested without root. It answers what the lifecycles
+ask of kernel.netlink.Kernel (observe, apply_all, port_facts, counters,
+forget_neighbour), and it refuses what the kernel refuses, with its errno:
+adding what exists, deleting what is gone, a route through a device that is
+down or via a gateway off the device's networks, a bond option the bond's
+state does not allow (drivers/net/bonding/bond_options.c). It has the
+kernel's side effects: a device that goes takes its routes, rp_filter and
+ports along; a link taken down loses its routes; an address that goes takes
+the routes that use it as source; bonding opens a port it takes and closes
+one it releases.
+
+Stricter than the kernel where the kernel lets a redundant change pass
+(creating a tun or nft table that exists, enslaving a port to its own bond,
+releasing a port without a master): the planners never mean one, so here it
+is a plan bug. Not modelled: connected and local routes, neighbours, carrier.
+`MemoryKernel(snapshot, fail_at=k)` makes the k-th op tried fail (counting
+from 0 over every apply_all), which is how rollback gets tested at each op.
+"""
+
+from __future__ import annotations
+
+import copy
+import errno
+import ipaddress
+import os
+import re
+from dataclasses import dataclass
+from typing import Dict, FrozenSet, List, Mapping, Optional, Sequence, Tuple
+
+from ifupdown_agg.config.types import BOND_MODES
+from ifupdown_agg.core.objects import (DEVICE_ALIAS, RTPROT_IFAGG, Address, Bond, BondSettings,
+                                       Enslave, LinkAttrs, LinkInfo, NftTable, Observed, Route,
+                                       Rule, SeenRoute, SeenRule, Sysctl, TunDevice)
+from ifupdown_agg.core.ops import Op
+from ifupdown_agg.errors import ApplyError
+
+GSO_MAX_SEGS = 65535
+CONF = "net/ipv4/conf/"
+
+# bond_options.c: options taken only without ports (NOSLAVES), only while the bond
+# is down (IFDOWN; ad_actor_* were IFDOWN in older kernels, kept so a plan that
+# passes here passes on every kernel), and only in some modes.
+BOND_NOSLAVES = frozenset({"mode", "fail_over_mac"})
+BOND_IFDOWN = frozenset({"mode", "ad_lacp_rate", "ad_select", "ad_user_port_key", "lacp_active",
+                         "tlb_dynamic_lb", "ad_actor_sys_prio", "ad_actor_system"})
+_LACP = ("802.3ad",)
+_NO_ARP = ("802.3ad", "balance-tlb", "balance-alb")
+BOND_ONLY_IN = {"packets_per_slave": ("balance-rr",), "ad_lacp_rate": _LACP,
+                "ad_actor_sys_prio": _LACP, "ad_actor_system": _LACP, "ad_user_port_key": _LACP,
+                "primary": ("active-backup", "balance-tlb", "balance-alb"),
+                "tlb_dynamic_lb": ("balance-tlb", "balance-alb")}
+BOND_NOT_IN = {"arp_interval": _NO_ARP, "arp_validate": _NO_ARP, "arp_missed_max": _NO_ARP}
+
+
+@dataclass(frozen=True)
+class PortFacts:
+    """The fields of kernel.ethtool.PortFacts (core does not import the kernel layer)."""
+
+    name: str
+    driver: Optional[str]
+    speed: Optional[int]
+    duplex: str
+    carrier: bool
+
+
+class _Refused(Exception):
+    def __init__(self, code: int):
+        super().__init__(code)
+        self.code = code
+
+
+def _verb(op: Op) -> str:
+    """"add", "del" or "set", whether Op.action is a string or an Enum of them."""
+    return str(getattr(op.action, "value", op.action))
+
+
+def _batched(op: Op) -> bool:
+    """Kernel.apply_all sends runs of these in one batch, each with its own answer."""
+    return isinstance(op.obj, Route) and _verb(op) != "set"
+
+
+def _hashable(value):
+    return tuple(value) if isinstance(value, list) else value
+
+
+def _normalised(obs: Observed) -> Observed:
+    """What the real observe() returns: address pairs as tuples, bonds with arp_ip_target."""
+    for link in obs.links.values():
+        link.addrs = [tuple(a) for a in link.addrs]
+        if link.bond is not None:
+            link.bond = {k: _hashable(v) for k, v in link.bond.items()}
+            link.bond.setdefault("arp_ip_target", ())
+    obs._routes_by_key = obs._rule_set = None
+    return obs
+
+
+def kernel_objects(obs: Observed) -> FrozenSet[object]:
+    """A snapshot as a set of what the plans read and change, to compare two snapshots.
+
+    A plain link's up/down is left out: no plan reads it, and bonding opens a
+    port it takes and closes one it releases."""
+    items: set = set()
+    for link in obs.links.values():
+        up = link.up if link.kind in ("tun", "bond") else None
+        items.add(("link", link.name, link.kind, link.alias, up, link.gso_max_segs, link.master))
+        if link.bond is not None:
+            items.add(("bond", link.name, frozenset((k, _hashable(v)) for k, v in link.bond.items())))
+        items.update(Address(link.name, a, p) for a, p in link.addrs)
+    items.update(obs.routes)
+    items.update(obs.rules)
+    items.update(obs.nft.values())
+    items.update(Sysctl(p, v) for p, v in obs.sysctls.items())
+    return frozenset(items)
+
+
+class MemoryKernel:
+    """Observe and change a kernel that lives in a dict."""
+
+    def __init__(self, snapshot: Observed, fail_at: Optional[int] = None,
+                 facts: Optional[Mapping[str, PortFacts]] = None):
+        self.state = _normalised(copy.deepcopy(snapshot))
+        self.fail_at = fail_at
+        self.attempts = 0                       # ops tried, over every apply_all
+        self.injected: Optional[Op] = None      # the op fail_at made fail
+        self.facts = dict(facts or {})
+        self.counter_values: Dict[str, Dict[str, Dict[str, int]]] = {}
+        self.forgotten: List[Tuple[str, str]] = []
+
+    def close(self) -> None:
+        pass
+
+    # ---- what the lifecycles ask -------------------------------------------------------
+
+    def observe(self) -> Observed:
+        obs = copy.deepcopy(self.state)
+        for link in obs.links.values():
+            primary = (link.bond or {}).get("primary")
+            if primary is not None and getattr(obs.links.get(primary), "master", None) != link.name:
+                del link.bond["primary"]    # reported only while it is a port of the bond
+        return obs
+
+    def port_facts(self, names: Sequence[str], wait: float = 2.0, touch: bool = True):
+        out = {}
+        for name in names:
+            link = self.state.links.get(name)
+            if link is None:
+                raise OSError(errno.ENODEV, f"no device {name}")
+            out[name] = self.facts.get(name) or PortFacts(name, "memory", link.speed, "full", True)
+        return out
+
+    def counters(self, nft_table: str) -> Dict[str, Dict[str, int]]:
+        table = self.state.nft.get(nft_table)
+        if table is None:
+            raise ApplyError(f"nft refused the change: {os.strerror(errno.ENOENT)}")
+        names = re.findall(r"^\s*counter (\S+) \{", table.script, re.M)
+        zero = {n: {"packets": 0, "bytes": 0} for n in names}
+        return {**zero, **self.counter_values.get(nft_table, {})}
+
+    def forget_neighbour(self, dev: str, address: str) -> None:
+        self.forgotten.append((dev, address))
+
+    # ---- changes -----------------------------------------------------------------------
+
+    def apply_all(self, ops: Sequence[Op]) -> Tuple[List[Op], Optional[ApplyError]]:
+        """As Kernel.apply_all: stop at the first failure, except that the rest of a
+        batch of routes still goes (so `done` may hold routes after the failed one)."""
+        done: List[Op] = []
+        err: Optional[ApplyError] = None
+        failed_in_batch = False
+        for op in ops:
+            if err is not None and not (failed_in_batch and _batched(op)):
+                break
+            try:
+                self.apply(op)
+            except ApplyError as e:
+                if err is None:
+                    err, failed_in_batch = e, _batched(op)
+                continue
+            done.append(op)
+        return done, err
+
+    def apply(self, op: Op) -> None:
+        """One op, all or nothing."""
+        handler = _HANDLERS.get(type(op.obj))
+        if handler is None:
+            raise TypeError(op.obj)     # as Kernel._apply does: not a kernel object
+        tried, self.attempts = self.attempts, self.attempts + 1
+        if tried == self.fail_at:
+            self.injected = op
+            raise ApplyError(f"{op.describe()}: injected failure (op {tried})")
+        try:
+            handler(self, op.obj, _verb(op))
+        except _Refused as refused:
+            raise ApplyError(f"{op.describe()}: {os.strerror(refused.code)}") from None
+
+    # ---- devices -----------------------------------------------------------------------
+
+    def _link(self, name: str) -> LinkInfo:
+        link = self.state.links.get(name)
+        if link is None:
+            raise _Refused(errno.ENODEV)
+        return link
+
+    def _new_device(self, name: str, kind: str, bond: Optional[dict] = None) -> None:
+        if name in self.state.links:
+            raise _Refused(errno.EEXIST)
+        index = max((li.index for li in self.state.links.values()), default=1) + 1
+        self.state.links[name] = LinkInfo(name, index, kind=kind, alias=DEVICE_ALIAS,
+                                          gso_max_segs=GSO_MAX_SEGS, bond=bond)
+        default = self.state.sysctls.get(CONF + "default/rp_filter", "0")
+        self.state.sysctls[f"{CONF}{name}/rp_filter"] = default
+
+    def _drop_device(self, name: str) -> None:
+        del self.state.links[name]
+        self._drop_routes(lambda r: r.dev == name)
+        for link in self.state.links.values():
+            if link.master == name:
+                self._release(link)
+        mine = f"{CONF}{name}/"
+        self.state.sysctls = {p: v for p, v in self.state.sysctls.items() if not p.startswith(mine)}
+
+    def _drop_routes(self, dies) -> None:
+        self.state.routes = [s for s in self.state.routes if not dies(s.route)]
+
+    def _set_down(self, link: LinkInfo) -> None:
+        if link.up:
+            self._drop_routes(lambda r: r.dev == link.name)   # IPv4 flushes them
+        link.up = False
+
+    def _release(self, port: LinkInfo) -> None:
+        port.master = None
+        self._set_down(port)        # bonding closes a port it lets go
+
+    def _tun(self, obj: TunDevice, verb: str) -> None:
+        if verb != "del":
+            self._new_device(obj.name, "tun")
+        elif self._link(obj.name).kind != "tun":
+            raise _Refused(errno.EINVAL)
+        else:
+            self._drop_device(obj.name)
+
+    def _link_attrs(self, obj: LinkAttrs, verb: str) -> None:
+        if obj.up is None and obj.gso_max_segs is None:
+            return      # Kernel._apply sends nothing
+        link = self._link(obj.name)
+        if obj.gso_max_segs is not None and not 0 <= obj.gso_max_segs <= GSO_MAX_SEGS:
+            raise _Refused(errno.EINVAL)
+        if obj.gso_max_segs is not None:
+            link.gso_max_segs = obj.gso_max_segs
+        if obj.up is False:
+            self._set_down(link)
+        elif obj.up:
+            link.up = True
+
+    # ---- addresses, routes, rules, nft, sysctls ----------------------------------------
+
+    def _address(self, obj: Address, verb: str) -> None:
+        link = self._link(obj.dev)
+        pair = (obj.address, obj.prefixlen)
+        if verb == "del":
+            if pair not in link.addrs:
+                raise _Refused(errno.EADDRNOTAVAIL)
+            link.addrs.remove(pair)
+            if not self._local(obj.address):
+                self._drop_routes(lambda r: r.prefsrc == obj.address)
+        elif any(a == obj.address for a, _ in link.addrs):
+            raise _Refused(errno.EEXIST)
+        else:
+            link.addrs.append(pair)
+
+    def _local(self, address: str) -> bool:
+        return any(a == address for li in self.state.links.values() for a, _ in li.addrs)
+
+    def _route(self, obj: Route, verb: str) -> None:
+        routes = self.state.routes
+        if verb != "add":   # Kernel._route_args sends a delete for anything but add
+            ours = [s for s in routes if s.route.key() == obj.key() and s.proto == RTPROT_IFAGG]
+            if not ours:
+                raise _Refused(errno.ESRCH)
+            routes.remove(ours[0])
+            return
+        if any(s.route.key() == obj.key() for s in routes):
+            raise _Refused(errno.EEXIST)
+        link = self._link(obj.dev)
+        if not link.up:
+            raise _Refused(errno.ENETDOWN)
+        if obj.gateway and not _on_link(link, obj.gateway):
+            raise _Refused(errno.EINVAL)        # "Nexthop has invalid gateway"
+        if obj.prefsrc and not self._local(obj.prefsrc):
+            raise _Refused(errno.EINVAL)        # "Invalid prefsrc address"
+        routes.append(SeenRoute(obj, RTPROT_IFAGG))
+
+    def _rule(self, obj: Rule, verb: str) -> None:
+        rules = self.state.rules
+        if verb == "del":
+            ours = [s for s in rules if s.rule == obj and s.proto == RTPROT_IFAGG]
+            if not ours:
+                raise _Refused(errno.ENOENT)
+            rules.remove(ours[0])
+        elif any(s.rule == obj for s in rules):
+            raise _Refused(errno.EEXIST)
+        else:
+            rules.append(SeenRule(obj, RTPROT_IFAGG))
+
+    def _nft(self, obj: NftTable, verb: str) -> None:
+        tables = self.state.nft
+        exists = obj.name in tables
+        if verb == "add" and exists:
+            raise _Refused(errno.EEXIST)
+        if verb != "add" and not exists:
+            raise _Refused(errno.ENOENT)
+        if verb == "del":
+            del tables[obj.name]
+        else:
+            tables[obj.name] = obj
+
+    def _sysctl(self, obj: Sysctl, verb: str) -> None:
+        if obj.path not in self.state.sysctls:
+            raise _Refused(errno.ENOENT)
+        self.state.sysctls[obj.path] = obj.value
+
+    # ---- bonds -------------------------------------------------------------------------
+
+    def _bond(self, obj: Bond, verb: str) -> None:
+        if verb == "del":
+            self._link(obj.name)
+            self._drop_device(obj.name)
+            return
+        if obj.mode not in BOND_MODES:
+            raise _Refused(errno.EINVAL)
+        self._new_device(obj.name, "bond", {"mode": BOND_MODES.index(obj.mode),
+                                            "arp_ip_target": ()})
+
+    def _bond_settings(self, obj: BondSettings, verb: str) -> None:
+        link = self._link(obj.name)
+        if link.kind != "bond":
+            raise _Refused(errno.EOPNOTSUPP)
+        values = dict(obj.values)
+        mode = values.get("mode", link.bond.get("mode"))
+        ports = any(li.master == obj.name for li in self.state.links.values())
+        for key, value in obj.values:
+            code = self._bond_refusal(key, value, mode, ports, link.up)
+            if code:
+                raise _Refused(code)
+        for key, value in obj.values:
+            if value is None:
+                link.bond.pop(key, None)    # only primary gets here: no primary
+            else:
+                link.bond[key] = value
+
+    def _bond_refusal(self, key: str, value, mode, ports: bool, up: bool) -> int:
+        if value is None and key != "primary":
+            return errno.EINVAL     # no value to put back: the kernel has no "unset"
+        if key == "mode" and not (isinstance(value, int) and 0 <= value < len(BOND_MODES)):
+            return errno.EINVAL
+        name = BOND_MODES[mode] if isinstance(mode, int) and 0 <= mode < len(BOND_MODES) else None
+        if name in BOND_NOT_IN.get(key, ()) or name not in BOND_ONLY_IN.get(key, (name,)):
+            return errno.EACCES
+        if key in BOND_NOSLAVES and ports:
+            return errno.ENOTEMPTY
+        if key in BOND_IFDOWN and up:
+            return errno.EBUSY
+        if key == "primary" and value and value not in self.state.links:
+            return errno.ENODEV
+        return 0
+
+    def _enslave(self, obj: Enslave, verb: str) -> None:
+        port = self._link(obj.slave)
+        if verb == "del":
+            if port.master != obj.master:
+                raise _Refused(errno.ENOENT)
+            self._release(port)
+            return
+        bond = self._link(obj.master)
+        if bond.kind != "bond":
+            raise _Refused(errno.EOPNOTSUPP)
+        if port.master is not None:
+            raise _Refused(errno.EEXIST if port.master == obj.master else errno.EBUSY)
+        self._set_down(port)        # Kernel._apply takes it down first
+        port.master, port.up = obj.master, True     # and bonding opens it
+
+
+def _on_link(link: LinkInfo, gateway: str) -> bool:
+    """A gateway must be on one of the device's networks (its connected routes)."""
+    ip = ipaddress.ip_address(gateway)
+    return any(ip in ipaddress.ip_network(f"{a}/{p}", strict=False) for a, p in link.addrs)
+
+
+_HANDLERS = {TunDevice: MemoryKernel._tun, LinkAttrs: MemoryKernel._link_attrs,
+             Address: MemoryKernel._address, Route: MemoryKernel._route,
+             Rule: MemoryKernel._rule, NftTable: MemoryKernel._nft,
+             Sysctl: MemoryKernel._sysctl, Bond: MemoryKernel._bond,
+             BondSettings: MemoryKernel._bond_settings, Enslave: MemoryKernel._enslave}
