@@ -16,11 +16,10 @@ from typing import Callable, Dict, List, Mapping, Optional, Sequence, Tuple
 from ifupdown_agg.errors import ConfigError
 from ifupdown_agg.core.objects import Bond, BondSettings, Enslave, LinkAttrs, Observed
 from ifupdown_agg.core.ops import Op
-from ifupdown_agg.config.registry import TABLES_BY_GROUP
+from ifupdown_agg.bond.options import BOND_TABLE, PORT_OPTIONS
 from ifupdown_agg.config.schema import Option, RawOption, parse_options
 from ifupdown_agg.config.types import BOND_MODES
 
-BOND_TABLE = TABLES_BY_GROUP["bond"]
 LACP_MODE = "802.3ad"
 DEFAULT_MODE = "balance-rr"        # the kernel's
 
@@ -71,7 +70,7 @@ def bond_from_options(iface: str, raw: Mapping[str, RawOption]) -> Tuple[Optiona
     """The bond and/or port this stanza describes; ConfigError names the bad token."""
     values = parse_options(iface, raw, BOND_TABLE)
     master = values["bond-master"]
-    own = [n for n in raw if n.startswith("bond-") and n not in ("bond-master", "bond-preflight")]
+    own = [n for n in raw if n.startswith("bond-") and n not in PORT_OPTIONS]
     if master and own:
         raise ConfigError(f"a port's stanza cannot also configure a bond ({own[0]}); move it "
                           f"to {master}'s stanza", iface=iface, option=own[0],

@@ -34,12 +34,11 @@ from typing import Callable, Dict, Mapping, Optional
 
 from ifupdown_agg.core import record as state
 from ifupdown_agg.errors import AggError, ConfigError
-from ifupdown_agg.config.registry import TABLES_BY_GROUP
+from ifupdown_agg.usb.options import GADGET_SETTINGS, USBNET_TABLE
 from ifupdown_agg.config.schema import RawOption, parse_options
 from ifupdown_agg.usb.gadget import (CONFIGFS, UDC_CLASS, Gadget, GadgetError, GadgetSpec,
                                      gadget_name)
 
-USBNET_TABLE = TABLES_BY_GROUP["usbnet"]
 SYSFS_NET = "/sys/class/net"
 NETDEV_WAIT = 5.0            # the kernel registers the gadget's interface at bind
 ENUMERATION_WAIT = 2.0       # a connected host enumerates in well under a second
@@ -55,8 +54,7 @@ def gadget_spec(iface: str, raw: Mapping[str, RawOption],
                 values: Optional[Dict[str, object]] = None) -> Optional[GadgetSpec]:
     values = values or parse_options(iface, raw, USBNET_TABLE)
     if not values["usbnet-gadget"]:
-        for name in ("usbnet-udc", "usbnet-dev-addr", "usbnet-host-addr",
-                     "usbnet-serial-console", "usbnet-vendor-id", "usbnet-product-id"):
+        for name in GADGET_SETTINGS:
             if name in raw:
                 raise ConfigError("is a gadget option; add 'usbnet-gadget ncm' (or ecm, rndis, "
                                   "eem) to make this stanza a gadget", iface=iface, option=name,
