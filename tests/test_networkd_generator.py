@@ -1,4 +1,4 @@
-"""networkd_gen without networkd: writing, stale files, diff, the extras round trip,
+"""the networkd generator without networkd: writing, stale files, diff, the extras round trip,
 the option table's networkd keys, version choices and bus errors."""
 
 import os

@@ -1,4 +1,4 @@
-"""Golden files for networkd_gen: every case's exact set of files and their exact text.
+"""Golden files for the networkd generator: every case's exact set of files and their exact text.
 
 A case is a folder in tests/networkd/ with input/interfaces or input/networkd.conf
 (and optionally args.json), and either expected/ (the tree written below the

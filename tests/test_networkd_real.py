@@ -1,5 +1,5 @@
 """The generated files on real systemd-networkd: each namespace host runs its own
-dbus-daemon and networkd (networkd_gen.lab), configured only from our files."""
+dbus-daemon and networkd (lab/networkd.py), configured only from our files."""
 
 import json
 import time

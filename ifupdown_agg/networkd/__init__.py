@@ -1,4 +1,4 @@
-"""networkd_gen: the same overlays from systemd-networkd instead of ifupdown.
+"""ifupdown_agg.networkd: the same overlays from systemd-networkd instead of ifupdown.
 
 It reads the same stanzas (or a native configobj file), validates them with
 the same option table and model, asks plan.desired_state for the exact kernel
