@@ -278,3 +278,20 @@ def test_udevadm_verify_accepts_the_rule(tmp_path):
     done = subprocess.run([_udevadm_verify(), "verify", str(rules)],
                           capture_output=True, text=True)
     assert done.returncode == 0, done.stdout + done.stderr
+
+
+def test_the_planner_fills_bus_caps_from_observed_usb_facts(fs):
+    """observe() reports raw USB facts; the overlay's auto weights apply the bus
+    shares (a Pi 3B's 100M onboard port and a gigabit adapter: 20 and 204)."""
+    from ifupdown_agg.core.objects import LinkInfo, Observed
+    from ifupdown_agg.overlay import plan
+    usb_sysfs.pi3b_smsc95xx_ax88179(fs)
+    facts, pi = read(fs)
+    obs = Observed(pi=pi)
+    for index, (name, speed) in enumerate((("eth0", 100), ("eth1", 1000), ("eth2", 2500))):
+        obs.links[name] = LinkInfo(name, index + 2, speed=speed, addrs=[(f"10.0.{index}.1", 24)],
+                                   usb=facts.get(name))
+    weights, note = plan.auto_weights(["eth0", "eth1", "eth2"], obs)
+    assert weights == [20, 204, 2500]
+    assert note.startswith("a shared USB 2.0 bus sets the weights of eth0 (20 Mbit/s), eth1 (204")
+    assert plan.auto_weights(["eth0", "eth1", "eth2"], obs)[0] == weights    # idempotent

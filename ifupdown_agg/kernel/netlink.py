@@ -19,7 +19,8 @@ from pyroute2.netlink.rtnl.rtmsg import rtmsg
 
 from ifupdown_agg.overlay import nft_ruleset
 from ifupdown_agg.kernel import tun as tundev
-from ifupdown_agg.usb import facts as usbinfo
+from ifupdown_agg.kernel import sysfs
+from ifupdown_agg.usb import read as usbread
 from ifupdown_agg.kernel.route_batch import RouteBatch
 from ifupdown_agg.errors import ApplyError
 from ifupdown_agg.core.objects import (DEVICE_ALIAS, NFT_PREFIX, RTPROT_IFAGG, Address, Bond,
@@ -42,12 +43,7 @@ TC_H_ROOT = 0xFFFFFFFF
 PROC_SYS = "/proc/sys"
 
 
-def _read(path: str) -> Optional[str]:
-    try:
-        with open(path) as fh:
-            return fh.read().strip()
-    except OSError:
-        return None
+SYSFS = sysfs.Sysfs("/")
 
 
 class Nft:
@@ -170,19 +166,15 @@ class Kernel:
         obs.nft = self.nft.our_tables()
         for dev in ["all"] + [n for n, li in obs.links.items() if li.addrs]:
             path = f"net/ipv4/conf/{dev}/rp_filter"
-            value = _read(os.path.join(PROC_SYS, path))
+            value = sysfs.read(os.path.join(PROC_SYS, path))
             if value is not None:
                 obs.sysctls[path] = value
             if dev != "all":
-                speed = _read(f"/sys/class/net/{dev}/speed")
-                if speed and speed.lstrip("-").isdigit() and int(speed) > 0:
-                    obs.links[dev].speed = int(speed)
-        # USB links on one USB 2.0 bus share it (a Pi 1-3: the onboard Ethernet too).
-        addressed = [n for n, li in obs.links.items() if li.addrs]
-        caps = usbinfo.usb_caps(addressed, {n: obs.links[n].rate for n in addressed})
-        for name, cap in caps.items():
-            if obs.links[name].rate is None or cap < obs.links[name].rate:
-                obs.links[name].bus_cap = cap
+                obs.links[dev].speed = SYSFS.speed(dev)
+                # Raw facts only: what the USB bus leaves of a link is the planner's call.
+                obs.links[dev].usb = usbread.read_nic(dev)
+        if any(li.usb for li in obs.links.values()):
+            obs.pi = usbread.read_pi_model()
         return obs
 
     @staticmethod
