@@ -46,7 +46,7 @@ def usb_class_verdict(driver: str, chips: Iterable[Optional[str]] = ()) -> str:
     RTL8156 in its ECM configuration)". `chips` are the Realtek chips known."""
     known = sorted(set(chips) - {None})
     mode = ncm_mode(driver)
-    adapter = (f"a Realtek {'/'.join(known)} in its {mode} configuration"   # type: ignore
+    adapter = (f"a Realtek {'/'.join(known)} in its {mode} configuration"
                if known else f"a USB adapter in its {mode} configuration")
     return f"the driver is {driver} ({adapter})"
 
