@@ -36,3 +36,22 @@ def test_speed_mismatch_counts_ports_already_in_the_bond():
                             others={"eth1": 2500})
     assert problem.code == "speed-mismatch"
     assert "eth1 2500 Mbit/s, eth2 1000 Mbit/s" in problem.message
+
+
+def test_doctor_and_preflight_say_the_same_of_a_cdc_ether_port():
+    """cdc_ether is cdc_ncm's twin (an RTL8156 in its ECM configuration): both
+    checks name the driver and the configuration alike, with the same fix."""
+    from ifupdown_agg.bond.procfs import parse
+    from ifupdown_agg.doctor import report as doctor
+    from ifupdown_agg.usb.facts import UsbNicFacts
+    [problem] = check_ports(facts(PortFacts("usb0", "cdc_ether", 1000, "half", True)),
+                            {"usb0": False})
+    bond = parse("Bonding Mode: IEEE 802.3ad Dynamic link aggregation\n\n"
+                 "Slave Interface: usb0\nMII Status: up\nSpeed: 1000 Mbps\n"
+                 "Duplex: half\n", "bond0")
+    [half] = [f for f in doctor.diagnose(bond, {"usb0": UsbNicFacts(
+        "usb0", driver="cdc_ether", speed_mbps=1000, duplex="half", carrier=True)})
+        if f.code == "half-duplex"]
+    verdict = "the driver is cdc_ether (a USB adapter in its ECM configuration)"
+    assert verdict in problem.message and verdict in half.message
+    assert problem.fix == half.fix and "r8152" in half.fix

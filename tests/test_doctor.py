@@ -10,7 +10,7 @@ import pytest
 
 from ifupdown_agg.bond import procfs as bondinfo
 from ifupdown_agg.doctor import report as doctor
-from ifupdown_agg.doctor.report import SlaveFacts, UsbFacts
+from ifupdown_agg.usb.facts import UsbNicFacts
 
 FIXTURES = os.path.join(os.path.dirname(os.path.abspath(__file__)), "fixtures")
 USER_PASTE = os.path.join(FIXTURES, "proc-net-bonding-rtl8156-cdc_ncm.txt")
@@ -76,9 +76,9 @@ def test_vm_capture_of_cdc_ncm_is_inferred_the_same_way():
 
 def test_live_facts_name_the_chip_and_driver():
     bond = bondinfo.read(USER_PASTE, "bond0")
-    usb = UsbFacts(vendor_id="0bda", product_id="8156", configuration=2, num_configurations=3)
-    facts = {s.name: SlaveFacts(driver="cdc_ncm", speed_mbps=2500, duplex="half",
-                                carrier=True, usb=usb) for s in bond.slaves}
+    facts = {s.name: UsbNicFacts(s.name, driver="cdc_ncm", speed_mbps=2500, duplex="half",
+                                 carrier=True, vendor_id="0bda", product_id="8156",
+                                 configuration=2, num_configurations=3) for s in bond.slaves}
     half = doctor.diagnose(bond, facts)[0]
     assert half.code == "half-duplex"
     assert "the driver is cdc_ncm (a Realtek RTL8156 in its NCM configuration)" in half.message
@@ -87,8 +87,8 @@ def test_live_facts_name_the_chip_and_driver():
 
 def test_cdc_ncm_of_unknown_make_gets_a_conditional_r8152_fix():
     bond = lacp_bond(dict(duplex="half", partner=ZERO), dict(duplex="half", partner=ZERO, agg=2))
-    facts = {s.name: SlaveFacts(driver="cdc_ncm", duplex="half",
-                                usb=UsbFacts(vendor_id="1d6b", product_id="0103"))
+    facts = {s.name: UsbNicFacts(s.name, driver="cdc_ncm", duplex="half",
+                                 vendor_id="1d6b", product_id="0103")
              for s in bond.slaves}
     half = doctor.diagnose(bond, facts)[0]
     assert "a USB adapter in its NCM configuration" in half.message
@@ -100,14 +100,14 @@ def test_cdc_ncm_of_unknown_make_gets_a_conditional_r8152_fix():
 def test_healthy_bonds_have_no_findings():
     assert doctor.diagnose(bondinfo.read(VM_HEALTHY, "bond0")) == []
     bond = lacp_bond({}, {})
-    facts = {s.name: SlaveFacts(driver="igb", speed_mbps=1000, duplex="full", carrier=True)
+    facts = {s.name: UsbNicFacts(s.name, driver="igb", speed_mbps=1000, duplex="full", carrier=True)
              for s in bond.slaves}
     assert doctor.diagnose(bond, facts) == []
 
 
 def test_half_duplex_on_another_driver_gets_the_generic_fix():
     bond = lacp_bond(dict(duplex="half"), {})
-    half = doctor.diagnose(bond, {"eth0": SlaveFacts(driver="e1000e", duplex="half")})[0]
+    half = doctor.diagnose(bond, {"eth0": UsbNicFacts("eth0", driver="e1000e", duplex="half")})[0]
     assert (half.code, half.subject) == ("half-duplex", "eth0")
     assert "driver e1000e" in half.message and "r8152" not in half.fix
     assert "duplex full" in half.fix
@@ -144,12 +144,12 @@ def test_split_aggregators():
 def test_speed_mismatch():
     findings = doctor.diagnose(lacp_bond({}, dict(speed=2500, agg=2)))
     assert codes(findings) == ["split-aggregators", "speed-mismatch"]
-    assert "eth0 1000 Mb/s, eth1 2500 Mb/s" in by_code(findings, "speed-mismatch").message
+    assert "eth0 1000 Mbit/s, eth1 2500 Mbit/s" in by_code(findings, "speed-mismatch").message
 
 
 def test_speed_from_sysfs_wins_over_the_text():
     bond = lacp_bond({}, {})
-    facts = {"eth0": SlaveFacts(speed_mbps=100), "eth1": SlaveFacts(speed_mbps=1000)}
+    facts = {"eth0": UsbNicFacts("eth0", speed_mbps=100), "eth1": UsbNicFacts("eth1", speed_mbps=1000)}
     assert codes(doctor.diagnose(bond, facts)) == ["speed-mismatch"]
 
 
@@ -158,7 +158,7 @@ def test_no_carrier():
     assert codes(one_down) == ["no-carrier"]
     assert (one_down[0].severity, one_down[0].subject) == ("warning", "eth1")
     bond = lacp_bond({}, {})
-    all_down = doctor.diagnose(bond, {s.name: SlaveFacts(carrier=False) for s in bond.slaves})
+    all_down = doctor.diagnose(bond, {s.name: UsbNicFacts(s.name, carrier=False) for s in bond.slaves})
     assert {(f.code, f.severity) for f in all_down} == {("no-carrier", "error")}
 
 
@@ -196,18 +196,19 @@ def test_read_slave_facts_from_a_sysfs_tree(tmp_path):
     (net / "device").symlink_to(interface)
     for name, value in dict(speed="2500", duplex="half", carrier="1").items():
         (net / name).write_text(value + "\n")
-    facts = doctor.read_slave_facts("enx00e04c680152", str(tmp_path / "class" / "net"))
+    facts = doctor.read_slave_facts("enx00e04c680152", str(tmp_path))
     assert (facts.driver, facts.speed_mbps, facts.duplex, facts.carrier) == \
         ("cdc_ncm", 2500, "half", True)
-    assert facts.usb == UsbFacts("0bda", "8156", "USB 10/100/1G/2.5G LAN", 2, 3)
-    assert facts.usb.chip == "RTL8156"
+    assert (facts.vendor_id, facts.product_id, facts.product, facts.configuration,
+            facts.num_configurations) == ("0bda", "8156", "USB 10/100/1G/2.5G LAN", 2, 3)
+    assert facts.is_usb and facts.chip == "RTL8156"
 
 
 def test_read_slave_facts_of_a_virtual_link(tmp_path):
-    (tmp_path / "veth0").mkdir()
-    (tmp_path / "veth0" / "speed").write_text("-1\n")
+    (tmp_path / "class" / "net" / "veth0").mkdir(parents=True)
+    (tmp_path / "class" / "net" / "veth0" / "speed").write_text("-1\n")
     facts = doctor.read_slave_facts("veth0", str(tmp_path))
-    assert facts == SlaveFacts()
+    assert facts == UsbNicFacts("veth0") and not facts.is_usb
 
 
 # --- command line -------------------------------------------------------------
@@ -268,8 +269,8 @@ def fs(tmp_path, monkeypatch):
 
 
 def usb_findings(fs):
-    from ifupdown_agg.usb import facts as usbinfo
-    return doctor.diagnose_usb(*usbinfo.read_all(None, fs.sysfs_root, fs.dt_root))
+    from ifupdown_agg.usb import read as usbread
+    return doctor.diagnose_usb(*usbread.read_all(None, fs.sysfs_root, fs.dt_root))
 
 
 def roots(fs):

@@ -11,6 +11,7 @@ import subprocess
 import pytest
 
 from ifupdown_agg.usb import facts as usbinfo
+from ifupdown_agg.usb import read as usbread
 from ifupdown_agg.usb.facts import PiModel, UsbNicFacts, bus_caps, parse_pi_model
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -33,7 +34,7 @@ def fs(tmp_path):
 
 
 def read(fs, names=None):
-    return usbinfo.read_all(names, fs.sysfs_root, fs.dt_root)
+    return usbread.read_all(names, fs.sysfs_root, fs.dt_root)
 
 
 # --- reading fake trees --------------------------------------------------------
@@ -47,7 +48,7 @@ def test_rtl8156_on_cdc_ncm_at_superspeed(fs):
         name="enx00e04c680152", role="host", driver="cdc_ncm", duplex="half",
         speed_mbps=2500, vendor_id="0bda", product_id="8156", serial="001000001",
         usb_speed_mbps=5000, usb_version="3.20", configuration=2, busnum=2, devpath="1",
-        host_controller="xhci_hcd")
+        host_controller="xhci_hcd", num_configurations=2)
     assert (nic.usb_id, nic.chip, nic.usb3_capable) == ("0bda:8156", "RTL8156", True)
     assert usbinfo.bandwidth_domain(nic, None) is None      # no USB 2.0 bus limits it
     assert bus_caps(facts, None) == {"enx00e04c680152": 2500}
@@ -106,13 +107,13 @@ def test_non_usb_links_are_left_out(fs):
     facts, _ = read(fs)
     assert sorted(facts) == ["enx00e04c6810e6"]
     assert read(fs, ["enp1s0", "veth0", "missing0"])[0] == {}
-    assert usbinfo.usb_caps(["enp1s0", "enx00e04c6810e6"], sysfs_root=fs.sysfs_root,
+    assert usbread.usb_caps(["enp1s0", "enx00e04c6810e6"], sysfs_root=fs.sysfs_root,
                             dt_root=fs.dt_root) == {"enx00e04c6810e6": 2500}
 
 
 def test_usb_caps_takes_the_callers_rates(fs):
     usb_sysfs.pi3b_smsc95xx_ax88179(fs)
-    caps = usbinfo.usb_caps(["eth0", "eth1"], rates={"eth1": 100},
+    caps = usbread.usb_caps(["eth0", "eth1"], rates={"eth1": 100},
                             sysfs_root=fs.sysfs_root, dt_root=fs.dt_root)
     assert caps == {"eth0": 100, "eth1": 100}      # 200 fits in the bus: no cap
 
@@ -148,7 +149,7 @@ def test_not_a_pi(model):
 
 
 def test_no_device_tree_means_no_pi(fs):
-    assert usbinfo.read_pi_model(fs.dt_root, fs.sysfs_root) is None
+    assert usbread.read_pi_model(fs.dt_root, fs.sysfs_root) is None
 
 
 # --- bus_caps (pure) ---------------------------------------------------------------
@@ -277,3 +278,20 @@ def test_udevadm_verify_accepts_the_rule(tmp_path):
     done = subprocess.run([_udevadm_verify(), "verify", str(rules)],
                           capture_output=True, text=True)
     assert done.returncode == 0, done.stdout + done.stderr
+
+
+def test_the_planner_fills_bus_caps_from_observed_usb_facts(fs):
+    """observe() reports raw USB facts; the overlay's auto weights apply the bus
+    shares (a Pi 3B's 100M onboard port and a gigabit adapter: 20 and 204)."""
+    from ifupdown_agg.core.objects import LinkInfo, Observed
+    from ifupdown_agg.overlay import plan
+    usb_sysfs.pi3b_smsc95xx_ax88179(fs)
+    facts, pi = read(fs)
+    obs = Observed(pi=pi)
+    for index, (name, speed) in enumerate((("eth0", 100), ("eth1", 1000), ("eth2", 2500))):
+        obs.links[name] = LinkInfo(name, index + 2, speed=speed, addrs=[(f"10.0.{index}.1", 24)],
+                                   usb=facts.get(name))
+    weights, note = plan.auto_weights(["eth0", "eth1", "eth2"], obs)
+    assert weights == [20, 204, 2500]
+    assert note.startswith("a shared USB 2.0 bus sets the weights of eth0 (20 Mbit/s), eth1 (204")
+    assert plan.auto_weights(["eth0", "eth1", "eth2"], obs)[0] == weights    # idempotent

@@ -15,6 +15,7 @@ from ifupdown_agg.bond import plan as bond_plan
 from ifupdown_agg.config import ifaces_file
 from ifupdown_agg.core import record as state
 from ifupdown_agg.usb import facts as usbinfo
+from ifupdown_agg.usb import read as usbread
 from ifupdown_agg.bond.preflight import check_ports
 from ifupdown_agg.errors import ConfigError
 from ifupdown_agg.core.objects import DEVICE_ALIAS, Enslave
@@ -32,7 +33,7 @@ def ifenslave_in_charge(hook: str = IFENSLAVE_HOOK) -> bool:
 
 def _realtek_usb(ports: List[str]) -> Dict[str, bool]:
     """Which ports are RTL8156/8153 USB adapters (those the r8152 fix is for)."""
-    facts, _ = usbinfo.read_all(ports)
+    facts, _ = usbread.read_all(ports)
     return {p: (f.vendor_id, f.product_id) in usbinfo.REALTEK_R8152_IDS for p, f in facts.items()}
 
 

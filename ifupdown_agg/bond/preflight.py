@@ -10,10 +10,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Dict, List, Optional, Tuple
 
-from ifupdown_agg.doctor.report import HALF_DUPLEX_CONSEQUENCE, R8152_FIX
+from ifupdown_agg.doctor.texts import HALF_DUPLEX_CONSEQUENCE, usb_class_fix, usb_class_verdict
 from ifupdown_agg.kernel.ethtool import PortFacts
-
-USB_NCM_DRIVERS = ("cdc_ncm", "cdc_ether")
+from ifupdown_agg.usb.facts import USB_NCM_DRIVERS
 GENERIC_FIX = ("Get the port to full duplex (cables, the partner's port settings, "
                "autonegotiation on both ends), or aggregate these links with the "
                "ifupdown-agg overlay (fakenet/rspec), which does not care about duplex.")
@@ -53,11 +52,10 @@ def check_ports(facts: Dict[str, PortFacts], realtek_usb: Dict[str, bool],
             groups.setdefault((f.duplex, f.driver, realtek_usb.get(name, False)), []).append(f)
     for (duplex, driver, realtek), group in groups.items():
         if driver in USB_NCM_DRIVERS:
-            chip = ("a Realtek RTL8156/RTL8153 in its NCM configuration" if realtek
-                    else "a USB adapter in its NCM/ECM configuration")
-            message = (f"{_what(group)} {duplex} duplex: the driver is {driver} ({chip}). "
+            chips = ["RTL8156/RTL8153"] if realtek else []
+            message = (f"{_what(group)} {duplex} duplex: {usb_class_verdict(driver, chips)}. "
                        f"{HALF_DUPLEX_CONSEQUENCE}")
-            fix = R8152_FIX
+            fix = usb_class_fix(chips)
         else:
             message = f"{_what(group)} {duplex} duplex. {HALF_DUPLEX_CONSEQUENCE}"
             fix = GENERIC_FIX

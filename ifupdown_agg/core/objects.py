@@ -238,6 +238,8 @@ class LinkInfo:
     bond: Optional[Dict[str, object]] = None         # a bond's attributes, as BondSettings holds them
 
     bus_cap: Optional[int] = None                    # Mbit/s of a shared USB 2.0 bus, its share
+    # usb/facts.UsbNicFacts of a USB-backed link (raw facts; the planner fills bus_cap).
+    usb: Optional[object] = None
 
     @property
     def rate(self) -> Optional[int]:
@@ -267,6 +269,7 @@ class Observed:
     rules: List[SeenRule] = field(default_factory=list)
     nft: Dict[str, NftTable] = field(default_factory=dict)   # our tables only
     sysctls: Dict[str, str] = field(default_factory=dict)
+    pi: Optional[object] = None     # usb/facts.PiModel when observed on a Raspberry Pi with USB links
     # Built on first use: a plan asks about every route, so a scan each time is quadratic.
     _routes_by_key: Optional[Dict[tuple, Route]] = field(default=None, repr=False, compare=False)
     _rule_set: Optional[set] = field(default=None, repr=False, compare=False)

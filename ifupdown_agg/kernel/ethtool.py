@@ -13,6 +13,8 @@ import struct
 from dataclasses import dataclass
 from typing import Optional
 
+from ifupdown_agg.kernel import sysfs
+
 SIOCETHTOOL = 0x8946
 ETHTOOL_GSET = 0x00000001
 ETHTOOL_GDRVINFO = 0x00000003
@@ -22,6 +24,8 @@ SPEED_UNKNOWN = (0xFFFF, 0xFFFFFFFF, 0)
 
 @dataclass(frozen=True)
 class PortFacts:
+    """What bonding asks of a port; a link's fuller facts (USB too) are
+    usb/facts.UsbNicFacts, whose driver, speed_mbps and duplex mean the same."""
     name: str
     driver: Optional[str]
     speed: Optional[int]           # Mbit/s
@@ -60,11 +64,7 @@ def speed_duplex(name: str):
 
 
 def carrier(name: str) -> bool:
-    try:
-        with open(f"/sys/class/net/{name}/carrier") as fh:
-            return fh.read().strip() == "1"
-    except OSError:
-        return False
+    return sysfs.read(f"/sys/class/net/{name}/carrier") == "1"   # EINVAL when down: False
 
 
 def port_facts(name: str) -> PortFacts:

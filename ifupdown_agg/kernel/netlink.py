@@ -19,7 +19,8 @@ from pyroute2.netlink.rtnl.rtmsg import rtmsg
 
 from ifupdown_agg.overlay import nft_ruleset
 from ifupdown_agg.kernel import tun as tundev
-from ifupdown_agg.usb import facts as usbinfo
+from ifupdown_agg.kernel import sysfs
+from ifupdown_agg.usb import read as usbread
 from ifupdown_agg.kernel.route_batch import RouteBatch
 from ifupdown_agg.errors import ApplyError
 from ifupdown_agg.core.objects import (DEVICE_ALIAS, NFT_PREFIX, RTPROT_IFAGG, Address, Bond,
@@ -42,12 +43,22 @@ TC_H_ROOT = 0xFFFFFFFF
 PROC_SYS = "/proc/sys"
 
 
-def _read(path: str) -> Optional[str]:
-    try:
-        with open(path) as fh:
-            return fh.read().strip()
-    except OSError:
-        return None
+SYSFS = sysfs.Sysfs("/")
+
+
+def _observe_files(obs: Observed) -> None:
+    """rp_filter, and each addressed link's speed and USB facts, from /proc and /sys."""
+    for dev in ["all"] + [n for n, li in obs.links.items() if li.addrs]:
+        path = f"net/ipv4/conf/{dev}/rp_filter"
+        value = sysfs.read(os.path.join(PROC_SYS, path))
+        if value is not None:
+            obs.sysctls[path] = value
+        if dev != "all":
+            obs.links[dev].speed = SYSFS.speed(dev)
+            # Raw facts only: what the USB bus leaves of a link is the planner's call.
+            obs.links[dev].usb = usbread.read_nic(dev)
+    if any(li.usb for li in obs.links.values()):
+        obs.pi = usbread.read_pi_model()
 
 
 class Nft:
@@ -110,7 +121,31 @@ class Kernel:
     # ---- observation -------------------------------------------------------------------
 
     def observe(self) -> Observed:
+        """The namespace's links, addresses, routes, fwmark rules, shapers, our nft
+        tables and rp_filter, and each addressed link's speed and raw USB facts.
+        Judging them (bus shares, bond mode names) is the wings' business."""
         obs = Observed()
+        names = self._observe_links(obs)
+        for msg in self.ipr.get_addr(family=socket.AF_INET):
+            name = names.get(msg["index"])
+            if name:
+                addr = msg.get_attr("IFA_LOCAL") or msg.get_attr("IFA_ADDRESS")
+                obs.links[name].addrs.append((addr, msg["prefixlen"]))
+        self._observe_routing(obs, names)
+        for msg in self.ipr.get_qdiscs():
+            # A tbf at the root is what the link carries, whatever its speed says.
+            if msg["parent"] == TC_H_ROOT and msg.get_attr("TCA_KIND") == "tbf":
+                opts = msg.get_attr("TCA_OPTIONS")
+                parms = opts.get_attr("TCA_TBF_PARMS") if opts else None
+                name = names.get(msg["index"])
+                if parms and parms.get("rate") and name:
+                    obs.links[name].shaped = int(parms["rate"] * 8 // 1_000_000)
+        obs.nft = self.nft.our_tables()
+        _observe_files(obs)
+        return obs
+
+    def _observe_links(self, obs: Observed) -> Dict[int, str]:
+        """Fill obs.links; the names by ifindex."""
         names: Dict[int, str] = {}
         masters: Dict[str, int] = {}
         for msg in self.ipr.get_links():
@@ -133,11 +168,9 @@ class Kernel:
         for link in obs.links.values():
             if link.bond and link.bond.get("primary") is not None:
                 link.bond["primary"] = names.get(link.bond["primary"])
-        for msg in self.ipr.get_addr(family=socket.AF_INET):
-            name = names.get(msg["index"])
-            if name:
-                addr = msg.get_attr("IFA_LOCAL") or msg.get_attr("IFA_ADDRESS")
-                obs.links[name].addrs.append((addr, msg["prefixlen"]))
+        return names
+
+    def _observe_routing(self, obs: Observed, names: Dict[int, str]) -> None:
         for msg in self.ipr.get_routes(family=socket.AF_INET):
             if msg["type"] != RTN_UNICAST:
                 continue
@@ -159,31 +192,6 @@ class Kernel:
                 priority=msg.get_attr("FRA_PRIORITY") or 0, fwmark=fwmark,
                 table=msg.get_attr("FRA_TABLE") or msg["table"]),
                 msg.get_attr("FRA_PROTOCOL") or 0))
-        for msg in self.ipr.get_qdiscs():
-            # A tbf at the root is what the link carries, whatever its speed says.
-            if msg["parent"] == TC_H_ROOT and msg.get_attr("TCA_KIND") == "tbf":
-                opts = msg.get_attr("TCA_OPTIONS")
-                parms = opts.get_attr("TCA_TBF_PARMS") if opts else None
-                name = names.get(msg["index"])
-                if parms and parms.get("rate") and name:
-                    obs.links[name].shaped = int(parms["rate"] * 8 // 1_000_000)
-        obs.nft = self.nft.our_tables()
-        for dev in ["all"] + [n for n, li in obs.links.items() if li.addrs]:
-            path = f"net/ipv4/conf/{dev}/rp_filter"
-            value = _read(os.path.join(PROC_SYS, path))
-            if value is not None:
-                obs.sysctls[path] = value
-            if dev != "all":
-                speed = _read(f"/sys/class/net/{dev}/speed")
-                if speed and speed.lstrip("-").isdigit() and int(speed) > 0:
-                    obs.links[dev].speed = int(speed)
-        # USB links on one USB 2.0 bus share it (a Pi 1-3: the onboard Ethernet too).
-        addressed = [n for n, li in obs.links.items() if li.addrs]
-        caps = usbinfo.usb_caps(addressed, {n: obs.links[n].rate for n in addressed})
-        for name, cap in caps.items():
-            if obs.links[name].rate is None or cap < obs.links[name].rate:
-                obs.links[name].bus_cap = cap
-        return obs
 
     @staticmethod
     def _bond_attrs(info) -> Dict[str, object]:

@@ -5,13 +5,14 @@ Pi clusters network over USB three ways: a Pi as a USB Ethernet device
 configfs gadget on the Pi), host-to-host cables (Prolific PL-25A1, driver
 plusb on both ends) and USB NICs (RTL8156 2.5G, RTL8153 and AX88179 1G).
 
-Reading (I/O, always under a root directory, so tests run on fake trees) is
-kept apart from judging (pure functions on the dataclasses):
+This module is pure: the facts types and the judging on them. Reading (I/O,
+always under a root directory, so tests run on fake trees) is usb/read.py,
+through kernel/sysfs.py:
 
-  read_nic(), read_all(), read_pi_model()   sysfs and the device tree
-  parse_pi_model(), bus_caps()              pure
+  usb.read: read_nic(), read_all(), read_pi_model()   sysfs and the device tree
+  here:     parse_pi_model(), bus_caps(), ncm_mode()  pure
 
-The sysfs layout read here (real paths; a fake tree under a root mirrors them):
+The sysfs layout usb/read.py reads (real paths; a fake tree under a root mirrors them):
 
   /sys/class/net/X/{speed,duplex}      the link's own rate and duplex
   /sys/class/net/X/device              host side: the USB *interface* dir (1-1.2:1.0)
@@ -30,8 +31,6 @@ The sysfs layout read here (real paths; a fake tree under a root mirrors them):
 
 from __future__ import annotations
 
-import os
-import re
 from dataclasses import dataclass
 from typing import Dict, Iterable, List, Optional, Tuple
 
@@ -62,7 +61,11 @@ CHIPS = {
     **USB3_CHIPS, ("0bda", "8152"): "RTL8152", ("0bda", "8155"): "RTL8155",
     ("067b", "25a1"): "PL-25A1", ("0424", "ec00"): "LAN9514",
     ("0424", "7800"): "LAN7800", ("0b95", "772b"): "AX88772B"}
+REALTEK_VENDOR = "0bda"
 REALTEK_R8152_IDS = {("0bda", "8156"), ("0bda", "8153")}   # what the udev rule covers
+# USB class drivers a Realtek RTL8156/RTL8153 lands on outside its vendor
+# configuration; both report half duplex, both are treated alike everywhere.
+USB_NCM_DRIVERS = ("cdc_ncm", "cdc_ether")
 PI_ONBOARD_DRIVERS = ("smsc95xx", "lan78xx")
 # The onboard NIC's place behind the Pi's internal hub: LAN9514 at 1-1.1, the
 # Pi 3B+'s LAN7515 hub puts the LAN7800 one level deeper, at 1-1.1.1.
@@ -88,6 +91,9 @@ class PiModel:
 
 @dataclass(frozen=True)
 class UsbNicFacts:
+    """One network link: its driver, duplex and speed, and (when a USB device is
+    behind it) where it sits on USB. The one facts type of doctor, preflight's
+    USB check and the overlay's auto weights."""
     name: str
     role: str = HOST                      # host: a USB device is our NIC; gadget: we are the USB device
     driver: Optional[str] = None          # r8152, cdc_ncm, plusb, g_ether, configfs-gadget.g1...
@@ -104,6 +110,13 @@ class UsbNicFacts:
     devpath: Optional[str] = None         # port chain below the root hub: "1.2"
     host_controller: Optional[str] = None # driver of the controller: xhci_hcd, dwc_otg...
     udc: Optional[str] = None             # gadget side: the UDC's name
+    carrier: Optional[bool] = None        # sysfs carrier; None unknown
+    num_configurations: Optional[int] = None  # bNumConfigurations
+
+    @property
+    def is_usb(self) -> bool:
+        """False for a port with no USB behind it (read_link reads those too)."""
+        return self.vendor_id is not None or self.role == GADGET
 
     @property
     def usb_id(self) -> Optional[str]:
@@ -125,6 +138,16 @@ class UsbNicFacts:
 
 
 # --- judging (pure) -----------------------------------------------------------
+
+def ncm_mode(driver: Optional[str]) -> str:
+    """The USB configuration a class driver implies: NCM for cdc_ncm, else ECM."""
+    return "NCM" if driver == "cdc_ncm" else "ECM"
+
+
+def realtek_chip(nic: UsbNicFacts) -> Optional[str]:
+    """"RTL8156" and friends: the Realtek chips r8152 can drive, else None."""
+    return nic.chip if nic.vendor_id == REALTEK_VENDOR else None
+
 
 def parse_pi_model(model: Optional[str]) -> Optional[PiModel]:
     """The Pi behind a device-tree model string; None for anything else."""
@@ -225,116 +248,3 @@ def bus_caps(facts: Dict[str, UsbNicFacts], pi: Optional[PiModel],
         else:
             caps.update(wanted)
     return caps
-
-
-# --- reading (I/O) ------------------------------------------------------------
-
-def _read(path: str) -> Optional[str]:
-    try:
-        with open(path, errors="replace") as fh:
-            return fh.read().replace("\0", "").strip()
-    except OSError:            # EINVAL for speed/duplex of a link that is down
-        return None
-
-
-def _read_int(path: str) -> Optional[int]:
-    value = _read(path)
-    return int(value) if value and value.lstrip("-").isdigit() else None
-
-
-def _link_name(path: str) -> Optional[str]:
-    return os.path.basename(os.readlink(path)) if os.path.islink(path) else None
-
-
-def _usb_speed(text: Optional[str]) -> Optional[int]:
-    """sysfs speed of a USB device: "1.5", "12", "480", "5000", "10000", "20000"."""
-    if not text:
-        return None
-    try:
-        return max(1, int(float(text)))
-    except ValueError:
-        return None
-
-
-def _host_controller(usb_device: str) -> Optional[str]:
-    """Driver of the controller above the root hub (usbN) of a USB device dir."""
-    path = usb_device
-    while path not in ("", "/"):
-        if re.fullmatch(r"usb\d+", os.path.basename(path)):
-            return _link_name(os.path.join(os.path.dirname(path), "driver"))
-        path = os.path.dirname(path)
-    return None
-
-
-def _udc_under(gadget: str) -> Tuple[Optional[str], Optional[int]]:
-    """(name, negotiated speed) of the UDC a gadget dir hangs from."""
-    udc_dir = os.path.join(os.path.dirname(gadget), "udc")
-    names = sorted(os.listdir(udc_dir)) if os.path.isdir(udc_dir) else []
-    if not names:
-        return None, None
-    speed = _read(os.path.join(udc_dir, names[0], "current_speed"))
-    return names[0], UDC_SPEEDS.get(speed or "")
-
-
-def read_nic(name: str, sysfs_root: str = "/sys") -> Optional[UsbNicFacts]:
-    """Facts of one interface, or None when no USB is behind it."""
-    base = os.path.join(sysfs_root, "class", "net", name)
-    device = os.path.join(base, "device")
-    if not os.path.exists(device):
-        return None
-    speed = _read_int(os.path.join(base, "speed"))
-    common = dict(name=name, driver=_link_name(os.path.join(device, "driver")),
-                  duplex=_read(os.path.join(base, "duplex")) or "unknown",
-                  speed_mbps=speed if speed and speed > 0 else None)
-    real = os.path.realpath(device)
-    for usb_device in (real, os.path.dirname(real)):   # an interface's parent is the device
-        if os.path.exists(os.path.join(usb_device, "idVendor")):
-            def attr(key: str) -> Optional[str]:
-                return _read(os.path.join(usb_device, key))
-            return UsbNicFacts(
-                **common, role=HOST, vendor_id=attr("idVendor"), product_id=attr("idProduct"),
-                product=attr("product"), serial=attr("serial"),
-                usb_speed_mbps=_usb_speed(attr("speed")), usb_version=attr("version"),
-                configuration=_read_int(os.path.join(usb_device, "bConfigurationValue")),
-                busnum=_read_int(os.path.join(usb_device, "busnum")), devpath=attr("devpath"),
-                host_controller=_host_controller(usb_device))
-    driver = common["driver"] or ""
-    if (re.fullmatch(r"gadget(\.\d+)?", os.path.basename(real)) or driver.startswith("g_")
-            or driver.startswith("configfs-gadget")):
-        udc, usb_speed = _udc_under(real)
-        return UsbNicFacts(**common, role=GADGET, udc=udc, usb_speed_mbps=usb_speed)
-    return None
-
-
-def read_pi_model(dt_root: str = "/proc/device-tree", sysfs_root: str = "/sys") -> Optional[PiModel]:
-    for path in (os.path.join(dt_root, "model"),
-                 os.path.join(sysfs_root, "firmware", "devicetree", "base", "model")):
-        model = _read(path)
-        if model is not None:
-            return parse_pi_model(model)
-    return None
-
-
-def read_all(names: Optional[Iterable[str]] = None, sysfs_root: str = "/sys",
-             dt_root: str = "/proc/device-tree") -> Tuple[Dict[str, UsbNicFacts], Optional[PiModel]]:
-    """({name: facts} of the USB-backed links among `names` (default: every
-    interface), the Pi model or None)."""
-    if names is None:
-        net = os.path.join(sysfs_root, "class", "net")
-        names = sorted(os.listdir(net)) if os.path.isdir(net) else []
-    facts = {}
-    for name in names:
-        nic = read_nic(name, sysfs_root)
-        if nic is not None:
-            facts[name] = nic
-    return facts, read_pi_model(dt_root, sysfs_root)
-
-
-def usb_caps(names: Iterable[str], rates: Optional[Dict[str, Optional[int]]] = None,
-             sysfs_root: str = "/sys", dt_root: str = "/proc/device-tree") -> Dict[str, int]:
-    """bus_caps() of the USB-backed links among `names`, read from this machine.
-    Names with no USB behind them get no entry (the caller keeps their rate).
-    A Pi 1-3's onboard Ethernet is counted only when it is named: it takes bus
-    time only when it carries traffic, and then it is an overlay member."""
-    facts, pi = read_all(list(names), sysfs_root, dt_root)
-    return bus_caps(facts, pi, rates)
