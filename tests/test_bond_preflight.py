@@ -1,7 +1,7 @@
 """What bond-preflight says about a port before 802.3ad enslaves it (pure)."""
 
 from ifupdown_agg.bond.preflight import check_ports
-from ifupdown_agg.kernel.ethtool import PortFacts
+from ifupdown_agg.core.objects import PortFacts
 
 
 def facts(*ports):

@@ -19,7 +19,6 @@ PKG = "ifupdown_agg"
 KNOWN_IMPORTS: Set[Tuple[str, str]] = {
     ("ifupdown_agg.monitor.daemon", "ifupdown_agg.overlay.lifecycle"),   # monitor <-> overlay cycle
     ("ifupdown_agg.core.objects", "ifupdown_agg.config.registry"),
-    ("ifupdown_agg.bond.preflight", "ifupdown_agg.kernel.ethtool"),
 }
 # Modules ("path") and functions ("path:name") over the limits, in files other branches own.
 # fixed by the core/doctor branches; the integrator empties this list

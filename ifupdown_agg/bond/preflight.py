@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from typing import Dict, List, Optional, Tuple
 
 from ifupdown_agg.doctor.texts import HALF_DUPLEX_CONSEQUENCE, usb_class_fix, usb_class_verdict
-from ifupdown_agg.kernel.ethtool import PortFacts
+from ifupdown_agg.core.objects import PortFacts
 from ifupdown_agg.usb.facts import USB_NCM_DRIVERS
 GENERIC_FIX = ("Get the port to full duplex (cables, the partner's port settings, "
                "autonegotiation on both ends), or aggregate these links with the "

@@ -27,12 +27,11 @@ import errno
 import ipaddress
 import os
 import re
-from dataclasses import dataclass
 from typing import Dict, FrozenSet, List, Mapping, Optional, Sequence, Tuple
 
 from ifupdown_agg.config.types import BOND_MODES
 from ifupdown_agg.core.objects import (DEVICE_ALIAS, RTPROT_IFAGG, Address, Bond, BondSettings,
-                                       Enslave, LinkAttrs, LinkInfo, NftTable, Observed, Route,
+                                       Enslave, PortFacts, LinkAttrs, LinkInfo, NftTable, Observed, Route,
                                        Rule, SeenRoute, SeenRule, Sysctl, TunDevice)
 from ifupdown_agg.core.ops import Op
 from ifupdown_agg.errors import ApplyError
@@ -53,17 +52,6 @@ BOND_ONLY_IN = {"packets_per_slave": ("balance-rr",), "ad_lacp_rate": _LACP,
                 "primary": ("active-backup", "balance-tlb", "balance-alb"),
                 "tlb_dynamic_lb": ("balance-tlb", "balance-alb")}
 BOND_NOT_IN = {"arp_interval": _NO_ARP, "arp_validate": _NO_ARP, "arp_missed_max": _NO_ARP}
-
-
-@dataclass(frozen=True)
-class PortFacts:
-    """The fields of kernel.ethtool.PortFacts (core does not import the kernel layer)."""
-
-    name: str
-    driver: Optional[str]
-    speed: Optional[int]
-    duplex: str
-    carrier: bool
 
 
 class _Refused(Exception):

@@ -284,3 +284,14 @@ class Observed:
         if self._rule_set is None:
             self._rule_set = {s.rule for s in self.rules}
         return self._rule_set
+
+
+@dataclass(frozen=True)
+class PortFacts:
+    """What bonding asks of a port; a link's fuller facts (USB too) are
+    usb/facts.UsbNicFacts, whose driver, speed_mbps and duplex mean the same."""
+    name: str
+    driver: Optional[str]
+    speed: Optional[int]           # Mbit/s
+    duplex: str                    # full, half or unknown
+    carrier: bool

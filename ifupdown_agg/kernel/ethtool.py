@@ -10,9 +10,9 @@ import array
 import fcntl
 import socket
 import struct
-from dataclasses import dataclass
 from typing import Optional
 
+from ifupdown_agg.core.objects import PortFacts
 from ifupdown_agg.kernel import sysfs
 
 SIOCETHTOOL = 0x8946
@@ -20,17 +20,6 @@ ETHTOOL_GSET = 0x00000001
 ETHTOOL_GDRVINFO = 0x00000003
 DUPLEX = {0: "half", 1: "full"}
 SPEED_UNKNOWN = (0xFFFF, 0xFFFFFFFF, 0)
-
-
-@dataclass(frozen=True)
-class PortFacts:
-    """What bonding asks of a port; a link's fuller facts (USB too) are
-    usb/facts.UsbNicFacts, whose driver, speed_mbps and duplex mean the same."""
-    name: str
-    driver: Optional[str]
-    speed: Optional[int]           # Mbit/s
-    duplex: str                    # full, half or unknown
-    carrier: bool
 
 
 def _ioctl(name: str, buf: array.array) -> bool:
