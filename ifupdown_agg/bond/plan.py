@@ -121,14 +121,9 @@ def _settings_op(name: str, items: Sequence[Tuple[Option, object]],
     return Op("set", new, old)
 
 
-def plan_bond(cfg: BondConfig, obs: Observed, ports: Sequence[str] = (),
-              location: Optional[Mapping[str, RawOption]] = None) -> BondPlan:
-    """Make the bond match its config and enslave `ports` (its bond-slaves, or one port).
-
-    Raises ConfigError for what no change can fix: a name taken by another kind of
-    device, a port that is missing or already in another bond."""
-    raw = location or {}
-    plan = BondPlan()
+def _check_names(cfg: BondConfig, obs: Observed, ports: Sequence[str],
+                 raw: Mapping[str, RawOption]) -> None:
+    """Refuse what no change can fix: the name taken by another kind, or an unusable port."""
     link = obs.links.get(cfg.name)
     if link is not None and link.kind != "bond":
         raise ConfigError(f"{cfg.name} exists and is not a bond (it is a "
@@ -148,34 +143,29 @@ def plan_bond(cfg: BondConfig, obs: Observed, ports: Sequence[str] = (),
             raise ConfigError(f"{port} is a {plink.kind}, not a port", iface=cfg.name,
                               option=option, token=port, location=_locate(raw, option))
 
-    created = link is None
-    current: Dict[str, object] = dict(link.bond or {}) if link else {}
-    cur_mode = decode_mode(current.get("mode")) if link else None
-    mode = cfg.mode or cur_mode or DEFAULT_MODE
-    slaves_now = sorted(n for n, li in obs.links.items() if li.master == cfg.name)
-    ops = plan.ops
-    if created:
-        ops.append(Op("add", Bond(cfg.name, mode)))
-    # Only what differs; attributes the kernel has no value for count as different.
-    differ = [(o, v) for o, v in cfg.settings if created or current.get(o.kernel) != v]
-    mode_change = not created and cfg.mode is not None and cfg.mode != cur_mode
-    if mode_change:
-        for port in slaves_now:
-            ops.append(Op("del", Enslave(port, cfg.name)))
-        old = BondSettings(cfg.name, (("mode", current.get("mode")),))
-        new = BondSettings(cfg.name, (("mode", BOND_MODES.index(cfg.mode)),))
-        down = link.up
-        if down:
-            ops.append(Op("set", LinkAttrs(cfg.name, up=False), LinkAttrs(cfg.name, up=True)))
-        ops.append(Op("set", new, old))
-        if down:
-            ops.append(Op("set", LinkAttrs(cfg.name, up=True), LinkAttrs(cfg.name, up=False)))
+
+def _mode_change_ops(cfg: BondConfig, link, current: Mapping[str, object],
+                     slaves_now: Sequence[str]) -> List[Op]:
+    """Release every port, then set the new mode (with the bond down if it was up)."""
+    ops = [Op("del", Enslave(port, cfg.name)) for port in slaves_now]
+    old = BondSettings(cfg.name, (("mode", current.get("mode")),))
+    new = BondSettings(cfg.name, (("mode", BOND_MODES.index(cfg.mode)),))
+    down = link.up
+    if down:
+        ops.append(Op("set", LinkAttrs(cfg.name, up=False), LinkAttrs(cfg.name, up=True)))
+    ops.append(Op("set", new, old))
+    if down:
+        ops.append(Op("set", LinkAttrs(cfg.name, up=True), LinkAttrs(cfg.name, up=False)))
+    return ops
+
+
+def _settings_ops(cfg: BondConfig, link, current: Mapping[str, object], created: bool,
+                  held: Sequence[str], differ) -> List[Op]:
+    """Apply the differing settings, each group in the state the kernel needs it in."""
     noslaves = [(o, v) for o, v in differ if o.kernel_needs == "noslaves"]
     needs_down = [(o, v) for o, v in differ if o.kernel_needs == "down"]
     anytime = [(o, v) for o, v in differ if not o.kernel_needs]
-    held = slaves_now if (noslaves and not mode_change and not created) else []
-    for port in held:
-        ops.append(Op("del", Enslave(port, cfg.name)))
+    ops = [Op("del", Enslave(port, cfg.name)) for port in held]
     is_up = bool(link and link.up)
     if is_up and (needs_down or noslaves):
         ops.append(Op("set", LinkAttrs(cfg.name, up=False), LinkAttrs(cfg.name, up=True)))
@@ -188,6 +178,33 @@ def plan_bond(cfg: BondConfig, obs: Observed, ports: Sequence[str] = (),
     op = _settings_op(cfg.name, anytime, current, created)
     if op:
         ops.append(op)
+    return ops
+
+
+def plan_bond(cfg: BondConfig, obs: Observed, ports: Sequence[str] = (),
+              location: Optional[Mapping[str, RawOption]] = None) -> BondPlan:
+    """Make the bond match its config and enslave `ports` (its bond-slaves, or one port).
+
+    Raises ConfigError for what no change can fix: a name taken by another kind of
+    device, a port that is missing or already in another bond."""
+    _check_names(cfg, obs, ports, location or {})
+    plan = BondPlan()
+    link = obs.links.get(cfg.name)
+    created = link is None
+    current: Dict[str, object] = dict(link.bond or {}) if link else {}
+    cur_mode = decode_mode(current.get("mode")) if link else None
+    slaves_now = sorted(n for n, li in obs.links.items() if li.master == cfg.name)
+    ops = plan.ops
+    if created:
+        ops.append(Op("add", Bond(cfg.name, cfg.mode or cur_mode or DEFAULT_MODE)))
+    # Only what differs; attributes the kernel has no value for count as different.
+    differ = [(o, v) for o, v in cfg.settings if created or current.get(o.kernel) != v]
+    mode_change = not created and cfg.mode is not None and cfg.mode != cur_mode
+    if mode_change:
+        ops.extend(_mode_change_ops(cfg, link, current, slaves_now))
+    noslaves = any(o.kernel_needs == "noslaves" for o, _ in differ)
+    held = slaves_now if (noslaves and not mode_change and not created) else []
+    ops.extend(_settings_ops(cfg, link, current, created, held, differ))
     rejoin = held + (slaves_now if mode_change else [])
     for port in rejoin:
         ops.append(Op("add", Enslave(port, cfg.name)))
