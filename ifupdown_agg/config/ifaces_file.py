@@ -80,7 +80,8 @@ def _expand(pattern: str, base_dir: str) -> List[str]:
     return sorted(glob.glob(pattern))
 
 
-def _read_into(result: InterfacesFile, path: str, depth: int, seen: Set[str]) -> None:
+def _load(path: str, depth: int, seen: Set[str]) -> Tuple[list, Set[str]]:
+    """The file's logical lines, and `seen` with it added; refuses loops and unreadable files."""
     real = os.path.realpath(path)
     if real in seen or depth > MAX_SOURCE_DEPTH:
         raise ConfigError("is sourced in a loop", location=Location(path))
@@ -89,6 +90,43 @@ def _read_into(result: InterfacesFile, path: str, depth: int, seen: Set[str]) ->
         lines = list(_logical_lines(path))
     except OSError as err:
         raise ConfigError(f"cannot read: {err.strerror}", location=Location(path)) from None
+    return lines, seen
+
+
+def _source(result: InterfacesFile, keyword: str, rest: List[str], base_dir: str,
+            depth: int, seen: Set[str]) -> None:
+    """Read the files a `source` or `source-directory` line names, in order."""
+    for pattern in rest:
+        for found in _expand(pattern, base_dir):
+            if keyword == "source":
+                _read_into(result, found, depth + 1, seen)
+                continue
+            for entry in sorted(os.listdir(found)):
+                sub = os.path.join(found, entry)
+                if SOURCE_DIR_NAME.match(entry) and os.path.isfile(sub):
+                    _read_into(result, sub, depth + 1, seen)
+
+
+def _add_option(current: Stanza, keyword: str, words: List[Tuple[str, int]],
+                where: Location) -> None:
+    """Record one option line of a stanza, with the line of each of its tokens."""
+    value = " ".join(w for w, _ in words[1:])
+    if keyword in MULTI:
+        current.commands.append((keyword, value))
+        return
+    if keyword in current.options:
+        raise ConfigError("given twice in this stanza", iface=current.name,
+                          option=keyword, location=where)
+    token_lines: Dict[str, int] = {}
+    for word, number in words[1:]:
+        token_lines.setdefault(word, number)
+        for part in word.split(":"):
+            token_lines.setdefault(part, number)
+    current.options[keyword] = RawOption(value, where, token_lines)
+
+
+def _read_into(result: InterfacesFile, path: str, depth: int, seen: Set[str]) -> None:
+    lines, seen = _load(path, depth, seen)
     result.files.append(path)
     base_dir = os.path.dirname(os.path.abspath(path))
     current: Optional[Stanza] = None
@@ -115,37 +153,15 @@ def _read_into(result: InterfacesFile, path: str, depth: int, seen: Set[str]) ->
             else:
                 result.allow.setdefault(cls, []).extend(rest)
             current, in_mapping = None, False
-        elif keyword == "source":
-            for pattern in rest:
-                for sub in _expand(pattern, base_dir):
-                    _read_into(result, sub, depth + 1, seen)
-            current, in_mapping = None, False
-        elif keyword == "source-directory":
-            for pattern in rest:
-                for directory in _expand(pattern, base_dir):
-                    for entry in sorted(os.listdir(directory)):
-                        sub = os.path.join(directory, entry)
-                        if SOURCE_DIR_NAME.match(entry) and os.path.isfile(sub):
-                            _read_into(result, sub, depth + 1, seen)
+        elif keyword in ("source", "source-directory"):
+            _source(result, keyword, rest, base_dir, depth, seen)
             current, in_mapping = None, False
         elif in_mapping:
             continue  # `script` and `map` lines of a mapping block
         elif current is None:
             raise ConfigError(f"option '{keyword}' outside of an iface stanza", location=where)
         else:
-            value = " ".join(rest)
-            if keyword in MULTI:
-                current.commands.append((keyword, value))
-                continue
-            if keyword in current.options:
-                raise ConfigError("given twice in this stanza", iface=current.name,
-                                  option=keyword, location=where)
-            token_lines: Dict[str, int] = {}
-            for word, number in words[1:]:
-                token_lines.setdefault(word, number)
-                for part in word.split(":"):
-                    token_lines.setdefault(part, number)
-            current.options[keyword] = RawOption(value, where, token_lines)
+            _add_option(current, keyword, words, where)
 
 
 def locate_option(iface: str, option: str, path: str = "/etc/network/interfaces"
