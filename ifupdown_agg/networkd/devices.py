@@ -238,20 +238,17 @@ def _bonds(origin: str, ours, by_name, devs: Devices) -> None:
         _bond_files(origin, cfg, stanza, ports, by_name, devs)
 
 
-def _bond_files(origin: str, cfg, stanza, ports, by_name, devs: Devices) -> None:
-    name = cfg.name
-    raw = stanza.options
-    values = parse_options(name, raw, BOND_TABLE)
-    mine = sorted(p for p, (bond, _, _) in ports.items() if bond == name)
-    dev = NetDev(name, "bond", origin, section="Bond", about=[
+def _bond_netdev(name: str, origin: str) -> NetDev:
+    return NetDev(name, "bond", origin, section="Bond", about=[
         f"{name}: the bond, from its stanza's bond-* options (ifenslave's); its ports join",
         f"it from their own .network files (Bond={name}). It takes its first port's MAC, as",
         f"with ifenslave, because the package's {os.path.basename(BOND_LINK)}",
         f"({os.path.dirname(BOND_LINK)}) sorts before systemd's 99-default.link."])
-    ignored = {line.split()[0]: line for line in cfg.ignored}
-    for note in cfg.ignored:
-        devs.notes.append(f"{name}: {note}")
-        dev.comments.append(note)
+
+
+def _bond_keys(dev: NetDev, raw, values, ignored, devs: Devices) -> None:
+    """The [Bond] keys of the options networkd takes; a note for those it does not."""
+    name = dev.name
     for opt_name, opt in BOND_TABLE.items():
         if opt_name not in raw or opt_name in ignored or values[opt_name] is None:
             continue
@@ -271,6 +268,42 @@ def _bond_files(origin: str, cfg, stanza, ports, by_name, devs: Devices) -> None
             dev.comments.append(f"not carried: {opt_name} {text} {opt.networkd}")
             devs.notes.append(f"{name}: {opt_name} {text} is not carried to networkd "
                               f"{opt.networkd}")
+
+
+def _bond_port(name: str, port: str, origin: str, ports, by_name, devs: Devices,
+               primary) -> None:
+    """The port's role: in the bond, no addresses of its own, maybe the primary."""
+    _, where, option = ports[port]
+    port_stanza = where if option == "bond-master" else _stanza_named(by_name, port)
+    if port_stanza is not None and port_stanza.name == port:
+        prole = _role_for(port_stanza, origin, devs)
+        if prole.nic is not None or prole.dhcp:
+            raise ConfigError(f"a port of {name} has no addresses of its own; put them "
+                              f"on {name}'s stanza", iface=port,
+                              location=_loc(port_stanza, "address"))
+        if "bond-preflight" in port_stanza.options:
+            text = port_stanza.options["bond-preflight"].text.strip()
+            prole.comments.append(f"not carried: bond-preflight {text} "
+                                  f"{BOND_TABLE['bond-preflight'].networkd}")
+    else:
+        prole = devs.roles.setdefault(port, Role(port, origin))
+    prole.bond = name
+    prole.primary = port == primary
+    how = "its bond-master" if option == "bond-master" else f"{name}'s bond-slaves"
+    prole.about.append(f"{port}: a port of {name} ({how}).")
+
+
+def _bond_files(origin: str, cfg, stanza, ports, by_name, devs: Devices) -> None:
+    name = cfg.name
+    raw = stanza.options
+    values = parse_options(name, raw, BOND_TABLE)
+    mine = sorted(p for p, (bond, _, _) in ports.items() if bond == name)
+    dev = _bond_netdev(name, origin)
+    ignored = {line.split()[0]: line for line in cfg.ignored}
+    for note in cfg.ignored:
+        devs.notes.append(f"{name}: {note}")
+        dev.comments.append(note)
+    _bond_keys(dev, raw, values, ignored, devs)
     if not dev.keys:
         dev.comments.insert(0, "no bond-* settings: the kernel's defaults (mode balance-rr)")
     primary = values["bond-primary"] if "bond-primary" not in ignored else None
@@ -283,24 +316,7 @@ def _bond_files(origin: str, cfg, stanza, ports, by_name, devs: Devices) -> None
     role = _role_for(stanza, origin, devs)
     role.about.append(f"{name}: the bond's own addresses (its ports: {' '.join(mine) or 'none'}).")
     for port in mine:
-        _, where, option = ports[port]
-        port_stanza = where if option == "bond-master" else _stanza_named(by_name, port)
-        if port_stanza is not None and port_stanza.name == port:
-            prole = _role_for(port_stanza, origin, devs)
-            if prole.nic is not None or prole.dhcp:
-                raise ConfigError(f"a port of {name} has no addresses of its own; put them "
-                                  f"on {name}'s stanza", iface=port,
-                                  location=_loc(port_stanza, "address"))
-            if "bond-preflight" in port_stanza.options:
-                text = port_stanza.options["bond-preflight"].text.strip()
-                prole.comments.append(f"not carried: bond-preflight {text} "
-                                      f"{BOND_TABLE['bond-preflight'].networkd}")
-        else:
-            prole = devs.roles.setdefault(port, Role(port, origin))
-        prole.bond = name
-        prole.primary = port == primary
-        how = "its bond-master" if option == "bond-master" else f"{name}'s bond-slaves"
-        prole.about.append(f"{port}: a port of {name} ({how}).")
+        _bond_port(name, port, origin, ports, by_name, devs, primary)
 
 
 def _usbnet(origin: str, ours, by_name, devs: Devices, links_only: bool = False) -> None:
