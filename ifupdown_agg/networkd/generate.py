@@ -155,50 +155,51 @@ def _shadowing(root: str, nic: str, prefix: str) -> Optional[str]:
     return None
 
 
-def generate(sources: Sources, version: Optional[int] = None, prefix: str = PREFIX,
-             root: str = "/") -> Tree:
-    version = version or sources.networkd_version or BOOKWORM
-    feats = Features(version)
-    env = _env()
-    tree = Tree(notes=list(sources.notes))
-    nic_routes: Dict[str, List[Tuple[str, Route]]] = {}
-    nic_info: Dict[str, MemberNic] = {}
-    nic_loose: Dict[str, bool] = {}
-    used_tables: Dict[int, str] = {}
+@dataclass
+class _Members:
+    """What the overlays say about each member NIC, for its .network file."""
+    routes: Dict[str, List[Tuple[str, Route]]] = field(default_factory=dict)
+    info: Dict[str, MemberNic] = field(default_factory=dict)
+    loose: Dict[str, bool] = field(default_factory=dict)
 
-    for src in sources.overlays:
-        cfg = src.loaded.cfg
-        tree.notes += src.notes
-        for t in cfg.tables:
-            if t in used_tables:
-                raise ConfigError(f"table {t} is also used by {used_tables[t]}",
-                                  iface=cfg.iface, option="table")
-            used_tables[t] = cfg.iface
-        objs = overlay_objects(src)
-        common = dict(version=version, origin=src.origin, iface=cfg.iface, cfg=cfg,
-                      proto=RTPROT_IFAGG, feats=feats, unit=UNIT.replace("@", f"@{cfg.iface}"))
-        netdev = f"{NETWORK_DIR}/{prefix}{cfg.iface}.netdev"
-        tree.files[netdev] = env.get_template("overlay.netdev.j2").render(**common)
-        tree.devices[netdev] = cfg.iface
-        tree.files[f"{NETWORK_DIR}/{prefix}{cfg.iface}.network"] = env.get_template(
-            "overlay.network.j2").render(objs=objs, **common)
-        for dev, routes in objs.routes_by_dev.items():
-            nic_routes.setdefault(dev, []).extend((cfg.iface, r) for r in routes)
-            nic_info.setdefault(dev, src.nics[dev])
-        for dev in objs.loose_devs:
-            nic_loose[dev] = True
-            nic_info.setdefault(dev, src.nics[dev])
-        unit_members = sorted(objs.routes_by_dev)
-        raw = src.loaded.raw
-        options = [(name, " ".join(raw[name].text.split())) for name in OPTIONS if name in raw]
-        tree.files[extras_path(cfg.iface, prefix)] = env.get_template("extras.conf.j2").render(
-            options=options, members=[(d, member_value(src.nics[d])) for d in unit_members],
-            dropins=[(d, src.nics[d].dropin) for d in unit_members if src.nics[d].dropin],
-            objs=objs, **common)
-        unit = UNIT.replace("@", f"@{cfg.iface}")
-        tree.links[f"{WANTS_DIR}/{unit}"] = UNIT_PATH
 
-    devs = sources.devices or Devices()
+def _overlay_files(tree: Tree, env, src: Source, version: int, feats: Features, prefix: str,
+                   used_tables: Dict[int, str], members: _Members) -> None:
+    """One overlay's .netdev, .network and extras files, and its members' routes."""
+    cfg = src.loaded.cfg
+    tree.notes += src.notes
+    for t in cfg.tables:
+        if t in used_tables:
+            raise ConfigError(f"table {t} is also used by {used_tables[t]}",
+                              iface=cfg.iface, option="table")
+        used_tables[t] = cfg.iface
+    objs = overlay_objects(src)
+    common = dict(version=version, origin=src.origin, iface=cfg.iface, cfg=cfg,
+                  proto=RTPROT_IFAGG, feats=feats, unit=UNIT.replace("@", f"@{cfg.iface}"))
+    netdev = f"{NETWORK_DIR}/{prefix}{cfg.iface}.netdev"
+    tree.files[netdev] = env.get_template("overlay.netdev.j2").render(**common)
+    tree.devices[netdev] = cfg.iface
+    tree.files[f"{NETWORK_DIR}/{prefix}{cfg.iface}.network"] = env.get_template(
+        "overlay.network.j2").render(objs=objs, **common)
+    for dev, routes in objs.routes_by_dev.items():
+        members.routes.setdefault(dev, []).extend((cfg.iface, r) for r in routes)
+        members.info.setdefault(dev, src.nics[dev])
+    for dev in objs.loose_devs:
+        members.loose[dev] = True
+        members.info.setdefault(dev, src.nics[dev])
+    unit_members = sorted(objs.routes_by_dev)
+    raw = src.loaded.raw
+    options = [(name, " ".join(raw[name].text.split())) for name in OPTIONS if name in raw]
+    tree.files[extras_path(cfg.iface, prefix)] = env.get_template("extras.conf.j2").render(
+        options=options, members=[(d, member_value(src.nics[d])) for d in unit_members],
+        dropins=[(d, src.nics[d].dropin) for d in unit_members if src.nics[d].dropin],
+        objs=objs, **common)
+    unit = UNIT.replace("@", f"@{cfg.iface}")
+    tree.links[f"{WANTS_DIR}/{unit}"] = UNIT_PATH
+
+
+def _device_files(tree: Tree, env, devs: Devices, version: int, prefix: str) -> None:
+    """The bonds' and other devices' .netdev files, .link files and USB gadgets."""
     tree.notes += devs.notes
     for name, dev in sorted(devs.netdevs.items()):
         netdev = f"{NETWORK_DIR}/{prefix}{name}.netdev"
@@ -213,26 +214,47 @@ def generate(sources: Sources, version: Optional[int] = None, prefix: str = PREF
         tree.links[f"{WANTS_DIR}/{GADGET_UNIT.replace('@', f'@{name}')}"] = GADGET_UNIT_PATH
     tree.optional = sorted(n for n, role in devs.roles.items() if role.optional)
 
+
+def _member_file(tree: Tree, env, dev: str, ctx: Dict[str, object], prefix: str,
+                 root: str) -> None:
+    """A member's drop-in (when it names one) or its own .network file."""
+    nic, role = ctx["nic"], ctx["role"]
+    if nic is not None and nic.dropin:
+        path = f"{NETWORK_DIR}/{nic.dropin}.d/{prefix}{dev}.conf"
+        tree.files[path] = env.get_template("member-dropin.conf.j2").render(**ctx)
+        return
+    shadow = _shadowing(root, dev, prefix)
+    if shadow:
+        tree.notes.append(f"{dev}: {shadow} sorts before {prefix}{dev}.network and matches "
+                          f"{dev}, so networkd would ignore ours; name it in "
+                          "[[member-dropins]] (native file) or remove it")
+    for line in (role.ignored if role else nic.ignored):
+        tree.notes.append(f"{dev}: '{line}' is not carried to {prefix}{dev}.network")
+    tree.files[f"{NETWORK_DIR}/{prefix}{dev}.network"] = env.get_template(
+        "member.network.j2").render(**ctx)
+
+
+def generate(sources: Sources, version: Optional[int] = None, prefix: str = PREFIX,
+             root: str = "/") -> Tree:
+    version = version or sources.networkd_version or BOOKWORM
+    feats = Features(version)
+    env = _env()
+    tree = Tree(notes=list(sources.notes))
+    members = _Members()
+    used_tables: Dict[int, str] = {}
+    for src in sources.overlays:
+        _overlay_files(tree, env, src, version, feats, prefix, used_tables, members)
+    devs = sources.devices or Devices()
+    _device_files(tree, env, devs, version, prefix)
+
     overlay_origins = sorted({s.origin for s in sources.overlays})
-    for dev in sorted(set(nic_info) | set(devs.roles)):
+    for dev in sorted(set(members.info) | set(devs.roles)):
         role = devs.roles.get(dev)
-        member = dev in nic_info
-        nic = nic_info[dev] if member else role.nic
+        member = dev in members.info
+        nic = members.info[dev] if member else role.nic
         origins = sorted(set(overlay_origins if member else []) | ({role.origin} if role else set()))
         ctx = dict(version=version, name=dev, nic=nic, role=role, member=member,
-                   routes=nic_routes.get(dev, []), proto=RTPROT_IFAGG,
-                   loose=nic_loose.get(dev, False), feats=feats, origins=origins)
-        if nic is not None and nic.dropin:
-            path = f"{NETWORK_DIR}/{nic.dropin}.d/{prefix}{dev}.conf"
-            tree.files[path] = env.get_template("member-dropin.conf.j2").render(**ctx)
-            continue
-        shadow = _shadowing(root, dev, prefix)
-        if shadow:
-            tree.notes.append(f"{dev}: {shadow} sorts before {prefix}{dev}.network and matches "
-                              f"{dev}, so networkd would ignore ours; name it in "
-                              "[[member-dropins]] (native file) or remove it")
-        for line in (role.ignored if role else nic.ignored):
-            tree.notes.append(f"{dev}: '{line}' is not carried to {prefix}{dev}.network")
-        tree.files[f"{NETWORK_DIR}/{prefix}{dev}.network"] = env.get_template(
-            "member.network.j2").render(**ctx)
+                   routes=members.routes.get(dev, []), proto=RTPROT_IFAGG,
+                   loose=members.loose.get(dev, False), feats=feats, origins=origins)
+        _member_file(tree, env, dev, ctx, prefix, root)
     return tree
