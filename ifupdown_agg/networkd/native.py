@@ -74,11 +74,22 @@ def _line_index(source) -> Dict[tuple, int]:
     return lines
 
 
-def read(path: str, text: Optional[str] = None) -> NativeFile:
-    """Read the file at `path`, or `text` as if it were that file."""
+class _Where:
+    """The Location of a section or key of the file, for error messages."""
+
+    def __init__(self, path: str, lines: Dict[tuple, int]):
+        self.path, self.lines = path, lines
+
+    def __call__(self, section: tuple, name: Optional[str] = None) -> Location:
+        lines = self.lines
+        return Location(self.path, lines.get((section, name)) or lines.get((section, None)))
+
+
+def _parse(path: str, text: Optional[str]):
+    """The file as configobj reads it; its errors become located ConfigErrors."""
     from configobj import ConfigObj, ConfigObjError
     try:
-        conf = ConfigObj(text.splitlines() if text is not None else path,
+        return ConfigObj(text.splitlines() if text is not None else path,
                          file_error=text is None, interpolation=False, encoding="utf-8")
     except (OSError, IOError) as err:
         raise ConfigError(f"cannot read: {getattr(err, 'strerror', None) or err}",
@@ -87,11 +98,10 @@ def read(path: str, text: Optional[str] = None) -> NativeFile:
         line = getattr(err, "line_number", None)
         raise ConfigError(f"not a valid configuration file: {err.msg if hasattr(err, 'msg') else err}",
                           location=Location(path, line)) from None
-    lines = _line_index(text.splitlines(True) if text is not None else path)
 
-    def where(section: tuple, name: Optional[str] = None) -> Location:
-        return Location(path, lines.get((section, name)) or lines.get((section, None)))
 
+def _version(conf, where: _Where) -> Optional[int]:
+    """The top-level settings: only networkd-version, a number."""
     version = None
     for name in conf.scalars:
         if name not in TOP_KEYS:
@@ -103,40 +113,58 @@ def read(path: str, text: Optional[str] = None) -> NativeFile:
             raise ConfigError(f"'{text}' is not a systemd version number", option=name,
                               location=where((), name))
         version = int(text)
+    return version
 
-    overlays = []
-    for iface in conf.sections:
-        section = conf[iface]
-        raw: Dict[str, RawOption] = {}
-        for name in section.scalars:
-            loc = where((iface,), name)
-            if name not in OPTIONS:
-                near = difflib.get_close_matches(name, list(OPTIONS) + list(SUBSECTIONS), n=1)
-                hint = f"; did you mean '{near[0]}'?" if near else ""
-                raise ConfigError(f"unknown option{hint}", iface=iface, option=name, location=loc)
-            text = _text(section[name])
-            raw[name] = RawOption(" ".join(text.split()), loc,
-                                  {tok: loc.line or 0 for tok in text.split()})
-        for sub in section.sections:
-            if sub not in SUBSECTIONS:
-                near = difflib.get_close_matches(sub, SUBSECTIONS, n=1)
-                hint = f"; did you mean '[[{near[0]}]]'?" if near else ""
-                raise ConfigError(f"unknown subsection [[{sub}]]{hint}", iface=iface,
-                                  location=where((iface, sub)))
-        ov = NativeOverlay(iface, raw, location=where((iface,)))
-        members = section.get("members", {})
-        for nic in members.scalars if members else ():
-            ov.members[nic] = parse_entry(nic, _text(members[nic]), where((iface, "members"), nic))
-        dropins = section.get("member-dropins", {})
-        for nic in dropins.scalars if dropins else ():
-            target = _text(dropins[nic]).strip()
-            loc = where((iface, "member-dropins"), nic)
-            if nic not in ov.members:
-                raise ConfigError("a drop-in needs the NIC's addresses in [[members]] too",
-                                  iface=iface, option=nic, location=loc)
-            if "/" in target or not target.endswith(".network"):
-                raise ConfigError(f"'{target}' is not a .network file name (such as "
-                                  "10-eth1.network)", iface=iface, option=nic, location=loc)
-            ov.members[nic].dropin = target
-        overlays.append(ov)
+
+def _raw_options(iface: str, section, where: _Where) -> Dict[str, RawOption]:
+    """An overlay section's keys as stanza options; unknown keys and subsections refused."""
+    raw: Dict[str, RawOption] = {}
+    for name in section.scalars:
+        loc = where((iface,), name)
+        if name not in OPTIONS:
+            near = difflib.get_close_matches(name, list(OPTIONS) + list(SUBSECTIONS), n=1)
+            hint = f"; did you mean '{near[0]}'?" if near else ""
+            raise ConfigError(f"unknown option{hint}", iface=iface, option=name, location=loc)
+        text = _text(section[name])
+        raw[name] = RawOption(" ".join(text.split()), loc,
+                              {tok: loc.line or 0 for tok in text.split()})
+    for sub in section.sections:
+        if sub not in SUBSECTIONS:
+            near = difflib.get_close_matches(sub, SUBSECTIONS, n=1)
+            hint = f"; did you mean '[[{near[0]}]]'?" if near else ""
+            raise ConfigError(f"unknown subsection [[{sub}]]{hint}", iface=iface,
+                              location=where((iface, sub)))
+    return raw
+
+
+def _add_dropins(ov: NativeOverlay, dropins, where: _Where) -> None:
+    """[[member-dropins]]: each names a member's own .network file to extend."""
+    iface = ov.iface
+    for nic in dropins.scalars if dropins else ():
+        target = _text(dropins[nic]).strip()
+        loc = where((iface, "member-dropins"), nic)
+        if nic not in ov.members:
+            raise ConfigError("a drop-in needs the NIC's addresses in [[members]] too",
+                              iface=iface, option=nic, location=loc)
+        if "/" in target or not target.endswith(".network"):
+            raise ConfigError(f"'{target}' is not a .network file name (such as "
+                              "10-eth1.network)", iface=iface, option=nic, location=loc)
+        ov.members[nic].dropin = target
+
+
+def _overlay(iface: str, section, where: _Where) -> NativeOverlay:
+    ov = NativeOverlay(iface, _raw_options(iface, section, where), location=where((iface,)))
+    members = section.get("members", {})
+    for nic in members.scalars if members else ():
+        ov.members[nic] = parse_entry(nic, _text(members[nic]), where((iface, "members"), nic))
+    _add_dropins(ov, section.get("member-dropins", {}), where)
+    return ov
+
+
+def read(path: str, text: Optional[str] = None) -> NativeFile:
+    """Read the file at `path`, or `text` as if it were that file."""
+    conf = _parse(path, text)
+    where = _Where(path, _line_index(text.splitlines(True) if text is not None else path))
+    version = _version(conf, where)
+    overlays = [_overlay(iface, conf[iface], where) for iface in conf.sections]
     return NativeFile(path, overlays, version)
