@@ -64,7 +64,9 @@ class RealExecutor:
 
     def _rollback(self, done: Sequence[Op]) -> List[str]:
         failures = []
-        undo = [op.inverse() for op in reversed(done)]
+        # A set with nothing to restore (a value on a bond we created) has no undo:
+        # the bond's own deletion takes it along.
+        undo = [u for u in (op.inverse() for op in reversed(done)) if u is not None]
         while undo:     # bounded: each round consumes at least one op
             undone, err = self.kernel.apply_all(undo)
             undo = [op for op in undo if not any(op is d for d in undone)]
