@@ -52,3 +52,14 @@ def test_failed_enslave_after_a_bond_made_with_settings_rolls_back_cleanly():
         RealExecutor(kernel).run(ops)
     assert "could not undo" not in str(err.value)
     assert kernel.calls[2:] == [Op("del", Bond("bond0", "802.3ad"))]
+
+
+def test_every_executor_answers_with_a_result():
+    import io
+    from ifupdown_agg.core.executor import DryRunExecutor, RecordingExecutor
+    ops = [Op("add", Rule(100, 1, 101))]
+    for ex in (DryRunExecutor(io.StringIO()), RecordingExecutor()):
+        res = ex.run(ops)
+        assert (res.planned, res.applied, res.changed_kernel) == (ops, [], False)
+    res = RealExecutor(FakeKernel()).run(ops)
+    assert (res.planned, res.applied, res.changed_kernel) == (ops, ops, True)
