@@ -6,6 +6,7 @@ from typing import Dict, Optional, Tuple
 
 from ifupdown_agg.config import types as T
 from ifupdown_agg.config.schema import Option
+from ifupdown_agg.core.objects import register_bond_names
 
 
 def _bond(name: str, vtype: T.ValueType, kernel: str, help: str, example: str,
@@ -133,3 +134,9 @@ BOND_OPTIONS: Tuple[Option, ...] = (
 )
 
 BOND_TABLE: Dict[str, Option] = {opt.name: opt for opt in BOND_OPTIONS}
+
+# core prints bond values by name without the table: it learns the choices here.
+register_bond_names({"mode": T.BOND_MODES})
+for _opt in BOND_OPTIONS:
+    if _opt.kernel and getattr(_opt.vtype, "names", None):
+        register_bond_names({_opt.kernel: _opt.vtype.names})
