@@ -14,7 +14,7 @@ import os
 import time
 from typing import List
 
-from ifupdown_agg.monitor import daemon as monitor
+from ifupdown_agg.monitor import service as monitor
 from ifupdown_agg.overlay import lifecycle as overlay, plan
 from ifupdown_agg.core import record as state
 from ifupdown_agg.errors import ConfigError, Location

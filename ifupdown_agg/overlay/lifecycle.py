@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from typing import Dict, List, Mapping, Optional, Tuple
 
 from ifupdown_agg.config import ifaces_file
-from ifupdown_agg.monitor import daemon as monitor
+from ifupdown_agg.monitor import service as monitor
 from ifupdown_agg.overlay import plan
 from ifupdown_agg.core import record as state
 from ifupdown_agg.core import transaction
