@@ -62,3 +62,22 @@ def test_up_records_once_and_a_failed_up_leaves_the_record(state_dir):
         transaction.up("tun0", kernel, RealExecutor(kernel),
                        lambda obs, made: [Op("add", TunDevice("tun0"))])
     assert record.load("tun0") == [Op("add", rule)]
+
+
+def test_a_bond_down_goes_on_past_a_port_it_cannot_release(state_dir):
+    from planner_support import observed_from
+    from ifupdown_agg.bond import lifecycle as bond
+    from ifupdown_agg.core.objects import DEVICE_ALIAS, Bond, BondSettings, Enslave
+    made = [Op("add", Bond("bond0", "802.3ad")),
+            Op("set", BondSettings("bond0", (("miimon", 100),)), None),
+            Op("add", Enslave("eth1", "bond0")), Op("add", Enslave("eth2", "bond0"))]
+    record.save("bond0", made)
+    kernel = FakeKernel(fail_on={Op("del", Enslave("eth2", "bond0"))})
+    kernel.observe = lambda: observed_from({"links": {
+        "bond0": {"kind": "bond", "alias": DEVICE_ALIAS},
+        "eth1": {"master": "bond0"}, "eth2": {"master": "bond0"}}})
+    with pytest.raises(ApplyError, match="nomaster"):
+        bond.down("bond0", kernel, RealExecutor(kernel))
+    assert Op("del", Enslave("eth1", "bond0")) in kernel.calls
+    assert Op("add", Enslave("eth2", "bond0")) not in kernel.calls    # nothing re-added
+    assert record.load("bond0") == [Op("add", Enslave("eth2", "bond0"))]
