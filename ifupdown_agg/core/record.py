@@ -60,20 +60,24 @@ def merge(made: List[Op], applied: List[Op]) -> List[Op]:
     `ifagg up` that repairs a rule removed by hand), and a set keeps the first value
     it replaced."""
     out = list(made)
+
+    def recorded(action, key):
+        return [i for i, m in enumerate(out) if m.action is action and m.obj.key() == key]
+
     for op in applied:
         key = op.obj.key()
         if op.action is Action.DEL:
-            adds = [i for i, m in enumerate(out) if m.action is Action.ADD and m.obj.key() == key]
+            adds = recorded(Action.ADD, key)
             if adds:
                 del out[adds[-1]]
             continue    # deleting what we did not record leaves nothing to undo
         if op.action is Action.ADD:
-            same = [i for i, m in enumerate(out) if m.action is Action.ADD and m.obj.key() == key]
+            same = recorded(Action.ADD, key)
             if same:
                 out[same[-1]] = op      # the newest value, once
                 continue
         if op.action is Action.SET:
-            earlier = [i for i, m in enumerate(out) if m.action is Action.SET and m.obj.key() == key]
+            earlier = recorded(Action.SET, key)
             if earlier:
                 # Keep the first value we replaced, so ifdown restores the original.
                 first = out[earlier[0]]
