@@ -14,6 +14,7 @@ from typing import Callable, Dict, List, Mapping, Optional
 from ifupdown_agg.bond import plan as bond_plan
 from ifupdown_agg.config import ifaces_file
 from ifupdown_agg.core import record as state
+from ifupdown_agg.core import transaction
 from ifupdown_agg.usb import facts as usbinfo
 from ifupdown_agg.usb import read as usbread
 from ifupdown_agg.bond.preflight import check_ports
@@ -71,8 +72,9 @@ def up(iface: str, raw: Mapping[str, RawOption], kernel, executor, say: Say,
         say(f"{iface}: warning: {warning}")
     option = "bond-master" if "bond-master" in raw else "bond-slaves"
     _preflight(cfg, mode, plan.enslaved, obs, kernel, raw, option, say, executor.changes_kernel)
-    applied = executor.run(plan.ops)
-    if executor.changes_kernel:
+    result = executor.run(plan.ops)
+    if result.changed_kernel:
+        applied = result.applied
         # A port that made its bond records the bond under the bond's name, so the
         # bond's own ifdown deletes it; the port records only its joining.
         mine = [op for op in applied if isinstance(op.obj, Enslave) and op.obj.slave == iface
@@ -92,11 +94,8 @@ def _stanza(name: str, interfaces: str) -> Optional[Mapping[str, RawOption]]:
 
 def down(iface: str, kernel, executor) -> List[Op]:
     """post-down: undo this stanza's record; without one, delete a bond that carries our alias."""
-    obs = kernel.observe()
-    made = state.load(iface)
-    ops = (bond_plan.plan_release(made, obs, DEVICE_ALIAS) if made
-           else bond_plan.plan_sweep(obs, iface, DEVICE_ALIAS))
-    executor.run(ops)
-    if executor.changes_kernel:
-        state.remove(iface)
-    return ops
+    def planner(obs, made):
+        return (bond_plan.plan_release(made, obs, DEVICE_ALIAS) if made
+                else bond_plan.plan_sweep(obs, iface, DEVICE_ALIAS))
+
+    return transaction.down(iface, kernel, executor, planner).ops

@@ -6,6 +6,7 @@ from typing import Dict, Optional, Tuple
 
 from ifupdown_agg.config import types as T
 from ifupdown_agg.config.schema import Carrier, NetworkdKey as K, Option, Refused, Scope
+from ifupdown_agg.core.objects import register_bond_names
 
 
 BOND_SCOPE = frozenset({Scope.BOND})
@@ -147,3 +148,9 @@ BOND_TABLE: Dict[str, Option] = {opt.name: opt for opt in BOND_OPTIONS}
 
 # The bond-* rows a port's stanza may carry (bond-master and bond-preflight).
 PORT_OPTIONS: Tuple[str, ...] = tuple(n for n, o in BOND_TABLE.items() if Scope.PORT in o.scope)
+
+# core prints bond values by name without the table: it learns the choices here.
+register_bond_names({"mode": T.BOND_MODES})
+for _opt in BOND_OPTIONS:
+    if _opt.netlink and getattr(_opt.vtype, "names", None):
+        register_bond_names({_opt.netlink: _opt.vtype.names})

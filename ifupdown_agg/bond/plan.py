@@ -258,9 +258,9 @@ def plan_release(made: Sequence[Op], obs: Observed, alias_ours: str) -> List[Op]
     ops: List[Op] = []
     for op in reversed(made):
         undo = op.inverse()
-        obj = undo.obj
-        if obj is None:
+        if undo is None:
             continue        # a value set on a bond we created: nothing to put back
+        obj = undo.obj
         if isinstance(obj, Bond):
             link = obs.links.get(obj.name)
             if link is not None and link.kind == "bond" and link.alias == alias_ours:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+from dataclasses import dataclass, field
 from typing import Callable, List, Optional, Sequence, TextIO
 
 from ifupdown_agg.errors import ApplyError
@@ -11,17 +12,31 @@ from ifupdown_agg.core.ops import Op
 Progress = Optional[Callable[[int, int, Op], None]]
 
 
+@dataclass
+class Result:
+    """What one run did. `planned` is the ops given; `applied` what was really done to
+    the kernel ([] for a dry run or a recording); `changed_kernel` whether the run went
+    to the kernel at all (true for a real run even with nothing to do), i.e. whether
+    `applied` is the truth the record must follow."""
+
+    planned: List[Op] = field(default_factory=list)
+    applied: List[Op] = field(default_factory=list)
+    changed_kernel: bool = False
+    failed: List[Op] = field(default_factory=list)      # only when run without rollback
+    errors: List[str] = field(default_factory=list)
+
+
 class RecordingExecutor:
     """Keeps the ops it is given; for tests and for `plan --json`."""
 
-    changes_kernel = False
+    changes_kernel = False      # read only before a run (pre-flight, monitor stop)
 
     def __init__(self):
         self.ops: List[Op] = []
 
-    def run(self, ops: Sequence[Op]) -> List[Op]:
+    def run(self, ops: Sequence[Op], rollback: bool = True) -> Result:
         self.ops.extend(ops)
-        return list(ops)
+        return Result(list(ops))
 
 
 class DryRunExecutor:
@@ -32,10 +47,10 @@ class DryRunExecutor:
     def __init__(self, out: TextIO = sys.stdout):
         self.out = out
 
-    def run(self, ops: Sequence[Op]) -> List[Op]:
+    def run(self, ops: Sequence[Op], rollback: bool = True) -> Result:
         for op in ops:
             print(op.describe(), file=self.out)
-        return []
+        return Result(list(ops))
 
 
 class RealExecutor:
@@ -47,7 +62,9 @@ class RealExecutor:
         self.kernel = kernel
         self.progress = progress
 
-    def run(self, ops: Sequence[Op]) -> List[Op]:
+    def run(self, ops: Sequence[Op], rollback: bool = True) -> Result:
+        if not rollback:
+            return self._converge(ops)
         done, err = self.kernel.apply_all(ops)
         if self.progress:
             for n, op in enumerate(done, 1):
@@ -60,11 +77,33 @@ class RealExecutor:
             if failures:
                 msg += "; could not undo: " + "; ".join(failures)
             raise ApplyError(msg)
-        return done
+        return Result(list(ops), list(done), True)
+
+    def _converge(self, ops: Sequence[Op]) -> Result:
+        """Without rollback (a down): an op that fails is skipped and the rest go on,
+        so as much as possible goes; the Result names what failed, the caller raises."""
+        applied: List[Op] = []
+        failed: List[Op] = []
+        errors: List[str] = []
+        rest = list(ops)
+        while rest:     # bounded: each round consumes at least one op
+            done, err = self.kernel.apply_all(rest)
+            applied += done
+            rest = [op for op in rest if not any(op is d for d in done)]
+            if err is not None:
+                failed.append(rest[0])
+                errors.append(str(err))
+                rest = rest[1:]
+        if self.progress:
+            for n, op in enumerate(applied, 1):
+                self.progress(n, len(ops), op)
+        return Result(list(ops), applied, True, failed, errors)
 
     def _rollback(self, done: Sequence[Op]) -> List[str]:
         failures = []
-        undo = [op.inverse() for op in reversed(done)]
+        # A set with nothing to restore (a value on a bond we created) has no undo:
+        # the bond's own deletion takes it along.
+        undo = [u for u in (op.inverse() for op in reversed(done)) if u is not None]
         while undo:     # bounded: each round consumes at least one op
             undone, err = self.kernel.apply_all(undo)
             undo = [op for op in undo if not any(op is d for d in undone)]

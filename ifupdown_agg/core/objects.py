@@ -9,7 +9,7 @@ ifagg_<iface>, and a device we create has the alias "ifupdown-agg".
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
-from typing import Dict, List, Optional, Tuple, Union
+from typing import Dict, List, Optional, Sequence, Tuple, Union
 
 RTPROT_IFAGG = 173
 DEVICE_ALIAS = "ifupdown-agg"
@@ -138,18 +138,24 @@ class Sysctl:
 IPROUTE_BOND_KEYS = {"ad_lacp_rate": "lacp_rate", "num_peer_notif": "num_grat_arp"}
 
 
+# The names of choice-valued bond attributes, by kernel name ("ad_lacp_rate": ("slow",
+# "fast")). The bond wing registers its table's choices at import, so core holds and
+# prints bond values without knowing the option table.
+BOND_VALUE_NAMES: Dict[str, Tuple[str, ...]] = {}
+
+
+def register_bond_names(names: Dict[str, Sequence[str]]) -> None:
+    for key, words in names.items():
+        BOND_VALUE_NAMES.setdefault(key, tuple(words))
+
+
 def _bond_word(key: str, value) -> str:
     """A kernel-encoded bond value as iproute2 spells it (names for choices)."""
-    from ifupdown_agg.config.registry import TABLES_BY_GROUP  # late: the table is not needed to hold data
     if isinstance(value, tuple):
         return ",".join(value) or "none"
-    if key == "mode":
-        from ifupdown_agg.config.types import BOND_MODES
-        return BOND_MODES[value] if isinstance(value, int) and 0 <= value < len(BOND_MODES) else str(value)
-    for opt in TABLES_BY_GROUP["bond"].values():
-        names = getattr(opt.vtype, "names", None)
-        if opt.kernel == key and names and isinstance(value, int) and 0 <= value < len(names):
-            return names[value]
+    names = BOND_VALUE_NAMES.get(key)
+    if names and isinstance(value, int) and 0 <= value < len(names):
+        return names[value]
     return str(value)
 
 

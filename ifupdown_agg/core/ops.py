@@ -2,30 +2,53 @@
 
 from __future__ import annotations
 
+import enum
 from dataclasses import dataclass
 from typing import Optional
 
 from ifupdown_agg.core.objects import Bond, Enslave, KObject, NftTable, TunDevice, to_json
 
 
+class Action(str, enum.Enum):
+    """What an op does. A str enum: records in /run keep the words "add", "del", "set",
+    and code comparing with those words still works."""
+
+    ADD = "add"
+    DEL = "del"
+    SET = "set"
+
+    def __str__(self) -> str:
+        return self.value
+
+    def __format__(self, spec: str) -> str:
+        return format(self.value, spec)
+
+
 @dataclass(frozen=True)
 class Op:
-    """One change. `old` is what a `set` replaced, so the change can be undone."""
+    """One change. `old` is what a `set` replaced, so the change can be undone;
+    a set with no `old` (a value set on a bond we created) has nothing to restore."""
 
-    action: str                    # "add", "del" or "set"
+    action: Action
     obj: KObject
     old: Optional[KObject] = None
 
-    def inverse(self) -> "Op":
-        if self.action == "add":
-            return Op("del", self.obj)
-        if self.action == "del":
-            return Op("add", self.obj)
-        return Op("set", self.old, self.obj)
+    def __post_init__(self):
+        object.__setattr__(self, "action", Action(self.action))
+
+    def inverse(self) -> Optional["Op"]:
+        """The op that undoes this one, or None when there is nothing to restore."""
+        if self.action is Action.ADD:
+            return Op(Action.DEL, self.obj)
+        if self.action is Action.DEL:
+            return Op(Action.ADD, self.obj)
+        if self.old is None:
+            return None
+        return Op(Action.SET, self.old, self.obj)
 
     def describe(self) -> str:
         text = self.obj.describe()
-        if self.action == "del":
+        if self.action is Action.DEL:
             text = text.replace(" add ", " del ", 1)
             if isinstance(self.obj, (TunDevice, Bond)):
                 text = f"ip link del {self.obj.name}"
@@ -33,10 +56,10 @@ class Op:
                 text = f"ip link set {self.obj.slave} nomaster"
             elif isinstance(self.obj, NftTable):
                 text = f"nft delete table ip {self.obj.name}"
-        elif self.action == "set" and isinstance(self.obj, NftTable):
+        elif self.action is Action.SET and isinstance(self.obj, NftTable):
             text = text.replace("nft -f -", "nft -f - (replace)")
         return text
 
     def to_json(self) -> dict:
-        return {"action": self.action, "obj": to_json(self.obj),
+        return {"action": self.action.value, "obj": to_json(self.obj),
                 "old": to_json(self.old) if self.old is not None else None}

@@ -12,7 +12,7 @@ import os
 import tempfile
 from typing import List
 
-from ifupdown_agg.core.ops import Op
+from ifupdown_agg.core.ops import Action, Op
 from ifupdown_agg.core.objects import from_json
 
 STATE_DIR = os.environ.get("IFUPDOWN_AGG_STATE_DIR", "/run/ifupdown-agg")
@@ -55,23 +55,36 @@ def remove(iface: str) -> None:
 
 
 def merge(made: List[Op], applied: List[Op]) -> List[Op]:
-    """Fold newly applied ops into the record: a del cancels the add it undoes."""
+    """Fold newly applied ops into the record, keyed by obj.key(): a del cancels the
+    add it undoes, an add of something recorded already is not recorded twice (an
+    `ifagg up` that repairs a rule removed by hand), and a set keeps the first value
+    it replaced."""
     out = list(made)
+
+    def recorded(action, key):
+        return [i for i, m in enumerate(out) if m.action is action and m.obj.key() == key]
+
     for op in applied:
-        if op.action == "del":
-            adds = [i for i, m in enumerate(out) if m.action == "add" and m.obj.key() == op.obj.key()]
+        key = op.obj.key()
+        if op.action is Action.DEL:
+            adds = recorded(Action.ADD, key)
             if adds:
                 del out[adds[-1]]
             continue    # deleting what we did not record leaves nothing to undo
-        if op.action == "set":
-            earlier = [i for i, m in enumerate(out) if m.action == "set" and m.obj.key() == op.obj.key()]
+        if op.action is Action.ADD:
+            same = recorded(Action.ADD, key)
+            if same:
+                out[same[-1]] = op      # the newest value, once
+                continue
+        if op.action is Action.SET:
+            earlier = recorded(Action.SET, key)
             if earlier:
                 # Keep the first value we replaced, so ifdown restores the original.
                 first = out[earlier[0]]
                 if op.obj == first.old:
                     del out[earlier[0]]    # back to the original: nothing to restore
                 else:
-                    out[earlier[0]] = Op("set", op.obj, first.old)
+                    out[earlier[0]] = Op(Action.SET, op.obj, first.old)
                 continue
         out.append(op)
     return out

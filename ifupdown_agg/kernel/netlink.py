@@ -217,9 +217,13 @@ class Kernel:
         try:
             self._apply(op)
         except NetlinkError as err:
+            if _already_gone(op, err.code):
+                return
             reason = os.strerror(err.code) if err.code else str(err)
             raise ApplyError(f"{op.describe()}: {reason}") from None
         except OSError as err:
+            if _already_gone(op, err.errno):
+                return
             raise ApplyError(f"{op.describe()}: {err.strerror}") from None
 
     def _index(self, name: str) -> int:
@@ -347,7 +351,7 @@ class Kernel:
                 return done, ApplyError(f"{run[0].describe()}: {err.strerror}")
             failed = None
             for op, code in zip(run, codes):
-                if code == 0:
+                if code == 0 or _already_gone(op, code):
                     done.append(op)
                 elif failed is None:
                     failed = ApplyError(f"{op.describe()}: {self._route_error(op.obj, code)}")
@@ -387,3 +391,12 @@ class Kernel:
             self.ipr.neigh("del", dst=address, ifindex=self._index(dev))
         except (NetlinkError, OSError):
             pass    # already gone, or the device with it
+
+
+# What the kernel answers when asked to delete something that is not there (a route:
+# ESRCH, a rule or an address: ENOENT, a device: ENODEV). The goal of a del is met.
+_GONE = (errno.ENOENT, errno.ESRCH, errno.ENODEV)
+
+
+def _already_gone(op: Op, code) -> bool:
+    return op.action == "del" and code is not None and abs(code) in _GONE

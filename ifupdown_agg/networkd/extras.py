@@ -14,7 +14,7 @@ import os
 import time
 from typing import List
 
-from ifupdown_agg.monitor import daemon as monitor
+from ifupdown_agg.monitor import service as monitor
 from ifupdown_agg.overlay import lifecycle as overlay, plan
 from ifupdown_agg.core import record as state
 from ifupdown_agg.errors import ConfigError, Location
@@ -95,10 +95,10 @@ def post_apply(iface: str, root: str = "/", prefix: str = PREFIX, remove: bool =
         # Undo what an earlier run made that the config no longer wants, then add the rest.
         ops = plan.plan_down([op for op in made if op.obj.key() not in want], obs)
         ops += plan.diff(extras, obs)
-        applied = executor.run(ops)
-        if executor.changes_kernel:
-            state.save(record_key(iface), state.merge(made, applied))
-            overlay.keep_monitor(loaded, restart=bool(applied))
+        result = executor.run(ops)
+        if result.changed_kernel:
+            state.save(record_key(iface), state.merge(made, result.applied))
+            overlay.keep_monitor(loaded, restart=bool(result.applied))
         return ops
     finally:
         if own_kernel:
@@ -114,8 +114,7 @@ def _remove(iface: str, kernel, executor) -> List[Op]:
     table = obs.nft.get(nft_table_name(iface))
     if table is not None and not any(op.obj.key() == table.key() for op in ops):
         ops.append(Op("del", table))        # no record (lost /run): the name is our mark
-    executor.run(ops)
-    if executor.changes_kernel:
+    if executor.run(ops).changed_kernel:
         state.remove(record_key(iface))
         monitor.forget_options(iface)
     return ops

@@ -10,9 +10,10 @@ from dataclasses import dataclass
 from typing import Dict, List, Mapping, Optional, Tuple
 
 from ifupdown_agg.config import ifaces_file
-from ifupdown_agg.monitor import daemon as monitor
+from ifupdown_agg.monitor import service as monitor
 from ifupdown_agg.overlay import plan
 from ifupdown_agg.core import record as state
+from ifupdown_agg.core import transaction
 from ifupdown_agg.kernel import tun as tundev
 from ifupdown_agg.errors import ConfigError, Location
 from ifupdown_agg.core.objects import DEVICE_ALIAS, TunDevice
@@ -43,16 +44,17 @@ def from_raw(iface: str, raw: Mapping[str, RawOption]) -> Loaded:
 
 def up(loaded: Loaded, kernel, executor) -> Tuple[List[Op], plan.Desired]:
     """Plan against the kernel and run it; the record of what we made is saved."""
-    obs = kernel.observe()
-    made = state.load(loaded.cfg.iface)
-    ops, desired = plan.plan_up(loaded.cfg, obs, loaded.raw, made)
-    applied = executor.run(ops)
-    if not executor.changes_kernel:
-        return ops, desired
-    if applied:
-        state.save(loaded.cfg.iface, state.merge(made, applied))
-    keep_monitor(loaded, restart=bool(applied))
-    return ops, desired
+    wanted = []
+
+    def planner(obs, made):
+        ops, desired = plan.plan_up(loaded.cfg, obs, loaded.raw, made)
+        wanted.append(desired)
+        return ops
+
+    done = transaction.up(loaded.cfg.iface, kernel, executor, planner)
+    if done.result.changed_kernel:
+        keep_monitor(loaded, restart=bool(done.result.applied))
+    return done.ops, wanted[0]
 
 
 # pre-up and post-down only make and remove the device. They need no netlink,
@@ -89,24 +91,18 @@ def down(iface: str, kernel, executor, cfg: Optional[OverlayConfig] = None,
     """Undo what ifup made; without a record, remove what carries our marks."""
     if executor.changes_kernel:
         monitor.stop(iface)     # before the nft table it rewrites goes away
-    obs = kernel.observe()
-    made = state.load(iface)
-    if made:
-        ops = plan.plan_down(made, obs)
-    else:
-        ops = plan.plan_sweep(obs, iface, cfg.tables if cfg else ())
-    if keep_device:
-        ops = [op for op in ops if not isinstance(op.obj, TunDevice)]
-    executor.run(ops)
-    if not executor.changes_kernel:
+
+    def planner(obs, made):
+        ops = (plan.plan_down(made, obs) if made
+               else plan.plan_sweep(obs, iface, cfg.tables if cfg else ()))
+        if keep_device:
+            ops = [op for op in ops if not isinstance(op.obj, TunDevice)]
         return ops
-    if keep_device:
-        kept = [op for op in made if isinstance(op.obj, TunDevice)]
-        if kept:
-            state.save(iface, kept)
-        else:
-            state.remove(iface)
-    else:
-        state.remove(iface)
+
+    def kept(op):
+        return keep_device and isinstance(op.obj, TunDevice)
+
+    done = transaction.down(iface, kernel, executor, planner, keep=kept)
+    if done.result.changed_kernel and not keep_device:
         monitor.forget_options(iface)
-    return ops
+    return done.ops

@@ -333,6 +333,8 @@ def plan_down(made: Sequence[Op], obs: Observed) -> List[Op]:
     ops: List[Op] = []
     for op in reversed(made):
         undo = op.inverse()
+        if undo is None:
+            continue        # nothing to restore
         if undo.action == "del":
             exists, _ = _current(undo.obj, obs)
             if not exists:

@@ -1,0 +1,57 @@
+"""One transaction per stanza: load the record once, observe, plan, run, merge, save once.
+
+Up is all or nothing (the executor rolls back on failure, the record is unchanged).
+Down converges: what is already gone counts as removed, a failure does not stop the
+rest, the record keeps exactly what is still there, and the error names it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable, List
+
+from ifupdown_agg.core import record
+from ifupdown_agg.core.executor import Result
+from ifupdown_agg.core.objects import Observed
+from ifupdown_agg.core.ops import Op
+from ifupdown_agg.errors import ApplyError
+
+Planner = Callable[[Observed, List[Op]], List[Op]]
+
+
+@dataclass
+class Outcome:
+    ops: List[Op]            # what was planned
+    result: Result
+    made: List[Op]           # the record as it stands after the run
+
+
+def up(key: str, kernel, executor, plan: Planner) -> Outcome:
+    """Plan against the record and the kernel, run all or nothing, record what was done."""
+    made = record.load(key)
+    ops = plan(kernel.observe(), made)
+    result = executor.run(ops)
+    after = made
+    if result.changed_kernel and result.applied:
+        after = record.merge(made, result.applied)
+        record.save(key, after)
+    return Outcome(ops, result, after)
+
+
+def down(key: str, kernel, executor, plan: Planner, keep=lambda op: False) -> Outcome:
+    """Undo the record as far as the kernel allows. `keep` picks record entries that
+    stay on purpose (a device left for post-down)."""
+    made = record.load(key)
+    ops = plan(kernel.observe(), made)
+    result = executor.run(ops, rollback=False)
+    if not result.changed_kernel:
+        return Outcome(ops, result, made)
+    failed = set(result.failed)
+    after = [op for op in made if keep(op) or op.inverse() in failed]
+    if after:
+        record.save(key, after)
+    else:
+        record.remove(key)
+    if result.errors:
+        raise ApplyError("could not remove: " + "; ".join(result.errors))
+    return Outcome(ops, result, after)
