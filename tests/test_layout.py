@@ -17,8 +17,6 @@ PKG = "ifupdown_agg"
 # Violations other branches are fixing in parallel, as (importer, imported).
 # fixed by the core/doctor branches; the integrator empties this list
 KNOWN_IMPORTS: Set[Tuple[str, str]] = {
-    ("ifupdown_agg.monitor.daemon", "ifupdown_agg.overlay.lifecycle"),   # monitor <-> overlay cycle
-    ("ifupdown_agg.core.objects", "ifupdown_agg.config.registry"),
 }
 # Modules ("path") and functions ("path:name") over the limits, in files other branches own.
 # fixed by the core/doctor branches; the integrator empties this list

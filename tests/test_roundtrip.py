@@ -50,10 +50,7 @@ BRACKET = ("record.merge folds away the bond's down/up pair (the second set give
            "bond that is up: EBUSY (bond_options.c IFDOWN)")
 REJOINED = ("ports a plan releases for a NOSLAVES change and joins again are recorded as "
             "'add Enslave', so ifdown releases ports that were in the bond before ifup")
-KNOWN = {("rollback", "bond/bond-first-fresh"): SET_NONE,
-         ("rollback", "bond/lacp-option-in-other-mode-is-ignored"): SET_NONE,
-         ("rollback", "bond/port-first-creates-bond"): SET_NONE,
-         ("updown", "bond/lacp-rate-change-takes-bond-down"): BRACKET,
+KNOWN = {("updown", "bond/lacp-rate-change-takes-bond-down"): BRACKET,
          ("updown", "bond/mode-change-releases-ports"): BRACKET + "; and " + REJOINED,
          ("updown", "bond/fail-over-mac-needs-no-ports"): REJOINED}
 

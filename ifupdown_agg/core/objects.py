@@ -122,6 +122,15 @@ class NftTable:
         return f"nft -f - <<< 'table ip {self.name} {{ ... }}'  # {self.digest}"
 
 
+def digest_from_listing(listing: str) -> str:
+    """The digest we wrote in the table comment, or "" if absent."""
+    for line in listing.splitlines():
+        line = line.strip()
+        if line.startswith(f'comment "{DEVICE_ALIAS} '):
+            return line.rstrip('"').split()[-1]
+    return ""
+
+
 @dataclass(frozen=True)
 class Sysctl:
     path: str                      # below /proc/sys, e.g. net/ipv4/conf/eth1/rp_filter

@@ -8,7 +8,6 @@ caller's own network namespace (never pyroute2's NetNS, which forks in 0.9).
 from __future__ import annotations
 
 import errno
-import json
 import os
 import socket
 from typing import Dict, List, Optional, Sequence, Tuple
@@ -17,13 +16,13 @@ from pyroute2 import IPRoute
 from pyroute2.netlink.exceptions import NetlinkError
 from pyroute2.netlink.rtnl.rtmsg import rtmsg
 
-from ifupdown_agg.overlay import nft_ruleset
+from ifupdown_agg.kernel.nft import Nft
 from ifupdown_agg.kernel import tun as tundev
 from ifupdown_agg.kernel import sysfs
 from ifupdown_agg.usb import read as usbread
 from ifupdown_agg.kernel.route_batch import RouteBatch
 from ifupdown_agg.errors import ApplyError
-from ifupdown_agg.core.objects import (DEVICE_ALIAS, NFT_PREFIX, RTPROT_IFAGG, Address, Bond,
+from ifupdown_agg.core.objects import (DEVICE_ALIAS, RTPROT_IFAGG, Address, Bond,
                                        BondSettings, Enslave, LinkAttrs, LinkInfo, NftTable,
                                        Observed, Route, Rule, SeenRoute, SeenRule, Sysctl,
                                        TunDevice)
@@ -59,43 +58,6 @@ def _observe_files(obs: Observed) -> None:
             obs.links[dev].usb = usbread.read_nic(dev)
     if any(li.usb for li in obs.links.values()):
         obs.pi = usbread.read_pi_model()
-
-
-class Nft:
-    """libnftables through Debian's python3-nftables; each cmd() is one transaction."""
-
-    def __init__(self):
-        try:
-            import nftables
-        except ImportError:
-            raise ApplyError("the Python nftables module is missing: apt install python3-nftables") from None
-        self._nft = nftables.Nftables()
-
-    def run(self, script: str) -> str:
-        rc, out, err = self._nft.cmd(script)
-        if rc != 0:
-            raise ApplyError(f"nft refused the change: {err.strip()}")
-        return out
-
-    def our_tables(self) -> Dict[str, NftTable]:
-        tables = {}
-        for line in self.run("list tables ip").splitlines():
-            name = line.split()[-1] if line.startswith("table ip ") else ""
-            if name.startswith(NFT_PREFIX):
-                listing = self.run(f"list table ip {name}")
-                tables[name] = NftTable(name, nft_ruleset.digest_from_listing(listing), listing)
-        return tables
-
-    def counters(self, name: str) -> Dict[str, Dict[str, int]]:
-        """Packets and bytes of every named counter of our table."""
-        self._nft.set_json_output(True)
-        try:
-            data = json.loads(self.run(f"list counters table ip {name}"))
-        finally:
-            self._nft.set_json_output(False)
-        return {c["counter"]["name"]: {"packets": c["counter"]["packets"],
-                                       "bytes": c["counter"]["bytes"]}
-                for c in data.get("nftables", []) if "counter" in c}
 
 
 class Kernel:

@@ -27,11 +27,8 @@ from ifupdown_agg.core.objects import Observed, Route
 from ifupdown_agg.kernel.linkwatch import LinkWatch, carrier_of
 from ifupdown_agg.overlay.model import OverlayConfig
 from ifupdown_agg.errors import AggError
-# The service half (options, start, stop) lives in monitor/service.py; re-exported
-# here for callers that still say `daemon.start`.
-from ifupdown_agg.monitor.service import (UNIT, _file, _write_json, forget_options,  # noqa: F401
-                                          load_health, load_options, running_pid,
-                                          save_options, start, stop)
+# The service half (options file, start, stop) is monitor/service.py.
+from ifupdown_agg.monitor.service import _file, _write_json, load_options
 
 log = logging.getLogger("ifupdown-agg")
 

@@ -97,12 +97,3 @@ def peer_update(name: str, peer_index: int, all_marks: Sequence[int], marks: Seq
     chain = chain_name(peer_index)
     return (f"flush chain ip {name} {chain}\n"
             f"add rule ip {name} {chain} {peer_rule(peer_index, all_marks, marks, weights)}\n")
-
-
-def digest_from_listing(listing: str) -> str:
-    """The digest we wrote in the table comment, or "" if absent."""
-    for line in listing.splitlines():
-        line = line.strip()
-        if line.startswith(f'comment "{DEVICE_ALIAS} '):
-            return line.rstrip('"').split()[-1]
-    return ""

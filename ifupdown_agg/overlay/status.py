@@ -8,7 +8,7 @@ import sys
 import time
 from typing import Dict, List
 
-from ifupdown_agg.monitor import daemon as monitor
+from ifupdown_agg.monitor import service as monitor
 from ifupdown_agg.overlay import lifecycle as overlay, plan
 from ifupdown_agg.kernel.netlink import Kernel
 from ifupdown_agg.core.objects import Route

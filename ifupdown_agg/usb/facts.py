@@ -32,7 +32,7 @@ The sysfs layout usb/read.py reads (real paths; a fake tree under a root mirrors
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Dict, Iterable, List, Optional, Tuple
+from typing import Dict, List, Optional, Tuple
 
 # --- the USB 2.0 budget -------------------------------------------------------
 #

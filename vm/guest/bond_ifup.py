@@ -18,7 +18,6 @@ import sys
 import time
 
 from ifupdown_agg.bond import procfs as bondinfo
-from ifupdown_agg.doctor import report as doctor
 from lab.cluster import Lab
 
 RESULTS = os.environ.get("IFAGG_VM_RESULTS", "/tmp")

@@ -1,0 +1,46 @@
+"""nftables through libnftables (Debian's python3-nftables): each run() is one transaction."""
+
+from __future__ import annotations
+
+import json
+from typing import Dict
+
+from ifupdown_agg.core.objects import NFT_PREFIX, NftTable, digest_from_listing
+from ifupdown_agg.errors import ApplyError
+
+
+class Nft:
+    """libnftables through Debian's python3-nftables; each cmd() is one transaction."""
+
+    def __init__(self):
+        try:
+            import nftables
+        except ImportError:
+            raise ApplyError("the Python nftables module is missing: apt install python3-nftables") from None
+        self._nft = nftables.Nftables()
+
+    def run(self, script: str) -> str:
+        rc, out, err = self._nft.cmd(script)
+        if rc != 0:
+            raise ApplyError(f"nft refused the change: {err.strip()}")
+        return out
+
+    def our_tables(self) -> Dict[str, NftTable]:
+        tables = {}
+        for line in self.run("list tables ip").splitlines():
+            name = line.split()[-1] if line.startswith("table ip ") else ""
+            if name.startswith(NFT_PREFIX):
+                listing = self.run(f"list table ip {name}")
+                tables[name] = NftTable(name, digest_from_listing(listing), listing)
+        return tables
+
+    def counters(self, name: str) -> Dict[str, Dict[str, int]]:
+        """Packets and bytes of every named counter of our table."""
+        self._nft.set_json_output(True)
+        try:
+            data = json.loads(self.run(f"list counters table ip {name}"))
+        finally:
+            self._nft.set_json_output(False)
+        return {c["counter"]["name"]: {"packets": c["counter"]["packets"],
+                                       "bytes": c["counter"]["bytes"]}
+                for c in data.get("nftables", []) if "counter" in c}
