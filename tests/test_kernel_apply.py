@@ -84,3 +84,19 @@ def test_cleanup_all_removes_every_marked_object(pair):
     assert "nft delete table ip ifagg_tun7" in pair.ifagg("cleanup", "--all", "--dry-run").stdout
     pair.ifagg("cleanup", "--all")
     assert pair.our_objects() == []
+
+
+def test_repairing_a_deleted_fwmark_rule_keeps_ifdown_working(pair):
+    """A rule removed by hand and repaired by `ifagg up` is recorded once, so ifdown works
+    (it used to be recorded twice, and every later ifdown failed with ENOENT)."""
+    pair.ifagg("up", "tun7")
+    rules = json.loads(pair.run(["ip", "-j", "rule", "show"]).stdout)
+    ours = [r for r in rules if r.get("protocol") in ("173", 173, "ifagg") and "fwmark" in r]
+    assert ours, rules
+    rule = ours[0]
+    pair.run(["ip", "rule", "del", "priority", str(rule["priority"]), "fwmark",
+              str(rule["fwmark"]), "lookup", str(rule["table"])])
+    assert pair.ifagg("up", "tun7").stdout.strip() == "tun7: 1 change(s)"
+    pair.ifagg("down", "tun7")
+    assert pair.our_objects() == []
+    assert pair.ifagg("down", "tun7").stdout.strip() == "tun7: nothing to remove"
