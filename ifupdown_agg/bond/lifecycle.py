@@ -74,7 +74,7 @@ def up(iface: str, raw: Mapping[str, RawOption], kernel, executor, say: Say,
     _preflight(cfg, mode, plan.enslaved, obs, kernel, raw, option, say, executor.changes_kernel)
     result = executor.run(plan.ops)
     if result.changed_kernel:
-        applied = result.applied
+        applied = bond_plan.recorded(result.applied, obs)
         # A port that made its bond records the bond under the bond's name, so the
         # bond's own ifdown deletes it; the port records only its joining.
         mine = [op for op in applied if isinstance(op.obj, Enslave) and op.obj.slave == iface
