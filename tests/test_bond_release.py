@@ -2,7 +2,7 @@
 
 from planner_support import observed_from
 
-from ifupdown_agg.bond.plan import plan_release, plan_sweep
+from ifupdown_agg.bond.plan import plan_release, plan_sweep, recorded
 from ifupdown_agg.core.objects import DEVICE_ALIAS, Bond, BondSettings, Enslave, LinkAttrs
 from ifupdown_agg.core.ops import Op
 
@@ -45,3 +45,41 @@ def test_without_a_record_only_a_bond_with_our_alias_goes():
     theirs = observed_from({"links": {"bond0": {"kind": "bond"}}})
     assert describe(plan_sweep(ours, "bond0", DEVICE_ALIAS)) == ["del ip link del bond0"]
     assert plan_sweep(theirs, "bond0", DEVICE_ALIAS) == []
+
+
+def test_a_down_only_value_goes_back_with_the_bond_down_though_the_record_has_no_bracket():
+    # record.merge folds the up plan's down/up pair away: the undo derives it again.
+    made = [Op("set", BondSettings("bond0", (("ad_lacp_rate", 1),)),
+               BondSettings("bond0", (("ad_lacp_rate", 0),)))]
+    up = observed_from({"links": {"bond0": {"kind": "bond"}, "eth1": {"master": "bond0"}}})
+    assert describe(plan_release(made, up, DEVICE_ALIAS)) == [
+        "set ip link set bond0 down", "set ip link set bond0 type bond lacp_rate slow",
+        "set ip link set bond0 up"]
+    down = observed_from({"links": {"bond0": {"kind": "bond", "up": False}}})
+    assert describe(plan_release(made, down, DEVICE_ALIAS)) == [
+        "set ip link set bond0 type bond lacp_rate slow"]
+
+
+def test_a_portless_value_goes_back_with_the_remaining_ports_out_and_in_again():
+    made = [Op("set", BondSettings("bond0", (("mode", 4),)), BondSettings("bond0", (("mode", 1),))),
+            Op("set", BondSettings("bond0", (("miimon", 100),)),
+               BondSettings("bond0", (("miimon", 0),))),
+            Op("add", Enslave("eth3", "bond0"))]
+    obs = observed_from({"links": {"bond0": {"kind": "bond"}, "eth1": {"master": "bond0"},
+                                   "eth2": {"master": "bond0"}, "eth3": {"master": "bond0"}}})
+    assert describe(plan_release(made, obs, DEVICE_ALIAS)) == [
+        "del ip link set eth3 nomaster", "set ip link set bond0 type bond miimon 0",
+        "del ip link set eth1 nomaster", "del ip link set eth2 nomaster",
+        "set ip link set bond0 down", "set ip link set bond0 type bond mode active-backup",
+        "set ip link set bond0 up",
+        "add ip link set eth1 down && ip link set eth1 master bond0",
+        "add ip link set eth2 down && ip link set eth2 master bond0"]
+
+
+def test_ports_released_and_joined_again_by_an_up_plan_are_not_recorded():
+    obs = observed_from({"links": {"bond0": {"kind": "bond"}, "eth1": {"master": "bond0"},
+                                   "eth2": {}}})
+    mode = Op("set", BondSettings("bond0", (("mode", 4),)), BondSettings("bond0", (("mode", 1),)))
+    applied = [Op("del", Enslave("eth1", "bond0")), mode, Op("add", Enslave("eth1", "bond0")),
+               Op("add", Enslave("eth2", "bond0"))]
+    assert recorded(applied, obs) == [mode, Op("add", Enslave("eth2", "bond0"))]

@@ -81,3 +81,43 @@ def test_a_bond_down_goes_on_past_a_port_it_cannot_release(state_dir):
     assert Op("del", Enslave("eth1", "bond0")) in kernel.calls
     assert Op("add", Enslave("eth2", "bond0")) not in kernel.calls    # nothing re-added
     assert record.load("bond0") == [Op("add", Enslave("eth2", "bond0"))]
+
+
+def test_up_records_keeps_each_op_in_the_record_split_names(state_dir):
+    kernel = FakeKernel()
+    tun, rule = Op("add", TunDevice("tun0")), Op("add", Rule(100, 1, 17000))
+    record.save("b", [Op("add", Rule(100, 2, 17001))])
+
+    def split(obs, applied):
+        return {"a": [op for op in applied if op == tun], "b": [op for op in applied if op == rule],
+                "c": []}
+
+    done = transaction.up_records(kernel, RealExecutor(kernel), lambda obs: [tun, rule], split)
+    assert done.ops == [tun, rule] and kernel.calls == [tun, rule]
+    assert record.load("a") == [tun]
+    assert record.load("b") == [Op("add", Rule(100, 2, 17001)), rule]
+    assert record.load("c") == []
+    kernel.fail_on = {Op("add", TunDevice("tun1"))}
+    with pytest.raises(ApplyError):
+        transaction.up_records(kernel, RealExecutor(kernel),
+                               lambda obs: [Op("add", TunDevice("tun1"))], split)
+    assert record.load("a") == [tun]
+
+
+def test_a_port_that_makes_its_bond_records_the_bond_under_the_bonds_name(state_dir, tmp_path,
+                                                                          monkeypatch):
+    from planner_support import observed_from
+    from ifupdown_agg.bond import lifecycle as bond
+    from ifupdown_agg.config import ifaces_file
+    from ifupdown_agg.core.memory import MemoryKernel
+    from ifupdown_agg.core.objects import Bond, Enslave
+    path = tmp_path / "interfaces"
+    path.write_text("iface bond0 inet manual\n    bond-slaves none\n    bond-mode 802.3ad\n\n"
+                    "iface eth1 inet manual\n    bond-master bond0\n")
+    monkeypatch.setattr(bond, "_realtek_usb", lambda ports: {p: False for p in ports})
+    kernel = MemoryKernel(observed_from({"links": {"eth1": {}}}))
+    raw = ifaces_file.read(str(path)).find("eth1").options
+    bond.up("eth1", raw, kernel, RealExecutor(kernel), lambda text: None, str(path))
+    assert record.load("eth1") == [Op("add", Enslave("eth1", "bond0"))]
+    assert [op.obj for op in record.load("bond0")][:1] == [Bond("bond0", "802.3ad")]
+    assert Op("add", Enslave("eth1", "bond0")) not in record.load("bond0")

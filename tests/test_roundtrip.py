@@ -45,14 +45,7 @@ CASES = list(_case_ids())
 # Known bugs outside this harness, by test and case; drop an entry once its fix is merged.
 SET_NONE = ("the inverse of a recorded 'set' whose old value is None is Op('set', None, ...), "
             "which no kernel can apply: rollback of a new bond's settings crashes")
-BRACKET = ("record.merge folds away the bond's down/up pair (the second set gives back the "
-           "first's old value), so ifdown puts back a down-only value (lacp_rate, mode) on a "
-           "bond that is up: EBUSY (bond_options.c IFDOWN)")
-REJOINED = ("ports a plan releases for a NOSLAVES change and joins again are recorded as "
-            "'add Enslave', so ifdown releases ports that were in the bond before ifup")
-KNOWN = {("updown", "bond/lacp-rate-change-takes-bond-down"): BRACKET,
-         ("updown", "bond/mode-change-releases-ports"): BRACKET + "; and " + REJOINED,
-         ("updown", "bond/fail-over-mac-needs-no-ports"): REJOINED}
+KNOWN = {}
 
 
 def _params(test):

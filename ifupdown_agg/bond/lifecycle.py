@@ -1,9 +1,10 @@
 """Bonds at if-up and if-down: stanza -> plan -> pre-flight -> executor -> record.
 
 Called by the hook at pre-up (create, set, enslave) and post-down (release,
-delete), for the bond's stanza and for each port's. What was made is recorded
-per stanza in /run/ifupdown-agg, so ifdown undoes exactly that; a bond we
-created carries the alias "ifupdown-agg", so a lost record still finds it.
+delete), for the bond's stanza and for each port's, each one transaction
+(core/transaction.py). What was made is recorded per stanza in /run/ifupdown-agg,
+so ifdown undoes exactly that; a bond we created carries the alias
+"ifupdown-agg", so a lost record still finds it.
 """
 
 from __future__ import annotations
@@ -13,7 +14,6 @@ from typing import Callable, Dict, List, Mapping, Optional
 
 from ifupdown_agg.bond import plan as bond_plan
 from ifupdown_agg.config import ifaces_file
-from ifupdown_agg.core import record as state
 from ifupdown_agg.core import transaction
 from ifupdown_agg.usb import facts as usbinfo
 from ifupdown_agg.usb import read as usbread
@@ -57,31 +57,34 @@ def _preflight(cfg: bond_plan.BondConfig, mode: Optional[str], ports: List[str],
         say(f"warning: {problem.text(cfg.name)}")
 
 
-def _save(iface: str, applied: List[Op]) -> None:
-    if applied:
-        state.save(iface, state.merge(state.load(iface), applied))
-
-
 def up(iface: str, raw: Mapping[str, RawOption], kernel, executor, say: Say,
        interfaces: str = "/etc/network/interfaces") -> List[Op]:
     """pre-up of a bond's stanza or a port's."""
-    obs = kernel.observe()
-    plan, cfg, mode = bond_plan.plan_stanza(iface, raw, obs, lambda m: _stanza(m, interfaces),
-                                            interfaces)
-    for warning in cfg.ignored:
-        say(f"{iface}: warning: {warning}")
-    option = "bond-master" if "bond-master" in raw else "bond-slaves"
-    _preflight(cfg, mode, plan.enslaved, obs, kernel, raw, option, say, executor.changes_kernel)
-    result = executor.run(plan.ops)
-    if result.changed_kernel:
-        applied = result.applied
+    bond: List[str] = []        # the bond's name: the plan says it (a port names its bond)
+
+    def planner(obs) -> List[Op]:
+        plan, cfg, mode = bond_plan.plan_stanza(iface, raw, obs,
+                                                lambda m: _stanza(m, interfaces), interfaces)
+        for warning in cfg.ignored:
+            say(f"{iface}: warning: {warning}")
+        option = "bond-master" if "bond-master" in raw else "bond-slaves"
+        _preflight(cfg, mode, plan.enslaved, obs, kernel, raw, option, say,
+                   executor.changes_kernel)
+        bond.append(cfg.name)
+        return plan.ops
+
+    def split(obs, applied: List[Op]) -> Dict[str, List[Op]]:
+        kept = bond_plan.recorded(applied, obs)
         # A port that made its bond records the bond under the bond's name, so the
         # bond's own ifdown deletes it; the port records only its joining.
-        mine = [op for op in applied if isinstance(op.obj, Enslave) and op.obj.slave == iface
-                and cfg.name != iface]
-        _save(cfg.name, [op for op in applied if op not in mine])
-        _save(iface, mine)
-    return plan.ops
+        mine = [op for op in kept if isinstance(op.obj, Enslave) and op.obj.slave == iface
+                and bond[0] != iface]
+        records = {bond[0]: [op for op in kept if op not in mine]}
+        if mine:
+            records[iface] = mine
+        return records
+
+    return transaction.up_records(kernel, executor, planner, split).ops
 
 
 def _stanza(name: str, interfaces: str) -> Optional[Mapping[str, RawOption]]:

@@ -17,7 +17,7 @@ from ifupdown_agg.errors import ConfigError
 from ifupdown_agg.core.objects import Bond, BondSettings, Enslave, LinkAttrs, Observed
 from ifupdown_agg.core.ops import Op
 from ifupdown_agg.bond.options import BOND_TABLE, PORT_OPTIONS
-from ifupdown_agg.config.schema import Option, RawOption, parse_options
+from ifupdown_agg.config.schema import Option, RawOption, Refused, parse_options
 from ifupdown_agg.config.types import BOND_MODES
 
 LACP_MODE = "802.3ad"
@@ -272,7 +272,66 @@ def plan_release(made: Sequence[Op], obs: Observed, alias_ours: str) -> List[Op]
         elif obj.name in obs.links:
             ops.append(undo)
     deleted = {op.obj.name for op in ops if isinstance(op.obj, Bond)}
-    return [op for op in ops if isinstance(op.obj, (Bond, Enslave)) or op.obj.name not in deleted]
+    ops = [op for op in ops if isinstance(op.obj, (Bond, Enslave)) or op.obj.name not in deleted]
+    for name in sorted({op.obj.name for op in ops if isinstance(op.obj, BondSettings)}):
+        ops = _bracket(ops, name, obs)
+    return ops
+
+
+# Each bond attribute's kernel name -> when the kernel refuses to change it.
+_REFUSED = {o.kernel: o.refused_unless for o in BOND_TABLE.values() if o.kernel}
+
+
+def _refused(op: Op) -> Refused:
+    """The strictest condition among the values a set puts back."""
+    needs = {_REFUSED.get(k, Refused.NONE) for k, _ in op.obj.values}
+    return next((r for r in (Refused.NOSLAVES, Refused.DOWN) if r in needs), Refused.NONE)
+
+
+def _bracket(ops: List[Op], name: str, obs: Observed) -> List[Op]:
+    """Put back down-only and portless values of bond `name` the way the up planner set
+    them: ports released and the bond down around them, then as they were. The record
+    does not keep the up plan's bracket (merge folds the down/up pair, and ports that
+    rejoined are not recorded), so it is derived again from the kernel's refusal rules
+    and the bond as it is now."""
+    strict = [op for op in ops if isinstance(op.obj, BondSettings) and op.obj.name == name
+              and _refused(op) is not Refused.NONE]
+    if not strict:
+        return ops
+    released = {op.obj.slave for op in ops if isinstance(op.obj, Enslave)
+                and op.action == "del" and op.obj.master == name}
+    held = [] if all(_refused(op) is not Refused.NOSLAVES for op in strict) else sorted(
+        n for n, li in obs.links.items() if li.master == name and n not in released)
+    link = obs.links.get(name)
+    # A record written before the bracket was derived may hold the up plan's own
+    # down/up pair: the bracket below replaces it (bond plans set nothing else on a link).
+    ops = [op for op in ops if not (isinstance(op.obj, LinkAttrs) and op.obj.name == name
+                                    and op.obj.gso_max_segs is None)]
+    block = [Op("del", Enslave(port, name)) for port in held]
+    if link is not None and link.up:
+        block.append(Op("set", LinkAttrs(name, up=False), LinkAttrs(name, up=True)))
+    block.extend(strict)
+    if link is not None and link.up:
+        block.append(Op("set", LinkAttrs(name, up=True), LinkAttrs(name, up=False)))
+    block.extend(Op("add", Enslave(port, name)) for port in held)
+    # After the ports this undo releases anyway, so the bond is as empty as it gets.
+    rest = [op for op in ops if op not in strict]
+    at = max([ops.index(strict[0])] + [i + 1 for i, op in enumerate(rest) if isinstance(
+        op.obj, Enslave) and op.action == "del" and op.obj.master == name])
+    return rest[:at] + block + rest[at:]
+
+
+def recorded(applied: Sequence[Op], obs: Observed) -> List[Op]:
+    """What of an up plan's applied ops goes into the record: a port the plan released
+    (for a change the kernel takes only on a bond without ports) and joined again was
+    a port before ifup, so ifdown must leave it in the bond."""
+    def rejoined(op: Op) -> bool:
+        if not isinstance(op.obj, Enslave):
+            return False
+        link = obs.links.get(op.obj.slave)
+        pair = {o.action.value for o in applied if o.obj == op.obj}
+        return link is not None and link.master == op.obj.master and pair == {"add", "del"}
+    return [op for op in applied if not rejoined(op)]
 
 
 def plan_sweep(obs: Observed, name: str, alias_ours: str) -> List[Op]:

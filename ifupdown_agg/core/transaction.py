@@ -1,4 +1,5 @@
-"""One transaction per stanza: load the record once, observe, plan, run, merge, save once.
+"""One transaction per stanza: load the record once, observe, plan, run, merge, save once
+(up_records: once per record, for a stanza whose changes two records keep).
 
 Up is all or nothing (the executor rolls back on failure, the record is unchanged).
 Down converges: what is already gone counts as removed, a failure does not stop the
@@ -8,7 +9,7 @@ rest, the record keeps exactly what is still there, and the error names it.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Callable, List
+from typing import Callable, Dict, List
 
 from ifupdown_agg.core import record
 from ifupdown_agg.core.executor import Result
@@ -35,6 +36,26 @@ def up(key: str, kernel, executor, plan: Planner) -> Outcome:
     if result.changed_kernel and result.applied:
         after = record.merge(made, result.applied)
         record.save(key, after)
+    return Outcome(ops, result, after)
+
+
+def up_records(kernel, executor, plan: Callable[[Observed], List[Op]],
+               split: Callable[[Observed, List[Op]], Dict[str, List[Op]]]) -> Outcome:
+    """Up for a stanza whose changes go into more than one record (a port that makes
+    its bond: the bond's record holds the bond, the port's its joining). `split` says
+    which record keeps which applied op, by key; each is loaded and saved once. The
+    plan needs no record (the kernel says what is there), and the keys may be known
+    only once it is made."""
+    obs = kernel.observe()
+    ops = plan(obs)
+    result = executor.run(ops)
+    after: List[Op] = []
+    if result.changed_kernel and result.applied:
+        for key, mine in split(obs, result.applied).items():
+            if mine:
+                merged = record.merge(record.load(key), mine)
+                record.save(key, merged)
+                after.extend(merged)
     return Outcome(ops, result, after)
 
 
