@@ -43,9 +43,7 @@ def _case_ids():
 CASES = list(_case_ids())
 
 # Known bugs outside this harness, by test and case; drop an entry once its fix is merged.
-SET_NONE = ("the inverse of a recorded 'set' whose old value is None is Op('set', None, ...), "
-            "which no kernel can apply: rollback of a new bond's settings crashes")
-KNOWN = {}
+KNOWN: dict = {}
 
 
 def _params(test):
