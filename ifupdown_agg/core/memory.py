@@ -31,7 +31,7 @@ from typing import Dict, FrozenSet, List, Mapping, Optional, Sequence, Tuple
 
 from ifupdown_agg.config.types import BOND_MODES
 from ifupdown_agg.core.objects import (DEVICE_ALIAS, RTPROT_IFAGG, Address, Bond, BondSettings,
-                                       Enslave, PortFacts, LinkAttrs, LinkInfo, NftTable, Observed, Route,
+                                       BridgePort, Enslave, PortFacts, LinkAttrs, LinkInfo, NftTable, Observed, Route,
                                        Rule, SeenRoute, SeenRule, Sysctl, TunDevice)
 from ifupdown_agg.core.ops import Op
 from ifupdown_agg.errors import ApplyError
@@ -371,6 +371,20 @@ class MemoryKernel:
         port.master, port.up = obj.master, True     # and bonding opens it
 
 
+    def _bridge_port(self, obj: BridgePort, verb: str) -> None:
+        port = self._link(obj.port)
+        if verb == "del":
+            if port.master != obj.bridge:
+                raise _Refused(errno.ENOENT)
+            port.master = None          # a bridge leaves the port's up/down alone
+            return
+        if self._link(obj.bridge).kind != "bridge":
+            raise _Refused(errno.EOPNOTSUPP)
+        if port.master is not None:
+            raise _Refused(errno.EEXIST if port.master == obj.bridge else errno.EBUSY)
+        port.master = obj.bridge
+
+
 def _on_link(link: LinkInfo, gateway: str) -> bool:
     """A gateway must be on one of the device's networks (its connected routes)."""
     ip = ipaddress.ip_address(gateway)
@@ -381,4 +395,5 @@ _HANDLERS = {TunDevice: MemoryKernel._tun, LinkAttrs: MemoryKernel._link_attrs,
              Address: MemoryKernel._address, Route: MemoryKernel._route,
              Rule: MemoryKernel._rule, NftTable: MemoryKernel._nft,
              Sysctl: MemoryKernel._sysctl, Bond: MemoryKernel._bond,
-             BondSettings: MemoryKernel._bond_settings, Enslave: MemoryKernel._enslave}
+             BondSettings: MemoryKernel._bond_settings, Enslave: MemoryKernel._enslave,
+             BridgePort: MemoryKernel._bridge_port}

@@ -215,11 +215,26 @@ class Enslave:
         return f"ip link set {self.slave} down && ip link set {self.slave} master {self.master}"
 
 
+@dataclass(frozen=True)
+class BridgePort:
+    """A port joined to a bridge. Not Enslave: that takes the port down first (bonding
+    wants it down), which would flap a bridge port for nothing."""
+
+    port: str
+    bridge: str
+
+    def key(self):
+        return ("brport", self.port)
+
+    def describe(self) -> str:
+        return f"ip link set {self.port} master {self.bridge}"
+
+
 KObject = Union[TunDevice, LinkAttrs, Address, Route, Rule, NftTable, Sysctl, Bond,
-                BondSettings, Enslave]
+                BondSettings, Enslave, BridgePort]
 KINDS = {"tun": TunDevice, "link": LinkAttrs, "addr": Address, "route": Route,
          "rule": Rule, "nft": NftTable, "sysctl": Sysctl, "bond": Bond,
-         "bondset": BondSettings, "slave": Enslave}
+         "bondset": BondSettings, "slave": Enslave, "brport": BridgePort}
 KIND_OF = {cls: kind for kind, cls in KINDS.items()}
 
 
