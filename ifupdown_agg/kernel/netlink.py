@@ -18,14 +18,14 @@ from pyroute2.netlink.rtnl.rtmsg import rtmsg
 
 from ifupdown_agg.kernel.nft import Nft
 from ifupdown_agg.kernel import tun as tundev
-from ifupdown_agg.kernel import sysfs
+from ifupdown_agg.kernel import configfs, sysfs
 from ifupdown_agg.usb import read as usbread
 from ifupdown_agg.kernel.route_batch import RouteBatch
 from ifupdown_agg.errors import ApplyError
 from ifupdown_agg.core.objects import (DEVICE_ALIAS, RTPROT_IFAGG, Address, Bond,
                                        BondSettings, BridgePort, Enslave, LinkAttrs, LinkInfo, NftTable,
                                        Observed, Route, Rule, SeenRoute, SeenRule, Sysctl,
-                                       TunDevice)
+                                       TunDevice, UsbGadget)
 from ifupdown_agg.core.ops import Op
 from ifupdown_agg.config.types import BOND_MODES
 
@@ -225,6 +225,8 @@ class Kernel:
             self.ipr.link("set", index=self._index(obj.name), kind="bond", **attrs)
         elif isinstance(obj, (Enslave, BridgePort)):
             self._port(obj, add)
+        elif isinstance(obj, UsbGadget):
+            configfs.apply(obj, add)
         elif isinstance(obj, Address):
             self.ipr.addr("add" if add else "del", index=self._index(obj.dev),
                           address=obj.address, prefixlen=obj.prefixlen)
