@@ -4,7 +4,8 @@ import os
 
 import pytest
 
-from ifupdown_agg.usb.gadget import Gadget, GadgetError, GadgetSpec, stable_mac
+from ifupdown_agg.kernel.configfs import Gadget
+from ifupdown_agg.usb.gadget import GadgetError, GadgetSpec, stable_mac
 
 MID = "0123456789abcdef0123456789abcdef"
 

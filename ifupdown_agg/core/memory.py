@@ -31,8 +31,9 @@ from typing import Dict, FrozenSet, List, Mapping, Optional, Sequence, Tuple
 
 from ifupdown_agg.config.types import BOND_MODES
 from ifupdown_agg.core.objects import (DEVICE_ALIAS, RTPROT_IFAGG, Address, Bond, BondSettings,
-                                       Enslave, PortFacts, LinkAttrs, LinkInfo, NftTable, Observed, Route,
-                                       Rule, SeenRoute, SeenRule, Sysctl, TunDevice)
+                                       BridgePort, Enslave, PortFacts, LinkAttrs, LinkInfo,
+                                       NftTable, Observed, Route, Rule, SeenRoute, SeenRule, Sysctl,
+                                       TunDevice, UsbGadget)
 from ifupdown_agg.core.ops import Op
 from ifupdown_agg.errors import ApplyError
 
@@ -116,6 +117,7 @@ class MemoryKernel:
         self.facts = dict(facts or {})
         self.counter_values: Dict[str, Dict[str, Dict[str, int]]] = {}
         self.forgotten: List[Tuple[str, str]] = []
+        self.gadgets: Dict[str, UsbGadget] = {}    # configfs, beside Observed: by interface
 
     def close(self) -> None:
         pass
@@ -355,20 +357,33 @@ class MemoryKernel:
             return errno.ENODEV
         return 0
 
-    def _enslave(self, obj: Enslave, verb: str) -> None:
-        port = self._link(obj.slave)
+    def _enslave(self, obj, verb: str) -> None:      # an Enslave or a BridgePort
+        bridge = isinstance(obj, BridgePort)
+        name, master = (obj.port, obj.bridge) if bridge else (obj.slave, obj.master)
+        port = self._link(name)
         if verb == "del":
-            if port.master != obj.master:
+            if port.master != master:
                 raise _Refused(errno.ENOENT)
-            self._release(port)
+            port.master = None      # a bridge leaves the port's up/down alone; bonding
+            if not bridge:          # closes a port it lets go
+                self._set_down(port)
             return
-        bond = self._link(obj.master)
-        if bond.kind != "bond":
+        if self._link(master).kind != ("bridge" if bridge else "bond"):
             raise _Refused(errno.EOPNOTSUPP)
         if port.master is not None:
-            raise _Refused(errno.EEXIST if port.master == obj.master else errno.EBUSY)
-        self._set_down(port)        # Kernel._apply takes it down first
-        port.master, port.up = obj.master, True     # and bonding opens it
+            raise _Refused(errno.EEXIST if port.master == master else errno.EBUSY)
+        if not bridge:
+            self._set_down(port)    # Kernel._apply takes it down first
+        port.master, port.up = master, port.up or not bridge    # and bonding opens it
+
+    def _usb_gadget(self, obj: UsbGadget, verb: str) -> None:
+        there = obj.iface in self.gadgets
+        if there != (verb == "del"):
+            raise _Refused(errno.EEXIST if there else errno.ENOENT)
+        if there:
+            del self.gadgets[obj.iface]
+        else:
+            self.gadgets[obj.iface] = obj
 
 
 def _on_link(link: LinkInfo, gateway: str) -> bool:
@@ -381,4 +396,5 @@ _HANDLERS = {TunDevice: MemoryKernel._tun, LinkAttrs: MemoryKernel._link_attrs,
              Address: MemoryKernel._address, Route: MemoryKernel._route,
              Rule: MemoryKernel._rule, NftTable: MemoryKernel._nft,
              Sysctl: MemoryKernel._sysctl, Bond: MemoryKernel._bond,
-             BondSettings: MemoryKernel._bond_settings, Enslave: MemoryKernel._enslave}
+             BondSettings: MemoryKernel._bond_settings, Enslave: MemoryKernel._enslave,
+             BridgePort: MemoryKernel._enslave, UsbGadget: MemoryKernel._usb_gadget}

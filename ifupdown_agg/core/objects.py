@@ -215,11 +215,51 @@ class Enslave:
         return f"ip link set {self.slave} down && ip link set {self.slave} master {self.master}"
 
 
+@dataclass(frozen=True)
+class BridgePort:
+    """A port joined to a bridge. Not Enslave: that takes the port down first (bonding
+    wants it down), which would flap a bridge port for nothing."""
+
+    port: str
+    bridge: str
+
+    def key(self):
+        return ("brport", self.port)
+
+    def describe(self) -> str:
+        return f"ip link set {self.port} master {self.bridge}"
+
+
+@dataclass(frozen=True)
+class UsbGadget:
+    """A configfs USB gadget bound to a device controller (udc): usb/gadget.GadgetSpec's
+    fields as plain data, so core holds it without knowing the usb wing."""
+
+    iface: str
+    function: str
+    udc: str
+    dev_addr: str = "auto"
+    host_addr: str = "auto"
+    vendor_id: int = 0x1D6B
+    product_id: int = 0x0104
+    serial_console: bool = False
+    manufacturer: str = "ifupdown-agg"
+    product: str = "USB Ethernet"
+
+    def key(self):
+        return ("gadget", self.iface)
+
+    def describe(self) -> str:
+        return (f"configfs add usb_gadget/ifagg_{self.iface} {self.function} "
+                f"&& echo {self.udc} > UDC")
+
+
 KObject = Union[TunDevice, LinkAttrs, Address, Route, Rule, NftTable, Sysctl, Bond,
-                BondSettings, Enslave]
+                BondSettings, Enslave, BridgePort, UsbGadget]
 KINDS = {"tun": TunDevice, "link": LinkAttrs, "addr": Address, "route": Route,
          "rule": Rule, "nft": NftTable, "sysctl": Sysctl, "bond": Bond,
-         "bondset": BondSettings, "slave": Enslave}
+         "bondset": BondSettings, "slave": Enslave, "brport": BridgePort,
+         "gadget": UsbGadget}
 KIND_OF = {cls: kind for kind, cls in KINDS.items()}
 
 

@@ -6,7 +6,8 @@ import enum
 from dataclasses import dataclass
 from typing import Optional
 
-from ifupdown_agg.core.objects import Bond, Enslave, KObject, NftTable, TunDevice, to_json
+from ifupdown_agg.core.objects import (Bond, BridgePort, Enslave, KObject, NftTable,
+                                       TunDevice, UsbGadget, to_json)
 
 
 class Action(str, enum.Enum):
@@ -54,6 +55,10 @@ class Op:
                 text = f"ip link del {self.obj.name}"
             elif isinstance(self.obj, Enslave):
                 text = f"ip link set {self.obj.slave} nomaster"
+            elif isinstance(self.obj, BridgePort):
+                text = f"ip link set {self.obj.port} nomaster"
+            elif isinstance(self.obj, UsbGadget):
+                text = f"configfs del usb_gadget/ifagg_{self.obj.iface}"
             elif isinstance(self.obj, NftTable):
                 text = f"nft delete table ip {self.obj.name}"
         elif self.action is Action.SET and isinstance(self.obj, NftTable):

@@ -18,14 +18,14 @@ from pyroute2.netlink.rtnl.rtmsg import rtmsg
 
 from ifupdown_agg.kernel.nft import Nft
 from ifupdown_agg.kernel import tun as tundev
-from ifupdown_agg.kernel import sysfs
+from ifupdown_agg.kernel import configfs, sysfs
 from ifupdown_agg.usb import read as usbread
 from ifupdown_agg.kernel.route_batch import RouteBatch
 from ifupdown_agg.errors import ApplyError
 from ifupdown_agg.core.objects import (DEVICE_ALIAS, RTPROT_IFAGG, Address, Bond,
-                                       BondSettings, Enslave, LinkAttrs, LinkInfo, NftTable,
+                                       BondSettings, BridgePort, Enslave, LinkAttrs, LinkInfo, NftTable,
                                        Observed, Route, Rule, SeenRoute, SeenRule, Sysctl,
-                                       TunDevice)
+                                       TunDevice, UsbGadget)
 from ifupdown_agg.core.ops import Op
 from ifupdown_agg.config.types import BOND_MODES
 
@@ -223,14 +223,10 @@ class Kernel:
         elif isinstance(obj, BondSettings):
             attrs = {BOND_PREFIX + k.upper(): self._bond_value(k, v) for k, v in obj.values}
             self.ipr.link("set", index=self._index(obj.name), kind="bond", **attrs)
-        elif isinstance(obj, Enslave):
-            slave = self._index(obj.slave)
-            if add:
-                # The bonding driver refuses a port that is up; it brings it up itself.
-                self.ipr.link("set", index=slave, state="down")
-                self.ipr.link("set", index=slave, master=self._index(obj.master))
-            else:
-                self.ipr.link("set", index=slave, master=0)
+        elif isinstance(obj, (Enslave, BridgePort)):
+            self._port(obj, add)
+        elif isinstance(obj, UsbGadget):
+            configfs.apply(obj, add)
         elif isinstance(obj, Address):
             self.ipr.addr("add" if add else "del", index=self._index(obj.dev),
                           address=obj.address, prefixlen=obj.prefixlen)
@@ -253,6 +249,20 @@ class Kernel:
                 fh.write(obj.value)
         else:
             raise TypeError(obj)
+
+    def _port(self, obj, add: bool) -> None:
+        if isinstance(obj, BridgePort):
+            # A bridge takes a port as it is, up or down: no flap.
+            self.ipr.link("set", index=self._index(obj.port),
+                          master=self._index(obj.bridge) if add else 0)
+            return
+        slave = self._index(obj.slave)
+        if add:
+            # The bonding driver refuses a port that is up; it brings it up itself.
+            self.ipr.link("set", index=slave, state="down")
+            self.ipr.link("set", index=slave, master=self._index(obj.master))
+        else:
+            self.ipr.link("set", index=slave, master=0)
 
     def _bond_value(self, key: str, value):
         if key == "primary":

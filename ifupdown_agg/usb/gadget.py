@@ -4,7 +4,7 @@ A Pi Zero, a Pi 4 on its USB-C port or a CM4 becomes a USB network adapter for
 the machine it is plugged into. The gadget is described as a list of configfs
 steps (directories, attribute writes, links), so a plan can be shown, tested
 against a temporary directory, applied, and undone in exactly the reverse
-order, which is the only order configfs accepts.
+order, which is the only order configfs accepts. kernel/configfs.py writes them.
 """
 
 from __future__ import annotations
@@ -121,118 +121,6 @@ def steps(spec: GadgetSpec, machine_id: Optional[str] = None) -> List[Step]:
         out += [Step("mkdir", f"functions/acm.{spec.iface}"),
                 Step("link", f"configs/c.1/acm.{spec.iface}", f"functions/acm.{spec.iface}")]
     return out
-
-
-class Gadget:
-    """Applies and removes a gadget under `root` (configfs, or a test directory)."""
-
-    def __init__(self, spec: GadgetSpec, root: str = CONFIGFS, udc_class: str = UDC_CLASS):
-        self.spec = spec
-        self.root = root
-        self.udc_class = udc_class
-        self.dir = os.path.join(root, "usb_gadget", spec.name)
-
-    def preflight(self) -> str:
-        """The UDC to bind to, or a GadgetError that says what is missing and how to fix it."""
-        if not os.path.isdir(self.root) or not os.listdir(self.root) and not os.path.ismount(self.root):
-            raise GadgetError(f"configfs is not mounted at {self.root}: "
-                              f"mount -t configfs none {self.root}")
-        if not os.path.isdir(os.path.join(self.root, "usb_gadget")):
-            raise GadgetError("libcomposite is not loaded (no usb_gadget in configfs): "
-                              "modprobe libcomposite")
-        udcs = sorted(os.listdir(self.udc_class)) if os.path.isdir(self.udc_class) else []
-        if not udcs:
-            raise GadgetError("no USB device controller (nothing in /sys/class/udc). On a "
-                              "Raspberry Pi add dtoverlay=dwc2 to config.txt and modules-load=dwc2 "
-                              "to cmdline.txt, then reboot; elsewhere load the controller's driver")
-        if self.spec.udc == "auto":
-            if len(udcs) > 1:
-                raise GadgetError(f"{len(udcs)} USB device controllers ({', '.join(udcs)}): "
-                                  "name one with usbnet-udc")
-            udc = udcs[0]
-        elif self.spec.udc not in udcs:
-            raise GadgetError(f"no USB device controller '{self.spec.udc}' (there are: {', '.join(udcs)})")
-        else:
-            udc = self.spec.udc
-        for other in sorted(os.listdir(os.path.join(self.root, "usb_gadget"))):
-            if other == self.spec.name:
-                continue
-            try:
-                with open(os.path.join(self.root, "usb_gadget", other, "UDC")) as fh:
-                    bound = fh.read().strip()
-            except OSError:
-                continue
-            if bound == udc:
-                raise GadgetError(f"USB device controller {udc} is already used by the gadget "
-                                  f"'{other}'; unbind it (echo > .../{other}/UDC) or pick another")
-        return udc
-
-    def check_macs(self, existing_macs) -> None:
-        dev, host = addresses(self.spec)
-        for mac, role in ((dev, "usbnet-dev-addr"), (host, "usbnet-host-addr")):
-            if mac in existing_macs:
-                raise GadgetError(f"{self.spec.iface}: {role} {mac} is already the MAC of "
-                                  f"{existing_macs[mac]}")
-
-    def create(self, udc: str) -> None:
-        done: List[Step] = []
-        step = Step("write", "UDC", udc)
-        try:
-            for step in steps(self.spec):
-                self._do(step)
-                done.append(step)
-            step = Step("write", "UDC", udc)
-            self._write("UDC", udc)
-        except OSError as err:
-            self._undo(done)
-            raise GadgetError(f"{self.spec.iface}: configfs refused {step.describe()}: "
-                              f"{err.strerror}") from None
-
-    def remove(self) -> None:
-        if not os.path.isdir(self.dir):
-            return
-        try:
-            self._write("UDC", "")
-        except OSError:
-            pass
-        self._undo(steps(self.spec))
-
-    def ifname(self) -> Optional[str]:
-        """The network interface the kernel made for the function, once bound."""
-        path = os.path.join(self.dir, f"functions/{FUNCTIONS[self.spec.function]}.{self.spec.iface}/ifname")
-        try:
-            with open(path) as fh:
-                name = fh.read().strip()
-        except OSError:
-            return None
-        return name if name and "%" not in name else None
-
-    def _do(self, step: Step) -> None:
-        path = os.path.join(self.dir, step.path)
-        if step.kind == "mkdir":
-            os.makedirs(path, exist_ok=True)
-        elif step.kind == "link":
-            if not os.path.islink(path):
-                os.symlink(os.path.join(self.dir, step.value), path)
-        else:
-            self._write(step.path, step.value)
-
-    def _write(self, rel: str, value: str) -> None:
-        with open(os.path.join(self.dir, rel), "w") as fh:
-            fh.write(value + "\n")
-
-    def _undo(self, done) -> None:
-        # configfs removes attribute files with their directory; only the
-        # directories and links we made are taken away, newest first.
-        for step in reversed(list(done)):
-            path = os.path.normpath(os.path.join(self.dir, step.path))   # rmdir("g/.") is EINVAL
-            try:
-                if step.kind == "link" and os.path.islink(path):
-                    os.unlink(path)
-                elif step.kind == "mkdir" and os.path.isdir(path):
-                    os.rmdir(path)
-            except OSError:
-                pass
 
 
 def ours(root: str = CONFIGFS) -> List[str]:

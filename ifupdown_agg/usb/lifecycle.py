@@ -4,7 +4,8 @@
              interface to the stanza's name, and wait (briefly) for the host to
              enumerate it; on any failure remove what was made
   post-up    join usbnet-bridge; start the carrier watch (below)
-  pre-down   leave the bridge
+  pre-down   leave the bridge (what post-up recorded: BridgePort ops through the
+             executor and the stanza's record, like every other change)
   post-down  stop the watch, unbind and remove the gadget
 
 The carrier race (measured with dummy_hcd and cdc_ncm on Linux 6.1): if the
@@ -16,8 +17,10 @@ small watch process bounces the gadget's interface once when it starts with a
 host there, and once each time a host (re-)enumerates it later (its carrier
 comes on): a cable plugged in after boot, or a host that reboots.
 
-No pyroute2 here: renames and up/down use the SIOCSIFNAME/SIOCSIFFLAGS ioctls,
-so the hook stays as quick as the overlay's pre-up.
+The gadget (a UsbGadget op, written by kernel/configfs.py) and the bridge join (a
+BridgePort op) go through the executor and the stanza's record like every other
+change, so post-down and pre-down take out exactly what pre-up and post-up put in.
+Renames and up/down use the SIOCSIFNAME/SIOCSIFFLAGS ioctls.
 """
 
 from __future__ import annotations
@@ -30,14 +33,18 @@ import struct
 import subprocess
 import sys
 import time
-from typing import Callable, Dict, Mapping, Optional
+from dataclasses import asdict
+from typing import Callable, Dict, List, Mapping, Optional
 
 from ifupdown_agg.core import record as state
+from ifupdown_agg.core import transaction
+from ifupdown_agg.core.objects import BridgePort, Observed, UsbGadget
+from ifupdown_agg.core.ops import Action, Op
 from ifupdown_agg.errors import AggError, ConfigError
 from ifupdown_agg.usb.options import GADGET_SETTINGS, USBNET_TABLE
 from ifupdown_agg.config.schema import RawOption, parse_options
-from ifupdown_agg.usb.gadget import (CONFIGFS, UDC_CLASS, Gadget, GadgetError, GadgetSpec,
-                                     gadget_name)
+from ifupdown_agg.kernel.configfs import Gadget
+from ifupdown_agg.usb.gadget import CONFIGFS, UDC_CLASS, GadgetError, GadgetSpec, gadget_name
 
 SYSFS_NET = "/sys/class/net"
 NETDEV_WAIT = 5.0            # the kernel registers the gadget's interface at bind
@@ -126,9 +133,13 @@ def _bound_udc(gadget: Gadget) -> str:
 
 # ---- the gadget's life cycle -----------------------------------------------------------
 
-def gadget_up(spec: GadgetSpec, say: Say, root: str = CONFIGFS) -> str:
+def gadget_object(spec: GadgetSpec, udc: str) -> UsbGadget:
+    return UsbGadget(**{**asdict(spec), "udc": udc})
+
+
+def gadget_up(spec: GadgetSpec, say: Say, make_kernel=None) -> str:
     """Create and bind the gadget; its interface is renamed to the stanza's. Returns the UDC."""
-    gadget = Gadget(spec, root)
+    gadget = Gadget(spec)
     if os.path.isdir(gadget.dir) and _bound_udc(gadget) and os.path.isdir(
             os.path.join(SYSFS_NET, spec.iface)):
         return _bound_udc(gadget)            # up already (ifup twice): nothing to do
@@ -140,31 +151,62 @@ def gadget_up(spec: GadgetSpec, say: Say, root: str = CONFIGFS) -> str:
     if os.path.isdir(os.path.join(SYSFS_NET, spec.iface)):
         raise GadgetError(f"{spec.iface}: an interface of that name exists already and is "
                           "not this gadget's; rename the stanza or remove the interface")
-    gadget.create(udc)
+    kernel = (make_kernel or _real_kernel)()
     try:
-        name = _wait_for(gadget.ifname, NETDEV_WAIT)
-        if name is None:
-            raise GadgetError(f"{spec.iface}: bound to {udc}, but the kernel made no network "
-                              f"interface within {NETDEV_WAIT:.0f} s")
-        if name != spec.iface:
-            rename(name, spec.iface)
-        if _wait_for(lambda: udc_state(udc) == "configured" or None, ENUMERATION_WAIT) is None:
-            say(f"{spec.iface}: no USB host has enumerated the gadget on {udc} yet "
-                f"({udc_state(udc)}); the link comes up when one does")
-        else:
-            # "configured" comes a few tens of ms before the host's driver binds; up
-            # before that is the race again (seen once in ten VM runs without this).
-            time.sleep(BOUNCE_DELAY)
-    except (OSError, GadgetError) as err:
-        gadget.remove()
-        if isinstance(err, GadgetError):
-            raise
-        raise GadgetError(f"{spec.iface}: {err.strerror}") from None
+        gadget_op(spec.iface, gadget_object(spec, udc), True, kernel)
+        try:
+            _named_and_enumerated(gadget, spec, udc, say)
+        except (OSError, GadgetError) as err:
+            gadget_op(spec.iface, gadget_object(spec, udc), False, kernel)
+            if isinstance(err, GadgetError):
+                raise
+            raise GadgetError(f"{spec.iface}: {err.strerror}") from None
+    finally:
+        kernel.close()
     return udc
 
 
-def gadget_down(spec: GadgetSpec, root: str = CONFIGFS) -> None:
-    Gadget(spec, root).remove()
+def _named_and_enumerated(gadget: Gadget, spec: GadgetSpec, udc: str, say: Say) -> None:
+    name = _wait_for(gadget.ifname, NETDEV_WAIT)
+    if name is None:
+        raise GadgetError(f"{spec.iface}: bound to {udc}, but the kernel made no network "
+                          f"interface within {NETDEV_WAIT:.0f} s")
+    if name != spec.iface:
+        rename(name, spec.iface)
+    if _wait_for(lambda: udc_state(udc) == "configured" or None, ENUMERATION_WAIT) is None:
+        say(f"{spec.iface}: no USB host has enumerated the gadget on {udc} yet "
+            f"({udc_state(udc)}); the link comes up when one does")
+    else:
+        # "configured" comes a few tens of ms before the host's driver binds; up
+        # before that is the race again (seen once in ten VM runs without this).
+        time.sleep(BOUNCE_DELAY)
+
+
+def gadget_op(iface: str, obj: UsbGadget, add: bool, kernel) -> List[Op]:
+    """Add the gadget (recorded under the stanza), or delete what the record holds;
+    without a record, the gadget `obj` names if configfs has it."""
+    from ifupdown_agg.core.executor import RealExecutor
+    executor = RealExecutor(kernel)
+    if add:
+        return transaction.up(iface, kernel, executor,
+                              lambda obs, made: [Op(Action.ADD, obj)]).ops
+
+    def planner(obs, made):
+        mine = [op.obj for op in made if op.action is Action.ADD and isinstance(op.obj, UsbGadget)]
+        if not mine and os.path.isdir(os.path.join(CONFIGFS, "usb_gadget", gadget_name(iface))):
+            mine = [obj]
+        return [Op(Action.DEL, o) for o in mine]
+
+    return transaction.down(iface, kernel, executor, planner,
+                            keep=lambda op: not isinstance(op.obj, UsbGadget)).ops
+
+
+def gadget_down(spec: GadgetSpec, make_kernel=None) -> None:
+    kernel = (make_kernel or _real_kernel)()
+    try:
+        gadget_op(spec.iface, gadget_object(spec, ""), False, kernel)
+    finally:
+        kernel.close()
 
 
 def _wait_for(probe, seconds: float):
@@ -259,45 +301,86 @@ def watch(iface: str, udc: str, gadget_dir: str, interval: float = WATCH_INTERVA
 
 # ---- the bridge layout -----------------------------------------------------------------
 
-def bridge_join(iface: str, bridge: str, join: bool) -> None:
-    """Add to (or take out of) a bridge with the bridge ioctls brctl uses (no netlink)."""
-    SIOCBRADDIF, SIOCBRDELIF = 0x89A2, 0x89A3
-    if join and not os.path.isdir(os.path.join(SYSFS_NET, bridge, "bridge")):
-        raise AggError(f"{iface}: usbnet-bridge {bridge}: no bridge of that name (create it "
-                       f"first, e.g. a stanza 'iface {bridge} inet static' with "
-                       "'bridge_ports none' from bridge-utils)")
+def _no_bridge(iface: str, bridge: str) -> AggError:
+    return AggError(f"{iface}: usbnet-bridge {bridge}: no bridge of that name (create it "
+                    f"first, e.g. a stanza 'iface {bridge} inet static' with "
+                    "'bridge_ports none' from bridge-utils)")
+
+
+def plan_join(iface: str, bridge: str, obs: Observed) -> List[Op]:
+    """post-up: join `bridge` unless in it already; an absent interface has nothing to join."""
+    link = obs.links.get(bridge)
+    if link is None or link.kind != "bridge":
+        raise _no_bridge(iface, bridge)
+    port = obs.links.get(iface)
+    if port is None or port.master == bridge:
+        return []
+    return [Op(Action.ADD, BridgePort(iface, bridge))]
+
+
+def plan_leave(made: List[Op], obs: Observed) -> List[Op]:
+    """pre-down: leave the bridges the record says we joined, if still in them."""
+    out = []
+    for op in made:
+        if op.action is Action.ADD and isinstance(op.obj, BridgePort):
+            port = obs.links.get(op.obj.port)
+            if port is not None and port.master == op.obj.bridge:
+                out.append(Op(Action.DEL, op.obj))
+    return out
+
+
+def _not_bridge_port(op: Op) -> bool:
+    return not isinstance(op.obj, BridgePort)
+
+
+def bridge_join(iface: str, bridge: Optional[str], join: bool, kernel, executor) -> List[Op]:
+    """Join (post-up) or leave (pre-down) through one transaction on the stanza's record;
+    the record's other entries (none of ours) stay as they are."""
+    if join:
+        return transaction.up(iface, kernel, executor,
+                              lambda obs, made: plan_join(iface, bridge, obs)).ops
+    return transaction.down(iface, kernel, executor, lambda obs, made: plan_leave(made, obs),
+                            keep=_not_bridge_port).ops
+
+
+def record_has_port(iface: str) -> bool:
+    return any(isinstance(op.obj, BridgePort) for op in state.load(iface))
+
+
+def _real_kernel():
+    from ifupdown_agg.kernel.netlink import Kernel    # pyroute2 only when a bridge asks
+    return Kernel()
+
+
+def _bridge(iface: str, bridge: Optional[str], join: bool, make_kernel) -> None:
+    from ifupdown_agg.core.executor import RealExecutor
+    kernel = make_kernel()
     try:
-        with open(os.path.join(SYSFS_NET, iface, "ifindex")) as fh:
-            index = int(fh.read())
-    except OSError:
-        return
-    master = os.path.join(SYSFS_NET, iface, "master")
-    joined = os.path.islink(master) and os.path.basename(os.readlink(master)) == bridge
-    if join == joined:
-        return
-    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
-        fcntl.ioctl(sock.fileno(), SIOCBRADDIF if join else SIOCBRDELIF,
-                    _ifreq("16si", bridge.encode(), index))
+        bridge_join(iface, bridge, join, kernel, RealExecutor(kernel))
+    finally:
+        kernel.close()
 
 
 # ---- the hook --------------------------------------------------------------------------
 
-def hook(iface: str, phase: str, raw: Mapping[str, RawOption], say: Say) -> None:
+def hook(iface: str, phase: str, raw: Mapping[str, RawOption], say: Say,
+         make_kernel=_real_kernel) -> None:
     values = parse_options(iface, raw, USBNET_TABLE)
     spec = gadget_spec(iface, raw, values)
     bridge = values["usbnet-bridge"]
     if phase == "pre-up" and spec:
-        gadget_up(spec, say)
+        gadget_up(spec, say, make_kernel)
     elif phase == "post-up":
         if bridge:
-            bridge_join(iface, bridge, True)
+            _bridge(iface, bridge, True, make_kernel)
         if spec:
             start_watch(iface, _bound_udc(Gadget(spec)))
-    elif phase == "pre-down" and bridge:
-        bridge_join(iface, bridge, False)
+    elif phase == "pre-down":
+        if bridge or record_has_port(iface):
+            _bridge(iface, bridge, False, make_kernel)
     elif phase == "post-down" and spec:
         stop_watch(iface)
-        gadget_down(spec)
+        gadget_down(spec, make_kernel)
 
 
 def main(argv=None) -> int:
