@@ -4,7 +4,7 @@ import pytest
 
 from ifupdown_agg.core import record
 from ifupdown_agg.core.memory import MemoryKernel
-from ifupdown_agg.core.objects import Enslave, Observed, UsbGadget, from_json, to_json
+from ifupdown_agg.core.objects import Enslave, Observed, from_json, to_json
 from ifupdown_agg.core.ops import Action, Op
 from ifupdown_agg.kernel import configfs
 from ifupdown_agg.usb import lifecycle
