@@ -1,7 +1,12 @@
 """What bond-preflight says about a port before 802.3ad enslaves it (pure)."""
 
 from ifupdown_agg.bond.preflight import check_ports
-from ifupdown_agg.core.objects import PortFacts
+from ifupdown_agg.core.objects import LinkFacts
+
+
+def port(name, driver, speed, duplex, carrier):
+    """What kernel/ethtool.port_facts fills in of a link's facts."""
+    return LinkFacts(name, driver=driver, speed_mbps=speed, duplex=duplex, carrier=carrier)
 
 
 def facts(*ports):
@@ -9,13 +14,13 @@ def facts(*ports):
 
 
 def test_full_duplex_ports_of_one_speed_pass():
-    assert check_ports(facts(PortFacts("eth1", "r8152", 2500, "full", True),
-                             PortFacts("eth2", "r8152", 2500, "full", True)), {}) == []
+    assert check_ports(facts(port("eth1", "r8152", 2500, "full", True),
+                             port("eth2", "r8152", 2500, "full", True)), {}) == []
 
 
 def test_rtl8156_on_cdc_ncm_names_driver_and_r8152_fix_once_for_both_ports():
-    [problem] = check_ports(facts(PortFacts("usb0", "cdc_ncm", 425, "half", True),
-                                  PortFacts("usb1", "cdc_ncm", 425, "half", True)),
+    [problem] = check_ports(facts(port("usb0", "cdc_ncm", 425, "half", True),
+                                  port("usb1", "cdc_ncm", 425, "half", True)),
                             {"usb0": True, "usb1": True})
     assert problem.code == "half-duplex" and problem.ports == ("usb0", "usb1")
     assert problem.message.startswith("usb0, usb1 (driver cdc_ncm, 425 Mbit/s) report half duplex")
@@ -25,14 +30,14 @@ def test_rtl8156_on_cdc_ncm_names_driver_and_r8152_fix_once_for_both_ports():
 
 
 def test_unknown_duplex_is_a_problem_too():
-    [problem] = check_ports(facts(PortFacts("eth1", None, None, "unknown", False)), {})
+    [problem] = check_ports(facts(port("eth1", None, None, "unknown", False)), {})
     assert problem.code == "unknown-duplex"
     assert "eth1 (driver unknown) reports unknown duplex" in problem.message
     assert "overlay" in problem.fix
 
 
 def test_speed_mismatch_counts_ports_already_in_the_bond():
-    [problem] = check_ports(facts(PortFacts("eth2", "r8169", 1000, "full", True)), {},
+    [problem] = check_ports(facts(port("eth2", "r8169", 1000, "full", True)), {},
                             others={"eth1": 2500})
     assert problem.code == "speed-mismatch"
     assert "eth1 2500 Mbit/s, eth2 1000 Mbit/s" in problem.message
@@ -44,7 +49,7 @@ def test_doctor_and_preflight_say_the_same_of_a_cdc_ether_port():
     from ifupdown_agg.bond.procfs import parse
     from ifupdown_agg.doctor import report as doctor
     from ifupdown_agg.usb.facts import UsbNicFacts
-    [problem] = check_ports(facts(PortFacts("usb0", "cdc_ether", 1000, "half", True)),
+    [problem] = check_ports(facts(port("usb0", "cdc_ether", 1000, "half", True)),
                             {"usb0": False})
     bond = parse("Bonding Mode: IEEE 802.3ad Dynamic link aggregation\n\n"
                  "Slave Interface: usb0\nMII Status: up\nSpeed: 1000 Mbps\n"

@@ -10,6 +10,7 @@ import pytest
 
 from ifupdown_agg.bond import procfs as bondinfo
 from ifupdown_agg.doctor import report as doctor
+from ifupdown_agg.usb import facts as usbinfo
 from ifupdown_agg.usb.facts import UsbNicFacts
 
 FIXTURES = os.path.join(os.path.dirname(os.path.abspath(__file__)), "fixtures")
@@ -201,7 +202,7 @@ def test_read_slave_facts_from_a_sysfs_tree(tmp_path):
         ("cdc_ncm", 2500, "half", True)
     assert (facts.vendor_id, facts.product_id, facts.product, facts.configuration,
             facts.num_configurations) == ("0bda", "8156", "USB 10/100/1G/2.5G LAN", 2, 3)
-    assert facts.is_usb and facts.chip == "RTL8156"
+    assert facts.is_usb and usbinfo.chip(facts) == "RTL8156"
 
 
 def test_read_slave_facts_of_a_virtual_link(tmp_path):

@@ -12,7 +12,7 @@ import pytest
 
 from ifupdown_agg.usb import facts as usbinfo
 from ifupdown_agg.usb import read as usbread
-from ifupdown_agg.usb.facts import PiModel, UsbNicFacts, bus_caps, parse_pi_model
+from ifupdown_agg.usb.facts import PiModel, UsbNicFacts, bus_caps, chip, parse_pi_model, usb3_capable
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 
@@ -49,7 +49,7 @@ def test_rtl8156_on_cdc_ncm_at_superspeed(fs):
         speed_mbps=2500, vendor_id="0bda", product_id="8156", serial="001000001",
         usb_speed_mbps=5000, usb_version="3.20", configuration=2, busnum=2, devpath="1",
         host_controller="xhci_hcd", num_configurations=2)
-    assert (nic.usb_id, nic.chip, nic.usb3_capable) == ("0bda:8156", "RTL8156", True)
+    assert (nic.usb_id, chip(nic), usb3_capable(nic)) == ("0bda:8156", "RTL8156", True)
     assert usbinfo.bandwidth_domain(nic, None) is None      # no USB 2.0 bus limits it
     assert bus_caps(facts, None) == {"enx00e04c680152": 2500}
 
@@ -58,7 +58,7 @@ def test_rtl8156_in_a_usb2_port_is_usb3_capable_by_its_ids(fs):
     usb_sysfs.rtl8156_cdc_ncm(fs, "480")
     nic = read(fs)[0]["enx00e04c680152"]
     assert (nic.usb_speed_mbps, nic.usb_version, nic.busnum) == (480, "2.10", 1)
-    assert nic.usb3_capable                                   # bcdUSB says 2.10, the chip is USB 3
+    assert usb3_capable(nic)                                   # bcdUSB says 2.10, the chip is USB 3
     assert usbinfo.bandwidth_domain(nic, None) == ("bus", 1, "1")
     assert bus_caps({nic.name: nic}, None) == {nic.name: usbinfo.USB2_BUS_BUDGET_MBPS}
 
@@ -72,7 +72,7 @@ def test_pi3b_onboard_and_ax88179_share_bus_1(fs):
     eth0, eth1 = facts["eth0"], facts["eth1"]
     assert (eth0.driver, eth0.speed_mbps, eth0.duplex, eth0.usb_id, eth0.devpath) == \
         ("smsc95xx", 100, "full", "0424:ec00", "1.1")
-    assert (eth1.driver, eth1.chip, eth1.usb_speed_mbps, eth1.busnum, eth1.serial) == \
+    assert (eth1.driver, chip(eth1), eth1.usb_speed_mbps, eth1.busnum, eth1.serial) == \
         ("ax88179_178a", "AX88179", 480, 1, "0000249B0A1C")
     assert eth0.host_controller == eth1.host_controller == "dwc_otg"
     assert usbinfo.is_pi_onboard(eth0, pi) and not usbinfo.is_pi_onboard(eth1, pi)
@@ -83,9 +83,9 @@ def test_pi3b_onboard_and_ax88179_share_bus_1(fs):
 def test_pl25a1_on_plusb_has_no_link_speed(fs):
     usb_sysfs.pl25a1_plusb(fs)
     nic = read(fs)[0]["usb0"]
-    assert (nic.driver, nic.chip, nic.speed_mbps, nic.duplex) == \
+    assert (nic.driver, chip(nic), nic.speed_mbps, nic.duplex) == \
         ("plusb", "PL-25A1", None, "unknown")
-    assert (nic.usb_speed_mbps, nic.usb3_capable) == (480, False)
+    assert (nic.usb_speed_mbps, usb3_capable(nic)) == (480, False)
     # unknown rate on a USB 2.0 bus: it can carry the bus at most
     assert bus_caps({"usb0": nic}, None) == {"usb0": usbinfo.USB2_BUS_BUDGET_MBPS}
 
@@ -96,7 +96,7 @@ def test_gadget_side_is_not_a_usb_nic_of_this_host(fs):
     nic = facts["usb0"]
     assert (nic.role, nic.driver, nic.udc, nic.usb_speed_mbps) == \
         ("gadget", "g_ether", "20980000.usb", 480)
-    assert nic.vendor_id is None and nic.busnum is None and not nic.usb3_capable
+    assert nic.vendor_id is None and nic.busnum is None and not usb3_capable(nic)
     assert pi == PiModel("Raspberry Pi Zero W Rev 1.1", 1, None)   # read from /sys/firmware
 
 

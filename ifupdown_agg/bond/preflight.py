@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from typing import Dict, List, Optional, Tuple
 
 from ifupdown_agg.doctor.texts import HALF_DUPLEX_CONSEQUENCE, usb_class_fix, usb_class_verdict
-from ifupdown_agg.core.objects import PortFacts
+from ifupdown_agg.core.objects import LinkFacts
 from ifupdown_agg.usb.facts import USB_NCM_DRIVERS
 GENERIC_FIX = ("Get the port to full duplex (cables, the partner's port settings, "
                "autonegotiation on both ends), or aggregate these links with the "
@@ -29,10 +29,10 @@ class Problem:
         return f"{bond}: {self.message} Fix: {self.fix}"
 
 
-def _what(group: List[PortFacts]) -> str:
+def _what(group: List[LinkFacts]) -> str:
     f = group[0]
     bits = [f"driver {f.driver or 'unknown'}"]
-    speeds = sorted({g.speed for g in group if g.speed})
+    speeds = sorted({g.speed_mbps for g in group if g.speed_mbps})
     if speeds:
         bits.append("/".join(map(str, speeds)) + " Mbit/s")
     names = ", ".join(g.name for g in group)
@@ -40,13 +40,13 @@ def _what(group: List[PortFacts]) -> str:
     return f"{names} ({', '.join(bits)}) {verb}"
 
 
-def check_ports(facts: Dict[str, PortFacts], realtek_usb: Dict[str, bool],
+def check_ports(facts: Dict[str, LinkFacts], realtek_usb: Dict[str, bool],
                 others: Optional[Dict[str, Optional[int]]] = None) -> List[Problem]:
     """Problems of the ports in `facts`, one per cause and driver; `others` are the
     speeds of ports already in the bond. realtek_usb[name] is True for a Realtek
     RTL8156/8153 USB adapter."""
     problems: List[Problem] = []
-    groups: Dict[tuple, List[PortFacts]] = {}
+    groups: Dict[tuple, List[LinkFacts]] = {}
     for name, f in sorted(facts.items()):
         if f.duplex != "full":
             groups.setdefault((f.duplex, f.driver, realtek_usb.get(name, False)), []).append(f)
@@ -61,7 +61,7 @@ def check_ports(facts: Dict[str, PortFacts], realtek_usb: Dict[str, bool],
             fix = GENERIC_FIX
         code = "half-duplex" if duplex == "half" else "unknown-duplex"
         problems.append(Problem(tuple(g.name for g in group), code, message, fix))
-    speeds = {n: f.speed for n, f in facts.items()}
+    speeds = {n: f.speed_mbps for n, f in facts.items()}
     speeds.update(others or {})
     known = {s for s in speeds.values() if s}
     if len(known) > 1:

@@ -31,7 +31,7 @@ from typing import Dict, FrozenSet, List, Mapping, Optional, Sequence, Tuple
 
 from ifupdown_agg.config.types import BOND_MODES
 from ifupdown_agg.core.objects import (DEVICE_ALIAS, RTPROT_IFAGG, Address, Bond, BondSettings,
-                                       BridgePort, Enslave, PortFacts, LinkAttrs, LinkInfo,
+                                       BridgePort, Enslave, LinkAttrs, LinkFacts, LinkInfo,
                                        NftTable, Observed, Route, Rule, SeenRoute, SeenRule, Sysctl,
                                        TunDevice, UsbGadget)
 from ifupdown_agg.core.ops import Op
@@ -109,7 +109,7 @@ class MemoryKernel:
     """Observe and change a kernel that lives in a dict."""
 
     def __init__(self, snapshot: Observed, fail_at: Optional[int] = None,
-                 facts: Optional[Mapping[str, PortFacts]] = None):
+                 facts: Optional[Mapping[str, LinkFacts]] = None):
         self.state = _normalised(copy.deepcopy(snapshot))
         self.fail_at = fail_at
         self.attempts = 0                       # ops tried, over every apply_all
@@ -133,13 +133,13 @@ class MemoryKernel:
         return obs
 
     def port_facts(self, names: Sequence[str], wait: float = 2.0, touch: bool = True):
-        out = {}
         for name in names:
-            link = self.state.links.get(name)
-            if link is None:
+            if name not in self.state.links:
                 raise OSError(errno.ENODEV, f"no device {name}")
-            out[name] = self.facts.get(name) or PortFacts(name, "memory", link.speed, "full", True)
-        return out
+        links = self.state.links
+        return {n: self.facts.get(n) or LinkFacts(n, driver="memory", duplex="full",
+                                                  speed_mbps=links[n].speed, carrier=True)
+                for n in names}
 
     def counters(self, nft_table: str) -> Dict[str, Dict[str, int]]:
         table = self.state.nft.get(nft_table)

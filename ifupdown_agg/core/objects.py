@@ -293,7 +293,7 @@ class LinkInfo:
     bond: Optional[Dict[str, object]] = None         # a bond's attributes, as BondSettings holds them
 
     bus_cap: Optional[int] = None                    # Mbit/s of a shared USB 2.0 bus, its share
-    # usb/facts.UsbNicFacts of a USB-backed link (raw facts; the planner fills bus_cap).
+    # the LinkFacts of a USB-backed link (raw facts; the planner fills bus_cap).
     usb: Optional[object] = None
 
     @property
@@ -341,12 +341,44 @@ class Observed:
         return self._rule_set
 
 
+USB_HOST, USB_GADGET = "host", "gadget"    # LinkFacts.role: a USB device is our NIC / we are it
+
+
 @dataclass(frozen=True)
-class PortFacts:
-    """What bonding asks of a port; a link's fuller facts (USB too) are
-    usb/facts.UsbNicFacts, whose driver, speed_mbps and duplex mean the same."""
+class LinkFacts:
+    """One network link: its driver, duplex and speed, and (when a USB device is
+    behind it) where it sits on USB. The one facts type of doctor, bond preflight
+    and the overlay's auto weights: usb/read.py fills it from sysfs,
+    kernel/ethtool.py (driver, speed_mbps, duplex, carrier) through the ioctl.
+    Plain data; the USB judging (chip, usb3_capable...) is usb/facts.py's."""
     name: str
-    driver: Optional[str]
-    speed: Optional[int]           # Mbit/s
-    duplex: str                    # full, half or unknown
-    carrier: bool
+    role: str = USB_HOST                  # host: a USB device is our NIC; gadget: we are the USB device
+    driver: Optional[str] = None          # r8152, cdc_ncm, plusb, g_ether, configfs-gadget.g1...
+    duplex: str = "unknown"               # full, half, unknown (sysfs duplex)
+    speed_mbps: Optional[int] = None      # the link's own rate (sysfs speed); None unknown
+    vendor_id: Optional[str] = None       # idVendor, four hex digits
+    product_id: Optional[str] = None
+    product: Optional[str] = None
+    serial: Optional[str] = None
+    usb_speed_mbps: Optional[int] = None  # negotiated: 12, 480, 5000, 10000, 20000
+    usb_version: Optional[str] = None     # bcdUSB as sysfs shows it: "3.20"
+    configuration: Optional[int] = None   # bConfigurationValue
+    busnum: Optional[int] = None
+    devpath: Optional[str] = None         # port chain below the root hub: "1.2"
+    host_controller: Optional[str] = None # driver of the controller: xhci_hcd, dwc_otg...
+    udc: Optional[str] = None             # gadget side: the UDC's name
+    carrier: Optional[bool] = None        # sysfs carrier; None unknown
+    num_configurations: Optional[int] = None  # bNumConfigurations
+
+    @property
+    def is_usb(self) -> bool:
+        """False for a port with no USB behind it (read_link reads those too)."""
+        return self.vendor_id is not None or self.role == USB_GADGET
+
+    @property
+    def usb_id(self) -> Optional[str]:
+        return f"{self.vendor_id}:{self.product_id}" if self.vendor_id else None
+
+    @property
+    def root_port(self) -> Optional[str]:
+        return self.devpath.split(".")[0] if self.devpath else None

@@ -1,7 +1,7 @@
 """Why an 802.3ad bond does not aggregate (pure).
 
 diagnose() looks at a parsed /proc/net/bonding text and, when known, at the
-sysfs facts of each slave (usb/facts.UsbNicFacts: driver, duplex, speed,
+sysfs facts of each slave (core/objects.LinkFacts: driver, duplex, speed,
 carrier, USB identity). Unknown facts are treated as unknown.
 
 The case that motivated it: Realtek RTL8156/RTL8153 USB adapters that come up

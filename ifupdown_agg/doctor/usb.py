@@ -63,10 +63,11 @@ def _usb3_at_usb2_findings(facts: Dict[str, UsbNicFacts],
         return []                     # no USB 3 port to move to: see usb2-shared-bus
     findings = []
     for name, nic in sorted(facts.items()):
-        if (nic.role != usbinfo.HOST or not nic.usb3_capable
+        if (nic.role != usbinfo.HOST or not usbinfo.usb3_capable(nic)
                 or nic.usb_speed_mbps != usbinfo.USB2_SIGNALLING_MBPS):
             continue
-        what = f"{nic.chip}, {nic.usb_id}" if nic.chip else nic.usb_id
+        chip = usbinfo.chip(nic)
+        what = f"{chip}, {nic.usb_id}" if chip else nic.usb_id
         link = f", not its {nic.speed_mbps} Mbit/s" if nic.speed_mbps else ""
         port = f"{nic.busnum}-{nic.devpath}" if nic.busnum and nic.devpath else "BUS-PORT"
         findings.append(Finding(
@@ -88,7 +89,7 @@ def _shared_bus_findings(facts: Dict[str, UsbNicFacts], pi: Optional[PiModel]) -
     for names in usbinfo.bus_groups(facts, pi):
         rates = [facts[n].speed_mbps for n in names]
         binds = sum(r or budget for r in rates) > budget
-        lone_usb3 = len(names) == 1 and facts[names[0]].usb3_capable
+        lone_usb3 = len(names) == 1 and usbinfo.usb3_capable(facts[names[0]])
         if not (len(names) > 1 or binds) or (not on_pi and lone_usb3):
             continue
         total = sum(caps[n] for n in names)
@@ -135,7 +136,7 @@ def _plusb_findings(facts: Dict[str, UsbNicFacts]) -> List[Finding]:
         at = f" It negotiated {nic.usb_speed_mbps} Mbit/s on USB." if nic.usb_speed_mbps else ""
         findings.append(Finding(
             INFO, "plusb-link", name,
-            f"{name} is a host-to-host cable ({nic.chip or 'Prolific PL-25A1'}, "
+            f"{name} is a host-to-host cable ({usbinfo.chip(nic) or 'Prolific PL-25A1'}, "
             f"{nic.usb_id or 'USB'}) driven by plusb. It works as a network link, and "
             "the host at the other end sees it as a NIC too (plusb there as well). "
             "Expect a ~300 Mbit/s class link at USB 2.0." + at + " A cable has no "
@@ -160,8 +161,9 @@ def describe_nic(nic: UsbNicFacts, pi: Optional[PiModel] = None) -> str:
     if nic.role == usbinfo.GADGET:
         return (f"{head}; gadget side (this machine is the USB device), {usb_speed} "
                 f"on UDC {nic.udc or 'unknown'}")
-    chip = [nic.chip] if nic.chip else []
-    chip += ["USB 3 capable"] if nic.usb3_capable else []
+    name = usbinfo.chip(nic)
+    chip = [name] if name else []
+    chip += ["USB 3 capable"] if usbinfo.usb3_capable(nic) else []
     tags = f" ({', '.join(chip)})" if chip else ""
     where = f", bus {nic.busnum} port {nic.devpath}" if nic.busnum is not None else ""
     extra = ", onboard" if usbinfo.is_pi_onboard(nic, pi) else ""
@@ -185,8 +187,8 @@ def format_usb_report(facts: Dict[str, UsbNicFacts], pi: Optional[PiModel],
 def usb_report_json(facts: Dict[str, UsbNicFacts], pi: Optional[PiModel],
                     findings: List[Finding]) -> dict:
     caps = usbinfo.bus_caps(facts, pi)
-    nics = [dict(asdict(nic), usb_id=nic.usb_id, chip=nic.chip, usb3_capable=nic.usb3_capable,
-                 onboard=usbinfo.is_pi_onboard(nic, pi), usable_mbps=caps.get(name))
+    nics = [dict(asdict(nic), usb_id=nic.usb_id, chip=usbinfo.chip(nic),
+                 usb3_capable=usbinfo.usb3_capable(nic), onboard=usbinfo.is_pi_onboard(nic, pi), usable_mbps=caps.get(name))
             for name, nic in sorted(facts.items())]
     return dict(pi=dict(asdict(pi), shared_usb2_bus=pi.shared_usb2_bus) if pi else None,
                 usb2_bus_budget_mbps=usbinfo.USB2_BUS_BUDGET_MBPS, nics=nics,

@@ -12,7 +12,7 @@ import socket
 import struct
 from typing import Optional
 
-from ifupdown_agg.core.objects import PortFacts
+from ifupdown_agg.core.objects import LinkFacts
 from ifupdown_agg.kernel import sysfs
 
 SIOCETHTOOL = 0x8946
@@ -56,6 +56,7 @@ def carrier(name: str) -> bool:
     return sysfs.read(f"/sys/class/net/{name}/carrier") == "1"   # EINVAL when down: False
 
 
-def port_facts(name: str) -> PortFacts:
+def port_facts(name: str) -> LinkFacts:
     speed, duplex = speed_duplex(name)
-    return PortFacts(name, driver(name), speed, duplex, carrier(name))
+    return LinkFacts(name, driver=driver(name), speed_mbps=speed, duplex=duplex,
+                     carrier=carrier(name))

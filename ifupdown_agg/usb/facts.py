@@ -5,9 +5,9 @@ Pi clusters network over USB three ways: a Pi as a USB Ethernet device
 configfs gadget on the Pi), host-to-host cables (Prolific PL-25A1, driver
 plusb on both ends) and USB NICs (RTL8156 2.5G, RTL8153 and AX88179 1G).
 
-This module is pure: the facts types and the judging on them. Reading (I/O,
-always under a root directory, so tests run on fake trees) is usb/read.py,
-through kernel/sysfs.py:
+This module is pure: the judging on a link's facts (core/objects.LinkFacts,
+UsbNicFacts here) and the Pi model. Reading (I/O, always under a root
+directory, so tests run on fake trees) is usb/read.py, through kernel/sysfs.py:
 
   usb.read: read_nic(), read_all(), read_pi_model()   sysfs and the device tree
   here:     parse_pi_model(), bus_caps(), ncm_mode()  pure
@@ -33,6 +33,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from typing import Dict, List, Optional, Tuple
+
+from ifupdown_agg.core.objects import USB_GADGET, USB_HOST, LinkFacts
 
 # --- the USB 2.0 budget -------------------------------------------------------
 #
@@ -72,7 +74,7 @@ PI_ONBOARD_DRIVERS = ("smsc95xx", "lan78xx")
 PI_ONBOARD_DEVPATHS = ("1.1", "1.1.1")
 UDC_SPEEDS = {"low-speed": 1, "full-speed": 12, "high-speed": 480,
               "super-speed": 5000, "super-speed-plus": 10000}
-HOST, GADGET = "host", "gadget"
+HOST, GADGET = USB_HOST, USB_GADGET
 
 
 @dataclass(frozen=True)
@@ -89,52 +91,20 @@ class PiModel:
         return self.generation <= 3
 
 
-@dataclass(frozen=True)
-class UsbNicFacts:
-    """One network link: its driver, duplex and speed, and (when a USB device is
-    behind it) where it sits on USB. The one facts type of doctor, preflight's
-    USB check and the overlay's auto weights."""
-    name: str
-    role: str = HOST                      # host: a USB device is our NIC; gadget: we are the USB device
-    driver: Optional[str] = None          # r8152, cdc_ncm, plusb, g_ether, configfs-gadget.g1...
-    duplex: str = "unknown"               # full, half, unknown (sysfs duplex)
-    speed_mbps: Optional[int] = None      # the link's own rate (sysfs speed); None unknown
-    vendor_id: Optional[str] = None       # idVendor, four hex digits
-    product_id: Optional[str] = None
-    product: Optional[str] = None
-    serial: Optional[str] = None
-    usb_speed_mbps: Optional[int] = None  # negotiated: 12, 480, 5000, 10000, 20000
-    usb_version: Optional[str] = None     # bcdUSB as sysfs shows it: "3.20"
-    configuration: Optional[int] = None   # bConfigurationValue
-    busnum: Optional[int] = None
-    devpath: Optional[str] = None         # port chain below the root hub: "1.2"
-    host_controller: Optional[str] = None # driver of the controller: xhci_hcd, dwc_otg...
-    udc: Optional[str] = None             # gadget side: the UDC's name
-    carrier: Optional[bool] = None        # sysfs carrier; None unknown
-    num_configurations: Optional[int] = None  # bNumConfigurations
+# One link's facts are core/objects.LinkFacts, whatever reads them (sysfs here,
+# the ethtool ioctl for bonding); this wing adds only the judging below.
+UsbNicFacts = LinkFacts
 
-    @property
-    def is_usb(self) -> bool:
-        """False for a port with no USB behind it (read_link reads those too)."""
-        return self.vendor_id is not None or self.role == GADGET
 
-    @property
-    def usb_id(self) -> Optional[str]:
-        return f"{self.vendor_id}:{self.product_id}" if self.vendor_id else None
+def chip(nic: LinkFacts) -> Optional[str]:
+    """The chip's name from CHIPS ("RTL8156"), else None."""
+    return CHIPS.get((nic.vendor_id or "", nic.product_id or ""))
 
-    @property
-    def chip(self) -> Optional[str]:
-        return CHIPS.get((self.vendor_id or "", self.product_id or ""))
 
-    @property
-    def usb3_capable(self) -> bool:
-        major = (self.usb_version or "").split(".")[0]
-        return ((major.isdigit() and int(major) >= 3)
-                or (self.vendor_id or "", self.product_id or "") in USB3_CHIPS)
-
-    @property
-    def root_port(self) -> Optional[str]:
-        return self.devpath.split(".")[0] if self.devpath else None
+def usb3_capable(nic: LinkFacts) -> bool:
+    major = (nic.usb_version or "").split(".")[0]
+    return ((major.isdigit() and int(major) >= 3)
+            or (nic.vendor_id or "", nic.product_id or "") in USB3_CHIPS)
 
 
 # --- judging (pure) -----------------------------------------------------------
@@ -146,7 +116,7 @@ def ncm_mode(driver: Optional[str]) -> str:
 
 def realtek_chip(nic: UsbNicFacts) -> Optional[str]:
     """"RTL8156" and friends: the Realtek chips r8152 can drive, else None."""
-    return nic.chip if nic.vendor_id == REALTEK_VENDOR else None
+    return chip(nic) if nic.vendor_id == REALTEK_VENDOR else None
 
 
 def parse_pi_model(model: Optional[str]) -> Optional[PiModel]:
