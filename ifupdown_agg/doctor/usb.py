@@ -188,7 +188,8 @@ def usb_report_json(facts: Dict[str, UsbNicFacts], pi: Optional[PiModel],
                     findings: List[Finding]) -> dict:
     caps = usbinfo.bus_caps(facts, pi)
     nics = [dict(asdict(nic), usb_id=nic.usb_id, chip=usbinfo.chip(nic),
-                 usb3_capable=usbinfo.usb3_capable(nic), onboard=usbinfo.is_pi_onboard(nic, pi), usable_mbps=caps.get(name))
+                 usb3_capable=usbinfo.usb3_capable(nic), onboard=usbinfo.is_pi_onboard(nic, pi),
+                 usable_mbps=caps.get(name))
             for name, nic in sorted(facts.items())]
     return dict(pi=dict(asdict(pi), shared_usb2_bus=pi.shared_usb2_bus) if pi else None,
                 usb2_bus_budget_mbps=usbinfo.USB2_BUS_BUDGET_MBPS, nics=nics,
