@@ -19,6 +19,29 @@ def spec_of(obj: UsbGadget) -> GadgetSpec:
     return GadgetSpec(**asdict(obj))
 
 
+def udc_state(udc: str, udc_class: str = UDC_CLASS) -> str:
+    """The UDC's state ("configured" once a host enumerated the gadget), or "gone"."""
+    try:
+        with open(os.path.join(udc_class, udc, "state")) as fh:
+            return fh.read().strip()
+    except OSError:
+        return "gone"
+
+
+def present(gadget_dir: str) -> bool:
+    """Whether the gadget's configfs directory is there."""
+    return os.path.isdir(gadget_dir)
+
+
+def bound_udc(gadget: "Gadget") -> str:
+    """The UDC the gadget is bound to, "" if none or the gadget is gone."""
+    try:
+        with open(os.path.join(gadget.dir, "UDC")) as fh:
+            return fh.read().strip()
+    except OSError:
+        return ""
+
+
 def apply(obj: UsbGadget, add: bool, root: str = CONFIGFS) -> None:
     """Make the gadget and bind it to obj.udc, or unbind and remove it."""
     gadget = Gadget(spec_of(obj), root)

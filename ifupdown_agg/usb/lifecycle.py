@@ -20,16 +20,13 @@ comes on): a cable plugged in after boot, or a host that reboots.
 The gadget (a UsbGadget op, written by kernel/configfs.py) and the bridge join (a
 BridgePort op) go through the executor and the stanza's record like every other
 change, so post-down and pre-down take out exactly what pre-up and post-up put in.
-Renames and up/down use the SIOCSIFNAME/SIOCSIFFLAGS ioctls.
+Renames, up/down and sysfs reads go through kernel/netdev.py.
 """
 
 from __future__ import annotations
 
-import fcntl
 import os
 import signal
-import socket
-import struct
 import subprocess
 import sys
 import time
@@ -43,16 +40,15 @@ from ifupdown_agg.core.ops import Action, Op
 from ifupdown_agg.errors import AggError, ConfigError
 from ifupdown_agg.usb.options import GADGET_SETTINGS, USBNET_TABLE
 from ifupdown_agg.config.schema import RawOption, parse_options
-from ifupdown_agg.kernel.configfs import Gadget
-from ifupdown_agg.usb.gadget import CONFIGFS, UDC_CLASS, GadgetError, GadgetSpec, gadget_name
+from ifupdown_agg.kernel.configfs import Gadget, bound_udc as _bound_udc, present, udc_state
+from ifupdown_agg.kernel.netdev import carrier as _carrier, exists as _netdev_exists
+from ifupdown_agg.kernel.netdev import macs as _macs, rename, set_up
+from ifupdown_agg.usb.gadget import CONFIGFS, GadgetError, GadgetSpec, gadget_name
 
-SYSFS_NET = "/sys/class/net"
 NETDEV_WAIT = 5.0            # the kernel registers the gadget's interface at bind
 ENUMERATION_WAIT = 2.0       # a connected host enumerates in well under a second
 WATCH_INTERVAL = 0.25        # the watch's one read per interval costs next to nothing
 BOUNCE_DELAY = 0.5           # let the host's driver bind before the connect notification
-SIOCGIFFLAGS, SIOCSIFFLAGS, SIOCSIFNAME = 0x8913, 0x8914, 0x8923
-IFF_UP = 0x1
 
 Say = Callable[[str], None]
 
@@ -77,60 +73,6 @@ def gadget_spec(iface: str, raw: Mapping[str, RawOption],
                       serial_console=values["usbnet-serial-console"])
 
 
-# ---- netdev ioctls ---------------------------------------------------------------------
-
-def _ifreq(fmt: str, *args) -> bytes:
-    return struct.pack(fmt, *args).ljust(40, b"\0")
-
-
-def rename(old: str, new: str) -> None:
-    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
-        fcntl.ioctl(sock.fileno(), SIOCSIFNAME, _ifreq("16s16s", old.encode(), new.encode()))
-
-
-def set_up(name: str, up: bool) -> None:
-    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
-        got = fcntl.ioctl(sock.fileno(), SIOCGIFFLAGS, _ifreq("16s", name.encode()))
-        flags = struct.unpack_from("H", got, 16)[0]
-        flags = (flags | IFF_UP) if up else (flags & ~IFF_UP)
-        fcntl.ioctl(sock.fileno(), SIOCSIFFLAGS, _ifreq("16sH", name.encode(), flags))
-
-
-def is_up(name: str) -> bool:
-    try:
-        with open(os.path.join(SYSFS_NET, name, "flags")) as fh:
-            return bool(int(fh.read().strip(), 16) & IFF_UP)
-    except (OSError, ValueError):
-        return False
-
-
-def _macs() -> Dict[str, str]:
-    out = {}
-    for name in os.listdir(SYSFS_NET):
-        try:
-            with open(os.path.join(SYSFS_NET, name, "address")) as fh:
-                out[fh.read().strip()] = name
-        except OSError:
-            pass
-    return out
-
-
-def udc_state(udc: str, udc_class: str = UDC_CLASS) -> str:
-    try:
-        with open(os.path.join(udc_class, udc, "state")) as fh:
-            return fh.read().strip()
-    except OSError:
-        return "gone"
-
-
-def _bound_udc(gadget: Gadget) -> str:
-    try:
-        with open(os.path.join(gadget.dir, "UDC")) as fh:
-            return fh.read().strip()
-    except OSError:
-        return ""
-
-
 # ---- the gadget's life cycle -----------------------------------------------------------
 
 def gadget_object(spec: GadgetSpec, udc: str) -> UsbGadget:
@@ -140,15 +82,14 @@ def gadget_object(spec: GadgetSpec, udc: str) -> UsbGadget:
 def gadget_up(spec: GadgetSpec, say: Say, make_kernel=None) -> str:
     """Create and bind the gadget; its interface is renamed to the stanza's. Returns the UDC."""
     gadget = Gadget(spec)
-    if os.path.isdir(gadget.dir) and _bound_udc(gadget) and os.path.isdir(
-            os.path.join(SYSFS_NET, spec.iface)):
+    if present(gadget.dir) and _bound_udc(gadget) and _netdev_exists(spec.iface):
         return _bound_udc(gadget)            # up already (ifup twice): nothing to do
-    if os.path.isdir(gadget.dir):
+    if present(gadget.dir):
         gadget.remove()                      # a half-made leftover of an earlier run
     udc = gadget.preflight()
     existing = {mac: name for mac, name in _macs().items() if name != spec.iface}
     gadget.check_macs(existing)
-    if os.path.isdir(os.path.join(SYSFS_NET, spec.iface)):
+    if _netdev_exists(spec.iface):
         raise GadgetError(f"{spec.iface}: an interface of that name exists already and is "
                           "not this gadget's; rename the stanza or remove the interface")
     kernel = (make_kernel or _real_kernel)()
@@ -193,7 +134,7 @@ def gadget_op(iface: str, obj: UsbGadget, add: bool, kernel) -> List[Op]:
 
     def planner(obs, made):
         mine = [op.obj for op in made if op.action is Action.ADD and isinstance(op.obj, UsbGadget)]
-        if not mine and os.path.isdir(os.path.join(CONFIGFS, "usb_gadget", gadget_name(iface))):
+        if not mine and present(os.path.join(CONFIGFS, "usb_gadget", gadget_name(iface))):
             mine = [obj]
         return [Op(Action.DEL, o) for o in mine]
 
@@ -259,16 +200,6 @@ def stop_watch(iface: str) -> None:
         pass
 
 
-def _carrier(iface: str) -> Optional[bool]:
-    """The gadget side's carrier: on while a host has the gadget configured. None while
-    the interface is down (sysfs refuses to say) or gone."""
-    try:
-        with open(os.path.join(SYSFS_NET, iface, "carrier")) as fh:
-            return fh.read().strip() == "1"
-    except OSError:
-        return None
-
-
 def watch(iface: str, udc: str, gadget_dir: str, interval: float = WATCH_INTERVAL) -> int:
     """Bounce `iface` once whenever a host (re-)enumerates the gadget; ends with the gadget.
 
@@ -279,7 +210,7 @@ def watch(iface: str, udc: str, gadget_dir: str, interval: float = WATCH_INTERVA
     # A host already there at start counts as arriving: pre-up's wait does not always
     # outlast the host's driver binding, so the first enumeration gets its bounce too.
     last: Optional[bool] = False
-    while os.path.isdir(gadget_dir) and os.path.isdir(os.path.join(SYSFS_NET, iface)):
+    while present(gadget_dir) and _netdev_exists(iface):
         time.sleep(interval)
         now = _carrier(iface)
         if now is None:
