@@ -10,10 +10,11 @@ import socket
 import struct
 from typing import Dict, Iterator, Tuple
 
+from ifupdown_agg.kernel.nlmsg import messages
+
 RTMGRP_LINK = 1
 RTM_NEWLINK, RTM_DELLINK = 16, 17
 IFF_UP, IFF_LOWER_UP = 0x1, 0x10000
-_NLMSGHDR = struct.Struct("=IHHII")
 _IFINFOMSG = struct.Struct("=BxHiII")
 
 
@@ -48,18 +49,13 @@ class LinkWatch:
                 data = self.sock.recv(65536)
             except (BlockingIOError, InterruptedError):
                 return
-            offset = 0
-            while offset + _NLMSGHDR.size <= len(data):
-                length, mtype, _, _, _ = _NLMSGHDR.unpack_from(data, offset)
-                if length < _NLMSGHDR.size:
-                    break
+            for mtype, _, payload in messages(data):
                 if mtype in (RTM_NEWLINK, RTM_DELLINK):
-                    _, _, index, flags, _ = _IFINFOMSG.unpack_from(data, offset + _NLMSGHDR.size)
+                    _, _, index, flags, _ = _IFINFOMSG.unpack_from(data, payload)
                     dev = self.names.get(index)
                     if dev:
                         up = mtype == RTM_NEWLINK and flags & IFF_UP and flags & IFF_LOWER_UP
                         yield dev, bool(up)
-                offset += (length + 3) & ~3
 
     def close(self) -> None:
         self.sock.close()

@@ -13,6 +13,8 @@ import socket
 import struct
 from typing import Dict, List, Optional, Sequence, Tuple
 
+from ifupdown_agg.kernel.nlmsg import attr as _attr, message, messages
+
 RTM_NEWROUTE, RTM_DELROUTE = 24, 25
 NLMSG_ERROR = 2
 NLM_F_REQUEST, NLM_F_ACK, NLM_F_EXCL, NLM_F_CREATE = 0x1, 0x4, 0x200, 0x400
@@ -22,13 +24,7 @@ RT_SCOPE_UNIVERSE, RT_SCOPE_LINK, RT_SCOPE_NOWHERE = 0, 253, 255
 RTN_UNICAST = 1
 RT_TABLE_COMPAT = 252
 PER_DATAGRAM = 128
-_NLMSGHDR = struct.Struct("=IHHII")
 _RTMSG = struct.Struct("=BBBBBBBBI")
-
-
-def _attr(kind: int, data: bytes) -> bytes:
-    length = 4 + len(data)
-    return struct.pack("=HH", length, kind) + data + b"\0" * (-length & 3)
 
 
 def encode(seq: int, add: bool, table: int, dst: str, plen: int, proto: int,
@@ -59,8 +55,7 @@ def encode(seq: int, add: bool, table: int, dst: str, plen: int, proto: int,
         if metrics:
             attrs += _attr(RTA_METRICS, metrics)
     body = head + attrs
-    return _NLMSGHDR.pack(_NLMSGHDR.size + len(body), RTM_NEWROUTE if add else RTM_DELROUTE,
-                          flags, seq, 0) + body
+    return message(RTM_NEWROUTE if add else RTM_DELROUTE, flags, seq, body)
 
 
 class RouteBatch:
@@ -89,15 +84,10 @@ class RouteBatch:
             if len(found) == count:
                 break
             data = self.sock.recv(1 << 20)
-            offset = 0
-            while offset + _NLMSGHDR.size <= len(data):
-                length, mtype, _, seq, _ = _NLMSGHDR.unpack_from(data, offset)
-                if length < _NLMSGHDR.size:
-                    break
+            for mtype, seq, payload in messages(data):
                 if mtype == NLMSG_ERROR and first <= seq < first + count:
-                    (error,) = struct.unpack_from("=i", data, offset + _NLMSGHDR.size)
+                    (error,) = struct.unpack_from("=i", data, payload)
                     found[seq] = -error
-                offset += (length + 3) & ~3
         return [found.get(first + i, 110) for i in range(count)]   # ETIMEDOUT if lost
 
     def close(self) -> None:
