@@ -270,7 +270,7 @@ def fs(tmp_path, monkeypatch):
 
 
 def usb_findings(fs):
-    from ifupdown_agg.usb import read as usbread
+    from ifupdown_agg.kernel import usb as usbread
     return doctor.diagnose_usb(*usbread.read_all(None, fs.sysfs_root, fs.dt_root))
 
 

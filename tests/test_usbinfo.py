@@ -11,7 +11,8 @@ import subprocess
 import pytest
 
 from ifupdown_agg.usb import facts as usbinfo
-from ifupdown_agg.usb import read as usbread
+from ifupdown_agg.kernel import usb as usbread
+from ifupdown_agg.usb import read as usbcaps
 from ifupdown_agg.usb.facts import PiModel, UsbNicFacts, bus_caps, chip, parse_pi_model, usb3_capable
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -107,13 +108,13 @@ def test_non_usb_links_are_left_out(fs):
     facts, _ = read(fs)
     assert sorted(facts) == ["enx00e04c6810e6"]
     assert read(fs, ["enp1s0", "veth0", "missing0"])[0] == {}
-    assert usbread.usb_caps(["enp1s0", "enx00e04c6810e6"], sysfs_root=fs.sysfs_root,
+    assert usbcaps.usb_caps(["enp1s0", "enx00e04c6810e6"], sysfs_root=fs.sysfs_root,
                             dt_root=fs.dt_root) == {"enx00e04c6810e6": 2500}
 
 
 def test_usb_caps_takes_the_callers_rates(fs):
     usb_sysfs.pi3b_smsc95xx_ax88179(fs)
-    caps = usbread.usb_caps(["eth0", "eth1"], rates={"eth1": 100},
+    caps = usbcaps.usb_caps(["eth0", "eth1"], rates={"eth1": 100},
                             sysfs_root=fs.sysfs_root, dt_root=fs.dt_root)
     assert caps == {"eth0": 100, "eth1": 100}      # 200 fits in the bus: no cap
 

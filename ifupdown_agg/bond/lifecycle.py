@@ -16,7 +16,7 @@ from ifupdown_agg.bond import plan as bond_plan
 from ifupdown_agg.config import ifaces_file
 from ifupdown_agg.core import transaction
 from ifupdown_agg.usb import facts as usbinfo
-from ifupdown_agg.usb import read as usbread
+from ifupdown_agg.kernel import usb as usbread
 from ifupdown_agg.bond.preflight import check_ports
 from ifupdown_agg.errors import ConfigError
 from ifupdown_agg.core.objects import DEVICE_ALIAS, Enslave

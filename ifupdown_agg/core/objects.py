@@ -348,7 +348,7 @@ USB_HOST, USB_GADGET = "host", "gadget"    # LinkFacts.role: a USB device is our
 class LinkFacts:
     """One network link: its driver, duplex and speed, and (when a USB device is
     behind it) where it sits on USB. The one facts type of doctor, bond preflight
-    and the overlay's auto weights: usb/read.py fills it from sysfs,
+    and the overlay's auto weights: kernel/usb.py fills it from sysfs,
     kernel/ethtool.py (driver, speed_mbps, duplex, carrier) through the ioctl.
     Plain data; the USB judging (chip, usb3_capable...) is usb/facts.py's."""
     name: str

@@ -32,7 +32,7 @@ from ifupdown_agg.doctor.bond import SlaveFacts, diagnose
 from ifupdown_agg.doctor.findings import ERROR, INFO, WARNING, Finding, render
 from ifupdown_agg.doctor.texts import R8152_FIX, UDEV_RULE
 from ifupdown_agg.doctor.usb import describe_nic, diagnose_usb, format_usb_report, usb_report_json
-from ifupdown_agg.usb import read as usbread
+from ifupdown_agg.kernel import usb as usbread
 
 # The names callers and the VM tier know this module by (diagnose, diagnose_usb...).
 __all__ = ["ERROR", "INFO", "WARNING", "Finding", "R8152_FIX", "SlaveFacts", "UDEV_RULE",

@@ -19,7 +19,7 @@ from pyroute2.netlink.rtnl.rtmsg import rtmsg
 from ifupdown_agg.kernel.nft import Nft
 from ifupdown_agg.kernel import tun as tundev
 from ifupdown_agg.kernel import configfs, sysfs
-from ifupdown_agg.usb import read as usbread
+from ifupdown_agg.kernel import usb as usbread
 from ifupdown_agg.kernel.route_batch import RouteBatch
 from ifupdown_agg.errors import ApplyError
 from ifupdown_agg.core.objects import (DEVICE_ALIAS, RTPROT_IFAGG, Address, Bond,

@@ -7,12 +7,12 @@ plusb on both ends) and USB NICs (RTL8156 2.5G, RTL8153 and AX88179 1G).
 
 This module is pure: the judging on a link's facts (core/objects.LinkFacts,
 UsbNicFacts here) and the Pi model. Reading (I/O, always under a root
-directory, so tests run on fake trees) is usb/read.py, through kernel/sysfs.py:
+directory, so tests run on fake trees) is kernel/usb.py, through kernel/sysfs.py:
 
-  usb.read: read_nic(), read_all(), read_pi_model()   sysfs and the device tree
+  kernel.usb: read_nic(), read_all(), read_pi_model() sysfs and the device tree
   here:     parse_pi_model(), bus_caps(), ncm_mode()  pure
 
-The sysfs layout usb/read.py reads (real paths; a fake tree under a root mirrors them):
+The sysfs layout kernel/usb.py reads (real paths; a fake tree under a root mirrors them):
 
   /sys/class/net/X/{speed,duplex}      the link's own rate and duplex
   /sys/class/net/X/device              host side: the USB *interface* dir (1-1.2:1.0)
