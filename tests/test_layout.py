@@ -178,6 +178,17 @@ def test_pyroute2_only_in_kernel_netlink():
     assert not bad, "\n".join(bad)
 
 
+# kernel/ is the only package that touches the running system (issue #12); ioctls
+# go through fcntl, so only kernel/ (and the monitor's raw-socket probe) may import it.
+FCNTL_ALLOWED = ("ifupdown_agg.kernel", "ifupdown_agg.monitor.probe")
+
+
+def test_fcntl_only_in_kernel():
+    bad = _violations(lambda m, d: d == "fcntl"
+                      and not any(_under(m, p) for p in FCNTL_ALLOWED))
+    assert not bad, "\n".join(bad)
+
+
 def test_wings_do_not_import_registry_or_cli():
     bad = _violations(lambda m, d: any(_under(m, w) for w in WINGS)
                       and (_under(d, "ifupdown_agg.config.registry") or _under(d, "ifupdown_agg.cli")))
