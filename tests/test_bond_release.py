@@ -83,3 +83,25 @@ def test_ports_released_and_joined_again_by_an_up_plan_are_not_recorded():
     applied = [Op("del", Enslave("eth1", "bond0")), mode, Op("add", Enslave("eth1", "bond0")),
                Op("add", Enslave("eth2", "bond0"))]
     assert recorded(applied, obs) == [mode, Op("add", Enslave("eth2", "bond0"))]
+
+
+def test_bond_down_leaves_another_wings_record_entries(tmp_path, monkeypatch):
+    """A USB gadget that is also a bond port keeps both in one record; the bond's down
+    undoes its port and leaves the gadget for the usb wing's own down (it used to read
+    the gadget as a bond object and fail)."""
+    from ifupdown_agg.bond import lifecycle
+    from ifupdown_agg.core import record
+    from ifupdown_agg.core.executor import RealExecutor
+    from ifupdown_agg.core.memory import MemoryKernel
+    from ifupdown_agg.core.objects import LinkInfo, Observed, UsbGadget
+    from ifupdown_agg.core.ops import Action, Op
+    monkeypatch.setattr(record, "STATE_DIR", str(tmp_path))
+    obs = Observed(links={"bond1": LinkInfo("bond1", 1, kind="bond", alias="ifupdown-agg", up=True),
+                          "usbg1": LinkInfo("usbg1", 2, master="bond1", up=True)})
+    kernel = MemoryKernel(obs)
+    gadget = UsbGadget("usbg1", "ncm", "dummy_udc.0")
+    record.save("usbg1", [Op(Action.ADD, gadget), Op(Action.ADD, Enslave("usbg1", "bond1"))])
+    lifecycle.down("usbg1", kernel, RealExecutor(kernel))
+    assert kernel.observe().links["usbg1"].master is None
+    assert [op.obj for op in record.load("usbg1")] == [gadget]
+

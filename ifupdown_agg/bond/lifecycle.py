@@ -19,7 +19,7 @@ from ifupdown_agg.usb import facts as usbinfo
 from ifupdown_agg.kernel import usb as usbread
 from ifupdown_agg.bond.preflight import check_ports
 from ifupdown_agg.errors import ConfigError
-from ifupdown_agg.core.objects import DEVICE_ALIAS, Enslave
+from ifupdown_agg.core.objects import DEVICE_ALIAS, Bond, BondSettings, Enslave, LinkAttrs
 from ifupdown_agg.core.ops import Op
 from ifupdown_agg.config.schema import RawOption
 
@@ -95,10 +95,22 @@ def _stanza(name: str, interfaces: str) -> Optional[Mapping[str, RawOption]]:
     return stanza.options if stanza else None
 
 
+# What the bond wing records: the bond, its settings, its ports, the bond's down/up.
+BOND_KINDS = (Bond, BondSettings, Enslave, LinkAttrs)
+
+
+def _ours(op: Op) -> bool:
+    """A record entry of the bond wing; a stanza's record may also hold another wing's
+    (a USB gadget that is also a bond port), which that wing's own down undoes."""
+    return isinstance(op.obj, BOND_KINDS)
+
+
 def down(iface: str, kernel, executor) -> List[Op]:
     """post-down: undo this stanza's record; without one, delete a bond that carries our alias."""
     def planner(obs, made):
-        return (bond_plan.plan_release(made, obs, DEVICE_ALIAS) if made
+        mine = [op for op in made if _ours(op)]
+        return (bond_plan.plan_release(mine, obs, DEVICE_ALIAS) if mine
                 else bond_plan.plan_sweep(obs, iface, DEVICE_ALIAS))
 
-    return transaction.down(iface, kernel, executor, planner).ops
+    return transaction.down(iface, kernel, executor, planner,
+                            keep=lambda op: not _ours(op)).ops
