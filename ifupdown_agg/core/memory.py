@@ -6,16 +6,15 @@ ask of kernel.netlink.Kernel (observe, apply_all, port_facts, counters,
 forget_neighbour), and it refuses what the kernel refuses, with its errno:
 adding what exists, deleting what is gone, a route through a device that is
 down or via a gateway off the device's networks, a bond option the bond's
-state does not allow (drivers/net/bonding/bond_options.c). It has the
-kernel's side effects: a device that goes takes its routes, rp_filter and
-ports along; a link taken down loses its routes; an address that goes takes
-the routes that use it as source; bonding opens a port it takes and closes
-one it releases.
+state does not allow (drivers/net/bonding/bond_options.c). It has the kernel's
+side effects: a device that goes takes its routes, rp_filter and ports along; a link
+taken down loses its routes; an address that goes takes the routes that use it as
+source; bonding opens a port it takes and closes one it releases.
 
 Stricter than the kernel where the kernel lets a redundant change pass
 (creating a tun or nft table that exists, enslaving a port to its own bond,
-releasing a port without a master): the planners never mean one, so here it
-is a plan bug. Not modelled: connected and local routes, neighbours, carrier.
+releasing a port without a master): the planners never mean one, so here it is a
+plan bug. Not modelled: connected and local routes, neighbours, carrier.
 `MemoryKernel(snapshot, fail_at=k)` makes the k-th op tried fail (counting
 from 0 over every apply_all), which is how rollback gets tested at each op.
 """
@@ -94,7 +93,8 @@ def kernel_objects(obs: Observed) -> FrozenSet[object]:
     items: set = set()
     for link in obs.links.values():
         up = link.up if link.kind in ("tun", "bond") else None
-        items.add(("link", link.name, link.kind, link.alias, up, link.gso_max_segs, link.master))
+        items.add(("link", link.name, link.kind, link.alias, up, link.gso_max_segs,
+                   link.master, link.mtu))
         if link.bond is not None:
             items.add(("bond", link.name, frozenset((k, _hashable(v)) for k, v in link.bond.items())))
         items.update(Address(link.name, a, p) for a, p in link.addrs)
@@ -199,7 +199,7 @@ class MemoryKernel:
             raise _Refused(errno.EEXIST)
         index = max((li.index for li in self.state.links.values()), default=1) + 1
         self.state.links[name] = LinkInfo(name, index, kind=kind, alias=DEVICE_ALIAS,
-                                          gso_max_segs=GSO_MAX_SEGS, bond=bond)
+                                          gso_max_segs=GSO_MAX_SEGS, mtu=1500, bond=bond)
         default = self.state.sysctls.get(CONF + "default/rp_filter", "0")
         self.state.sysctls[f"{CONF}{name}/rp_filter"] = default
 
@@ -233,13 +233,13 @@ class MemoryKernel:
             self._drop_device(obj.name)
 
     def _link_attrs(self, obj: LinkAttrs, verb: str) -> None:
-        if obj.up is None and obj.gso_max_segs is None:
+        if obj.up is None and obj.gso_max_segs is None and obj.mtu is None:
             return      # Kernel._apply sends nothing
         link = self._link(obj.name)
         if obj.gso_max_segs is not None and not 0 <= obj.gso_max_segs <= GSO_MAX_SEGS:
             raise _Refused(errno.EINVAL)
-        if obj.gso_max_segs is not None:
-            link.gso_max_segs = obj.gso_max_segs
+        link.gso_max_segs = link.gso_max_segs if obj.gso_max_segs is None else obj.gso_max_segs
+        link.mtu = link.mtu if obj.mtu is None else obj.mtu
         if obj.up is False:
             self._set_down(link)
         elif obj.up:

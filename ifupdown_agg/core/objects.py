@@ -39,6 +39,7 @@ class LinkAttrs:
     name: str
     up: Optional[bool] = None
     gso_max_segs: Optional[int] = None
+    mtu: Optional[int] = None
 
     def key(self):
         return ("link", self.name)
@@ -49,6 +50,8 @@ class LinkAttrs:
             parts.append("up" if self.up else "down")
         if self.gso_max_segs is not None:
             parts.append(f"gso_max_segs {self.gso_max_segs}")
+        if self.mtu is not None:
+            parts.append(f"mtu {self.mtu}")
         return f"ip link set {self.name} " + " ".join(parts)
 
 
@@ -286,6 +289,7 @@ class LinkInfo:
     alias: str = ""
     up: bool = False
     gso_max_segs: Optional[int] = None
+    mtu: Optional[int] = None
     speed: Optional[int] = None                      # Mbit/s, None if unknown
     shaped: Optional[int] = None                     # Mbit/s of a tbf root qdisc, if any
     master: Optional[str] = None                     # the bond or bridge it is enslaved to

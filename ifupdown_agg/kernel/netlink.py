@@ -122,6 +122,7 @@ class Kernel:
                 up=bool(msg["flags"] & IFF_UP),
                 carrier=bool(msg["flags"] & IFF_LOWER_UP),
                 gso_max_segs=msg.get_attr("IFLA_GSO_MAX_SEGS"),
+                mtu=msg.get_attr("IFLA_MTU"),
                 bond=self._bond_attrs(info) if kind == "bond" else None)
             if msg.get_attr("IFLA_MASTER"):
                 masters[name] = msg.get_attr("IFLA_MASTER")
@@ -210,6 +211,8 @@ class Kernel:
                 attrs["state"] = "up" if obj.up else "down"
             if obj.gso_max_segs is not None:
                 attrs["gso_max_segs"] = obj.gso_max_segs
+            if obj.mtu is not None:
+                attrs["mtu"] = obj.mtu
             if attrs:
                 self.ipr.link("set", index=self._index(obj.name), **attrs)
         elif isinstance(obj, Bond):

@@ -18,6 +18,7 @@ from ifupdown_agg.errors import ConfigError, Location
 from ifupdown_agg.core.objects import (DEVICE_ALIAS, RTPROT_IFAGG, Address, KObject, LinkAttrs,
                                        NftTable, Observed, Route, Rule, Sysctl, TunDevice,
                                        nft_table_name)
+from ifupdown_agg.core.nftcontent import same_contents
 from ifupdown_agg.core.ops import Op
 from ifupdown_agg.overlay.model import OverlayConfig
 from ifupdown_agg.config.schema import RawOption
@@ -177,7 +178,7 @@ def desired_state(cfg: OverlayConfig, obs: Observed,
 
     gso = auto_gso_segs(devs, obs) if cfg.gso_max_segs == "auto" else cfg.gso_max_segs
     objects: List[KObject] = [TunDevice(cfg.iface),
-                              LinkAttrs(cfg.iface, up=True, gso_max_segs=gso),
+                              LinkAttrs(cfg.iface, up=True, gso_max_segs=gso, mtu=cfg.mtu),
                               Address(cfg.iface, cfg.address, 32)]
 
     route_devs = set(devs)
@@ -245,7 +246,8 @@ def _current(obj: KObject, obs: Observed) -> Tuple[bool, Optional[KObject]]:
             return False, LinkAttrs(obj.name, up=False, gso_max_segs=None)
         return True, LinkAttrs(obj.name,
                                up=link.up if obj.up is not None else None,
-                               gso_max_segs=link.gso_max_segs if obj.gso_max_segs is not None else None)
+                               gso_max_segs=link.gso_max_segs if obj.gso_max_segs is not None else None,
+                               mtu=link.mtu if obj.mtu is not None else None)
     if isinstance(obj, Address):
         link = obs.links.get(obj.dev)
         return bool(link and (obj.address, obj.prefixlen) in link.addrs), None
@@ -273,7 +275,7 @@ def diff(desired: Sequence[KObject], obs: Observed) -> List[Op]:
         elif isinstance(obj, NftTable):
             if cur is None:
                 ops.append(Op("add", obj))
-            elif cur.digest != obj.digest:
+            elif cur.digest != obj.digest or not same_contents(cur.script, obj.script):
                 ops.append(Op("set", obj, cur))
         elif isinstance(obj, Route) and exists and cur != obj:
             ops += [Op("del", cur), Op("add", obj)]
