@@ -107,8 +107,9 @@ def section8() -> str:
             "/run/ifupdown\\-agg/", "State: what ifup changed, the monitor's pidfile and health.",
             ".TP", "/etc/iproute2/rt_protos.d/ifupdown\\-agg.conf",
             "Names route protocol 173, the mark on our routes and rules, \\fBifagg\\fR.",
-            ".SH EXIT STATUS", "0 on success; 1 on an error, or when \\fBcheck\\fR finds drift; "
-            "2 on a usage error.",
+            ".SH EXIT STATUS", "0 on success; 1 on an error; 2 on a usage error. "
+            "\\fBcheck\\fR: 0 in sync, 1 drift, 2 invalid configuration, 3 could not look "
+            "(permissions, a missing tool).",
             ".SH SEE ALSO", "ifupdown\\-agg(5), interfaces(5), ifup(8), ip\\-rule(8), nft(8)"]
     return "\n".join(out) + "\n"
 
