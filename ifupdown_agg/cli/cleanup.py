@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 
-from ifupdown_agg.cli.common import Command, executor
+from ifupdown_agg.cli.common import Command, changing, executor
 
 
 class Cleanup(Command):
@@ -21,8 +21,11 @@ class Cleanup(Command):
         p.add_argument("-n", "--dry-run", action="store_true")
 
     def run(self, args) -> int:
-        ops = _sweep_kernel(args)
-        gadgets = _sweep_gadgets(args)
+        if args.dry_run:
+            ops, gadgets = _sweep_kernel(args), _sweep_gadgets(args)
+        else:
+            with changing("ifagg cleanup " + ("--all" if args.all else args.iface)):
+                ops, gadgets = _sweep_kernel(args), _sweep_gadgets(args)
         if not ops and not gadgets:
             print("nothing carries ifupdown-agg's marks")
         return 0

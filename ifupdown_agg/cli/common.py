@@ -54,3 +54,10 @@ def bond_stanza(args):
 
 def say(msg: str) -> None:
     print(f"ifagg: {msg}", file=sys.stderr)
+
+
+def changing(what: str):
+    """The lock every run that changes the system holds (kernel/lock.py): `with
+    changing("ifagg up tun0"):` around the observe-plan-apply of a command."""
+    from ifupdown_agg.kernel import lock
+    return lock.held(what, say=say)

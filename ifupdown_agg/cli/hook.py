@@ -86,11 +86,19 @@ def main(env: Optional[Mapping[str, str]] = None) -> int:
                 _say(f"{iface}: ifenslave is installed and handles the bond-* options")
             groups.remove("bond")
     order = [g for g in ORDER if g in groups]
-    for group in (order if phase in ("pre-up", "post-up") else reversed(order)):
-        handler = HANDLERS.get((group, phase))
-        rc = handler(call) if handler else 0
-        if rc:
-            return rc
+    from ifupdown_agg.kernel import lock
+    try:
+        with lock.held(f"ifupdown-agg {phase} {iface}", say=_say):
+            for group in (order if phase in ("pre-up", "post-up") else reversed(order)):
+                handler = HANDLERS.get((group, phase))
+                rc = handler(call) if handler else 0
+                if rc:
+                    return rc
+    except lock.LockTimeout as err:
+        return _fail(err, iface)
+    except OSError as err:
+        _say(f"{iface}: cannot take the lock: {err.strerror}: {err.filename or ''}")
+        return 1
     return 0
 
 

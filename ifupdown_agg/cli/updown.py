@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from ifupdown_agg.cli.common import Command, add_source, bond_stanza, executor, say
+from ifupdown_agg.cli.common import Command, add_source, bond_stanza, changing, executor, say
 from ifupdown_agg.errors import AggError
 
 
@@ -23,6 +23,11 @@ class Up(Command):
         _add_iface(p)
 
     def run(self, args) -> int:
+        with changing(f"ifagg up {args.iface}"):
+            return self._run(args)
+
+    @staticmethod
+    def _run(args) -> int:
         from ifupdown_agg.bond import lifecycle as bond
         from ifupdown_agg.overlay import lifecycle as overlay
         from ifupdown_agg.kernel.netlink import Kernel
@@ -55,7 +60,8 @@ class Down(Command):
             raw = bond_stanza(args)
         except (AggError, OSError):
             raw = None
-        return self._bond(args) if raw is not None else self._overlay(args)
+        with changing(f"ifagg down {args.iface}"):
+            return self._bond(args) if raw is not None else self._overlay(args)
 
     @staticmethod
     def _bond(args) -> int:

@@ -24,11 +24,14 @@ from ifupdown_agg.overlay import nft_ruleset, plan
 from ifupdown_agg.monitor import probe
 from ifupdown_agg.monitor.health import DOWN, Change, Path, Tracker
 from ifupdown_agg.core.objects import Observed, Route
+from ifupdown_agg.kernel import lock
 from ifupdown_agg.kernel.linkwatch import LinkWatch, carrier_of
 from ifupdown_agg.overlay.model import OverlayConfig
 from ifupdown_agg.errors import AggError
 # The service half (options file, start, stop) is monitor/service.py.
 from ifupdown_agg.monitor.service import _file, _write_json, load_options
+
+LOCK_WAIT = 10.0     # seconds the monitor waits for an ifup/ifdown run holding the lock
 
 log = logging.getLogger("ifupdown-agg")
 
@@ -123,9 +126,10 @@ class Monitor:
         through it, and bringing it up again restores only its own subnet's."""
         from ifupdown_agg.core.executor import RealExecutor
         try:
-            ops, _ = plan.plan_up(self.cfg, self.kernel.observe())
-            missing = [op for op in ops if op.action == "add" and isinstance(op.obj, Route)]
-            RealExecutor(self.kernel).run(missing)
+            with self._locked("route repair"):
+                ops, _ = plan.plan_up(self.cfg, self.kernel.observe())
+                missing = [op for op in ops if op.action == "add" and isinstance(op.obj, Route)]
+                RealExecutor(self.kernel).run(missing)
         except AggError as err:
             log.error("%s: cannot restore the routes: %s", self.cfg.iface, err)
             return
@@ -144,8 +148,17 @@ class Monitor:
                 stranded.append(by_index[index])
             script += nft_ruleset.peer_update(self.cfg.nft_table, index, tables, marks, weights)
         if script:
-            self.kernel.nft.run(script)
+            try:
+                with self._locked("rotation rewrite"):
+                    self.kernel.nft.run(script)
+            except lock.LockTimeout as err:
+                log.warning("%s: rotation not rewritten: %s", self.cfg.iface, err)
         return stranded
+
+    def _locked(self, what: str):
+        """The lock of kernel/lock.py, waited for briefly; asked to stop, we give up."""
+        return lock.held(f"ifupdown-agg-monitor {self.cfg.iface} {what}", timeout=LOCK_WAIT,
+                         give_up=lambda: self.stopping)
 
     def _apply(self, changes: List[Change]) -> None:
         if not changes:
