@@ -36,17 +36,28 @@ class Check(Command):
         add_source(p)
         p.add_argument("--json", action="store_true",
                        help="one object per stanza, its ops as `plan --json` writes them")
+        p.add_argument("--syntax", action="store_true",
+                       help="only validate the file, each stanza and the stanzas against each "
+                            "other (no kernel, no root: any machine); exit 0 or 2")
 
     def run(self, args) -> int:
+        from ifupdown_agg.config import across
+        if args.syntax:
+            return _syntax(args, across.validate(args.interfaces))
         try:
+            invalid = {e.iface: e for e in reversed(across.validate(args.interfaces).errors)}
             stanzas = _stanzas(args.interfaces, args.iface)
         except (ConfigError, OSError) as err:
             return _fail(args, INVALID, _reason(err))
         try:
-            report = _report(args, stanzas)
+            report = _report(args, [s for s in stanzas if s[0] not in invalid])
         except _Unseen as err:
             return _fail(args, UNSEEN, str(err))
+        report += [_invalid(name, kind, invalid[name]) for name, kind in stanzas
+                   if name in invalid]
         code = max([r["exit"] for r in report], default=IN_SYNC)
+        if invalid and not args.iface:
+            code = max(code, INVALID)
         if args.json:
             print(json.dumps({"in_sync": code == IN_SYNC, "exit": code, "stanzas": report},
                              indent=2))
@@ -64,6 +75,27 @@ def _reason(err: BaseException) -> str:
     if isinstance(err, OSError) and not isinstance(err, AggError):
         return f"{err.filename or ''}: {err.strerror or err}".lstrip(": ")
     return str(err)
+
+
+def _syntax(args, report) -> int:
+    code = INVALID if report.errors else IN_SYNC
+    if args.json:
+        print(json.dumps({"valid": not report.errors, "exit": code,
+                          "errors": [str(e) for e in report.errors],
+                          "warnings": report.warnings}, indent=2))
+    else:
+        for line in report.errors:
+            print(f"ifagg: {line}", file=sys.stderr)
+        for line in report.warnings:
+            print(f"ifagg: warning: {line}", file=sys.stderr)
+        if not report.errors:
+            print(f"{args.interfaces}: valid")
+    return code
+
+
+def _invalid(name: str, kind: str, err: ConfigError) -> dict:
+    return {"iface": name, "kind": kind, "in_sync": False, "exit": INVALID, "ops": [],
+            "describe": [], "details": [], "notes": [], "error": str(err)}
 
 
 def _fail(args, code: int, reason: str) -> int:

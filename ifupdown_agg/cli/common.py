@@ -56,6 +56,19 @@ def say(msg: str) -> None:
     print(f"ifagg: {msg}", file=sys.stderr)
 
 
+def refuse_conflicts(iface: str, path: str) -> None:
+    """Raise when IFACE's stanza conflicts with another of the file (config/across.py):
+    shared table IDs, overlapping fake nets, one probe port, a bond's port as member."""
+    from ifupdown_agg.config import across
+    from ifupdown_agg.errors import ConfigError
+    found = across.conflicts_for(iface, path)
+    if found:
+        first = found[0]
+        more = "".join(f"\n{err}" for err in found[1:])
+        raise ConfigError(first.reason + more, iface=first.iface, option=first.option,
+                          location=first.location)
+
+
 def changing(what: str):
     """The lock every run that changes the system holds (kernel/lock.py): `with
     changing("ifagg up tun0"):` around the observe-plan-apply of a command."""

@@ -151,6 +151,8 @@ def _overlay(call: Call) -> int:
 
     try:
         if phase == "pre-up":
+            from ifupdown_agg.cli.common import refuse_conflicts
+            refuse_conflicts(iface, INTERFACES)
             overlay.create_device(loaded)
             return 0
         if phase == "post-down":
@@ -159,6 +161,8 @@ def _overlay(call: Call) -> int:
     except OSError as err:
         _say(f"{iface}: {err.strerror}: {err.filename or ''}")
         return 1
+    except ConfigError as err:
+        return _fail(err, iface)
 
     # Imported here: pyroute2 is needed only for the phases that route.
     from ifupdown_agg.core.executor import RealExecutor

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from ifupdown_agg.cli.common import Command, add_source, bond_stanza, changing, executor, say
+from ifupdown_agg.cli.common import (Command, add_source, bond_stanza, changing, executor,
+                                     refuse_conflicts, say)
 from ifupdown_agg.errors import AggError
 
 
@@ -38,6 +39,7 @@ class Up(Command):
                 ops = bond.up(args.iface, raw, kernel, executor(kernel, args.verbose), say,
                               args.interfaces)
             else:
+                refuse_conflicts(args.iface, args.interfaces)
                 ops, _ = overlay.up(overlay.from_file(args.iface, args.interfaces), kernel,
                                     executor(kernel, args.verbose))
         finally:

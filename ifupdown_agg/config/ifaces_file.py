@@ -38,6 +38,10 @@ class InterfacesFile:
     auto: List[str] = field(default_factory=list)
     allow: Dict[str, List[str]] = field(default_factory=dict)  # class -> names
     files: List[str] = field(default_factory=list)
+    # read_all() keeps every error here, in file order, and reads on; read() raises the first.
+    errors: List[ConfigError] = field(default_factory=list)
+    collect: bool = False
+    dos_files: List[str] = field(default_factory=list)
 
     def find(self, name: str, family: str = "inet") -> Optional[Stanza]:
         for stanza in self.stanzas:
@@ -48,7 +52,7 @@ class InterfacesFile:
 
 def _logical_lines(path: str) -> Iterator[Tuple[List[Tuple[int, str]], int]]:
     """Yield (pieces, first line): a logical line as (line number, text) pieces."""
-    with open(path, encoding="utf-8", errors="replace") as fh:
+    with open(path, encoding="utf-8", errors="replace", newline="") as fh:
         pieces: List[Tuple[int, str]] = []
         for number, raw in enumerate(fh, 1):
             text = raw.rstrip("\n")
@@ -72,6 +76,21 @@ def read(path: str = "/etc/network/interfaces") -> InterfacesFile:
     result = InterfacesFile()
     _read_into(result, path, 0, set())
     return result
+
+
+def read_all(path: str = "/etc/network/interfaces") -> InterfacesFile:
+    """The file as far as it can be read, with every error of its lines in `errors`."""
+    result = InterfacesFile(collect=True)
+    try:
+        _read_into(result, path, 0, set())
+    except ConfigError as err:      # the file itself (unreadable, a source loop)
+        result.errors.append(err)
+    return result
+
+
+# An option name is a word of letters, digits, '-' and '_'; a first word like
+# "10.99.255.20:10.99.0.20" is the rest of the line before, whose '\\' is missing.
+_VALUE_LIKE = re.compile(r"^[0-9]|[:/]")
 
 
 def _expand(pattern: str, base_dir: str) -> List[str]:
@@ -129,39 +148,70 @@ def _read_into(result: InterfacesFile, path: str, depth: int, seen: Set[str]) ->
     lines, seen = _load(path, depth, seen)
     result.files.append(path)
     base_dir = os.path.dirname(os.path.abspath(path))
-    current: Optional[Stanza] = None
-    in_mapping = False
+    state: list = [None, False]       # the current stanza, in a mapping block
     for pieces, first in lines:
-        words = _words_with_lines(pieces)
-        if not words:
-            continue
-        keyword = words[0][0]
-        rest = [w for w, _ in words[1:]]
-        where = Location(path, first)
-        if keyword == "iface":
-            if len(rest) < 3:
-                raise ConfigError("expects 'iface NAME FAMILY METHOD'", location=where)
-            current = Stanza(rest[0], rest[1], rest[2], where)
-            result.stanzas.append(current)
-            in_mapping = False
-        elif keyword == "mapping":
-            current, in_mapping = None, True
-        elif keyword == "auto" or keyword.startswith("allow-"):
-            cls = "auto" if keyword == "auto" else keyword[len("allow-"):]
-            if cls == "auto":
-                result.auto.extend(rest)
-            else:
-                result.allow.setdefault(cls, []).extend(rest)
-            current, in_mapping = None, False
-        elif keyword in ("source", "source-directory"):
-            _source(result, keyword, rest, base_dir, depth, seen)
-            current, in_mapping = None, False
-        elif in_mapping:
-            continue  # `script` and `map` lines of a mapping block
-        elif current is None:
-            raise ConfigError(f"option '{keyword}' outside of an iface stanza", location=where)
+        try:
+            _line(result, pieces, Location(path, first), base_dir, depth, seen, state)
+        except ConfigError as err:
+            if not result.collect:
+                raise
+            result.errors.append(err)
+
+
+def _line(result: InterfacesFile, pieces, where: Location, base_dir: str, depth: int,
+          seen: Set[str], state: list) -> None:
+    """One logical line; `state` is [the current stanza, in a mapping block]."""
+    current, in_mapping = state
+    for number, text in pieces:
+        if text.endswith("\r") and where.file not in result.dos_files:
+            result.dos_files.append(where.file)     # said once per file; the line is read on
+            err = ConfigError("the line ends in a carriage return (a DOS line end); ifupdown "
+                              "refuses such a file: convert it (dos2unix)",
+                              location=Location(where.file, number))
+            if not result.collect:
+                raise err
+            result.errors.append(err)
+    words = _words_with_lines(pieces)
+    if words:
+        current, in_mapping = _words(result, words, where, base_dir, depth, seen,
+                                     current, in_mapping)
+    state[:] = [current, in_mapping]
+
+
+def _words(result: InterfacesFile, words, where: Location, base_dir: str, depth: int,
+           seen: Set[str], current: Optional[Stanza], in_mapping: bool):
+    """The keyword of a line and its words: (the current stanza, in a mapping block) after."""
+    keyword = words[0][0]
+    rest = [w for w, _ in words[1:]]
+    if keyword == "iface":
+        if len(rest) < 3:
+            raise ConfigError("expects 'iface NAME FAMILY METHOD'", location=where)
+        current = Stanza(rest[0], rest[1], rest[2], where)
+        result.stanzas.append(current)
+        in_mapping = False
+    elif keyword == "mapping":
+        current, in_mapping = None, True
+    elif keyword == "auto" or keyword.startswith("allow-"):
+        cls = "auto" if keyword == "auto" else keyword[len("allow-"):]
+        if cls == "auto":
+            result.auto.extend(rest)
         else:
-            _add_option(current, keyword, words, where)
+            result.allow.setdefault(cls, []).extend(rest)
+        current, in_mapping = None, False
+    elif keyword in ("source", "source-directory"):
+        _source(result, keyword, rest, base_dir, depth, seen)
+        current, in_mapping = None, False
+    elif in_mapping:
+        pass  # `script` and `map` lines of a mapping block
+    elif current is None:
+        raise ConfigError(f"option '{keyword}' outside of an iface stanza", location=where)
+    elif _VALUE_LIKE.search(keyword):
+        raise ConfigError(f"'{keyword}' is not an option name: it looks like more of the "
+                          "line before; end that line with '\\' to continue it",
+                          iface=current.name, token=keyword, location=where)
+    else:
+        _add_option(current, keyword, words, where)
+    return current, in_mapping
 
 
 def locate_option(iface: str, option: str, path: str = "/etc/network/interfaces"
