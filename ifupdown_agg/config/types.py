@@ -19,6 +19,12 @@ from ifupdown_agg.errors import TokenError
 RESERVED_TABLES = {0: "unspec", 253: "default", 254: "main", 255: "local"}
 
 
+def is_decimal(tok: str) -> bool:
+    """ASCII digits, and few enough for int(): str.isdigit() takes '1²' and '١',
+    which int() refuses or reads, and 100,000 digits pass it too."""
+    return 0 < len(tok) <= 12 and tok.isascii() and tok.isdigit()
+
+
 @dataclass(frozen=True)
 class RspecEntry:
     """One host of the overlay: its virtual address and its next hop per table."""
@@ -59,7 +65,7 @@ def parse_cidr(value: str) -> str:
         raise TokenError(value, "expects one network such as 10.99.255.0/24")
     tok = toks[0]
     addr, slash, plen = tok.partition("/")
-    if not slash or not plen.isdigit() or not 0 <= int(plen) <= 32:
+    if not slash or not is_decimal(plen) or not 0 <= int(plen) <= 32:
         raise TokenError(tok, f"'{tok}' is not an IPv4 network written ADDRESS/PREFIX")
     parse_ipv4(addr)
     net = netaddr.IPNetwork(tok)
@@ -74,7 +80,7 @@ def parse_uint(lo: int, hi: int) -> Callable[[str], int]:
         if len(toks) != 1:
             raise TokenError(value, f"expects one number from {lo} to {hi}")
         tok = toks[0]
-        if not tok.isdigit() or not lo <= int(tok) <= hi:
+        if not is_decimal(tok) or not lo <= int(tok) <= hi:
             raise TokenError(tok, f"'{tok}' is not a number from {lo} to {hi}")
         return int(tok)
     return parse
@@ -94,7 +100,7 @@ def parse_table_ids(value: str) -> Tuple[int, ...]:
         raise TokenError(value, "expects one routing table ID per member link")
     ids: List[int] = []
     for tok in toks:
-        if not tok.isdigit() or not 1 <= int(tok) < 2**32:
+        if not is_decimal(tok) or not 1 <= int(tok) < 2**32:
             raise TokenError(tok, f"'{tok}' is not a routing table ID (1 to 4294967295)")
         tid = int(tok)
         if tid in RESERVED_TABLES:
@@ -132,7 +138,7 @@ def parse_weights(value: str) -> Union[str, Tuple[int, ...]]:
         raise TokenError(value, "expects 'auto' or one weight per table")
     weights = []
     for tok in toks:
-        if not tok.isdigit() or not 1 <= int(tok) <= 100000:
+        if not is_decimal(tok) or not 1 <= int(tok) <= 100000:
             raise TokenError(tok, f"'{tok}' is not a weight (a whole number from 1 to 100000, or 'auto')")
         weights.append(int(tok))
     return tuple(weights)
@@ -155,7 +161,7 @@ def parse_congctl(value: str) -> Union[str, None]:
 
 def parse_netmask32(value: str) -> int:
     tok = value.strip()
-    if tok.isdigit() and int(tok) <= 32:
+    if is_decimal(tok) and int(tok) <= 32:
         plen = int(tok)
     else:
         try:
@@ -171,7 +177,7 @@ def parse_address(value: str) -> Tuple[str, Union[int, None]]:
     addr, slash, plen = tok.partition("/")
     prefix = None
     if slash:
-        if not plen.isdigit() or int(plen) > 32:
+        if not is_decimal(plen) or int(plen) > 32:
             raise TokenError(tok, f"'{tok}' has a bad prefix length")
         prefix = int(plen)
     return parse_ipv4(addr), prefix
@@ -249,7 +255,7 @@ def choice(names: Tuple[str, ...], numbers: bool = True) -> Callable[[str], str]
         if len(toks) != 1:
             raise TokenError(value, f"expects one of {', '.join(names)}")
         tok = toks[0]
-        if numbers and tok.isdigit() and int(tok) < len(names):
+        if numbers and is_decimal(tok) and int(tok) < len(names):
             return names[int(tok)]
         if tok not in names:
             raise TokenError(tok, f"'{tok}' is not one of {', '.join(names)}")
