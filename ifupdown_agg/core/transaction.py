@@ -14,7 +14,7 @@ from typing import Callable, Dict, List
 from ifupdown_agg.core import record
 from ifupdown_agg.core.executor import Result
 from ifupdown_agg.core.objects import Observed
-from ifupdown_agg.core.ops import Op
+from ifupdown_agg.core.ops import Action, Op
 from ifupdown_agg.errors import ApplyError
 
 Planner = Callable[[Observed, List[Op]], List[Op]]
@@ -28,15 +28,37 @@ class Outcome:
 
 
 def up(key: str, kernel, executor, plan: Planner) -> Outcome:
-    """Plan against the record and the kernel, run all or nothing, record what was done."""
+    """Plan against the record and the kernel, run all or nothing, record what was done.
+
+    The record is written ahead: before the run it already holds every add and set
+    planned (a set with the value it replaces), so a run killed half way (SIGKILL,
+    power) still leaves ifdown a record to undo from; down skips what is not there
+    and restoring a value not yet changed changes nothing. After the run the record
+    is the truth again: what was applied, or the old record when all was undone."""
     made = record.load(key)
     ops = plan(kernel.observe(), made)
-    result = executor.run(ops)
+    ahead = [op for op in ops if op.action is not Action.DEL]
+    if executor.changes_kernel and ahead:
+        record.save(key, record.merge(made, ahead))
+    try:
+        result = executor.run(ops)
+    except ApplyError as err:
+        if "could not undo" not in str(err):   # all undone: the old record is the truth
+            _save(key, made)
+        raise
     after = made
     if result.changed_kernel and result.applied:
         after = record.merge(made, result.applied)
-        record.save(key, after)
+    if executor.changes_kernel and (ahead or result.applied):
+        _save(key, after)
     return Outcome(ops, result, after)
+
+
+def _save(key: str, made: List[Op]) -> None:
+    if made:
+        record.save(key, made)
+    else:
+        record.remove(key)
 
 
 def up_records(kernel, executor, plan: Callable[[Observed], List[Op]],
