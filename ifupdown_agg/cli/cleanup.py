@@ -1,18 +1,30 @@
-"""`ifagg cleanup`: remove what carries our marks, with no config at all."""
+"""`ifagg cleanup`: leave nothing of ours, with or without a config or a record.
+
+In order: stop our monitors (a monitor rewrites the nft table); undo what each
+record in /run/ifupdown-agg says (so rp_filter and the GSO limit get their old
+values back); remove what still carries our marks; remove the record files.
+A del of what is already gone succeeds, and a failure does not stop the rest.
+"""
 
 from __future__ import annotations
 
 import os
+from typing import List
 
 from ifupdown_agg.cli.common import Command, changing, executor
+
+# Files of ours in the state directory, besides IFACE.json (the record).
+SIDE_FILES = ("options.json", "monitor.pid", "health.json", "monitor.log", "usbnet-watch.log")
 
 
 class Cleanup(Command):
     name = "cleanup"
-    help = "remove objects carrying our marks, without a config"
-    description = ("Remove nft tables ifagg_*, routes and rules of protocol 173, "
-                   "tun devices and bonds with alias ifupdown-agg, and USB "
-                   "gadgets named ifagg_* in configfs.")
+    help = "remove everything of ours: monitors, recorded changes, marked objects, records"
+    description = ("Stop our link monitors, undo what the records in /run/ifupdown-agg say "
+                   "(rp_filter and the GSO limit get their old values back), remove nft "
+                   "tables ifagg_*, routes and rules of protocol 173, tun devices and bonds "
+                   "with alias ifupdown-agg, USB gadgets named ifagg_* in configfs, and the "
+                   "record files. Works without a config and without records.")
 
     def add_arguments(self, p) -> None:
         target = p.add_mutually_exclusive_group(required=True)
@@ -22,16 +34,72 @@ class Cleanup(Command):
 
     def run(self, args) -> int:
         if args.dry_run:
-            ops, gadgets = _sweep_kernel(args), _sweep_gadgets(args)
+            return _cleanup(args)
+        with changing("ifagg cleanup " + ("--all" if args.all else args.iface)):
+            return _cleanup(args)
+
+
+def _cleanup(args) -> int:
+    names = recorded() if args.all else [args.iface]
+    monitors = _stop_monitors(args, names)
+    ops, errors = _sweep_kernel(args, names)
+    gadgets = _sweep_gadgets(args)
+    files = _remove_files(args, names)
+    if not (ops or gadgets or monitors or files):
+        print("nothing of ifupdown-agg's is left")
+    if errors:
+        print("ifagg: could not remove: " + "; ".join(errors))
+        return 1
+    return 0
+
+
+def recorded() -> List[str]:
+    """The names that have a record, a monitor or options in the state directory."""
+    from ifupdown_agg.core import record
+    try:
+        entries = os.listdir(record.STATE_DIR)
+    except OSError:
+        return []
+    names = set()
+    for entry in entries:
+        if entry.startswith("."):
+            continue
+        for suffix in SIDE_FILES + ("json",):
+            if entry.endswith("." + suffix) and len(entry) > len(suffix) + 1:
+                names.add(entry[:-len(suffix) - 1])
+                break
+    return sorted(names)
+
+
+def _stop_monitors(args, names: List[str]) -> List[str]:
+    from ifupdown_agg.monitor import service
+    running = [n for n in names if service.running_pid(n)]
+    for name in running:
+        print(f"stop the link monitor of {name} (pid {service.running_pid(name)})")
+        if not args.dry_run:
+            service.stop(name)
+    return running
+
+
+def _undo_records(names: List[str], obs):
+    """Undo each record: an overlay's through its plan, a bond's through the bond wing's."""
+    from ifupdown_agg.bond import plan as bond_plan
+    from ifupdown_agg.bond.lifecycle import BOND_KINDS
+    from ifupdown_agg.core import record
+    from ifupdown_agg.core.objects import DEVICE_ALIAS, UsbGadget
+    from ifupdown_agg.overlay import plan
+    ops = []
+    for name in names:
+        made = [op for op in record.load(name) if not isinstance(op.obj, UsbGadget)]
+        bond = [op for op in made if isinstance(op.obj, BOND_KINDS[:3])]
+        if bond:
+            ops += bond_plan.plan_release(made, obs, DEVICE_ALIAS)
         else:
-            with changing("ifagg cleanup " + ("--all" if args.all else args.iface)):
-                ops, gadgets = _sweep_kernel(args), _sweep_gadgets(args)
-        if not ops and not gadgets:
-            print("nothing carries ifupdown-agg's marks")
-        return 0
+            ops += plan.plan_down(made, obs)
+    return ops
 
 
-def _sweep_kernel(args):
+def _sweep_kernel(args, names: List[str]):
     from ifupdown_agg.bond import plan as bond_plan
     from ifupdown_agg.overlay import plan
     from ifupdown_agg.core.executor import DryRunExecutor
@@ -40,14 +108,28 @@ def _sweep_kernel(args):
     kernel = Kernel()
     try:
         obs = kernel.observe()
-        ops = plan.plan_sweep(obs, None if args.all else args.iface)
+        ops = _undo_records(names, obs)
+        ops += plan.plan_sweep(obs, None if args.all else args.iface)
         bonds = [n for n, li in obs.links.items() if li.kind == "bond"] if args.all else [args.iface]
         for name in bonds:
             ops += bond_plan.plan_sweep(obs, name, DEVICE_ALIAS)
-        (DryRunExecutor() if args.dry_run else executor(kernel, True)).run(ops)
+        ops = _once(ops)
+        run = DryRunExecutor() if args.dry_run else executor(kernel, True)
+        result = run.run(ops, rollback=False)
     finally:
         kernel.close()
-    return ops
+    return ops, list(result.errors)
+
+
+def _once(ops):
+    """Each object once: a record's undo and the marks' sweep name the same objects."""
+    seen, out = set(), []
+    for op in ops:
+        key = (op.action, op.obj.key())
+        if key not in seen:
+            seen.add(key)
+            out.append(op)
+    return out
 
 
 def _sweep_gadgets(args):
@@ -60,3 +142,15 @@ def _sweep_gadgets(args):
         if not args.dry_run:
             usbgadget.remove_any(path)
     return gadgets
+
+
+def _remove_files(args, names: List[str]) -> List[str]:
+    from ifupdown_agg.core import record
+    paths = [record.path_for(n) for n in names]
+    paths += [os.path.join(record.STATE_DIR, f"{n}.{s}") for n in names for s in SIDE_FILES]
+    present = [p for p in paths if os.path.exists(p)]
+    for path in present:
+        print(f"rm {path}")
+        if not args.dry_run:
+            os.unlink(path)
+    return present
