@@ -138,3 +138,18 @@ def test_a_killed_post_up_leaves_nothing_after_ifdown_and_cleanup(host, point, l
     while _monitor_pids(host) and time.monotonic() < deadline:     # bounded
         time.sleep(0.1)
     assert _monitor_pids(host) == []
+
+
+@pytest.mark.parametrize("lose_record", [False, True], ids=["record", "record-deleted"])
+def test_cleanup_alone_stops_the_monitor_restores_and_removes_the_records(host, lose_record):
+    """No ifdown at all: cleanup does the whole job (the monitor, rp_filter, /run)."""
+    assert _hook(host, "pre-up").returncode == 0 and _hook(host, "post-up").returncode == 0
+    assert _monitor_pids(host) and _rp(host) == "2"
+    if lose_record:
+        os.unlink(f"{host.dir}/run/ifupdown-agg/tun7.json")
+    out = host.ifagg("cleanup", "--all").stdout
+    assert "stop the link monitor of tun7" in out
+    assert host.our_objects() == [] and _state_files(host) == [] and _monitor_pids(host) == []
+    if not lose_record:
+        assert _rp(host) == "1"
+    host.sh("sysctl -qw net.ipv4.conf.eth1.rp_filter=1")
