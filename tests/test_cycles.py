@@ -1,0 +1,78 @@
+"""Many up/down cycles of an overlay with its monitor leave nothing (issue #13 "How it is
+checked"): after the cycles, zero rules, routes, nft tables and tun devices of ours,
+no monitor process, no file in /run/ifupdown-agg but the lock, rp_filter as before.
+Each cycle also checks that up left the overlay in sync and down left nothing.
+
+IFAGG_CYCLES sets the count (default 10). Run once with 500:
+`IFAGG_CYCLES=500 python3 -m pytest -m root tests/test_cycles.py` -> 500 cycles, 0
+leftovers (see the figures at the end of this file's commit)."""
+
+import os
+
+import pytest
+
+from lab.cluster import Lab
+
+pytestmark = pytest.mark.root
+
+CYCLES = int(os.environ.get("IFAGG_CYCLES", "10"))
+
+STANZA = """\
+iface tun7 inet manual
+    address 198.19.7.1
+    fakenet 198.19.7.0/24
+    table 17000 17001
+    rspec 198.19.7.1:198.18.70.1:198.18.71.1 198.19.7.2:198.18.70.2:198.18.71.2
+    agg-probe-interval 50
+"""
+
+# One shell runs every cycle, so a cycle costs two ifagg runs and a few reads.
+CYCLE = """
+n=0
+while [ $n -lt "$1" ]; do
+    n=$((n+1))
+    /usr/local/sbin/ifagg up tun7 >/dev/null || { echo "cycle $n: up failed"; exit 1; }
+    /usr/local/sbin/ifagg check >/dev/null || { echo "cycle $n: check after up"; exit 1; }
+    /usr/local/sbin/ifagg down tun7 >/dev/null || { echo "cycle $n: down failed"; exit 1; }
+    left=$( (ip -o rule; ip -o route show table all) | grep -c 'proto 173')
+    [ "$left" = 0 ] || { echo "cycle $n: $left rules/routes left"; exit 1; }
+    nft list tables | grep -q ifagg_ && { echo "cycle $n: nft table left"; exit 1; }
+    ip link show tun7 >/dev/null 2>&1 && { echo "cycle $n: tun7 left"; exit 1; }
+done
+echo "cycles $n"
+"""
+
+
+@pytest.fixture
+def host():
+    with Lab("y") as lab:
+        a, b = lab.host("a"), lab.host("b")
+        for i in range(2):
+            lab.segment([(a, f"eth{i}", f"198.18.7{i}.1"), (b, f"eth{i}", f"198.18.7{i}.2")])
+        a.write_interfaces(STANZA)
+        a.sh("sysctl -qw net.ipv4.conf.eth1.rp_filter=1")
+        yield a
+
+
+def _monitors(h):
+    found = []
+    for pid in h.run(["ip", "netns", "pids", h.ns]).stdout.split():
+        try:
+            with open(f"/proc/{pid}/cmdline", "rb") as fh:
+                if b"monitor" in fh.read():
+                    found.append(pid)
+        except OSError:
+            pass        # gone meanwhile (the `ip netns pids` itself)
+    return found
+
+
+def test_up_down_cycles_leave_nothing(host):
+    res = host.in_private_mounts(["sh", "-c", CYCLE, "_", str(CYCLES)], check=False,
+                                 timeout=60 + CYCLES * 60)
+    assert res.returncode == 0 and res.stdout.strip().endswith(f"cycles {CYCLES}"), \
+        res.stdout + res.stderr
+    assert host.our_objects() == []
+    state = f"{host.dir}/run/ifupdown-agg"
+    assert sorted(f for f in os.listdir(state) if f != "lock") == []
+    assert _monitors(host) == []
+    assert host.run(["sysctl", "-n", "net.ipv4.conf.eth1.rp_filter"]).stdout.strip() == "1"
