@@ -14,6 +14,7 @@ from typing import List, Optional
 from ifupdown_agg import __version__
 from ifupdown_agg.errors import AggError
 from ifupdown_agg.cli.check import Check
+from ifupdown_agg.cli.common import missing_dependency
 from ifupdown_agg.cli.cleanup import Cleanup
 from ifupdown_agg.cli.delegates import Doctor, Hook, Monitor, Networkd, Options
 from ifupdown_agg.cli.plan import Plan
@@ -81,3 +82,15 @@ def main(argv: Optional[List[str]] = None) -> int:
         return 1
     except BrokenPipeError:
         return 0
+    except KeyboardInterrupt:
+        return 130          # Ctrl-C (status --watch): quietly, as a shell does
+    except ImportError as err:
+        print(f"ifagg: {missing_dependency(err)}", file=sys.stderr)
+        return 1
+    except OSError as err:
+        print(f"ifagg: {err.strerror or err}: {err.filename or ''}".rstrip(": "), file=sys.stderr)
+        return 1
+    except Exception as err:    # never a traceback: one line, and what to do
+        print(f"ifagg: internal error in '{args.command}' ({type(err).__name__}: {err}); "
+              "nothing more was changed; please report it with `ifagg --version`", file=sys.stderr)
+        return 1
