@@ -119,3 +119,33 @@ def test_bond_stanza_without_its_bond_is_drift(host):
     code, report = _check(host, "-i", "/etc/network/bond")
     assert code == 1, report
     assert "ip link add bond7 type bond mode active-backup" in report["stanzas"][0]["describe"]
+
+
+def test_read_only_commands_as_a_normal_user_say_what_needs_root(host):
+    """nobody cannot list nft tables: one line saying so; check exits 3 (could not look)."""
+    import os
+    import shutil
+    import subprocess
+    import sys
+    import tempfile
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    nobody = ["ip", "netns", "exec", host.ns, "setpriv", "--reuid=65534", "--regid=65534",
+              "--clear-groups", sys.executable]
+    if subprocess.run(nobody + ["-c", "import ifupdown_agg"], cwd=root,
+                      capture_output=True).returncode:
+        pytest.skip("the checkout is not readable by nobody")
+    tmp = tempfile.mkdtemp(prefix="ifagg-nobody-")
+    try:
+        os.chmod(tmp, 0o755)
+        path = os.path.join(tmp, "interfaces")
+        with open(path, "w") as fh:
+            fh.write(STANZA)
+        os.chmod(path, 0o644)
+        for args, code in ((["plan", "tun7"], 1), (["check"], 3), (["status"], 1)):
+            res = subprocess.run(nobody + ["-m", "ifupdown_agg"] + args + ["-i", path],
+                                 cwd=root, capture_output=True, text=True, timeout=60)
+            assert res.returncode == code, (args, res.stderr)
+            assert "Traceback" not in res.stderr and "needs root to read the nft tables" \
+                in res.stderr, (args, res.stderr)
+    finally:
+        shutil.rmtree(tmp)

@@ -9,6 +9,21 @@ from ifupdown_agg.core.objects import NFT_PREFIX, NftTable, digest_from_listing
 from ifupdown_agg.errors import ApplyError
 
 
+CAP_NET_ADMIN = 12
+
+
+def can_admin() -> bool:
+    """Whether this process has CAP_NET_ADMIN (root has it), from /proc/self/status."""
+    try:
+        with open("/proc/self/status") as fh:
+            for line in fh:
+                if line.startswith("CapEff:"):
+                    return bool(int(line.split()[1], 16) >> CAP_NET_ADMIN & 1)
+    except (OSError, ValueError):
+        pass
+    return True         # cannot tell: let nft answer
+
+
 class Nft:
     """libnftables through Debian's python3-nftables; each cmd() is one transaction."""
 
@@ -25,12 +40,19 @@ class Nft:
             raise ApplyError(f"nft refused the change: {err.strip()}")
         return out
 
+    def read(self, script: str) -> str:
+        """A listing: without CAP_NET_ADMIN the kernel shows no nft table to anyone."""
+        if not can_admin():
+            raise ApplyError("needs root to read the nft tables (CAP_NET_ADMIN): run it as "
+                             "root; nothing was changed")
+        return self.run(script)
+
     def our_tables(self) -> Dict[str, NftTable]:
         tables = {}
-        for line in self.run("list tables ip").splitlines():
+        for line in self.read("list tables ip").splitlines():
             name = line.split()[-1] if line.startswith("table ip ") else ""
             if name.startswith(NFT_PREFIX):
-                listing = self.run(f"list table ip {name}")
+                listing = self.read(f"list table ip {name}")
                 tables[name] = NftTable(name, digest_from_listing(listing), listing)
         return tables
 
@@ -38,7 +60,7 @@ class Nft:
         """Packets and bytes of every named counter of our table."""
         self._nft.set_json_output(True)
         try:
-            data = json.loads(self.run(f"list counters table ip {name}"))
+            data = json.loads(self.read(f"list counters table ip {name}"))
         finally:
             self._nft.set_json_output(False)
         return {c["counter"]["name"]: {"packets": c["counter"]["packets"],
