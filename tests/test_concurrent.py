@@ -55,7 +55,12 @@ def host():
         for i in range(2):
             lab.segment([(a, f"eth{i}", f"198.18.7{i}.1"), (b, f"eth{i}", f"198.18.7{i}.2")])
         a.write_interfaces(STANZAS)
+        a.sh("sysctl -qw net.ipv4.conf.eth1.rp_filter=1")
         yield a
+
+
+def _rp(h):
+    return h.run(["sysctl", "-n", "net.ipv4.conf.eth1.rp_filter"]).stdout.strip()
 
 
 def _together(h, *cmds):
@@ -76,3 +81,18 @@ def test_concurrent_ups_and_downs(host, round_):
         assert line.split()[2] == "0", line
     assert host.our_objects() == []
     assert not os.path.exists(f"{host.dir}/run/ifupdown-agg/tun7.monitor.pid")
+    assert _rp(host) == "1"
+
+
+@pytest.mark.parametrize("first", ["tun7", "tun8"])
+def test_a_shared_nic_keeps_loose_rp_filter_until_the_last_overlay_goes(host, first):
+    """Both overlays use eth1, whose rp_filter was strict: the first down must not make it
+    strict again under the second (it lost a third of its pings so)."""
+    host.ifagg("up", "tun7")
+    host.ifagg("up", "tun8")
+    assert _rp(host) == "2"
+    host.ifagg("down", first)
+    assert _rp(host) == "2"
+    assert host.ifagg("check", "tun8" if first == "tun7" else "tun7").returncode == 0
+    host.ifagg("down", "tun8" if first == "tun7" else "tun7")
+    assert _rp(host) == "1" and host.our_objects() == []

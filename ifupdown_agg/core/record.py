@@ -47,6 +47,16 @@ def save(iface: str, made: List[Op]) -> None:
     os.replace(tmp, path_for(iface))
 
 
+def keys() -> List[str]:
+    """Every name with a record in the state directory."""
+    try:
+        entries = os.listdir(STATE_DIR)
+    except OSError:
+        return []
+    return sorted(e[:-5] for e in entries
+                  if e.endswith(".json") and "." not in e[:-5] and not e.startswith("."))
+
+
 def remove(iface: str) -> None:
     try:
         os.unlink(path_for(iface))

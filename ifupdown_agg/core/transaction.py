@@ -13,7 +13,7 @@ from typing import Callable, Dict, List
 
 from ifupdown_agg.core import record
 from ifupdown_agg.core.executor import Result
-from ifupdown_agg.core.objects import Observed
+from ifupdown_agg.core.objects import Observed, Sysctl
 from ifupdown_agg.core.ops import Action, Op
 from ifupdown_agg.errors import ApplyError
 
@@ -81,11 +81,44 @@ def up_records(kernel, executor, plan: Callable[[Observed], List[Op]],
     return Outcome(ops, result, after)
 
 
+CONF = "net/ipv4/conf/"
+
+
+def _users(path: str, made: List[Op]) -> bool:
+    """Does a record rely on the sysctl at `path`: it set it too, or it holds an object on
+    that path's device (a route through a NIC whose rp_filter it is)?"""
+    dev = path[len(CONF):].split("/")[0] if path.startswith(CONF) else None
+    return any(op.obj.key() == ("sysctl", path) or
+               (dev is not None and getattr(op.obj, "dev", None) == dev) for op in made
+               if op.action is not Action.DEL)
+
+
+def _hand_over_shared(key: str, ops: List[Op]) -> List[Op]:
+    """A value two stanzas rely on (rp_filter of a NIC both overlays use) is restored only
+    when the last of them goes: while another record relies on it, the restore is not
+    run but handed over to that record, which restores the old value at its own down."""
+    others = {k: record.load(k) for k in record.keys() if k != key}
+    out = []
+    for op in ops:
+        heir = None
+        if op.action is Action.SET and isinstance(op.obj, Sysctl) and op.old is not None:
+            heir = next((k for k, made in others.items() if _users(op.obj.path, made)), None)
+        if heir is None:
+            out.append(op)
+            continue
+        # op restores op.obj over op.old (the value now): the heir restores it later.
+        others[heir] = record.merge(others[heir], [Op(Action.SET, op.old, op.obj)])
+        record.save(heir, others[heir])
+    return out
+
+
 def down(key: str, kernel, executor, plan: Planner, keep=lambda op: False) -> Outcome:
     """Undo the record as far as the kernel allows. `keep` picks record entries that
     stay on purpose (a device left for post-down)."""
     made = record.load(key)
     ops = plan(kernel.observe(), made)
+    if executor.changes_kernel:
+        ops = _hand_over_shared(key, ops)
     result = executor.run(ops, rollback=False)
     if not result.changed_kernel:
         return Outcome(ops, result, made)
