@@ -24,7 +24,6 @@ reverse.
 from __future__ import annotations
 
 import os
-import sys
 from typing import Mapping, NamedTuple, Optional
 
 from ifupdown_agg.config import ifaces_file
@@ -47,17 +46,18 @@ def _located(err: ConfigError, iface: str) -> ConfigError:
                        location=raw.locate(err.token) if err.token else raw.location)
 
 
-def _say(msg: str) -> None:
-    print(f"ifupdown-agg: {msg}", file=sys.stderr)
+def _say(msg: str, priority: str = "") -> None:
+    from ifupdown_agg.cli.common import log_line
+    log_line(msg, priority)
 
 
 def _fail(err: AggError, iface: str) -> int:
     """Report an error once, located in the interfaces file where it can be."""
     if isinstance(err, ConfigError):
-        _say(str(_located(err, iface)))
+        _say(str(_located(err, iface)), "err")
     else:
         text = str(err)
-        _say(text if text.startswith(f"{iface}:") else f"{iface}: {text}")
+        _say(text if text.startswith(f"{iface}:") else f"{iface}: {text}", "err")
     return 1
 
 
@@ -145,7 +145,7 @@ def _overlay(call: Call) -> int:
         loaded = overlay.from_raw(iface, raw)
     except ConfigError as err:
         if phase in ("pre-up", "post-up"):
-            _say(str(_located(err, iface)))
+            _say(str(_located(err, iface)), "err")
             return 1
         # Going down with a config that no longer parses: undo from the record.
 
