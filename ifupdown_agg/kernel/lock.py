@@ -73,7 +73,9 @@ def _acquire(fd: int, path: str, what: str, timeout: float,
     said = False
     while not _try(fd):
         waited = time.monotonic() - start
-        if give_up() or waited >= timeout:
+        if give_up():
+            raise LockTimeout(f"{what}: gave up waiting for {holder(path)} (asked to stop)")
+        if waited >= timeout:
             raise LockTimeout(f"{what}: {holder(path)} has held {path} for {waited:.0f} s or "
                               f"more; nothing was changed. Try again when it has finished "
                               f"(fuser -v {path} shows it)")
