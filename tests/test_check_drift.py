@@ -149,3 +149,21 @@ def test_read_only_commands_as_a_normal_user_say_what_needs_root(host):
                 in res.stderr, (args, res.stderr)
     finally:
         shutil.rmtree(tmp)
+
+
+@pytest.mark.parametrize("peers,weights", [(1, [1]), (2, [1, 3]), (3, [2, 1, 2])])
+def test_the_listing_of_our_ruleset_reads_back_as_the_script(host, peers, weights):
+    """check compares the listing with the script in one normal form (core/nftcontent):
+    whatever overlay/nft_ruleset.py writes must read back the same, or check would
+    report drift for ever and up would replace the table each time."""
+    from ifupdown_agg.core.nftcontent import differences, same_contents
+    from ifupdown_agg.overlay import nft_ruleset
+    marks = [17000 + i for i in range(len(weights))]
+    table = nft_ruleset.build("ifagg_probe", "probe0",
+                              [(i, f"198.19.9.{i + 2}") for i in range(peers)], marks, weights)
+    host.run(["nft", "-f", "-"], input=table.script)
+    try:
+        listing = host.run(["nft", "list", "table", "ip", "ifagg_probe"]).stdout
+        assert same_contents(listing, table.script), differences(listing, table.script)
+    finally:
+        host.run(["nft", "delete", "table", "ip", "ifagg_probe"])
