@@ -20,7 +20,8 @@ import subprocess
 from typing import Dict, Iterator, List, Optional, Sequence, Tuple
 
 from ifupdown_agg.core.spreader import MAX_PATHS, SPREADER_PRIO, Peer, Spreader
-from ifupdown_agg.errors import ApplyError
+from ifupdown_agg.core import record
+from ifupdown_agg.errors import ApplyError, SpreaderError
 
 PROGRAM_NAME = "spread"
 OBJECT = "spread.bpf.o"
@@ -37,8 +38,29 @@ PEER_SIZE = _PEER_HEAD.size + MAX_PATHS * _PATH.size
 _COUNTER = struct.Struct("=QQ")
 
 
+UNUSABLE = "bpf-unusable"     # in the state directory: why the spreader failed since boot
+
+
+def unusable() -> str:
+    """Why the spreader could not be loaded here since boot, or ""."""
+    try:
+        with open(os.path.join(record.STATE_DIR, UNUSABLE)) as fh:
+            return fh.read().strip()
+    except OSError:
+        return ""
+
+
+def mark_unusable(reason: str) -> None:
+    os.makedirs(record.STATE_DIR, mode=0o755, exist_ok=True)
+    with open(os.path.join(record.STATE_DIR, UNUSABLE), "w") as fh:
+        fh.write(reason + "\n")
+
+
 def find_program() -> Optional[str]:
-    """The installed object, else one built in a checkout (tools/build-bpf)."""
+    """The installed object, else one built in a checkout (tools/build-bpf); None
+    when there is none, or when loading it failed here since boot (unusable())."""
+    if unusable():
+        return None
     candidates = [os.environ.get("IFUPDOWN_AGG_BPF", ""), os.path.join(INSTALLED, OBJECT),
                   os.path.join(os.path.normpath(_CHECKOUT), OBJECT)]
     return next((c for c in candidates if c and os.path.isfile(c)), None)
@@ -191,7 +213,7 @@ def _tc(*args: str, check: bool = True) -> str:
     except (OSError, subprocess.TimeoutExpired) as err:
         raise ApplyError(f"tc {' '.join(args)}: {err}") from None
     if check and done.returncode != 0:
-        raise ApplyError(f"tc {' '.join(args)}: {done.stderr.strip() or 'failed'}")
+        raise SpreaderError(f"tc {' '.join(args)}: {done.stderr.strip() or 'failed'}")
     return done.stdout
 
 
@@ -217,7 +239,7 @@ def attach(dev: str, program: str) -> int:
         "bpf", "da", "obj", program, "sec", "tc")
     found = prog_id(dev)
     if found is None:
-        raise ApplyError(f"tc attached {program} to {dev}, but its program is not there")
+        raise SpreaderError(f"tc attached {program} to {dev}, but its program is not there")
     return found
 
 
@@ -292,10 +314,10 @@ def apply(action: str, spreader: Spreader, old: Optional[Spreader], index_of) ->
     gone = {p[0] for p in old.peers} - {p[0] for p in spreader.peers} if old else set()
     try:
         write(spreader, index_of, sorted(gone))
-    except (OSError, ApplyError):
+    except (OSError, ApplyError) as err:
         if action == "add":
             detach(spreader.dev)
-        raise
+        raise SpreaderError(f"writing the spreader's map on {spreader.dev}: {err}") from None
 
 
 class Steering:

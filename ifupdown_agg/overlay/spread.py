@@ -29,7 +29,7 @@ def choose(wanted: str, program: Optional[str], tables: int, peers: int) -> Tupl
     if wanted == "nft":
         return "nft", "", ""
     if not program:
-        why = "the BPF spreader (spread.bpf.o) is not installed"
+        why = "the BPF spreader (spread.bpf.o) is not installed or cannot be loaded here"
     elif tables > MAX_PATHS or peers >= MAX_PEERS:
         why = f"the BPF spreader takes at most {MAX_PATHS} tables and {MAX_PEERS - 1} peers"
     else:
