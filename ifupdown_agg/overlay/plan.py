@@ -129,7 +129,9 @@ def _marking(cfg: OverlayConfig, obs: Observed, devs: Sequence[str], weights: Se
     if cfg.gso_max_segs != "auto":
         return mode, top, cfg.gso_max_segs     # type: ignore[return-value]
     if mode == "bpf":
-        return mode, top, spread.gso_segs(spread.runs(weights, top), all(rates))
+        gso = spread.gso_segs(spread.runs(weights, top), all(rates))
+        notes.append(spread.explain(devs, rates, spread.runs(weights, top), gso))
+        return mode, top, gso
     return mode, top, auto_gso_segs(devs, obs)
 
 

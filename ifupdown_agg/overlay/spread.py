@@ -62,6 +62,17 @@ def gso_segs(path_runs: Sequence[int], rates_known: bool) -> int:
     return max(MIN_GSO, min(MAX_GSO, shortest // SEGMENT))
 
 
+def explain(devs: Sequence[str], rates: Sequence[Optional[int]], path_runs: Sequence[int],
+            gso: int) -> str:
+    """The plan's note on what agg-spread and agg-gso-max-segs auto chose, and why."""
+    per_link = ", ".join(f"{d} {r} B" + (f" ({rate} Mbit/s)" if rate else "")
+                         for d, rate, r in zip(devs, rates, path_runs))
+    basis = ("about 80 us of each link" if all(rates)
+             else f"link rates unknown, {UNKNOWN_RUN} B for the heaviest weight")
+    return (f"agg-spread bpf: runs of {per_link} ({basis}); agg-gso-max-segs auto: {gso}, "
+            f"one GSO packet within the shortest run")
+
+
 def spreader(iface: str, peer_paths: Dict[Tuple[int, str], List[Tuple[str, str]]],
              weights: Sequence[int], top: int, program: Optional[str]) -> Spreader:
     """The spreader for every peer; `peer_paths` maps (rspec index, address) to
