@@ -11,6 +11,8 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from typing import Dict, List, Optional, Sequence, Tuple, Union
 
+from ifupdown_agg.core.spreader import Spreader
+
 RTPROT_IFAGG = 173
 DEVICE_ALIAS = "ifupdown-agg"
 NFT_PREFIX = "ifagg_"
@@ -257,12 +259,12 @@ class UsbGadget:
                 f"&& echo {self.udc} > UDC")
 
 
-KObject = Union[TunDevice, LinkAttrs, Address, Route, Rule, NftTable, Sysctl, Bond,
+KObject = Union[TunDevice, LinkAttrs, Address, Route, Rule, NftTable, Spreader, Sysctl, Bond,
                 BondSettings, Enslave, BridgePort, UsbGadget]
 KINDS = {"tun": TunDevice, "link": LinkAttrs, "addr": Address, "route": Route,
          "rule": Rule, "nft": NftTable, "sysctl": Sysctl, "bond": Bond,
          "bondset": BondSettings, "slave": Enslave, "brport": BridgePort,
-         "gadget": UsbGadget}
+         "gadget": UsbGadget, "spreader": Spreader}
 KIND_OF = {cls: kind for kind, cls in KINDS.items()}
 
 
@@ -327,6 +329,8 @@ class Observed:
     routes: List[SeenRoute] = field(default_factory=list)
     rules: List[SeenRule] = field(default_factory=list)
     nft: Dict[str, NftTable] = field(default_factory=dict)   # our tables only
+    spreaders: Dict[str, Spreader] = field(default_factory=dict)   # ours, by device
+    bpf_program: Optional[str] = None   # the spreader's object file, if installed
     sysctls: Dict[str, str] = field(default_factory=dict)
     pi: Optional[object] = None     # usb/facts.PiModel when observed on a Raspberry Pi with USB links
     # Built on first use: a plan asks about every route, so a scan each time is quadratic.

@@ -20,7 +20,7 @@ import sys
 import time
 from typing import Dict, List
 
-from ifupdown_agg.overlay import nft_ruleset, plan
+from ifupdown_agg.overlay import plan, rotation
 from ifupdown_agg.monitor import probe
 from ifupdown_agg.monitor.health import DOWN, Change, Path, Tracker
 from ifupdown_agg.core.objects import Observed, Route
@@ -58,6 +58,7 @@ class Monitor:
         obs = kernel.observe()
         desired = plan.desired_state(cfg, obs)
         self.weights = {m.table: m.weight for m in desired.members}
+        self.rotation = rotation.for_overlay(cfg, desired.objects, desired.top_run, kernel)
         mon = cfg.monitor
         self.tracker = Tracker(paths_from(cfg, desired.objects, obs), mon.interval_ms / 1000.0,
                                mon.loss, mon.rejoin)
@@ -137,8 +138,8 @@ class Monitor:
             log.warning("%s: restored %s", self.cfg.iface, op.describe())
 
     def _rewrite(self, peer_indexes) -> List[str]:
-        """Write the rotation of these peers in one transaction; returns peers with no path left."""
-        script, stranded = "", []
+        """Write the rotation of these peers in one go; returns peers with no path left."""
+        stranded, updates = [], {}
         tables = list(self.cfg.tables)
         by_index = {i: virt for i, virt in self.cfg.peer_indexes}
         for index in sorted(set(peer_indexes)):
@@ -146,13 +147,12 @@ class Monitor:
                 by_index[index], tables, [self.weights[t] for t in tables])
             if all_down:
                 stranded.append(by_index[index])
-            script += nft_ruleset.peer_update(self.cfg.nft_table, index, tables, marks, weights)
-        if script:
-            try:
-                with self._locked("rotation rewrite"):
-                    self.kernel.nft.run(script)
-            except lock.LockTimeout as err:
-                log.warning("%s: rotation not rewritten: %s", self.cfg.iface, err)
+            updates[index] = (marks, weights)
+        try:
+            with self._locked("rotation rewrite"):
+                self.rotation.write(updates)
+        except lock.LockTimeout as err:
+            log.warning("%s: rotation not rewritten: %s", self.cfg.iface, err)
         return stranded
 
     def _locked(self, what: str):
@@ -188,6 +188,7 @@ class Monitor:
                       for p in t.paths]})
 
     def close(self) -> None:
+        self.rotation.close()
         self.sockets.close()
         self.watch.close()
 

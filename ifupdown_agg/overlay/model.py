@@ -42,6 +42,7 @@ class OverlayConfig:
     rule_priority: int
     mtu: Optional[int]
     monitor: "MonitorConfig"
+    spread: str = "auto"
 
     @property
     def me(self) -> RspecEntry:
@@ -112,5 +113,6 @@ def overlay_from_options(iface: str, raw: Mapping[str, RawOption]) -> OverlayCon
         mtu=values["mtu"],
         monitor=MonitorConfig(values["agg-monitor"], values["agg-probe-interval"],
                               values["agg-probe-loss"], values["agg-probe-rejoin"],
-                              values["agg-probe-port"]))
+                              values["agg-probe-port"]),
+        spread=values["agg-spread"])
 
