@@ -11,6 +11,7 @@ def observed_from(short: dict) -> Observed:
     names = set(short.get("addrs", {})) | set(short.get("links", {})) | set(short.get("speeds", {}))
     for index, name in enumerate(sorted(names), 2):
         extra = dict(short.get("links", {}).get(name, {}))
+        extra.setdefault("mtu", 1500)       # a link always has one
         obs.links[name] = LinkInfo(name=name, index=index, up=extra.pop("up", True),
                                    speed=short.get("speeds", {}).get(name), **extra)
         for cidr in short.get("addrs", {}).get(name, []):

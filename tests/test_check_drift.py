@@ -20,6 +20,7 @@ iface tun7 inet manual
           198.19.7.3:198.18.70.3:198.18.71.3
     agg-weights 1 3
     agg-monitor off
+    agg-spread nft
 """
 
 

@@ -187,7 +187,7 @@ def _bpf_mtu(cfg: OverlayConfig, obs: Observed, devs, notes: List[str], mode: st
     mtu, note = spread.device_mtu(mode, cfg.iface, cfg.mtu or (tun.mtu if tun else None),
                                   [obs.links[d].mtu for d in devs])
     notes += [note] if note else []
-    return mtu
+    return cfg.mtu if mtu is None else mtu      # the stanza's mtu, capped for bpf
 
 
 def _rp_filters(obs: Observed, devs) -> List[KObject]:
