@@ -1,0 +1,85 @@
+"""`ifagg reload`: ifreload -a semantics for our stanzas.
+
+Every changed stanza is brought to its configuration, an unchanged one is not
+touched (its plan is empty, so nothing is sent to the kernel and nothing flaps),
+and a stanza that was removed from the file but still has a record in the state
+directory is taken down.
+"""
+
+from __future__ import annotations
+
+from typing import List, Tuple
+
+from ifupdown_agg.cli import stanzas
+from ifupdown_agg.cli.common import Command, add_source, executor, say
+from ifupdown_agg.errors import AggError
+
+
+def targets(args) -> Tuple[List[Tuple[str, str]], List[Tuple[str, str]]]:
+    """(stanzas to bring up, records to take down), as (name, kind)."""
+    from ifupdown_agg.config import ifaces_file
+    in_file = {s.name: stanzas.kind_of(s.options)
+               for s in ifaces_file.read(args.interfaces).stanzas if s.family == "inet"}
+    recorded = stanzas.records()
+    if args.all:
+        ups = stanzas.ours(args.interfaces, [], only_auto=True)
+        gone = [n for n in recorded if not in_file.get(n)]
+    else:
+        ups = stanzas.ours(args.interfaces, [n for n in args.iface if in_file.get(n)])
+        gone = [n for n in args.iface if not in_file.get(n)]
+        unknown = [n for n in gone if n not in recorded]
+        if unknown:
+            raise AggError(f"reload: {', '.join(unknown)}: neither a stanza of ours in "
+                           f"{args.interfaces} nor up")
+    return ups, [(n, stanzas.recorded_kind(recorded[n])) for n in gone]
+
+
+class Reload(Command):
+    name = "reload"
+    help = "apply changed stanzas, leave unchanged ones, take removed ones down"
+    description = ("Like ifreload -a: bring every changed stanza of ours to its "
+                   "configuration, leave unchanged ones untouched (nothing is sent to the "
+                   "kernel for them, so they do not flap), and take down stanzas that were "
+                   "removed from the file but are still up. -a takes the stanzas marked auto "
+                   "or allow-*; named stanzas limit it to those. Exit 1 if any stanza failed.")
+
+    def add_arguments(self, p) -> None:
+        p.add_argument("iface", nargs="*", metavar="STANZA", help="stanzas to reload")
+        p.add_argument("-a", "--all", action="store_true",
+                       help="every stanza of ours marked auto or allow-*, and every removed one")
+        add_source(p)
+        p.add_argument("-v", "--verbose", action="store_true", help="print each change as it is made")
+
+    def run(self, args) -> int:
+        from ifupdown_agg.kernel.netlink import Kernel
+        if bool(args.iface) == bool(args.all):
+            raise AggError("reload: name the stanzas, or -a for all of them (not both)")
+        ups, gone = targets(args)
+        kernel = Kernel()
+        failed = []
+        try:
+            ex = executor(kernel, args.verbose)
+            for name, kind in gone:     # first: a removed stanza may free what a changed one needs
+                failed += _one(name, lambda: stanzas.down(name, kind, kernel, ex),
+                               "removed from the file: took down", "removed from the file")
+            for name, kind in ups:
+                if kind == stanzas.USB:
+                    print(f"{name}: a USB link stanza: left to ifup/ifdown")
+                    continue
+                failed += _one(name, lambda: stanzas.up(name, kind, args.interfaces, kernel, ex),
+                               "changed", "unchanged")
+        finally:
+            kernel.close()
+        if failed:
+            raise AggError("reload: failed: " + ", ".join(failed))
+        return 0
+
+
+def _one(name: str, action, verb: str, nothing: str) -> List[str]:
+    try:
+        ops = action()
+    except AggError as err:
+        say(f"{name}: {err}")
+        return [name]
+    print(f"{name}: {verb}, {len(ops)} change(s)" if ops else f"{name}: {nothing}")
+    return []
