@@ -61,13 +61,14 @@ class Reload(Command):
             ex = executor(kernel, args.verbose)
             for name, kind in gone:     # first: a removed stanza may free what a changed one needs
                 failed += _one(name, lambda: stanzas.down(name, kind, kernel, ex),
-                               "removed from the file: took down", "removed from the file")
+                               "removed from the file: {} object(s) taken down",
+                               "removed from the file: nothing left to take down")
             for name, kind in ups:
                 if kind == stanzas.USB:
                     print(f"{name}: a USB link stanza: left to ifup/ifdown")
                     continue
                 failed += _one(name, lambda: stanzas.up(name, kind, args.interfaces, kernel, ex),
-                               "changed", "unchanged")
+                               "changed, {} change(s)", "unchanged")
         finally:
             kernel.close()
         if failed:
@@ -75,11 +76,11 @@ class Reload(Command):
         return 0
 
 
-def _one(name: str, action, verb: str, nothing: str) -> List[str]:
+def _one(name: str, action, done: str, nothing: str) -> List[str]:
     try:
         ops = action()
     except AggError as err:
         say(f"{name}: {err}")
         return [name]
-    print(f"{name}: {verb}, {len(ops)} change(s)" if ops else f"{name}: {nothing}")
+    print(f"{name}: " + (done.format(len(ops)) if ops else nothing))
     return []
