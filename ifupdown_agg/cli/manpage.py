@@ -185,6 +185,16 @@ def _pairs(title: str, rows) -> List[str]:
     return out
 
 
+def _json_section() -> List[str]:
+    from ifupdown_agg.cli import schemas
+    out = [".SH JSON OUTPUT", "Every \\fB\\-\\-json\\fR output is one JSON object whose "
+           f"\\fBversion\\fR is {schemas.VERSION}; a field may be added within a version. "
+           "\\fBpython3 \\-m ifupdown_agg.cli.schemas\\fR prints the JSON Schemas."]
+    for name, text in schemas.SUMMARY.items():
+        out += [".TP", f"\\fB{name} \\-\\-json\\fR", esc(text)]
+    return out
+
+
 def section8() -> str:
     from ifupdown_agg.cli.main import DESCRIPTION, EXAMPLES, build_parser
     parser = build_parser()
@@ -201,12 +211,13 @@ def section8() -> str:
     out += _pairs("ENVIRONMENT", ENVIRONMENT)
     out += _pairs("FILES", FILES)
     out += _pairs("EXIT STATUS", EXIT_CODES)
+    out += _json_section()
     out += [".SH EXAMPLES", "The commands:"] + _example(EXAMPLES.rstrip())
     out += [".PP", "An overlay stanza, the same on every host but for its address:"] + _example(SEED)
     out += [".PP", "An 802.3ad bond (ifenslave's options):"] + _example(BOND_EXAMPLE)
     out += [".PP", "A USB link between a Pi Zero and its controller:"] + _example(USB_EXAMPLE)
     out += [".SH SEE ALSO", "ifupdown\\-agg(5), interfaces(5), ifup(8), ip\\-rule(8), ip\\-route(8), "
-            "nft(8), systemd.netdev(5), systemd.network(5), systemd.link(5), netplan\\-try(8)"]
+            "nft(8), systemd.netdev(5), systemd.network(5), systemd.link(5)"]
     return "\n".join(out) + "\n"
 
 
