@@ -121,15 +121,13 @@ def test_confirm_keeps_and_a_second_try_is_refused_while_one_is_pending(lab):
     assert a.our_objects() == []
 
 
-def test_a_terminal_that_hangs_up_reverts(lab):
-    a = lab.hosts["a"]
-    a.write_interfaces(stanza(7))
-    before = view(a)
+def on_a_terminal(lab, host, *args):
+    """A try whose controlling terminal is a pty, as under a login shell or SSH: setsid
+    --ctty makes it a session leader with the pty as its terminal. Returns the process
+    and the pty's master, once the try asks for the confirmation."""
     master, slave = pty.openpty()
     try:
-        # setsid --ctty: the try is a session leader with the pty as its controlling
-        # terminal, as a login shell's job is; closing the master hangs it up.
-        proc = subprocess.Popen(["setsid", "--ctty"] + command(a, "try", "--timeout", "60", "tun7"),
+        proc = subprocess.Popen(["setsid", "--ctty"] + command(host, "try", *args),
                                 stdin=slave, stdout=slave, stderr=slave)
         lab._procs.append(proc)
     finally:
@@ -141,13 +139,36 @@ def test_a_terminal_that_hangs_up_reverts(lab):
         if select.select([master], [], [], 0.1)[0]:
             seen += os.read(master, 4096)
     assert b"or press Enter" in seen, seen
+    return proc, master
+
+
+def test_a_terminal_that_hangs_up_reverts(lab):
+    a = lab.hosts["a"]
+    a.write_interfaces(stanza(7))
+    before = view(a)
+    proc, master = on_a_terminal(lab, a, "--timeout", "60", "tun7")
     assert a.our_objects() != []
-    os.close(master)
+    os.close(master)            # the terminal goes: the kernel hangs the session up
     proc.wait(timeout=30)
     assert proc.returncode == 1
     with open(f"{state(a)}/try.last") as fh:
         assert json.load(fh)["outcome"] == "reverted"
     assert view(a) == before
+    assert a.our_objects() == []
+
+
+def test_enter_on_the_terminal_keeps(lab):
+    a = lab.hosts["a"]
+    a.write_interfaces(stanza(7))
+    proc, master = on_a_terminal(lab, a, "--timeout", "60", "tun7")
+    try:
+        os.write(master, b"\n")
+        proc.wait(timeout=30)
+    finally:
+        os.close(master)
+    assert proc.returncode == 0
+    assert json.loads(a.ifagg("check", "--json").stdout)["in_sync"] is True
+    a.ifagg("down", "tun7")
     assert a.our_objects() == []
 
 

@@ -196,7 +196,7 @@ def trial(targets, interfaces: str, kernel, executor, decide) -> int:
             tell(f"{name}: {len(ops)} change(s)" if ops else f"{name}: already up to date")
             for op in ops:
                 tell(f"  {op.describe()}")
-    except AggError:
+    except Exception:
         revert(snap, applied, kernel, executor, overlays)   # the failed stanza undid itself
         raise
     if not applied:
