@@ -129,13 +129,14 @@ FILES = [
 ]
 
 # ifagg's exit codes; `check` and `try` use them as documented in their descriptions.
+# ifagg's exit codes, as the commands return them.
 EXIT_CODES = [
-    ("0", "Success; \\fBcheck\\fR: the kernel is in sync; \\fBtry\\fR, \\fBconfirm\\fR: "
-     "the change is kept."),
-    ("1", "\\fBcheck\\fR: drift; \\fBtry\\fR: reverted or refused; an error applying a change."),
-    ("2", "A usage error, or a configuration that is not valid (the message names the file, "
-          "line, option and token)."),
-    ("3", "\\fBcheck\\fR, \\fBstatus\\fR: the kernel or the state could not be read."),
+    ("0", "Success. \\fBcheck\\fR: in sync. \\fBtry\\fR, \\fBconfirm\\fR: the change is kept."),
+    ("1", "An error (the message names the file, line, option and token of a bad stanza). "
+          "\\fBcheck\\fR: drift. \\fBtry\\fR: reverted, or refused. \\fBreload\\fR: a "
+          "stanza failed (the others are done)."),
+    ("2", "A usage error. \\fBcheck\\fR: an invalid configuration."),
+    ("3", "\\fBcheck\\fR: could not look (permissions, a missing tool)."),
 ]
 
 

@@ -51,29 +51,37 @@ class Reload(Command):
         p.add_argument("-v", "--verbose", action="store_true", help="print each change as it is made")
 
     def run(self, args) -> int:
-        from ifupdown_agg.kernel.netlink import Kernel
         if bool(args.iface) == bool(args.all):
             raise AggError("reload: name the stanzas, or -a for all of them (not both)")
         ups, gone = targets(args)
-        kernel = Kernel()
-        failed = []
-        try:
-            ex = executor(kernel, args.verbose)
-            for name, kind in gone:     # first: a removed stanza may free what a changed one needs
-                failed += _one(name, lambda: stanzas.down(name, kind, kernel, ex),
-                               "removed from the file: {} object(s) taken down",
-                               "removed from the file: nothing left to take down")
-            for name, kind in ups:
-                if kind == stanzas.USB:
-                    print(f"{name}: a USB link stanza: left to ifup/ifdown")
-                    continue
-                failed += _one(name, lambda: stanzas.up(name, kind, args.interfaces, kernel, ex),
-                               "changed, {} change(s)", "unchanged")
-        finally:
-            kernel.close()
+        with stanzas.changing("ifagg reload"):
+            failed = _reload(args, ups, gone)
         if failed:
             raise AggError("reload: failed: " + ", ".join(failed))
         return 0
+
+
+def _reload(args, ups, gone) -> List[str]:
+    """Removed stanzas down first (one may free what a changed one needs), then the rest up;
+    the names of those that failed."""
+    from ifupdown_agg.kernel.netlink import Kernel
+    kernel = Kernel()
+    failed: List[str] = []
+    try:
+        ex = executor(kernel, args.verbose)
+        for name, kind in gone:
+            failed += _one(name, lambda: stanzas.down(name, kind, kernel, ex),
+                           "removed from the file: {} object(s) taken down",
+                           "removed from the file: nothing left to take down")
+        for name, kind in ups:
+            if kind == stanzas.USB:
+                print(f"{name}: a USB link stanza: left to ifup/ifdown")
+                continue
+            failed += _one(name, lambda: stanzas.up(name, kind, args.interfaces, kernel, ex),
+                           "changed, {} change(s)", "unchanged")
+    finally:
+        kernel.close()
+    return failed
 
 
 def _one(name: str, action, done: str, nothing: str) -> List[str]:

@@ -3,6 +3,7 @@ the records in the state directory, and one stanza brought up or down."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 from typing import Dict, List, Optional, Tuple
@@ -42,6 +43,23 @@ def ours(path: str, names: List[str], only_auto: bool = False) -> List[Tuple[str
     marked = set(parsed.auto).union(*parsed.allow.values()) if only_auto else None
     return [(s.name, kind_of(s.options)) for s in stanzas
             if kind_of(s.options) and (marked is None or s.name in marked)]
+
+
+def changing(what: str):
+    """The lock every run that changes the system holds, where cli/common has it
+    (issue #13's kernel/lock.py); without it, nothing to hold."""
+    from ifupdown_agg.cli import common
+    hold = getattr(common, "changing", None)
+    return hold(what) if hold else contextlib.nullcontext()
+
+
+def refuse_conflicts(name: str, kind: str, path: str) -> None:
+    """An overlay that conflicts with another stanza of the file is refused (issue #13's
+    config/across.py, where cli/common has it), as `ifagg up` refuses it."""
+    from ifupdown_agg.cli import common
+    refuse = getattr(common, "refuse_conflicts", None)
+    if refuse and kind == OVERLAY:
+        refuse(name, path)
 
 
 def state_dir() -> str:
@@ -89,6 +107,7 @@ def up(name: str, kind: str, interfaces: str, kernel, executor) -> list:
         return bond.up(name, raw, kernel, executor, say, interfaces)
     if kind == OVERLAY:
         from ifupdown_agg.overlay import lifecycle as overlay
+        refuse_conflicts(name, kind, interfaces)
         return overlay.up(overlay.from_file(name, interfaces), kernel, executor)[0]
     raise AggError(f"{name}: USB link stanzas are brought up by ifup "
                    "(or `ifagg usbnet up`), not by this command")

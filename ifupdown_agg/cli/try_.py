@@ -11,6 +11,7 @@ again, and the kernel's view of our objects is compared with the one taken befor
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import select
@@ -183,11 +184,30 @@ def revert(snap: Snapshot, applied, kernel, executor, overlays: List[str]) -> Li
     return list(result.errors) + snap.differences(kernel)
 
 
-def trial(targets, interfaces: str, kernel, executor, decide) -> int:
-    """Apply TARGETS, ask `decide()` for (keep, why), keep or revert. 0 kept, 1 reverted."""
-    preflight(targets, interfaces, kernel)
+def trial(targets, interfaces: str, kernel, executor, decide, hold=None) -> int:
+    """Apply TARGETS, ask `decide()` for (keep, why), keep or revert. 0 kept, 1 reverted.
+    `hold(what)` is the lock of runs that change the system: held while applying and
+    while reverting, not while waiting, so hooks and the monitor go on meanwhile."""
+    hold = hold or (lambda what: contextlib.nullcontext())
+    names = " ".join(n for n, _ in targets)
     overlays = [n for n, k in targets if k == stanzas.OVERLAY]
-    snap = Snapshot(kernel, overlays)
+    with hold(f"ifagg try {names}"):
+        preflight(targets, interfaces, kernel)
+        snap = Snapshot(kernel, overlays)
+        applied = _apply(targets, interfaces, kernel, executor, snap, overlays)
+    if not applied:
+        return 0
+    keep, why = decide()
+    if keep:
+        tell(f"kept ({why})")
+        return 0
+    with hold(f"ifagg try {names}: revert"):
+        left = revert(snap, applied, kernel, executor, overlays)
+    tell(f"reverted ({why})" + ("" if not left else "; still different: " + "; ".join(left)))
+    return 1
+
+
+def _apply(targets, interfaces: str, kernel, executor, snap: Snapshot, overlays) -> list:
     applied: list = []
     try:
         for name, kind in targets:
@@ -199,15 +219,7 @@ def trial(targets, interfaces: str, kernel, executor, decide) -> int:
     except Exception:
         revert(snap, applied, kernel, executor, overlays)   # the failed stanza undid itself
         raise
-    if not applied:
-        return 0
-    keep, why = decide()
-    if keep:
-        tell(f"kept ({why})")
-        return 0
-    left = revert(snap, applied, kernel, executor, overlays)
-    tell(f"reverted ({why})" + ("" if not left else "; still different: " + "; ".join(left)))
-    return 1
+    return applied
 
 
 class Waiter:
@@ -291,7 +303,8 @@ class Try(Command):
         outcome = "error"
         try:
             kernel = Kernel()
-            code = trial(targets, args.interfaces, kernel, RealExecutor(kernel), waiter)
+            code = trial(targets, args.interfaces, kernel, RealExecutor(kernel), waiter,
+                         stanzas.changing)
             outcome = "kept" if code == 0 else "reverted"
             return code
         finally:
