@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import datetime
 import os
+import textwrap
 from typing import List
 
 from ifupdown_agg import __version__
@@ -149,7 +150,9 @@ def _flag(action) -> str:
 
 
 def _command(name: str, parser, help_text: str) -> List[str]:
-    out = [".TP", f"\\fB{esc(name)}\\fR", esc(" ".join((parser.description or help_text).split()))]
+    # A command with actions (networkd) lists them below: its first paragraph is enough.
+    text = (parser.description or help_text).strip().split("\n\n")[0]
+    out = [".TP", f"\\fB{esc(name)}\\fR", esc(" ".join(text.split()))]
     formatter = parser._get_formatter()
     for action in parser._actions:
         if isinstance(action, argparse._SubParsersAction):
@@ -213,7 +216,8 @@ def section8() -> str:
     out += _pairs("FILES", FILES)
     out += _pairs("EXIT STATUS", EXIT_CODES)
     out += _json_section()
-    out += [".SH EXAMPLES", "The commands:"] + _example(EXAMPLES.rstrip())
+    commands = textwrap.dedent(EXAMPLES.split("\n\n")[0]).rstrip()     # not the help's stanza
+    out += [".SH EXAMPLES", "The commands:"] + _example(commands)
     out += [".PP", "An overlay stanza, the same on every host but for its address:"] + _example(SEED)
     out += [".PP", "An 802.3ad bond (ifenslave's options):"] + _example(BOND_EXAMPLE)
     out += [".PP", "A USB link between a Pi Zero and its controller:"] + _example(USB_EXAMPLE)

@@ -297,6 +297,10 @@ class Try(Command):
         if bool(args.iface) == bool(args.all):
             raise AggError("try: name the stanzas, or -a for every auto stanza (not both)")
         targets = stanzas.ours(args.interfaces, args.iface, only_auto=args.all)
+        if args.all:    # named, a USB stanza is refused; with -a it is left to ifup
+            for name in [n for n, k in targets if k == stanzas.USB]:
+                tell(f"{name}: a USB link stanza: left to ifup/ifdown")
+            targets = [(n, k) for n, k in targets if k != stanzas.USB]
         claim([n for n, _ in targets], time.time() + args.timeout)
         waiter = Waiter(args.timeout)
         kernel = None
