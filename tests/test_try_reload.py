@@ -230,3 +230,21 @@ def test_reload_changes_only_the_edited_stanza_and_removes_a_deleted_one(lab):
     for n in (1, 2):
         a.ifagg("down", f"tun{n}")
     assert a.our_objects() == []
+
+
+def test_reload_restarts_the_monitor_when_only_its_options_changed(lab):
+    a = lab.hosts["a"]
+    a.write_interfaces(stanza(7))
+    a.ifagg("reload", "-a")
+    pidfile = f"{state(a)}/tun7.monitor.pid"
+    with open(pidfile) as fh:
+        first = fh.read().strip()
+    assert a.ifagg("reload", "-a").stdout.strip() == "tun7: unchanged"
+    a.write_interfaces(stanza(7, extra="    agg-probe-interval 200\n"))
+    out = a.ifagg("reload", "-a").stdout.strip()
+    assert out == "tun7: changed, the link monitor restarted with the new options"
+    with open(pidfile) as fh:
+        assert fh.read().strip() != first
+    assert a.status("tun7")["monitor"]["interval_ms"] == 200
+    a.ifagg("down", "tun7")
+    assert a.our_objects() == []

@@ -77,18 +77,45 @@ def _reload(args, ups, gone) -> List[str]:
             if kind == stanzas.USB:
                 print(f"{name}: a USB link stanza: left to ifup/ifdown")
                 continue
-            failed += _one(name, lambda: stanzas.up(name, kind, args.interfaces, kernel, ex),
-                           "changed, {} change(s)", "unchanged")
+            old = _monitor_options(name) if kind == stanzas.OVERLAY else None
+            done = _one(name, lambda: stanzas.up(name, kind, args.interfaces, kernel, ex),
+                        "changed, {} change(s)", None)
+            failed += _monitor_follows(name, args.interfaces, old) if done is None else done
     finally:
         kernel.close()
     return failed
 
 
-def _one(name: str, action, done: str, nothing: str) -> List[str]:
+def _one(name: str, action, done: str, nothing) -> List[str]:
+    """Run one stanza's action; its name if it failed. NOTHING None: say nothing when the
+    action changed nothing (the caller says it)."""
     try:
         ops = action()
     except AggError as err:
         say(f"{name}: {err}")
         return [name]
-    print(f"{name}: " + (done.format(len(ops)) if ops else nothing))
+    if ops or nothing is not None:
+        print(f"{name}: " + (done.format(len(ops)) if ops else nothing))
+    return [] if ops or nothing is not None else None
+
+
+def _monitor_options(name: str):
+    from ifupdown_agg.monitor import service as monitor
+    raw = monitor.load_options(name)
+    return None if raw is None else {k: v.text for k, v in raw.items()}
+
+
+def _monitor_follows(name: str, interfaces: str, old) -> List[str]:
+    """A stanza whose kernel objects are in sync may still have new monitor options
+    (agg-probe-*): the monitor restarts with them; otherwise the stanza is unchanged."""
+    from ifupdown_agg.overlay import lifecycle as overlay
+    if old is None:
+        print(f"{name}: unchanged")
+        return []
+    loaded = overlay.from_file(name, interfaces)
+    if {k: v.text for k, v in loaded.raw.items()} == old:
+        print(f"{name}: unchanged")
+        return []
+    overlay.keep_monitor(loaded, restart=True)
+    print(f"{name}: changed, the link monitor restarted with the new options")
     return []
