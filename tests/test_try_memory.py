@@ -97,3 +97,16 @@ def test_the_waiter_times_out_keeps_on_sigusr1_and_reverts_on_sighup():
         finally:
             waiter.restore()
         assert keep is expected, why
+
+
+def test_a_revert_leaves_alone_a_record_another_run_wrote_meanwhile(state):
+    iface, path, start = load("bond-first-fresh")
+    kernel = MemoryKernel(start)
+    other = state / "tun9.json"
+
+    def meanwhile():
+        other.write_text('{"version": 1, "iface": "tun9", "made": []}\n')
+        return False, "test"
+
+    assert try_.trial([(iface, "bond")], path, kernel, RealExecutor(kernel), meanwhile) == 1
+    assert other.exists() and not (state / f"{iface}.json").exists()

@@ -118,9 +118,17 @@ class Snapshot:
         self.files: Dict[str, Optional[bytes]] = {p: _read(p) for p in _state_files()}
         self.objects = kernel_objects(kernel.observe())
         self.monitors = {name: _monitor_running(name) for name in overlays}
+        self.touched: Optional[set] = None     # the files the apply changed, once known
+
+    def applied(self) -> None:
+        """After the apply: the files it changed are the ones a revert puts back, so a
+        record another run writes meanwhile (an ifup of another stanza) is left alone."""
+        now = {p: _read(p) for p in _state_files()}
+        self.touched = {p for p in set(self.files) | set(now) if self.files.get(p) != now.get(p)}
 
     def restore_files(self) -> None:
-        for path in set(self.files) | set(_state_files()):
+        paths = self.touched if self.touched is not None else set(self.files) | set(_state_files())
+        for path in sorted(paths):
             old = self.files.get(path)
             if old is None:
                 _unlink(path)
@@ -195,6 +203,7 @@ def trial(targets, interfaces: str, kernel, executor, decide, hold=None) -> int:
         preflight(targets, interfaces, kernel)
         snap = Snapshot(kernel, overlays)
         applied = _apply(targets, interfaces, kernel, executor, snap, overlays)
+        snap.applied()
     if not applied:
         return 0
     keep, why = decide()
