@@ -289,8 +289,9 @@ class Try(Command):
                    "change when `ifagg confirm` runs (or Enter is pressed on the terminal) "
                    "within the timeout; otherwise, or when the terminal or SSH session goes "
                    "away, revert to exactly the state before: the kernel objects, the records "
-                   "in the state directory and the link monitors. One try at a time. Exit 0 "
-                   "when kept, 1 when reverted or refused.")
+                   "in the state directory and the link monitors. One try at a time; overlay "
+                   "and bond stanzas (not USB links). Exit 0 when kept, 1 when reverted or "
+                   "refused.")
 
     def add_arguments(self, p) -> None:
         p.add_argument("iface", nargs="*", metavar="STANZA", help="stanzas to apply")
