@@ -78,8 +78,9 @@ def section5() -> str:
             facts.append(f"Example: \\fB{esc(opt.name)} {esc(opt.example)}\\fR.")
             facts.append(f"systemd\\-networkd: {esc(opt.networkd)}.")
             out += [".br", " ".join(facts)]
-    out += [".SH FILES", ".TP", "/run/ifupdown\\-agg/", "What ifup changed, as JSON, and the link "
-            "monitor's pidfile and health.", ".SH SEE ALSO", "ifagg(8), interfaces(5), ifup(8), ip\\-rule(8), nft(8), "
+    stanza_files = [f for f in FILES if not any(w in f[0] for w in ("systemd/system", "ifagg\\-*",
+                                                                     "networkd/", "rt_protos"))]
+    out += _pairs("FILES", stanza_files) + [".SH SEE ALSO", "ifagg(8), interfaces(5), ifup(8), ip\\-rule(8), nft(8), "
             "systemd.netdev(5), systemd.network(5)"]
     return "\n".join(out) + "\n"
 

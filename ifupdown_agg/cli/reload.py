@@ -70,6 +70,9 @@ def _reload(args, ups, gone) -> List[str]:
     try:
         ex = executor(kernel, args.verbose)
         for name, kind in gone:
+            if kind == stanzas.USB:
+                print(f"{name}: removed from the file: a USB link's record, left to ifdown")
+                continue
             failed += _one(name, lambda: stanzas.down(name, kind, kernel, ex),
                            "removed from the file: {} object(s) taken down",
                            "removed from the file: nothing left to take down")
