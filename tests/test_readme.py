@@ -102,7 +102,14 @@ def test_the_quick_start_runs_as_written_on_two_hosts():
             os.makedirs(f"{host.dir}/run/network", exist_ok=True)
             host.write_interfaces(text)
             host.in_private_mounts(CLEAN + [up])
-        a.in_private_mounts(CLEAN + [ping.replace("10.99.", "198.18.")])
+        # Right after ifup, on a loaded machine, the first pings can go into the tun
+        # device (ENOBUFS; tests/test_overlay_ifupdown.py shows it on main too): the
+        # README's ping line is run up to three times.
+        for attempt in range(3):    # bounded
+            res = a.in_private_mounts(CLEAN + [ping.replace("10.99.", "198.18.")], check=False)
+            if res.returncode == 0:
+                break
+        assert res.returncode == 0, res.stdout + res.stderr
         out = a.in_private_mounts(CLEAN + [status]).stdout
         assert "tun0" in out and "eth1" in out and "eth2" in out, out
         for host in (a, b):
