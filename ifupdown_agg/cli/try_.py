@@ -311,8 +311,12 @@ class Try(Command):
             for name in [n for n, k in targets if k == stanzas.USB]:
                 tell(f"{name}: a USB link stanza: left to ifup/ifdown")
             targets = [(n, k) for n, k in targets if k != stanzas.USB]
-        claim([n for n, _ in targets], time.time() + args.timeout)
-        waiter = Waiter(args.timeout)
+        waiter = Waiter(args.timeout)   # first: a confirm right after the claim finds it
+        try:
+            claim([n for n, _ in targets], time.time() + args.timeout)
+        except BaseException:
+            waiter.restore()
+            raise
         kernel = None
         outcome = "error"
         try:
