@@ -42,6 +42,8 @@ def test_the_networkd_generator_runs_from_a_checkout():
     assert res.returncode == 0 and "generate" in res.stdout and "post-apply" in res.stdout
     res = python(["ifupdown_agg.networkd"])
     assert res.returncode == 2 and "ACTION" in res.stderr
+    res = python(["ifupdown_agg.networkd.cli", "--help"])
+    assert res.returncode == 0 and "generate" in res.stdout
 
 
 def test_the_help_and_the_man_page_have_no_sudo():

@@ -306,6 +306,8 @@ class Try(Command):
         from ifupdown_agg.kernel.netlink import Kernel
         if bool(args.iface) == bool(args.all):
             raise AggError("try: name the stanzas, or -a for every auto stanza (not both)")
+        if not args.timeout > 0:
+            raise AggError(f"try: --timeout {args.timeout:g}: give a number of seconds above 0")
         targets = stanzas.ours(args.interfaces, args.iface, only_auto=args.all)
         if args.all:    # named, a USB stanza is refused; with -a it is left to ifup
             for name in [n for n, k in targets if k == stanzas.USB]:
