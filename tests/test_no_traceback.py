@@ -22,8 +22,8 @@ def _raising(exc):
 @pytest.mark.parametrize("exc,code,text", [
     (KeyboardInterrupt(), 130, ""),
     (RuntimeError("boom"), 1, "ifagg: internal error in 'options' (RuntimeError: boom)"),
-    (ImportError("No module named 'pyroute2'", name="pyroute2"), 1,
-     "ifagg: the Python module 'pyroute2' is missing for"),
+    (ModuleNotFoundError("No module named 'pyroute2'", name="pyroute2"), 1,
+     "ifagg: this Python ("),
     (FileNotFoundError(2, "No such file or directory", "/run/x"), 1,
      "ifagg: No such file or directory: /run/x"),
 ])
@@ -34,7 +34,7 @@ def test_a_failure_is_one_line(monkeypatch, capsys, exc, code, text):
     assert "Traceback" not in err and len(err.splitlines()) == (1 if text else 0)
     assert err.startswith(text)
     if isinstance(exc, ImportError):
-        assert "apt install python3-pyroute2" in err
+        assert "python3-pyroute2" in err
 
 
 def test_a_python_without_the_dependencies_gets_one_line(tmp_path):
@@ -46,4 +46,4 @@ def test_a_python_without_the_dependencies_gets_one_line(tmp_path):
                              capture_output=True, text=True, timeout=60)
         assert "Traceback" not in res.stderr, (args, res.stderr)
         assert res.returncode == 0 or (len(res.stderr.splitlines()) == 1
-                                       and "apt install python3-" in res.stderr), res.stderr
+                                       and "python3-" in res.stderr), res.stderr

@@ -52,23 +52,6 @@ def bond_stanza(args):
     return None
 
 
-# The Debian package of each Python module we import that is not the standard library's.
-DEBIAN_PACKAGES = {"pyroute2": "python3-pyroute2", "netaddr": "python3-netaddr",
-                   "nftables": "python3-nftables", "configobj": "python3-configobj",
-                   "jinja2": "python3-jinja2", "dbus_next": "python3-dbus-next"}
-
-
-def missing_dependency(err: ImportError) -> str:
-    """One line for a python3 that lacks a module we need: which, and the Debian packages."""
-    top = (err.name or "").split(".")[0]
-    package = DEBIAN_PACKAGES.get(top)
-    if package is None:
-        return f"cannot import {err.name or err}: {err}"
-    return (f"the Python module '{top}' is missing for {sys.executable}: apt install "
-            f"{package} (ifupdown-agg runs on Debian's /usr/bin/python3 with python3-pyroute2, "
-            "python3-netaddr and python3-nftables)")
-
-
 # syslog(3) priorities by name (the syslog module's numbers, without importing it here).
 PRIORITIES = {"err": 3, "warning": 4, "notice": 5, "info": 6}
 
