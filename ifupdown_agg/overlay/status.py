@@ -47,7 +47,7 @@ def _counters(kernel: Kernel, cfg, mode: str, obs) -> Tuple[bool, Dict[str, Dict
 def _live_shares(seen, cfg) -> Dict[Tuple[int, int], float]:
     """(peer index, table) -> the share of the peer's bytes its run gets now (bpf)."""
     out: Dict[Tuple[int, int], float] = {}
-    for _, slot, paths in (seen.peers if seen else ()):
+    for _, slot, paths in ((seen.live or seen.peers) if seen else ()):
         cycle = sum(run for _, _, run in paths)
         for t, (_, _, run) in zip(cfg.tables, paths):
             out[(slot, t)] = run / cycle if cycle else 0.0
