@@ -16,6 +16,7 @@ from ifupdown_agg.errors import AggError
 from ifupdown_agg.cli.check import Check
 from ifupdown_agg.cli.cleanup import Cleanup
 from ifupdown_agg.cli.delegates import Doctor, Hook, Monitor, Networkd, Options
+from ifupdown_agg.cli.keygen import Keygen
 from ifupdown_agg.cli.plan import Plan
 from ifupdown_agg.cli.status import Status
 from ifupdown_agg.cli.updown import Down, Up
@@ -53,7 +54,7 @@ a minimal stanza (the same rspec on every host):
 
 # In the order `ifagg --help` lists them.
 COMMANDS = {c.name: c for c in (Plan(), Up(), Down(), Check(), Status(), Cleanup(), Monitor(),
-                                 Usbnet(), Options(), Hook(), Networkd(), Doctor())}
+                                 Usbnet(), Options(), Hook(), Networkd(), Doctor(), Keygen())}
 
 
 def build_parser() -> argparse.ArgumentParser:

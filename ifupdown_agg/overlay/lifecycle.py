@@ -6,6 +6,7 @@ do the same thing.
 
 from __future__ import annotations
 
+import sys
 from dataclasses import dataclass
 from typing import Dict, List, Mapping, Optional, Tuple
 
@@ -44,6 +45,8 @@ def from_raw(iface: str, raw: Mapping[str, RawOption]) -> Loaded:
 
 def up(loaded: Loaded, kernel, executor) -> Tuple[List[Op], plan.Desired]:
     """Plan against the kernel and run it; the record of what we made is saved."""
+    if loaded.cfg.monitor.enabled:
+        check_probe_key(loaded)
     wanted = []
 
     def planner(obs, made):
@@ -55,6 +58,18 @@ def up(loaded: Loaded, kernel, executor) -> Tuple[List[Op], plan.Desired]:
     if done.result.changed_kernel:
         keep_monitor(loaded, restart=bool(done.result.applied))
     return done.ops, wanted[0]
+
+
+def check_probe_key(loaded: Loaded) -> None:
+    """Refuse a key file others can read (or that is malformed) before anything
+    changes; without one, warn that the monitor is unauthenticated."""
+    from ifupdown_agg.monitor import keys
+    raw = loaded.raw.get(keys.OPTION)
+    path = loaded.cfg.monitor.key_file
+    if keys.load(path, loaded.cfg.iface, raw.location if raw else None,
+                 required=raw is not None) is None:
+        print(f"ifupdown-agg: {loaded.cfg.iface}: warning: "
+              + keys.UNAUTHENTICATED.format(path=path), file=sys.stderr)
 
 
 # pre-up and post-down only make and remove the device. They need no netlink,
