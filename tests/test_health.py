@@ -115,3 +115,16 @@ def test_monitors_starting_at_different_times_do_not_fail_paths():
         for p in t.paths[:2]:
             t.on_hello(p, peer_seq=k + 1, heard=0 if k < 2 else seq - 1, now=now)
         assert t.tick(now) == []
+
+
+def test_between_ticks_a_silent_path_is_taken_down_at_its_deadline():
+    t = tracker(loss=3)
+    both = {("eth0", "10.99.0.20"), ("eth1", "10.99.1.20")}
+    _, now = run(t, 1.0, 0.0, both)
+    t.on_hello(t.paths[0], peer_seq=t.seq, heard=t.seq, now=now + 0.05)
+    deadline = t.next_deadline()
+    assert abs(deadline - (now + t.silence_limit)) < 1e-3      # eth1 was heard last at `now`
+    assert t.expire(deadline - 0.01) == []
+    changes = t.expire(deadline)
+    assert [(c.path.dev, c.state) for c in changes] == [("eth1", DOWN)]
+    assert t.next_deadline() > deadline                         # only eth0 is left to watch

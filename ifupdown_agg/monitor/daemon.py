@@ -86,12 +86,16 @@ class Monitor:
         self._apply(changes)
         interval = self.tracker.interval
         next_tick = now
-        # Only carrier events wake the loop between ticks; hellos wait in their
-        # sockets and are read once per interval, which keeps the cost flat. The
-        # kernel stamps each on arrival, so silence is measured to the arrival.
+        # Hellos wait in their sockets and are read once per interval (and at a
+        # path's deadline), which keeps the cost flat; the kernel stamps each on
+        # arrival, so silence is measured to the arrival, not to our reading.
         watch_fd = self.watch.fileno()
         while not self.stopping:
-            timeout = max(0.0, next_tick - time.monotonic())
+            # Wake at the next tick, or sooner when a path would go silent for too long
+            # before it: a silent failure is then found at BFD's detection time.
+            deadline = self.tracker.next_deadline()
+            wake = next_tick if deadline is None else min(next_tick, deadline)
+            timeout = max(0.0, wake - time.monotonic())
             try:
                 ready, _, _ = select.select([watch_fd], [], [], timeout)
             except InterruptedError:
@@ -112,6 +116,9 @@ class Monitor:
                     next_tick = now + interval
                 if (newly_probed or now >= self.next_housekeeping) and not changes:
                     self._housekeeping(now)
+            elif deadline is not None and now >= deadline:
+                self._read(now)
+                changes += self.tracker.expire(now)
             self._apply(changes)
 
     def _read(self, now: float) -> bool:

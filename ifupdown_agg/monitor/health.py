@@ -197,7 +197,7 @@ class Tracker:
             return None
         window = self.loss * self.interval
         silent_since = path.last_rx if path.last_rx is not None else path.since
-        if now - silent_since > window + self.interval / 4:
+        if now - silent_since > self.silence_limit:
             return f"no probe from {path.gateway} for {int((now - silent_since) * 1000)} ms"
         if path.heard_by_peer == 0:
             # The peer has never heard us here: a fault only once it has been
@@ -209,6 +209,29 @@ class Tracker:
         if self.seq - path.heard_by_peer > self.loss:
             return f"{path.gateway} has not heard our probes for {self.seq - path.heard_by_peer} intervals"
         return None
+
+    @property
+    def silence_limit(self) -> float:
+        """Seconds without a hello after which a path is down: `loss` intervals, and a
+        tenth of one for the sender's timer (BFD's detection time)."""
+        return self.loss * self.interval + self.interval / 10
+
+    def next_deadline(self) -> Optional[float]:
+        """When the first path that is up goes silent for too long, unless a hello comes."""
+        limit = self.silence_limit
+        times = [p.last_rx for p in self.paths if p.state == UP and p.last_rx is not None
+                 and p.carrier]
+        return min(times) + limit + 1e-4 if times else None
+
+    def expire(self, now: float) -> List[Change]:
+        """Between ticks: take down the paths that are up and at fault (gone silent)."""
+        changes = []
+        for path in self.paths:
+            if path.state == UP:
+                fault = self._fault(path, now)
+                if fault:
+                    changes.append(self._set(path, DOWN, fault, now))
+        return changes
 
     def needed(self, path: Path) -> int:
         """Good intervals a down path needs to rejoin: more for a flapping one."""
