@@ -27,15 +27,16 @@ def stanza(me: int, peers: int, links: int, interval: int, key: str) -> str:
                      for h in range(1, peers + 2))
     return (f"iface tun0 inet manual\n    address 198.19.0.{me}\n    fakenet 198.19.0.0/24\n"
             f"    table {tables}\n    rspec {rspec}\n    agg-probe-interval {interval}\n"
-            f"    agg-probe-key-file {key}\n")
+            + (f"    agg-probe-key-file {key}\n" if key else ""))
 
 
 def write_key(host, signed: bool) -> str:
-    """A key file in the host's directory (the same key everywhere), or a path that is absent."""
+    """A key file in the host's directory (the same key everywhere), or "" for none."""
+    if not signed:
+        return ""
     path = os.path.join(host.dir, "probe.key")
-    if signed:
-        with open(os.open(path, os.O_WRONLY | os.O_CREAT, 0o600), "w") as fh:
-            fh.write("1 " + "a5" * 32 + "\n")
+    with open(os.open(path, os.O_WRONLY | os.O_CREAT, 0o600), "w") as fh:
+        fh.write("1 " + "a5" * 32 + "\n")
     return path
 
 
