@@ -45,6 +45,7 @@ class MinWindow:
         self.width = span / buckets
         self.buckets = buckets
         self.mins: List[List[int]] = []     # [bucket number, minimum], oldest first
+        self.older: Optional[int] = None    # the minimum of every bucket but the newest
 
     def add(self, now: float, value: int) -> int:
         """Add a value; returns how far it is above the window's minimum."""
@@ -53,9 +54,11 @@ class MinWindow:
             self.mins.append([b, value])
             while self.mins[0][0] <= b - self.buckets:
                 self.mins.pop(0)
+            self.older = min((m for _, m in self.mins[:-1]), default=None)
         elif value < self.mins[-1][1]:
             self.mins[-1][1] = value
-        return value - min(m for _, m in self.mins)
+        newest = self.mins[-1][1]
+        return value - (newest if self.older is None or newest < self.older else self.older)
 
 
 @dataclass
