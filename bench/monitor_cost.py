@@ -82,6 +82,11 @@ def main() -> int:
         print(f"{probed} peers probed; at the end {sum(r['health'] == 'down' for r in rows)} of "
               f"{len(rows)} paths down, {sum(sum(r['rejected'].values()) for r in rows)} hellos "
               f"rejected, authenticated: {st['monitor']['authenticated']}")
+        why = collections.Counter()
+        for r in rows:
+            why.update(r["rejected"])
+        if why:
+            print(f"  rejected: {dict(why)}")
         reasons = collections.Counter(r["reason"].split(" for ")[0] for r in rows if r["health"] == "down")
         for reason, n in reasons.most_common(3):
             print(f"  {n} down: {reason}")

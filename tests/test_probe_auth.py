@@ -213,3 +213,43 @@ def test_status_shows_rejected_hellos_and_an_unauthenticated_monitor():
     text = status.render(st)
     assert "[rejected: 4 bad MAC, 2 replay, 1 TTL < 255]" in text
     assert "UNAUTHENTICATED" in text and "no known path: 2 bad MAC" in text
+
+
+# ---- at ifup -----------------------------------------------------------------------------
+
+STANZA = """\
+iface tun0 inet static
+    address 10.99.255.10
+    netmask 255.255.255.255
+    fakenet 10.99.255.0/24
+    table 10000 10001
+    rspec 10.99.255.10:10.99.0.10:10.99.1.10 10.99.255.20:10.99.0.20:10.99.1.20
+"""
+
+
+def loaded(tmp_path, key_line=""):
+    from ifupdown_agg.overlay import lifecycle
+    path = tmp_path / "interfaces"
+    path.write_text(STANZA + (f"    agg-probe-key-file {key_line}\n" if key_line else ""))
+    return lifecycle, lifecycle.from_file("tun0", str(path))
+
+
+def test_ifup_refuses_a_readable_key_file_before_changing_anything(tmp_path):
+    key = write(tmp_path / "probe.key", f"1 {K1.hex()}\n", 0o640)
+    lifecycle, ld = loaded(tmp_path, key)
+    with pytest.raises(ConfigError) as err:
+        lifecycle.up(ld, kernel=None, executor=None)     # refused before the kernel is touched
+    text = str(err.value)
+    assert text.startswith(f"{key}: tun0: agg-probe-key-file: group or others may read it")
+    assert f"(set by {tmp_path / 'interfaces'}:7)" in text
+
+
+def test_ifup_requires_a_key_file_it_names_but_only_warns_for_the_default(tmp_path, capsys):
+    lifecycle, ld = loaded(tmp_path, str(tmp_path / "missing.key"))
+    with pytest.raises(ConfigError, match="no such key file"):
+        lifecycle.check_probe_key(ld)
+    lifecycle, ld = loaded(tmp_path)
+    if os.path.exists(keys.DEFAULT_PATH):
+        pytest.skip(f"{keys.DEFAULT_PATH} exists on this machine")
+    lifecycle.check_probe_key(ld)
+    assert "warning: the link monitor is unauthenticated" in capsys.readouterr().err

@@ -16,6 +16,7 @@ import logging.handlers
 import os
 import select
 import signal
+import socket
 import sys
 import time
 from typing import Dict, List
@@ -132,12 +133,12 @@ class Monitor:
 
     def _send(self) -> None:
         seq = self.tracker.next_seq()
-        address, fields, signer = self.cfg.address, self.tracker.hello_fields, self.signer
+        virt, fields, signer = socket.inet_aton(self.cfg.address), self.tracker.hello_fields, self.signer
+        encode, send, clock = probe.encode_fields, self.sockets.send, time.monotonic_ns
         for path in self.tracker.paths:
-            now_ns = time.monotonic_ns()
+            now_ns = clock()
             heard, echo, hold, excess = fields(path, now_ns)
-            payload = probe.encode(probe.Hello(address, seq, heard, now_ns, echo, hold, excess), signer)
-            self.sockets.send(path.dev, path.gateway, payload)
+            send(path.dev, path.gateway, encode(virt, seq, heard, now_ns, echo, hold, excess, signer))
 
     def _housekeeping(self, now: float) -> None:
         """About once a second: pick up a changed key file (a key roll), write health.json."""

@@ -80,11 +80,19 @@ class Signer:
 
 
 def encode(h: Hello, signer: Optional[Signer] = None) -> bytes:
+    return encode_fields(socket.inet_aton(h.virt), h.seq, h.heard, h.t_send, h.t_echo,
+                         h.hold_us, h.excess_us, signer)
+
+
+def encode_fields(virt: bytes, seq: int, heard: int, t_send: int, t_echo: int, hold_us: int,
+                  excess_us: int, signer: Optional[Signer] = None) -> bytes:
+    """encode() without building a Hello: the sender's loop, once per path and interval."""
     kid = signer.send_id if signer else 0
-    head = _HEAD.pack(MAGIC, VERSION, kid, 0, socket.inet_aton(h.virt), h.seq & _U64,
-                      h.heard & _U64, h.t_send & _U64, h.t_echo & _U64,
-                      min(max(h.hold_us, 0), 0xFFFFFFFF),
-                      min(max(h.excess_us, -1), 0x7FFFFFFF))
+    head = _HEAD.pack(MAGIC, VERSION, kid, 0, virt, seq & _U64, heard & _U64, t_send & _U64,
+                      t_echo & _U64, hold_us if 0 <= hold_us <= 0xFFFFFFFF else
+                      (0 if hold_us < 0 else 0xFFFFFFFF),
+                      excess_us if -1 <= excess_us <= 0x7FFFFFFF else
+                      (-1 if excess_us < 0 else 0x7FFFFFFF))
     return head + (signer.mac(kid, head) if kid else _NO_MAC)
 
 
