@@ -184,6 +184,7 @@ class Monitor:
             hello, why = probe.decode(data, self.signer)
             if not why and path is not None:
                 return self.tracker.receive(path, hello, now, rx_ns)[1]
+            why = why or "source"       # a good hello, but from no path of ours
         if path is not None:
             path.reject(why)
         else:

@@ -47,8 +47,9 @@ SO_TIMESTAMPNS = getattr(socket, "SO_TIMESTAMPNS", 35)
 GTSM_TTL = 255
 _CMSG_SPACE = socket.CMSG_SPACE(4) + socket.CMSG_SPACE(16)
 
-# Why a datagram was not taken; the counts are shown by `ifagg status`.
-REJECT_REASONS = ("mac", "replay", "ttl", "version", "format")
+# Why a datagram was not taken; the counts are shown by `ifagg status` ("source":
+# a good hello from an address that is no path's next hop, counted apart).
+REJECT_REASONS = ("mac", "replay", "ttl", "version", "format", "source")
 
 
 class Hello(NamedTuple):

@@ -82,7 +82,8 @@ def _when(ts) -> str:
 
 def _rejected(counts: Dict[str, int]) -> str:
     """"3 bad MAC, 1 replay": rejected hellos by why (monitor/probe.py REJECT_REASONS)."""
-    names = {"mac": "bad MAC", "ttl": "TTL < 255", "version": "old version"}
+    names = {"mac": "bad MAC", "ttl": "TTL < 255", "version": "old version",
+             "source": "from an unknown address"}
     return ", ".join(f"{n} {names.get(why, why)}" for why, n in sorted(counts.items()) if n)
 
 
