@@ -21,7 +21,7 @@ import sys
 import time
 from typing import Dict, List
 
-from ifupdown_agg.overlay import nft_ruleset, plan
+from ifupdown_agg.overlay import plan, rotation
 from ifupdown_agg.monitor import keys, probe
 from ifupdown_agg.monitor.health import DOWN, Change, Path, Tracker
 from ifupdown_agg.core.objects import Observed, Route
@@ -69,6 +69,7 @@ class Monitor:
         self._load_keys(first=True)
         self.stray: Dict[str, int] = {}     # rejected hellos from no known path, by why
         self.next_housekeeping = 0.0
+        self.rotation = rotation.for_overlay(cfg, desired.objects, desired.top_run, kernel)
         self.sockets = probe.Sockets(mon.port)
         for path in self.tracker.paths:
             self.sockets.open(path.dev, path.local)
@@ -206,8 +207,8 @@ class Monitor:
             log.warning("%s: restored %s", self.cfg.iface, op.describe())
 
     def _rewrite(self, peer_indexes) -> List[str]:
-        """Write the rotation of these peers in one transaction; returns peers with no path left."""
-        script, stranded = "", []
+        """Write the rotation of these peers in one go; returns peers with no path left."""
+        stranded, updates = [], {}
         tables = list(self.cfg.tables)
         by_index = {i: virt for i, virt in self.cfg.peer_indexes}
         for index in sorted(set(peer_indexes)):
@@ -215,9 +216,8 @@ class Monitor:
                 by_index[index], tables, [self.weights[t] for t in tables])
             if all_down:
                 stranded.append(by_index[index])
-            script += nft_ruleset.peer_update(self.cfg.nft_table, index, tables, marks, weights)
-        if script:
-            self.kernel.nft.run(script)
+            updates[index] = (marks, weights)
+        self.rotation.write(updates)
         return stranded
 
     def _apply(self, changes: List[Change]) -> None:
@@ -254,6 +254,7 @@ class Monitor:
                       for p in t.paths]}, indent=None)   # compact: 7x cheaper, written every second
 
     def close(self) -> None:
+        self.rotation.close()
         self.sockets.close()
         self.watch.close()
 

@@ -15,8 +15,8 @@ from ifupdown_agg.monitor import service as monitor
 from ifupdown_agg.overlay import plan
 from ifupdown_agg.core import record as state
 from ifupdown_agg.core import transaction
-from ifupdown_agg.kernel import tun as tundev
-from ifupdown_agg.errors import ConfigError, Location
+from ifupdown_agg.kernel import bpf, tun as tundev
+from ifupdown_agg.errors import ConfigError, Location, SpreaderError
 from ifupdown_agg.core.objects import DEVICE_ALIAS, TunDevice
 from ifupdown_agg.core.ops import Op
 from ifupdown_agg.overlay.model import OverlayConfig, overlay_from_options
@@ -44,9 +44,25 @@ def from_raw(iface: str, raw: Mapping[str, RawOption]) -> Loaded:
 
 
 def up(loaded: Loaded, kernel, executor) -> Tuple[List[Op], plan.Desired]:
-    """Plan against the kernel and run it; the record of what we made is saved."""
+    """Plan against the kernel and run it; the record of what we made is saved.
+
+    With agg-spread auto, a BPF spreader the kernel refuses (an old kernel, no
+    cls_bpf) rolls back like any failure and the overlay comes up with nft; the
+    reason is kept in the state directory, so later plans take nft at once."""
     if loaded.cfg.monitor.enabled:
         check_probe_key(loaded)
+    try:
+        return _up(loaded, kernel, executor)
+    except SpreaderError as err:
+        if loaded.cfg.spread != "auto":
+            raise
+        bpf.mark_unusable(str(err))
+        print(f"{loaded.cfg.iface}: the BPF spreader cannot be used here ({err}); "
+              "spreading with nftables instead", file=sys.stderr)
+        return _up(loaded, kernel, executor)
+
+
+def _up(loaded: Loaded, kernel, executor) -> Tuple[List[Op], plan.Desired]:
     wanted = []
 
     def planner(obs, made):

@@ -43,6 +43,7 @@ class OverlayConfig:
     rule_priority: int
     mtu: Optional[int]
     monitor: "MonitorConfig"
+    spread: str = "auto"
 
     @property
     def me(self) -> RspecEntry:
@@ -113,5 +114,6 @@ def overlay_from_options(iface: str, raw: Mapping[str, RawOption]) -> OverlayCon
         mtu=values["mtu"],
         monitor=MonitorConfig(values["agg-monitor"], values["agg-probe-interval"],
                               values["agg-probe-loss"], values["agg-probe-rejoin"],
-                              values["agg-probe-port"], values["agg-probe-key-file"]))
+                              values["agg-probe-port"], values["agg-probe-key-file"]),
+        spread=values["agg-spread"])
 

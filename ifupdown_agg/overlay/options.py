@@ -83,15 +83,29 @@ OVERLAY_OPTIONS: Tuple[Option, ...] = (
         note="no networkd key: set by ifupdown-agg-networkd@IFACE.service"),
     Option(
         "agg-gso-max-segs", T.GSO_SEGS, default="auto",
-        help="GSO segment limit of the overlay device. A GSO super-packet gets "
-             "one mark, so this decides how many segments go down one link in a "
-             "row. 'auto' keeps such a run under about 60 microseconds on the "
-             "slowest member link: 1 segment up to 200 Mbit/s, 5 at 1 Gbit/s, 12 "
-             "at 2.5 Gbit/s (measured: at 4x200 Mbit/s, 1 gives 94% of the links' "
-             "sum where 8 gives 72%); 8 when no link speed is known. Fewer "
+        help="GSO segment limit of the overlay device: a GSO super-packet leaves "
+             "through one link whole, so this bounds how many segments go down "
+             "one link in a row. 'auto' with agg-spread bpf: the slowest link's "
+             "run in segments (80 microseconds of it), at least 2 and at most 64: "
+             "2 at 300 Mbit/s, 6 at 1 Gbit/s, 64 on 10 Gbit/s. 'auto' with nft: "
+             "about 60 microseconds of the slowest link, 1 segment up to 200 "
+             "Mbit/s, 5 at 1 Gbit/s. 8 when no link speed is known. Fewer "
              "segments cost more CPU per byte.",
         example="8", carrier=Carrier.NETWORKD_UNIT,
         note="set by ifupdown-agg-networkd@IFACE.service: auto needs live link rates"),
+    Option(
+        "agg-spread", T.SPREAD, default="auto",
+        help="How packets are spread over the paths. 'bpf': a tc program on the "
+             "overlay device's egress sends each packet out of a member NIC by a "
+             "byte-based weighted rotation (every path takes a run of bytes that "
+             "lasts about 80 microseconds on its link), so TCP keeps building "
+             "GSO packets of several segments: far less CPU per byte than 'nft'. "
+             "'nft': nftables marks every packet and a fwmark rule per table "
+             "routes it, which needs the GSO limit at one segment on slow links. "
+             "'auto' takes bpf where its program (spread.bpf.o) is installed and "
+             "there are at most 8 tables, nft otherwise.",
+        example="bpf", carrier=Carrier.NETWORKD_UNIT,
+        note="the program or the nftables table, by ifupdown-agg-networkd@IFACE.service"),
     Option(
         "agg-rule-priority", T.PRIORITY, default="7000",
         help="Priority of the fwmark rules, which must come before the main "
