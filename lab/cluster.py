@@ -102,7 +102,7 @@ class Host:
         return self.in_private_mounts(["/usr/local/sbin/ifagg"] + list(args), check, timeout)
 
     def status(self, iface: str) -> Dict:
-        return json.loads(self.ifagg("status", "--json", iface, check=False).stdout)[0]
+        return json.loads(self.ifagg("status", "--json", iface, check=False).stdout)["overlays"][0]
 
     # ---- inspection ---------------------------------------------------------------------
 

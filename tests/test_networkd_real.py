@@ -19,7 +19,7 @@ SHOW = ("ip -o rule show; echo ==; ip -o route show table all; echo ==; nft list
 def carried(node_or_host, iface="tun0"):
     """Packets per member table, from `ifagg status --json` (the nft counters)."""
     out = node_or_host.ifagg("status", "--json", iface, check=False).stdout
-    return {ln["table"]: ln for ln in json.loads(out)[0]["links"]}
+    return {ln["table"]: ln for ln in json.loads(out)["overlays"][0]["links"]}
 
 
 def rp(host, nic):

@@ -32,8 +32,8 @@ _SYSCALL = {"x86_64": 321, "aarch64": 280, "armv7l": 386, "armv6l": 386, "i686":
             "riscv64": 280, "ppc64le": 361, "s390x": 351}
 _LOOKUP, _UPDATE, _DELETE, _NEXT_KEY = 1, 2, 3, 4
 _PROG_BY_ID, _MAP_BY_ID, _INFO = 13, 14, 15
-_PATH = struct.Struct("=I4sII")
-_PEER_HEAD = struct.Struct("=IIQQ")
+_PATH = struct.Struct("=I4sIIq")          # struct path: ifindex, gateway, run, pad, credit
+_PEER_HEAD = struct.Struct("=IIIIQ")      # struct peer: lock, slot, npaths, pad, cycle
 PEER_SIZE = _PEER_HEAD.size + MAX_PATHS * _PATH.size
 _COUNTER = struct.Struct("=QQ")
 
@@ -73,16 +73,16 @@ def pack_peer(slot: int, paths: Sequence[Tuple[int, str, int]]) -> bytes:
     if len(paths) > MAX_PATHS:
         raise ValueError(f"at most {MAX_PATHS} paths per peer")
     cycle = sum(run for _, _, run in paths)
-    body = b"".join(_PATH.pack(ifx, socket.inet_aton(gw), run, 0) for ifx, gw, run in paths)
+    body = b"".join(_PATH.pack(ifx, socket.inet_aton(gw), run, 0, 0) for ifx, gw, run in paths)
     body += bytes(_PATH.size * (MAX_PATHS - len(paths)))
-    return _PEER_HEAD.pack(slot, len(paths), cycle, 0) + body
+    return _PEER_HEAD.pack(0, slot, len(paths), 0, cycle) + body
 
 
 def unpack_peer(value: bytes) -> Tuple[int, List[Tuple[int, str, int]]]:
-    slot, npaths, _, _ = _PEER_HEAD.unpack_from(value)
+    _, slot, npaths, _, _ = _PEER_HEAD.unpack_from(value)
     paths = []
     for i in range(min(npaths, MAX_PATHS)):
-        ifx, gw, run, _ = _PATH.unpack_from(value, _PEER_HEAD.size + i * _PATH.size)
+        ifx, gw, run, _, _ = _PATH.unpack_from(value, _PEER_HEAD.size + i * _PATH.size)
         paths.append((ifx, socket.inet_ntoa(gw), run))
     return slot, paths
 

@@ -97,9 +97,9 @@ OVERLAY_OPTIONS: Tuple[Option, ...] = (
         "agg-spread", T.SPREAD, default="auto",
         help="How packets are spread over the paths. 'bpf': a tc program on the "
              "overlay device's egress sends each packet out of a member NIC by a "
-             "byte-based weighted rotation (every path takes a run of bytes that "
-             "lasts about 80 microseconds on its link), so TCP keeps building "
-             "GSO packets of several segments: far less CPU per byte than 'nft'. "
+             "smooth weighted rotation counted in bytes (a path's weight is about "
+             "80 microseconds of its link), so TCP keeps building GSO packets of "
+             "several segments: far less CPU per byte than 'nft'. "
              "'nft': nftables marks every packet and a fwmark rule per table "
              "routes it, which needs the GSO limit at one segment on slow links. "
              "'auto' takes bpf where its program (spread.bpf.o) is installed and "

@@ -146,6 +146,15 @@ def render(st: Dict) -> str:
     return "\n".join(out)
 
 
+JSON_VERSION = 1
+
+
+def json_text(stats, stream: bool) -> str:
+    """One object (the schema: ifupdown_agg/cli/schemas.py); with --watch, one per line."""
+    doc = {"version": JSON_VERSION, "time": round(time.time(), 3), "overlays": stats}
+    return json.dumps(doc, separators=(",", ":")) if stream else json.dumps(doc, indent=2)
+
+
 def run(args, names: List[str]) -> int:
     """Show NAMES (the cli resolves the default, every overlay stanza)."""
     rounds = args.count if args.watch else 1
@@ -155,10 +164,10 @@ def run(args, names: List[str]) -> int:
             stats = [collect(kernel, name, args.interfaces) for name in names]
         finally:
             kernel.close()
-        text = json.dumps(stats, indent=2) if args.json else (
+        text = json_text(stats, args.watch) if args.json else (
             "\n\n".join(render(s) for s in stats) or "no overlay stanzas")
-        if args.watch and not args.json:
-            sys.stdout.write("\033[H\033[2J")  # redraw in place
+        if args.watch and not args.json and sys.stdout.isatty():
+            sys.stdout.write("\033[H\033[2J")  # redraw in place, on a terminal only
         print(text, flush=True)
         if n + 1 < rounds:
             time.sleep(args.interval)

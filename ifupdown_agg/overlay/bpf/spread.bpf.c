@@ -2,11 +2,13 @@
  * overlay device).
  *
  * Each packet to a peer's virtual address leaves through one of the peer's
- * paths (a member NIC and the peer's next hop on it), chosen by a byte-based
- * weighted rotation: path i takes `run` bytes in a row, then the next one.
- * Runs are sized by the planner to last about as long on every link, so a
- * fast link takes longer runs.  The rotation counts bytes, not packets, so a
- * GSO super-packet counts for what it carries and the shares stay exact.
+ * paths (a member NIC and the peer's next hop on it), chosen by a smooth
+ * weighted rotation counted in bytes: every packet adds run x len to each
+ * path's credit, the path with the most credit takes it and gives back
+ * cycle x len. Paths therefore alternate packet by packet (2:1 weights give
+ * 0 1 0 0 1 0, not 0 0 1), and each carries exactly its share of the bytes,
+ * whatever the packets' sizes: a GSO super-packet counts for what it carries.
+ * `run` is the path's weight, sized by the planner to ~80 us of its link.
  *
  * The link monitor rewrites a peer's entry (one map update) when a path's
  * health or free capacity changes; the per-packet path never leaves the
@@ -25,15 +27,17 @@
 struct path {
 	__u32 ifindex;
 	__be32 gateway;
-	__u32 run;	/* bytes in a row; 0 = out of the rotation */
+	__u32 run;	/* its weight: bytes per rotation; 0 = out of the rotation */
 	__u32 pad;
+	__s64 credit;	/* the rotation's state; written as 0 by userspace */
 };
 
 struct peer {
+	struct bpf_spin_lock lock;	/* the credits change together */
 	__u32 slot;	/* index of this peer's counters in "stats" */
 	__u32 npaths;
+	__u32 pad;
 	__u64 cycle;	/* sum of the runs */
-	__u64 sent;	/* bytes sent so far: the position in the rotation */
 	struct path paths[MAX_PATHS];
 };
 
@@ -70,16 +74,27 @@ int spread(struct __sk_buff *skb)
 	if (!peer || !peer->cycle)
 		return TC_ACT_OK;
 
-	__u64 pos = __sync_fetch_and_add(&peer->sent, skb->len) % peer->cycle;
-	__u32 chosen = 0;
+	__s64 len = skb->len, top = 0;
+	__s32 best = -1;
+	bpf_spin_lock(&peer->lock);
 	for (__u32 i = 0; i < MAX_PATHS; i++) {
 		if (i >= peer->npaths)
 			break;
-		chosen = i;
-		if (pos < peer->paths[i].run)
-			break;
-		pos -= peer->paths[i].run;
+		struct path *p = &peer->paths[i];
+		if (!p->run)
+			continue;
+		p->credit += (__s64)p->run * len;
+		if (best < 0 || p->credit > top) {
+			best = i;
+			top = p->credit;
+		}
 	}
+	if (best >= 0)
+		peer->paths[best & (MAX_PATHS - 1)].credit -= (__s64)peer->cycle * len;
+	bpf_spin_unlock(&peer->lock);
+	if (best < 0)
+		return TC_ACT_OK;
+	__u32 chosen = best;
 	struct path *path = &peer->paths[chosen & (MAX_PATHS - 1)];
 	__u32 key = peer->slot * MAX_PATHS + (chosen & (MAX_PATHS - 1));
 	struct counter *c = bpf_map_lookup_elem(&stats, &key);
