@@ -54,17 +54,19 @@ def test_the_device_mtu_is_capped_at_the_smallest_member():
 
 
 def test_peer_values_round_trip_through_the_map_layout():
-    value = bpf.pack_peer(3, [(4, "198.18.0.20", 3000), (5, "198.18.1.20", 0)])
+    value = bpf.pack_peer(3, [(4, "198.18.0.20", 3000, 3000), (5, "198.18.1.20", 0, 1000)])
     assert len(value) == bpf.PEER_SIZE == 216          # struct peer in spread.bpf.c
-    assert bpf.unpack_peer(value) == (3, [(4, "198.18.0.20", 3000), (5, "198.18.1.20", 0)])
+    assert bpf.unpack_peer(value) == (3, [(4, "198.18.0.20", 3000, 3000), (5, "198.18.1.20", 0, 1000)])
     with pytest.raises(ValueError):
-        bpf.pack_peer(0, [(1, "198.18.0.1", 1)] * 9)
+        bpf.pack_peer(0, [(1, "198.18.0.1", 1, 1)] * 9)
 
 
-def test_a_spreader_compares_by_layout_not_by_the_live_runs():
+def test_a_spreader_compares_by_its_base_runs_not_by_the_live_ones():
     a = Spreader("tun0", (("10.0.0.2", 1, (("eth0", "10.1.0.2", 3000),)),))
-    b = Spreader("tun0", [["10.0.0.2", 1, [["eth0", "10.1.0.2", 500]]]])     # as JSON gives it
-    assert a.layout() == b.layout() and a != b
+    b = Spreader("tun0", [["10.0.0.2", 1, [["eth0", "10.1.0.2", 3000]]]],     # as JSON gives it
+                 live=[["10.0.0.2", 1, [["eth0", "10.1.0.2", 500]]]])
+    assert a == b and a.layout() == b.layout()
+    assert a != Spreader("tun0", (("10.0.0.2", 1, (("eth0", "10.1.0.2", 1000),)),))
 
 
 class RefusingKernel(MemoryKernel):

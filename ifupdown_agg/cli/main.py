@@ -16,6 +16,7 @@ from ifupdown_agg.errors import AggError
 from ifupdown_agg.cli.check import Check
 from ifupdown_agg.cli.cleanup import Cleanup
 from ifupdown_agg.cli.delegates import Doctor, Hook, Monitor, Networkd, Options
+from ifupdown_agg.cli.keygen import Keygen
 from ifupdown_agg.cli.plan import Plan
 from ifupdown_agg.cli.reload import Reload
 from ifupdown_agg.cli.status import Status
@@ -59,6 +60,7 @@ COMMANDS = {c.name: c for c in (Plan(), Up(), Down(), Check(), Status(), Cleanup
                                  Usbnet(), Options(), Hook(), Networkd(), Doctor())}
 # issue #17: try, confirm, reload (kept on their own line for merges)
 COMMANDS.update((c.name, c) for c in (Try(), Confirm(), Reload()))
+COMMANDS[Keygen.name] = Keygen()    # issue #15
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -2,10 +2,11 @@
 egress and, per peer, the paths it rotates over.
 
 Kept apart from objects.py only for size; objects.py lists it among the kinds.
-A path is (member NIC, the peer's next hop on it, run in bytes). The runs are
-the live rotation: the link monitor rewrites them as paths fail or fill up,
-so comparing a spreader with the config looks at its layout (which peers,
-which paths), not at the runs.
+A path is (member NIC, the peer's next hop on it, run): the run is its weight,
+bytes per rotation, as the config gives it. The map keeps that base run beside
+the live one, which the link monitor moves as paths fail or fill up; a
+spreader compares by its base runs, and `live` (not compared) is what the
+kernel rotates with now.
 """
 
 from __future__ import annotations
@@ -31,9 +32,11 @@ class Spreader:
     dev: str
     peers: Tuple[Peer, ...] = ()
     program: str = field(default="", compare=False)     # the object file it was loaded from
+    live: Tuple[Peer, ...] = field(default=(), compare=False)   # the runs in use (observed)
 
     def __post_init__(self):
         object.__setattr__(self, "peers", _peers(self.peers))   # from JSON lists
+        object.__setattr__(self, "live", _peers(self.live))
 
     def key(self):
         return ("spreader", self.dev)

@@ -32,7 +32,7 @@ _SYSCALL = {"x86_64": 321, "aarch64": 280, "armv7l": 386, "armv6l": 386, "i686":
             "riscv64": 280, "ppc64le": 361, "s390x": 351}
 _LOOKUP, _UPDATE, _DELETE, _NEXT_KEY = 1, 2, 3, 4
 _PROG_BY_ID, _MAP_BY_ID, _INFO = 13, 14, 15
-_PATH = struct.Struct("=I4sIIq")          # struct path: ifindex, gateway, run, pad, credit
+_PATH = struct.Struct("=I4sIIq")          # struct path: ifindex, gateway, run, base, credit
 _PEER_HEAD = struct.Struct("=IIIIQ")      # struct peer: lock, slot, npaths, pad, cycle
 PEER_SIZE = _PEER_HEAD.size + MAX_PATHS * _PATH.size
 _COUNTER = struct.Struct("=QQ")
@@ -68,22 +68,23 @@ def find_program() -> Optional[str]:
 
 # ---- the map values: pure packing ---------------------------------------------------------
 
-def pack_peer(slot: int, paths: Sequence[Tuple[int, str, int]]) -> bytes:
-    """A peer's value: paths as (ifindex, gateway, run bytes)."""
+def pack_peer(slot: int, paths: Sequence[Tuple[int, str, int, int]]) -> bytes:
+    """A peer's value: paths as (ifindex, gateway, live run, base run)."""
     if len(paths) > MAX_PATHS:
         raise ValueError(f"at most {MAX_PATHS} paths per peer")
-    cycle = sum(run for _, _, run in paths)
-    body = b"".join(_PATH.pack(ifx, socket.inet_aton(gw), run, 0, 0) for ifx, gw, run in paths)
+    cycle = sum(run for _, _, run, _ in paths)
+    body = b"".join(_PATH.pack(ifx, socket.inet_aton(gw), run, base, 0)
+                    for ifx, gw, run, base in paths)
     body += bytes(_PATH.size * (MAX_PATHS - len(paths)))
     return _PEER_HEAD.pack(0, slot, len(paths), 0, cycle) + body
 
 
-def unpack_peer(value: bytes) -> Tuple[int, List[Tuple[int, str, int]]]:
+def unpack_peer(value: bytes) -> Tuple[int, List[Tuple[int, str, int, int]]]:
     _, slot, npaths, _, _ = _PEER_HEAD.unpack_from(value)
     paths = []
     for i in range(min(npaths, MAX_PATHS)):
-        ifx, gw, run, _, _ = _PATH.unpack_from(value, _PEER_HEAD.size + i * _PATH.size)
-        paths.append((ifx, socket.inet_ntoa(gw), run))
+        ifx, gw, run, base, _ = _PATH.unpack_from(value, _PEER_HEAD.size + i * _PATH.size)
+        paths.append((ifx, socket.inet_ntoa(gw), run, base))
     return slot, paths
 
 
@@ -259,15 +260,17 @@ def observe(dev: str, names: Dict[int, str]) -> Optional[Spreader]:
         return None
     maps = Maps(found)
     try:
-        peers = []
+        base, live = [], []
         for virt in sorted(maps.peer_keys()):
             value = maps.peer(virt)
             if value is None:
                 continue
             slot, paths = unpack_peer(value)
-            peers.append((virt, slot, tuple((names.get(ifx, f"#{ifx}"), gw, run)
-                                            for ifx, gw, run in paths)))
-        return Spreader(dev, tuple(sorted(peers, key=lambda p: p[1])))
+            nic = [names.get(ifx, f"#{ifx}") for ifx, _, _, _ in paths]
+            base.append((virt, slot, tuple((d, gw, b) for d, (_, gw, _, b) in zip(nic, paths))))
+            live.append((virt, slot, tuple((d, gw, r) for d, (_, gw, r, _) in zip(nic, paths))))
+        by_slot = lambda p: p[1]        # noqa: E731
+        return Spreader(dev, tuple(sorted(base, key=by_slot)), live=tuple(sorted(live, key=by_slot)))
     finally:
         maps.close()
 
@@ -293,7 +296,7 @@ def write(spreader: Spreader, index_of, drop: Sequence[str] = ()) -> None:
     maps = Maps(found)
     try:
         for virt, slot, paths in spreader.peers:
-            maps.put_peer(virt, pack_peer(slot, [(index_of(d), g, r) for d, g, r in paths]))
+            maps.put_peer(virt, pack_peer(slot, [(index_of(d), g, r, r) for d, g, r in paths]))
         for virt in drop:
             maps.drop_peer(virt)
     finally:
@@ -330,8 +333,9 @@ class Steering:
         self.maps = Maps(found)
         self.index_of = index_of
 
-    def write(self, virt: str, slot: int, paths: Sequence[Tuple[str, str, int]]) -> None:
-        self.maps.put_peer(virt, pack_peer(slot, [(self.index_of(d), g, r) for d, g, r in paths]))
+    def write(self, virt: str, slot: int, paths: Sequence[Tuple[str, str, int, int]]) -> None:
+        """A peer's paths as (NIC, gateway, live run, base run)."""
+        self.maps.put_peer(virt, pack_peer(slot, [(self.index_of(d), g, r, b) for d, g, r, b in paths]))
 
     def counters(self, slot: int, npaths: int) -> List[Tuple[int, int]]:
         return self.maps.counters(slot, npaths)

@@ -49,6 +49,8 @@ def up(loaded: Loaded, kernel, executor) -> Tuple[List[Op], plan.Desired]:
     With agg-spread auto, a BPF spreader the kernel refuses (an old kernel, no
     cls_bpf) rolls back like any failure and the overlay comes up with nft; the
     reason is kept in the state directory, so later plans take nft at once."""
+    if loaded.cfg.monitor.enabled:
+        check_probe_key(loaded)
     try:
         return _up(loaded, kernel, executor)
     except SpreaderError as err:
@@ -72,6 +74,18 @@ def _up(loaded: Loaded, kernel, executor) -> Tuple[List[Op], plan.Desired]:
     if done.result.changed_kernel:
         keep_monitor(loaded, restart=bool(done.result.applied))
     return done.ops, wanted[0]
+
+
+def check_probe_key(loaded: Loaded) -> None:
+    """Refuse a key file others can read (or that is malformed) before anything
+    changes; without one, warn that the monitor is unauthenticated."""
+    from ifupdown_agg.monitor import keys
+    raw = loaded.raw.get(keys.OPTION)
+    path = loaded.cfg.monitor.key_file
+    if keys.load(path, loaded.cfg.iface, raw.location if raw else None,
+                 required=raw is not None) is None:
+        print(f"ifupdown-agg: {loaded.cfg.iface}: warning: "
+              + keys.UNAUTHENTICATED.format(path=path), file=sys.stderr)
 
 
 # pre-up and post-down only make and remove the device. They need no netlink,

@@ -7,6 +7,17 @@ from typing import Dict, Tuple
 
 from ifupdown_agg.config import types as T
 from ifupdown_agg.config.schema import Carrier, NetworkdKey as K, Option
+from ifupdown_agg.errors import TokenError
+
+
+def _key_path(value: str) -> str:
+    tokens = value.split()
+    if len(tokens) != 1 or not tokens[0].startswith("/"):
+        raise TokenError(value, "must be one absolute path")
+    return tokens[0]
+
+
+KEY_FILE = T.ValueType("PATH", _key_path, "an absolute file path")
 
 
 OVERLAY_OPTIONS: Tuple[Option, ...] = (
@@ -107,15 +118,16 @@ OVERLAY_OPTIONS: Tuple[Option, ...] = (
              "go unanswered, and rejoins when it is healthy again.",
         example="on", carrier=Carrier.MONITOR_UNIT),
     Option(
-        "agg-probe-interval", T.MILLISECONDS, default="100",
+        "agg-probe-interval", T.MILLISECONDS, default="50",
         help="How often the monitor probes every path, in milliseconds. Peers "
              "running the monitor answer; a peer that never answers is watched "
              "by carrier only.",
-        example="100", carrier=Carrier.MONITOR_UNIT),
+        example="50", carrier=Carrier.MONITOR_UNIT),
     Option(
         "agg-probe-loss", T.PROBES, default="3",
         help="Probe intervals without an answer before a path is taken out of "
-             "the rotation. A silent failure is noticed after interval x loss.",
+             "the rotation. A silent failure is noticed after interval x loss "
+             "(150 ms at the defaults, as BFD's common 3 x 50 ms).",
         example="3", carrier=Carrier.MONITOR_UNIT),
     Option(
         "agg-probe-rejoin", T.PROBES, default="10",
@@ -126,6 +138,17 @@ OVERLAY_OPTIONS: Tuple[Option, ...] = (
         "agg-probe-port", T.PORT, default="7431",
         help="UDP port of the monitor's probes, on the member links' addresses.",
         example="7431", carrier=Carrier.MONITOR_UNIT),
+    Option(
+        "agg-probe-key-file", KEY_FILE, default="/etc/ifupdown-agg/probe.key",
+        help="The cluster key that signs the monitor's hellos (HMAC-SHA-256), the "
+             "same file on every host, readable by root only: `ifagg keygen` "
+             "writes one. Hellos with a bad or missing MAC, replayed ones and "
+             "ones that arrive with a TTL below 255 are dropped and counted "
+             "(`ifagg status`). Without the file the monitor runs "
+             "unauthenticated and says so: any host on a member link's segment "
+             "can then forge hellos. Two keys in the file roll the key without "
+             "a flap.",
+        example="/etc/ifupdown-agg/probe.key", carrier=Carrier.MONITOR_UNIT),
 )
 
 OPTIONS: Dict[str, Option] = {opt.name: opt for opt in OVERLAY_OPTIONS}

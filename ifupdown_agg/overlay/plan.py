@@ -276,7 +276,7 @@ def diff(desired: Sequence[KObject], obs: Observed) -> List[Op]:
         elif isinstance(obj, Spreader):
             if cur is None:
                 ops.append(Op("add", obj))
-            elif cur.layout() != obj.layout() or not _steers(cur):
+            elif cur != obj or not _steers(cur):
                 ops.append(Op("set", obj, cur))
         elif isinstance(obj, Route) and exists and cur != obj:
             ops += [Op("del", cur), Op("add", obj)]
@@ -359,7 +359,7 @@ def plan_down(made: Sequence[Op], obs: Observed) -> List[Op]:
 
 def _steers(seen: Spreader) -> bool:
     """Every peer has a run somewhere (the monitor never writes all zeros)."""
-    return all(any(run for _, _, run in paths) for _, _, paths in seen.peers)
+    return all(any(run for _, _, run in paths) for _, _, paths in seen.live or seen.peers)
 
 
 def _dies_with(op: Op, gone) -> bool:

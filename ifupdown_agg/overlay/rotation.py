@@ -37,8 +37,7 @@ class NftRotation:
 class BpfRotation:
     def __init__(self, cfg: OverlayConfig, spreader: Spreader, top_run: int, kernel):
         self.cfg, self.top = cfg, top_run
-        self.peers = {slot: (virt, [(d, g) for d, g, _ in paths])
-                      for virt, slot, paths in spreader.peers}
+        self.peers = {slot: (virt, list(paths)) for virt, slot, paths in spreader.peers}
         self.steering = kernel.steering(spreader.dev)
         self.runs: Dict[int, List[int]] = {}        # the last runs written, per peer slot
 
@@ -49,7 +48,7 @@ class BpfRotation:
             virt, paths = self.peers[index]
             by_table = dict(zip(marks, weights))
             path_runs = spread.runs([by_table.get(t, 0) for t in self.cfg.tables], self.top)
-            self.steering.write(virt, index, [(d, g, r) for (d, g), r in zip(paths, path_runs)])
+            self.steering.write(virt, index, [(d, g, r, base) for (d, g, base), r in zip(paths, path_runs)])
             self.runs[index] = path_runs
 
     def close(self) -> None:

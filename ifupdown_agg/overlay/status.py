@@ -47,7 +47,7 @@ def _counters(kernel: Kernel, cfg, mode: str, obs) -> Tuple[bool, Dict[str, Dict
 def _live_shares(seen, cfg) -> Dict[Tuple[int, int], float]:
     """(peer index, table) -> the share of the peer's bytes its run gets now (bpf)."""
     out: Dict[Tuple[int, int], float] = {}
-    for _, slot, paths in (seen.peers if seen else ()):
+    for _, slot, paths in ((seen.live or seen.peers) if seen else ()):
         cycle = sum(run for _, _, run in paths)
         for t, (_, _, run) in zip(cfg.tables, paths):
             out[(slot, t)] = run / cycle if cycle else 0.0
@@ -91,18 +91,31 @@ def collect(kernel: Kernel, iface: str, interfaces: str) -> Dict:
                          "since": p.get("since"), "reason": p.get("reason", ""),
                          "weight": weights[t],
                          "rotation_share": round(live.get((index, t), shares.get(t, 0.0)), 4),
-                         "packets": c.get("packets", 0), "bytes": c.get("bytes", 0)})
+                         "packets": c.get("packets", 0), "bytes": c.get("bytes", 0),
+                         "rejected": p.get("rejected", {}), "rtt_us": p.get("rtt_us"),
+                         "rx_excess_us": p.get("rx_excess_us"),
+                         "tx_excess_us": p.get("tx_excess_us")})
         peers.append({"peer": virt, "probed": virt in health.get("probed_peers", []), "paths": rows})
     return {"iface": iface, "up": up, "address": cfg.address, "fakenet": cfg.fakenet,
             "spread": desired.spread,
             "monitor": {"running": bool(monitor.running_pid(iface)),
                         "interval_ms": cfg.monitor.interval_ms, "loss": cfg.monitor.loss,
-                        "rejoin": cfg.monitor.rejoin},
+                        "rejoin": cfg.monitor.rejoin,
+                        "authenticated": health.get("authenticated") if health else None,
+                        "key_file": health.get("key_file", cfg.monitor.key_file),
+                        "rejected_stray": health.get("rejected_stray", {})},
             "links": links, "peers": peers, "notes": desired.notes}
 
 
 def _when(ts) -> str:
     return datetime.datetime.fromtimestamp(ts).strftime("%H:%M:%S") if ts else "-"
+
+
+def _rejected(counts: Dict[str, int]) -> str:
+    """"3 bad MAC, 1 replay": rejected hellos by why (monitor/probe.py REJECT_REASONS)."""
+    names = {"mac": "bad MAC", "ttl": "TTL < 255", "version": "old version",
+             "source": "from an unknown address"}
+    return ", ".join(f"{n} {names.get(why, why)}" for why, n in sorted(counts.items()) if n)
 
 
 def render(st: Dict) -> str:
@@ -122,7 +135,13 @@ def render(st: Dict) -> str:
         for row in peer["paths"]:
             out.append(f"  {peer['peer']:<16} {row['dev']:<10} {row['via']:<16} {row['health']:<11} "
                        f"{_when(row['since']):>8} {row['rotation_share']:>8.1%} {row['packets']:>11} "
-                       f"{row['bytes']:>14}  {row['reason']}")
+                       f"{row['bytes']:>14}  {row['reason']}"
+                       + (f" [rejected: {_rejected(row['rejected'])}]" if row.get("rejected") else ""))
+    if mon["running"] and mon.get("authenticated") is False:
+        out.append(f"  warning: hellos are UNAUTHENTICATED (no key file {mon['key_file']}): "
+                   "any host on a member link's segment can forge them; `ifagg keygen` writes one")
+    if mon.get("rejected_stray"):
+        out.append(f"  rejected hellos from no known path: {_rejected(mon['rejected_stray'])}")
     out += [f"  note: {n}" for n in st["notes"]]
     return "\n".join(out)
 

@@ -28,7 +28,7 @@ struct path {
 	__u32 ifindex;
 	__be32 gateway;
 	__u32 run;	/* its weight: bytes per rotation; 0 = out of the rotation */
-	__u32 pad;
+	__u32 base;	/* the run the config gives (userspace's; the program reads run) */
 	__s64 credit;	/* the rotation's state; written as 0 by userspace */
 };
 
