@@ -3,9 +3,11 @@ checked"): after the cycles, zero rules, routes, nft tables and tun devices of o
 no monitor process, no file in /run/ifupdown-agg but the lock, rp_filter as before.
 Each cycle also checks that up left the overlay in sync and down left nothing.
 
-IFAGG_CYCLES sets the count (default 10). Run once with 500:
-`IFAGG_CYCLES=500 python3 -m pytest -m root tests/test_cycles.py` -> 500 cycles, 0
-leftovers (see the figures at the end of this file's commit)."""
+IFAGG_CYCLES sets the count (default 10). Run once with 500, on commit 817b797 (nft
+spreading; the BPF object was not built), on a shared 2-core machine under load:
+`IFAGG_CYCLES=500 nice -n 10 python3 -m pytest -m root tests/test_cycles.py`
+-> 1 passed in 1559 s: 500 cycles (up, check 0, down, counts 0 each time), then 0 rules,
+routes, nft tables, tun devices, monitors and files in /run; rp_filter back to 1."""
 
 import os
 
