@@ -99,6 +99,31 @@ def test_mutants_end_in_success_or_located_errors(tmp_path, seed):
     assert not crashed, crashed[:5]
 
 
+BONDING = sorted(f for f in os.listdir(os.path.join(HERE, "..", "fixtures"))
+                 if f.startswith("proc-net-bonding-"))
+
+
+@pytest.mark.parametrize("fixture", BONDING)
+def test_mutated_proc_net_bonding_texts_parse_or_fail_cleanly(fixture):
+    """doctor's /proc/net/bonding parser on mutants of the captures ('1²' once crashed)."""
+    from ifupdown_agg.bond import procfs
+    from ifupdown_agg.errors import AggError
+    with open(os.path.join(HERE, "..", "fixtures", fixture), encoding="utf-8") as fh:
+        text = fh.read()
+    rng = random.Random(f"{fixture}-13")
+    crashed = []
+    for n in range(CASES // 2):
+        mutant = _mutate(rng, text)
+        try:
+            procfs.parse(mutant)
+        except AggError:
+            pass
+        except Exception as exc:        # any: that is what the fuzz looks for
+            crashed.append((n, repr(exc)))
+    assert not crashed, crashed[:5]
+    assert procfs.parse("Slave Interface: eth0\nSpeed: 1\u00b2 Mbps\n") is not None
+
+
 @pytest.mark.parametrize("name", CRASHERS)
 def test_inputs_that_once_crashed(name):
     _validate(os.path.join(HERE, "crashers", name))

@@ -15,6 +15,8 @@ import enum
 from dataclasses import dataclass, field
 from typing import Dict, List, Optional
 
+from ifupdown_agg.config.types import is_decimal
+
 ZERO_MAC = "00:00:00:00:00:00"
 
 
@@ -123,7 +125,7 @@ class BondInfo:
 def _int(value: str) -> Optional[int]:
     """First word as an int: "100", "2500 Mbps"; None for "Unknown" and the like."""
     word = value.split()[0] if value.split() else ""
-    return int(word) if word.lstrip("-").isdigit() else None
+    return int(word) if is_decimal(word[1:] if word.startswith("-") else word) else None
 
 
 # key -> (attribute, converter); one table per section.
