@@ -15,8 +15,6 @@ import enum
 from dataclasses import dataclass, field
 from typing import Dict, List, Optional
 
-from ifupdown_agg.config.types import is_decimal
-
 ZERO_MAC = "00:00:00:00:00:00"
 
 
@@ -125,7 +123,9 @@ class BondInfo:
 def _int(value: str) -> Optional[int]:
     """First word as an int: "100", "2500 Mbps"; None for "Unknown" and the like."""
     word = value.split()[0] if value.split() else ""
-    return int(word) if is_decimal(word[1:] if word.startswith("-") else word) else None
+    digits = word[1:] if word.startswith("-") else word
+    # ASCII digits only: str.isdigit() takes '1²', which int() refuses.
+    return int(word) if 0 < len(digits) <= 12 and digits.isascii() and digits.isdigit() else None
 
 
 # key -> (attribute, converter); one table per section.
