@@ -130,6 +130,9 @@ def test_check_syntax_as_a_command(tmp_path, capsys):
     assert main(["check", "--syntax", "--json", "-i", bad]) == 2
     data = json.loads(capsys.readouterr().out)
     assert data["exit"] == 2 and len(data["errors"]) == 2 and not data["valid"]
+    jsonschema = pytest.importorskip("jsonschema")
+    from ifupdown_agg.cli import schemas
+    jsonschema.validate(data, schemas.SCHEMAS["check"])
 
 
 def test_check_syntax_needs_no_root_and_no_kernel():

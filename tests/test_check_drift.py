@@ -36,7 +36,14 @@ def host():
 
 def _check(h, *args):
     res = h.ifagg("check", "--json", *args, check=False)
-    return res.returncode, json.loads(res.stdout)
+    doc = json.loads(res.stdout)
+    try:
+        import jsonschema
+        from ifupdown_agg.cli import schemas
+        jsonschema.validate(doc, schemas.SCHEMAS["check"])
+    except ImportError:
+        pass
+    return res.returncode, doc
 
 
 def _rule(h, table):

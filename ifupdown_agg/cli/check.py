@@ -59,8 +59,8 @@ class Check(Command):
         if invalid and not args.iface:
             code = max(code, INVALID)
         if args.json:
-            print(json.dumps({"in_sync": code == IN_SYNC, "exit": code, "stanzas": report},
-                             indent=2))
+            print(json.dumps({"version": 1, "in_sync": code == IN_SYNC, "exit": code,
+                              "stanzas": report}, indent=2))
         else:
             for r in report:
                 _print(r)
@@ -80,7 +80,7 @@ def _reason(err: BaseException) -> str:
 def _syntax(args, report) -> int:
     code = INVALID if report.errors else IN_SYNC
     if args.json:
-        print(json.dumps({"valid": not report.errors, "exit": code,
+        print(json.dumps({"version": 1, "valid": not report.errors, "exit": code,
                           "errors": [str(e) for e in report.errors],
                           "warnings": report.warnings}, indent=2))
     else:
@@ -101,8 +101,8 @@ def _invalid(name: str, kind: str, err: ConfigError) -> dict:
 def _fail(args, code: int, reason: str) -> int:
     what = "invalid configuration" if code == INVALID else "could not look"
     if args.json:
-        print(json.dumps({"in_sync": False, "exit": code, "error": f"{what}: {reason}",
-                          "stanzas": []}, indent=2))
+        print(json.dumps({"version": 1, "in_sync": False, "exit": code,
+                          "error": f"{what}: {reason}", "stanzas": []}, indent=2))
     print(f"ifagg: check: {what}: {reason}", file=sys.stderr)
     return code
 

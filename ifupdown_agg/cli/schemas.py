@@ -62,7 +62,21 @@ DOCTOR = _obj({"version": _version(), "findings": {"type": "array", "items": _FI
                "nics": {"type": "array", "items": {"type": "object"}}},
               required=["findings", "version"])
 
-SCHEMAS = {"plan": PLAN, "status": STATUS, "doctor": DOCTOR}
+_STANZA = _obj({"iface": _STR, "kind": {"enum": ["overlay", "bond"]}, "in_sync": _BOOL,
+                "exit": {"enum": [0, 1, 2, 3]}, "error": _NSTR,
+                "ops": {"type": "array", "items": OP,
+                        "description": "what `ifagg up` would change, as in plan"},
+                "describe": {"type": "array", "items": _STR},
+                "details": {"type": "array", "items": _STR},
+                "notes": {"type": "array", "items": _STR}})
+CHECK = _obj({"version": _version(), "in_sync": _BOOL, "exit": {"enum": [0, 1, 2, 3]},
+              "stanzas": {"type": "array", "items": _STANZA},
+              "error": _STR, "valid": _BOOL,
+              "errors": {"type": "array", "items": _STR},
+              "warnings": {"type": "array", "items": _STR}},
+             required=["version", "exit"])
+
+SCHEMAS = {"plan": PLAN, "status": STATUS, "doctor": DOCTOR, "check": CHECK}
 
 SUMMARY = {
     "plan": "{version, iface, ops: [{action, obj, old}], describe: [line], notes: [text]}",
@@ -70,6 +84,8 @@ SUMMARY = {
               "[{table, dev, weight, rotation_share, carried_share, packets, bytes}], peers: "
               "[{peer, probed, paths: [{table, dev, via, health, since, reason, ...}]}], notes}]}; "
               "with --watch one object per line",
+    "check": "{version, in_sync, exit, stanzas: [{iface, kind, in_sync, exit, error, ops, "
+             "describe, details, notes}]}; with --syntax {version, exit, valid, errors, warnings}",
     "doctor": "{version, findings: [{bond, severity, code, subject, message, fix}]} and, with "
               "the USB report, pi, usb2_bus_budget_mbps, nics",
 }
