@@ -41,7 +41,7 @@ class Capacity:
 
     def tick(self, paths: Sequence, dt: float) -> List[str]:
         """Update the controller; returns the peers whose weights changed."""
-        backlog = {dev: self.kernel.qdisc_backlog(dev) for dev in {p.dev for p in paths}}
+        backlog = self.kernel.qdisc_backlogs(sorted({p.dev for p in paths}))
         sent = self._sent_delta(paths)
         up, signals = {}, {}
         for p in paths:
