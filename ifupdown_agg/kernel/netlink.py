@@ -357,6 +357,22 @@ class Kernel:
     def counters(self, nft_table: str) -> Dict[str, Dict[str, int]]:
         return self.nft.counters(nft_table)
 
+    def qdisc_backlog(self, dev: str) -> Optional[int]:
+        """Bytes queued in `dev`'s root qdisc now (None: no root qdisc seen, or no device);
+        the monitor's local queueing-delay signal. TCA_STATS2 first, old TCA_STATS else."""
+        try:
+            msgs = self.ipr.get_qdiscs(index=self._index(dev))
+        except (NetlinkError, OSError, ApplyError):
+            return None
+        for msg in msgs:
+            if msg["parent"] != TC_H_ROOT:
+                continue
+            st2 = msg.get_attr("TCA_STATS2")
+            queue = st2.get_attr("TCA_STATS_QUEUE") if st2 else None
+            stats = queue or msg.get_attr("TCA_STATS")
+            return int(stats["backlog"]) if stats else None
+        return None
+
     def forget_neighbour(self, dev: str, address: str) -> None:
         """Drop a neighbour entry, so packets queued for a dead link's next hop go."""
         try:
