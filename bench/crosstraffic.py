@@ -92,7 +92,8 @@ def _other_rate(data: dict, condition: str) -> float:
     end = data.get("end", {})
     if condition == "udp":
         s = end.get("sum", {})
-        return s.get("bits_per_second", 0) * (1 - (s.get("lost_percent") or 100) / 100) / 1e6
+        lost = s.get("lost_percent")
+        return s.get("bits_per_second", 0) * (1 - (100 if lost is None else lost) / 100) / 1e6
     return end.get("sum_received", {}).get("bits_per_second", 0) / 1e6
 
 
