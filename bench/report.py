@@ -12,7 +12,7 @@ def fmt(s, unit=""):
 def report(results: dict, meta: dict) -> str:
     md = [f"# ifupdown-agg benchmark, {meta['when']}", "",
           f"- command: `{meta['command']}`", f"- commit: {meta['commit']}",
-          f"- machine: {meta['machine']}" + (f"; load average {meta['load']} at the end (shared machine)"
+          f"- machine: {meta['machine']}" + (f"; load average {meta['load']} (shared machine)"
                                              if "load" in meta else ""), f"- kernel: {meta['kernel']}",
           f"- repetitions: {meta['reps']} per case, median (min–max); flows of {meta['seconds']} s", ""]
     for key, title in (("single", "One TCP flow"), ("parallel", "Four parallel TCP flows")):

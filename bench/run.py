@@ -88,6 +88,11 @@ def parse_args():
     return args
 
 
+def _load() -> str:
+    with open("/proc/loadavg") as fh:
+        return fh.read().split()[0]
+
+
 def _meta(args, commit: str, dirty: str, started: float, when) -> dict:
     cpu_model = next((ln.split(":", 1)[1].strip() for ln in open("/proc/cpuinfo")
                       if ln.startswith("model name")), platform.processor())
@@ -96,7 +101,7 @@ def _meta(args, commit: str, dirty: str, started: float, when) -> dict:
             "command": "sudo python3 bench/run.py " + " ".join(sys.argv[1:]),
             "machine": f"{os.cpu_count()} cores, {cpu_model}, {int(mem) // 1024 // 1024} GiB",
             "kernel": platform.release(), "reps": args.reps, "seconds": args.seconds,
-            "load": open("/proc/loadavg").read().split()[0],
+            "load": f"{args.load_start} at the start, {_load()} at the end",
             "duration_s": round(time.monotonic() - started)}
 
 
@@ -128,6 +133,7 @@ def main() -> int:
                            capture_output=True, text=True).stdout.strip()
     results = {}
     started = time.monotonic()
+    args.load_start = _load()
     runners = {"single": lambda: run_tcp(args, 1), "parallel": lambda: run_tcp(args, 4),
                "udp": lambda: run_udp(args), "failover": lambda: run_failover(args),
                "apply": lambda: run_apply(args), "cpu": lambda: run_cpu(args),
