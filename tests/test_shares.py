@@ -220,3 +220,17 @@ def test_without_byte_counts_only_a_path_more_delayed_than_the_others_is_cut():
                     keys[2]: Signal(tx_excess_us=1000)}, 0.1)
     w = ctl.weights()
     assert w[keys[0]] < w[keys[1]] == w[keys[2]] == 333
+
+
+def test_changing_cross_traffic_every_5_s_for_60_s():
+    net = Net([200, 200, 200])
+    for k in range(12):                       # off, on, off, ... 5 s each
+        net.run(5, "tcp" if k % 2 else None)
+    for k in range(1, 12):
+        period = net.between(5 * k, 5 * k + 5)
+        if k % 2:
+            assert period[4][1][0] < 0.10, k      # cut within 5 intervals
+        else:
+            assert period[7][1][0] > 0.30, k      # back within 8
+        assert min(row[1][0] for row in period) >= 0.015
+        assert direction_changes([row[1][0] for row in period[10:]], swing=0.05) <= 2

@@ -175,7 +175,8 @@ class ShareController:
             st.weight = max(floor, st.weight * (1.0 - cut))
             if st.weight < before:
                 st.w_cut, st.hold, st.last_step = before, 1, 0.0
-                st.plateau = PLATEAU if cut < MD_MAX else 0     # near balance: linger there
+                # A mild cut well above the floor: near a balance, linger there.
+                st.plateau = PLATEAU if cut < MD_MAX and st.weight > 2 * floor else 0
             st.why = f"{source} +{_ms(d)}: " + ("share at the floor ({share}), kept for measuring"
                                                  if st.weight <= floor else "share cut to {share}")
             return
