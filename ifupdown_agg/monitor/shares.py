@@ -76,6 +76,7 @@ class PathState:
     hold: int = 0           # intervals left on the plateau / after a cut
     last_step: float = 0.0
     d_prev: Optional[float] = None     # the delay of the interval before
+    remote_prev: Optional[float] = None     # the hellos' delay growth of the interval before
     plateau: int = 0        # intervals to hold when back at the weight of the last cut
     why: str = "starting: base weight ({share})"
 
@@ -86,8 +87,16 @@ def local_delay_us(sig: Signal) -> Optional[float]:
     return sig.backlog_bytes * 8.0 / sig.nic_rate_mbps
 
 
-def _delay(sig: Signal) -> Tuple[Optional[float], str]:
+def _delay(sig: Signal, st: "PathState") -> Tuple[Optional[float], str]:
+    """The path's delay: the local queue (exact) or the hellos' delay growth, whichever
+    is larger; the hellos' as the smaller of two intervals in a row (one late hello, a
+    busy host's scheduling, is no queue)."""
     local, remote = local_delay_us(sig), sig.tx_excess_us
+    if remote is not None:
+        remote, st.remote_prev = min(remote, st.remote_prev if st.remote_prev is not None
+                                     else remote), remote
+    else:
+        st.remote_prev = None
     if local is None and remote is None:
         return None, ""
     if remote is None or (local is not None and local >= remote):
@@ -145,7 +154,7 @@ class ShareController:
         for keys in self._peers().values():
             healthy = [k for k in keys if self.up[k]]
             floor = FLOOR * sum(self.paths[k].base for k in healthy)
-            delays = {k: _delay(signals.get(k, Signal())) for k in healthy}
+            delays = {k: _delay(signals.get(k, Signal()), self.paths[k]) for k in healthy}
             known = [d for d, _ in delays.values() if d is not None]
             least = min(known) if known else 0.0
             for k in keys:
