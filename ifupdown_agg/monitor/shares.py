@@ -29,8 +29,9 @@ peer's healthy base total, at least 1), so the path keeps carrying packets and
 keeps being measured. A down path weighs 0; it comes back at its base weight.
 Fixed weights (`agg-weights W...`) are passed through untouched.
 
-The weights returned are integers proportional to the wanted shares (only the
-ratios within a peer matter); `why` gives a line per path for `ifagg status`.
+The weights returned are integers proportional to the wanted shares: a path at
+full weight gets its base weight (times an integer factor when a peer's base
+weights sum to less than 100, e.g. 1 1 1 from unknown speeds, so that 2% exists); `why` gives a line per path for `ifagg status`.
 Cost: a few dozen float operations per path per interval (~3 us in CPython).
 
 The monitor, each interval: a Signal per path (tx_excess_us from the hellos;
@@ -41,6 +42,7 @@ map when they changed, why() into the health file.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import Dict, Hashable, Mapping, Optional, Tuple
 
@@ -54,7 +56,7 @@ LEVEL_SPAN = 24         # a standing queue of target x (1 + this) alone takes th
 STEP_MIN = 0.05         # smallest increase per interval, of the base
 STEP_MAX = 0.5          # largest increase per interval, of the base
 PLATEAU = 3             # intervals held near the weight of the last cut
-RESOLUTION = 1000       # a peer's integer weights sum to at least this
+RESOLUTION = 100        # a peer's base total below this is scaled up (x an integer)
 
 
 @dataclass
@@ -247,13 +249,14 @@ class ShareController:
         return out
 
     def weights(self) -> Dict[Key, int]:
-        """Integers in each peer's proportions; 0 only for a down path; fixed: as given."""
+        """Integers in each peer's proportions, the base at full weight; 0 only for a down
+        path; fixed: as given."""
         if self.fixed:
             return {k: (int(st.base) if self.up[k] else 0) for k, st in self.paths.items()}
         out: Dict[Key, int] = {}
         for keys in self._peers().values():
             total = sum(self.paths[k].base for k in keys) or 1.0
-            scale = max(1.0, RESOLUTION / total)
+            scale = max(1, math.ceil(RESOLUTION / total))     # an integer: base stays base
             for k in keys:
                 w = self.paths[k].weight
                 out[k] = max(1, int(round(w * scale))) if self.up[k] else 0
