@@ -63,3 +63,8 @@ class ConfigError(AggError):
 
 class ApplyError(AggError):
     """The kernel refused a change; everything done before it was undone."""
+
+
+class SpreaderError(ApplyError):
+    """The BPF spreader could not be loaded, attached or written (old kernel, iproute2
+    without libbpf, a missing module): agg-spread auto falls back to nft."""

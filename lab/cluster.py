@@ -102,19 +102,21 @@ class Host:
         return self.in_private_mounts(["/usr/local/sbin/ifagg"] + list(args), check, timeout)
 
     def status(self, iface: str) -> Dict:
-        return json.loads(self.ifagg("status", "--json", iface, check=False).stdout)[0]
+        return json.loads(self.ifagg("status", "--json", iface, check=False).stdout)["overlays"][0]
 
     # ---- inspection ---------------------------------------------------------------------
 
     def our_objects(self) -> List[str]:
         """Everything in this namespace that carries ifupdown-agg's marks."""
         out = self.run(["sh", "-c", "ip -o rule show; echo ==; ip -o route show table all; echo ==;"
-                        " nft list tables; echo ==; ip -o link show type tun"]).stdout
-        rules, routes, tables, tuns = out.split("==\n")
+                        " nft list tables; echo ==; ip -o link show type tun; echo ==;"
+                        " for d in $(ls /sys/class/net); do tc filter show dev $d egress; done"]).stdout
+        rules, routes, tables, tuns, filters = out.split("==\n")
         found = [ln for ln in rules.splitlines() if "proto 173" in ln]
         found += [ln for ln in routes.splitlines() if "proto 173" in ln]
         found += [ln for ln in tables.splitlines() if "ifagg_" in ln]
         found += [ln for ln in tuns.splitlines() if ln.strip()]
+        found += [ln for ln in filters.splitlines() if "spread" in ln]
         return found
 
 

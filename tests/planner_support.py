@@ -2,7 +2,7 @@
 
 from ifupdown_agg.core.ops import Op
 from ifupdown_agg.core.objects import from_json
-from ifupdown_agg.core.objects import (LinkInfo, NftTable, Observed, Route, Rule, SeenRoute,
+from ifupdown_agg.core.objects import (LinkInfo, NftTable, Spreader, Observed, Route, Rule, SeenRoute,
                                        SeenRule)
 
 
@@ -26,6 +26,9 @@ def observed_from(short: dict) -> Observed:
         obs.rules.append(SeenRule(Rule(**r), proto))
     for name, digest in short.get("nft", {}).items():
         obs.nft[name] = NftTable(name, digest, "")
+    for dev, peers in short.get("spreaders", {}).items():
+        obs.spreaders[dev] = Spreader(dev, peers)
+    obs.bpf_program = short.get("bpf_program")
     # A fresh namespace's defaults, unless the case says otherwise.
     obs.sysctls = {f"net/ipv4/conf/{d}/rp_filter": "0" for d in ["all"] + sorted(short.get("addrs", {}))}
     obs.sysctls.update(short.get("sysctls", {}))

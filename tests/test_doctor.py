@@ -224,7 +224,7 @@ def test_cli_on_the_user_paste(capsys):
 
 def test_cli_json(capsys):
     assert doctor.main(["--json", "--proc-file", USER_PASTE]) == 1
-    findings = json.loads(capsys.readouterr().out)
+    findings = json.loads(capsys.readouterr().out)["findings"]
     assert [f["code"] for f in findings] == ["half-duplex", "no-partner", "split-aggregators"]
     assert set(findings[0]) == {"bond", "severity", "code", "subject", "message", "fix"}
     assert findings[0]["bond"] == "proc-net-bonding-rtl8156-cdc_ncm.txt"
@@ -239,7 +239,7 @@ def test_cli_reads_stdin(monkeypatch, capsys):
     with open(USER_PASTE) as fh:
         monkeypatch.setattr("sys.stdin", io.StringIO(fh.read()))
     assert doctor.main(["--json", "--proc-file", "-"]) == 1
-    assert json.loads(capsys.readouterr().out)[0]["bond"] == "stdin"
+    assert json.loads(capsys.readouterr().out)["findings"][0]["bond"] == "stdin"
 
 
 def test_cli_usage_errors(tmp_path, capsys):
@@ -383,8 +383,9 @@ def test_cli_without_bonds_adds_the_usb_report_when_usb_links_exist(fs, capsys):
     assert out.startswith("no bonds found\n\nUSB links\n")
     assert "WARNING realtek-not-r8152: enx00e04c680152" in out
     assert doctor.main(["--json"] + roots(fs)) == 1
-    findings = json.loads(capsys.readouterr().out)
-    assert [(f["bond"], f["code"]) for f in findings] == [(None, "realtek-not-r8152")]
+    report = json.loads(capsys.readouterr().out)
+    assert [(f["bond"], f["code"]) for f in report["findings"]] == [(None, "realtek-not-r8152")]
+    assert report["version"] == 1 and [n["name"] for n in report["nics"]] == ["enx00e04c680152"]
 
 
 def test_cli_without_bonds_or_usb_links_says_so(fs, capsys):

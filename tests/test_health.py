@@ -79,9 +79,27 @@ def test_all_paths_down_keeps_the_full_rotation():
 
 
 def test_hello_round_trip_and_junk():
-    assert probe.decode(probe.encode("10.99.255.10", 7, 6)) == ("10.99.255.10", 7, 6)
-    assert probe.decode(b"junk") is None
-    assert probe.decode(b"XXXX" + probe.encode("1.2.3.4", 1, 1)[4:]) is None
+    hello = probe.Hello("10.99.255.10", 7, 6, 123, 45, 6, 7)
+    assert probe.decode(probe.encode(hello)) == (hello, "")
+    assert probe.decode(b"junk") == (None, "format")
+    assert probe.decode(b"XXXX" + probe.encode(hello)[4:]) == (None, "format")
+
+
+def test_a_flapping_path_waits_longer_each_time_to_rejoin():
+    t = tracker(loss=3, rejoin=4)
+    both = {("eth0", "10.99.0.20"), ("eth1", "10.99.1.20")}
+    _, now = run(t, 1.0, 0.0, both)
+    waits = []
+    for _ in range(3):
+        t.on_carrier("eth1", False, now)
+        t.on_carrier("eth1", True, now)
+        for n in range(1, 200):             # bounded
+            _, now = run(t, 0.1, now, both)
+            if t.paths[1].state == UP:
+                waits.append(n)
+                break
+    assert waits == [4, 8, 16]
+    assert "damped" in t.paths[1].reason
 
 
 def test_monitors_starting_at_different_times_do_not_fail_paths():
@@ -97,3 +115,16 @@ def test_monitors_starting_at_different_times_do_not_fail_paths():
         for p in t.paths[:2]:
             t.on_hello(p, peer_seq=k + 1, heard=0 if k < 2 else seq - 1, now=now)
         assert t.tick(now) == []
+
+
+def test_between_ticks_a_silent_path_is_taken_down_at_its_deadline():
+    t = tracker(loss=3)
+    both = {("eth0", "10.99.0.20"), ("eth1", "10.99.1.20")}
+    _, now = run(t, 1.0, 0.0, both)
+    t.on_hello(t.paths[0], peer_seq=t.seq, heard=t.seq, now=now + 0.05)
+    deadline = t.next_deadline()
+    assert abs(deadline - (now + t.silence_limit)) < 1e-3      # eth1 was heard last at `now`
+    assert t.expire(deadline - 0.01) == []
+    changes = t.expire(deadline)
+    assert [(c.path.dev, c.state) for c in changes] == [("eth1", DOWN)]
+    assert t.next_deadline() > deadline                         # only eth0 is left to watch

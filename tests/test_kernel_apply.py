@@ -23,13 +23,15 @@ iface tun7 inet manual
 """
 
 
-@pytest.fixture
-def pair():
+# Both ways of spreading: the BPF spreader (the default where it is built) and nft.
+@pytest.fixture(params=["bpf", "nft"])
+def pair(request):
     with Lab("k") as lab:
         a, b = lab.host("a"), lab.host("b")
         for i in range(2):
             lab.segment([(a, f"eth{i}", f"198.18.7{i}.1"), (b, f"eth{i}", f"198.18.7{i}.2")])
-        a.write_interfaces(STANZA)
+        a.write_interfaces(STANZA + f"    agg-spread {request.param}\n")
+        a.spread = request.param
         a.sh("sysctl -qw net.ipv4.conf.eth1.rp_filter=1")
         yield a
 
@@ -61,6 +63,19 @@ def test_check_reports_drift_and_up_repairs_it(pair):
     assert pair.ifagg("check").returncode == 0
 
 
+def test_a_removed_spreader_is_drift_and_up_puts_it_back(pair):
+    if pair.spread != "bpf":
+        pytest.skip("the BPF spreader only")
+    pair.ifagg("up", "tun7")
+    pair.run(["tc", "filter", "del", "dev", "tun7", "egress", "prio", "173"])
+    res = pair.ifagg("check", check=False)
+    assert res.returncode == 1 and "tc filter add dev tun7 egress prio 173" in res.stdout, res.stdout
+    assert pair.ifagg("up", "tun7").stdout.strip() == "tun7: 1 change(s)"
+    assert pair.ifagg("check").returncode == 0
+    pair.ifagg("down", "tun7")
+    assert pair.our_objects() == []
+
+
 def test_lost_state_is_cleaned_by_the_marks(pair):
     pair.ifagg("up", "tun7")
     os.unlink(f"{pair.dir}/run/ifupdown-agg/tun7.json")
@@ -81,7 +96,9 @@ def test_changed_config_removes_what_is_no_longer_wanted(pair):
 
 def test_cleanup_all_removes_every_marked_object(pair):
     pair.ifagg("up", "tun7")
-    assert "nft delete table ip ifagg_tun7" in pair.ifagg("cleanup", "--all", "--dry-run").stdout
+    marking = ("nft delete table ip ifagg_tun7" if pair.spread == "nft"
+               else "tc filter del dev tun7 egress prio 173")
+    assert marking in pair.ifagg("cleanup", "--all", "--dry-run").stdout
     pair.ifagg("cleanup", "--all")
     assert pair.our_objects() == []
 

@@ -17,7 +17,7 @@ from planner_support import made_from, observed_from
 
 from ifupdown_agg.overlay import lifecycle as overlay, plan
 from ifupdown_agg.errors import ConfigError
-from ifupdown_agg.core.objects import NftTable
+from ifupdown_agg.core.objects import NftTable, Spreader
 
 CASES_DIR = os.path.join(os.path.dirname(__file__), "planner")
 CASES = sorted(d for d in os.listdir(CASES_DIR) if os.path.isdir(os.path.join(CASES_DIR, d)))
@@ -31,6 +31,10 @@ def render(ops, desired) -> str:
         lines.append(f"{op.action} {op.describe()}")
         if isinstance(op.obj, NftTable) and op.action != "del":
             lines += ["    " + ln for ln in op.obj.script.rstrip("\n").splitlines()]
+        if isinstance(op.obj, Spreader) and op.action != "del":
+            lines += [f"    peer {virt} slot {slot}: " + ", ".join(f"{d} via {g} run {r}"
+                                                              for d, g, r in paths)
+                      for virt, slot, paths in op.obj.peers]
     return "\n".join(lines) + "\n"
 
 

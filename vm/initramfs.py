@@ -39,6 +39,8 @@ MODULES = [
     "nf_tables", "nft_numgen", "nft_objref", "nft_ct", "nft_chain_nat", "nft_masq",
     "nft_limit", "nft_hash", "nft_fib_inet", "nft_reject_inet",
     "sch_tbf", "sch_netem",
+    # the overlay's BPF spreader: a cls_bpf filter on a clsact qdisc (sch_ingress)
+    "cls_bpf", "sch_ingress",
 ]
 
 TOOLS = ["bash", "ip", "tc", "bridge", "ethtool", "nft", "kmod",

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import argparse
-
 from ifupdown_agg.cli.common import Command
 
 
@@ -64,12 +62,13 @@ class Networkd(Command):
 class Doctor(Command):
     name = "doctor"
     help = "explain why a bond does not aggregate, and how to fix it"
-    formatter_class = argparse.RawDescriptionHelpFormatter
-
-    @property
-    def description(self):
-        from ifupdown_agg.doctor import report as doctor
-        return doctor.__doc__
+    description = ("Read /proc/net/bonding/* and sysfs and explain, with the fix, why a bond "
+                   "does not aggregate: a half- or unknown-duplex port on an 802.3ad bond (a "
+                   "Realtek RTL8156/RTL8153 left on cdc_ncm), a silent partner, ports split "
+                   "across aggregators, mismatched speeds, a port without carrier, min-links "
+                   "not met. With --usb (and by itself when no bond is named and there are USB "
+                   "NICs): every USB NIC with its driver, duplex, speed and negotiated USB "
+                   "speed, a USB 3 adapter running at USB 2.0, links sharing one USB 2.0 bus.")
 
     def add_arguments(self, p) -> None:
         from ifupdown_agg.doctor import report as doctor

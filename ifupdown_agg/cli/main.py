@@ -16,8 +16,11 @@ from ifupdown_agg.errors import AggError
 from ifupdown_agg.cli.check import Check
 from ifupdown_agg.cli.cleanup import Cleanup
 from ifupdown_agg.cli.delegates import Doctor, Hook, Monitor, Networkd, Options
+from ifupdown_agg.cli.keygen import Keygen
 from ifupdown_agg.cli.plan import Plan
+from ifupdown_agg.cli.reload import Reload
 from ifupdown_agg.cli.status import Status
+from ifupdown_agg.cli.try_ import Confirm, Try
 from ifupdown_agg.cli.updown import Down, Up
 from ifupdown_agg.cli.usbnet import Usbnet
 
@@ -32,9 +35,10 @@ hook at ifup/ifdown; the commands below inspect and drive the same code.
 """
 
 EXAMPLES = """\
-examples:
   ifagg plan tun0                 what `ifup tun0` would change, as a dry run
   ifagg up tun0 && ifagg status   bring tun0 up without ifupdown, show the links
+  ifagg try tun0                  apply, keep only after `ifagg confirm` (else revert in 120 s)
+  ifagg reload -a                 apply changed stanzas, leave the others, remove deleted ones
   ifagg check --json              does the kernel match the config? (exit 1 if not)
   ifagg down tun0                 undo exactly what `up` made
   ifagg cleanup --all             remove every object carrying ifupdown-agg's marks
@@ -54,11 +58,14 @@ a minimal stanza (the same rspec on every host):
 # In the order `ifagg --help` lists them.
 COMMANDS = {c.name: c for c in (Plan(), Up(), Down(), Check(), Status(), Cleanup(), Monitor(),
                                  Usbnet(), Options(), Hook(), Networkd(), Doctor())}
+# issue #17: try, confirm, reload (kept on their own line for merges)
+COMMANDS.update((c.name, c) for c in (Try(), Confirm(), Reload()))
+COMMANDS[Keygen.name] = Keygen()    # issue #15
 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
-        prog="ifagg", description=DESCRIPTION, epilog=EXAMPLES,
+        prog="ifagg", description=DESCRIPTION, epilog="examples:\n" + EXAMPLES,
         formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--version", action="version", version=f"ifupdown-agg {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
@@ -70,7 +77,11 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Optional[List[str]] = None) -> int:
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    if not (sys.argv[1:] if argv is None else argv):
+        parser.print_help()     # `ifagg` alone: the help
+        return 0
+    args = parser.parse_args(argv)
     try:
         return COMMANDS[args.command].run(args)
     except AggError as err:
@@ -81,3 +92,23 @@ def main(argv: Optional[List[str]] = None) -> int:
         return 1
     except BrokenPipeError:
         return 0
+    except ModuleNotFoundError as err:
+        print(f"ifagg: {missing_module(err.name)}", file=sys.stderr)
+        return 1
+
+
+# The Python modules ifagg needs, and the Debian packages that have them.
+DEBIAN_PACKAGES = {"pyroute2": "python3-pyroute2", "netaddr": "python3-netaddr",
+                   "nftables": "python3-nftables", "configobj": "python3-configobj",
+                   "jinja2": "python3-jinja2", "dbus_next": "python3-dbus-next"}
+
+
+def missing_module(name: Optional[str]) -> str:
+    """One line for a missing dependency: the module and the Debian package."""
+    top = (name or "").split(".")[0]
+    package = DEBIAN_PACKAGES.get(top)
+    if package is None:
+        return f"this Python ({sys.executable}) has no module {name!r}"
+    others = " ".join(DEBIAN_PACKAGES.values())
+    return (f"this Python ({sys.executable}) has no module {top!r}: install Debian's "
+            f"{package} (all of them: apt install {others}) and run /usr/bin/python3")

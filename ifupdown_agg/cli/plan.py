@@ -42,7 +42,7 @@ class Plan(Command):
 def show_plan(args, ops, notes) -> None:
     """After a recording (--json) or dry-run executor has seen the plan."""
     if args.json:
-        print(json.dumps({"iface": args.iface, "ops": [op.to_json() for op in ops],
+        print(json.dumps({"version": 1, "iface": args.iface, "ops": [op.to_json() for op in ops],
                           "describe": [op.describe() for op in ops], "notes": notes}, indent=2))
         return
     for note in notes:

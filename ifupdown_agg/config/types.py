@@ -339,3 +339,6 @@ def choices(*names: str, numbers: bool = True) -> ValueType:
     vt = ValueType("|".join(names), choice(tuple(names), numbers), "one of " + ", ".join(names))
     vt.names = tuple(names)         # the kernel's numbering is their order
     return vt
+
+
+SPREAD = choices("auto", "bpf", "nft", numbers=False)

@@ -76,7 +76,8 @@ class RealExecutor:
                 msg += f"; undid the {len(done)} change(s) made before it"
             if failures:
                 msg += "; could not undo: " + "; ".join(failures)
-            raise ApplyError(msg)
+            # The same kind of error, so a caller can tell what failed (SpreaderError).
+            raise (type(err) if isinstance(err, ApplyError) else ApplyError)(msg)
         return Result(list(ops), list(done), True)
 
     def _converge(self, ops: Sequence[Op]) -> Result:

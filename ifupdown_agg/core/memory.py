@@ -12,10 +12,9 @@ ports along; a link taken down loses its routes; an address that goes takes
 the routes that use it as source; bonding opens a port it takes and closes
 one it releases.
 
-Stricter than the kernel where the kernel lets a redundant change pass
-(creating a tun or nft table that exists, enslaving a port to its own bond,
-releasing a port without a master): the planners never mean one, so here it
-is a plan bug. Not modelled: connected and local routes, neighbours, carrier.
+Stricter than the kernel where it lets a redundant change pass (creating a tun
+or nft table that exists, enslaving a port to its own bond, releasing a port
+without a master): the planners never mean one, so here it is a plan bug. Not modelled: connected and local routes, neighbours, carrier.
 `MemoryKernel(snapshot, fail_at=k)` makes the k-th op tried fail (counting
 from 0 over every apply_all), which is how rollback gets tested at each op.
 """
@@ -32,8 +31,8 @@ from typing import Dict, FrozenSet, List, Mapping, Optional, Sequence, Tuple
 from ifupdown_agg.config.types import BOND_MODES
 from ifupdown_agg.core.objects import (DEVICE_ALIAS, RTPROT_IFAGG, Address, Bond, BondSettings,
                                        BridgePort, Enslave, LinkAttrs, LinkFacts, LinkInfo,
-                                       NftTable, Observed, Route, Rule, SeenRoute, SeenRule, Sysctl,
-                                       TunDevice, UsbGadget)
+                                       NftTable, Observed, Route, Rule, SeenRoute, SeenRule,
+                                       Spreader, Sysctl, TunDevice, UsbGadget)
 from ifupdown_agg.core.ops import Op
 from ifupdown_agg.errors import ApplyError
 
@@ -94,13 +93,15 @@ def kernel_objects(obs: Observed) -> FrozenSet[object]:
     items: set = set()
     for link in obs.links.values():
         up = link.up if link.kind in ("tun", "bond") else None
-        items.add(("link", link.name, link.kind, link.alias, up, link.gso_max_segs, link.master))
+        items.add(("link", link.name, link.kind, link.alias, up, link.gso_max_segs, link.mtu,
+                   link.master))
         if link.bond is not None:
             items.add(("bond", link.name, frozenset((k, _hashable(v)) for k, v in link.bond.items())))
         items.update(Address(link.name, a, p) for a, p in link.addrs)
     items.update(obs.routes)
     items.update(obs.rules)
     items.update(obs.nft.values())
+    items.update(obs.spreaders.values())
     items.update(Sysctl(p, v) for p, v in obs.sysctls.items())
     return frozenset(items)
 
@@ -205,6 +206,7 @@ class MemoryKernel:
 
     def _drop_device(self, name: str) -> None:
         del self.state.links[name]
+        self.state.spreaders.pop(name, None)
         self._drop_routes(lambda r: r.dev == name)
         for link in self.state.links.values():
             if link.master == name:
@@ -233,13 +235,13 @@ class MemoryKernel:
             self._drop_device(obj.name)
 
     def _link_attrs(self, obj: LinkAttrs, verb: str) -> None:
-        if obj.up is None and obj.gso_max_segs is None:
+        if obj.up is None and obj.gso_max_segs is None and obj.mtu is None:
             return      # Kernel._apply sends nothing
         link = self._link(obj.name)
         if obj.gso_max_segs is not None and not 0 <= obj.gso_max_segs <= GSO_MAX_SEGS:
             raise _Refused(errno.EINVAL)
-        if obj.gso_max_segs is not None:
-            link.gso_max_segs = obj.gso_max_segs
+        link.gso_max_segs = link.gso_max_segs if obj.gso_max_segs is None else obj.gso_max_segs
+        link.mtu = link.mtu if obj.mtu is None else obj.mtu
         if obj.up is False:
             self._set_down(link)
         elif obj.up:
@@ -295,17 +297,15 @@ class MemoryKernel:
         else:
             rules.append(SeenRule(obj, RTPROT_IFAGG))
 
-    def _nft(self, obj: NftTable, verb: str) -> None:
-        tables = self.state.nft
-        exists = obj.name in tables
-        if verb == "add" and exists:
-            raise _Refused(errno.EEXIST)
-        if verb != "add" and not exists:
-            raise _Refused(errno.ENOENT)
+    def _nft(self, obj, verb: str) -> None:     # an NftTable by name, or a Spreader by device
+        tables, name = ((self.state.nft, obj.name) if isinstance(obj, NftTable)
+                        else (self.state.spreaders, self._link(obj.dev).name))
+        if (verb == "add") == (name in tables):
+            raise _Refused(errno.EEXIST if verb == "add" else errno.ENOENT)
         if verb == "del":
-            del tables[obj.name]
+            del tables[name]
         else:
-            tables[obj.name] = obj
+            tables[name] = obj
 
     def _sysctl(self, obj: Sysctl, verb: str) -> None:
         if obj.path not in self.state.sysctls:
@@ -394,7 +394,7 @@ def _on_link(link: LinkInfo, gateway: str) -> bool:
 
 _HANDLERS = {TunDevice: MemoryKernel._tun, LinkAttrs: MemoryKernel._link_attrs,
              Address: MemoryKernel._address, Route: MemoryKernel._route,
-             Rule: MemoryKernel._rule, NftTable: MemoryKernel._nft,
+             Rule: MemoryKernel._rule, NftTable: MemoryKernel._nft, Spreader: MemoryKernel._nft,
              Sysctl: MemoryKernel._sysctl, Bond: MemoryKernel._bond,
              BondSettings: MemoryKernel._bond_settings, Enslave: MemoryKernel._enslave,
              BridgePort: MemoryKernel._enslave, UsbGadget: MemoryKernel._usb_gadget}

@@ -11,6 +11,8 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from typing import Dict, List, Optional, Sequence, Tuple, Union
 
+from ifupdown_agg.core.spreader import Spreader
+
 RTPROT_IFAGG = 173
 DEVICE_ALIAS = "ifupdown-agg"
 NFT_PREFIX = "ifagg_"
@@ -39,6 +41,7 @@ class LinkAttrs:
     name: str
     up: Optional[bool] = None
     gso_max_segs: Optional[int] = None
+    mtu: Optional[int] = None
 
     def key(self):
         return ("link", self.name)
@@ -49,6 +52,8 @@ class LinkAttrs:
             parts.append("up" if self.up else "down")
         if self.gso_max_segs is not None:
             parts.append(f"gso_max_segs {self.gso_max_segs}")
+        if self.mtu is not None:
+            parts.append(f"mtu {self.mtu}")
         return f"ip link set {self.name} " + " ".join(parts)
 
 
@@ -254,12 +259,12 @@ class UsbGadget:
                 f"&& echo {self.udc} > UDC")
 
 
-KObject = Union[TunDevice, LinkAttrs, Address, Route, Rule, NftTable, Sysctl, Bond,
+KObject = Union[TunDevice, LinkAttrs, Address, Route, Rule, NftTable, Spreader, Sysctl, Bond,
                 BondSettings, Enslave, BridgePort, UsbGadget]
 KINDS = {"tun": TunDevice, "link": LinkAttrs, "addr": Address, "route": Route,
          "rule": Rule, "nft": NftTable, "sysctl": Sysctl, "bond": Bond,
          "bondset": BondSettings, "slave": Enslave, "brport": BridgePort,
-         "gadget": UsbGadget}
+         "gadget": UsbGadget, "spreader": Spreader}
 KIND_OF = {cls: kind for kind, cls in KINDS.items()}
 
 
@@ -286,6 +291,7 @@ class LinkInfo:
     alias: str = ""
     up: bool = False
     gso_max_segs: Optional[int] = None
+    mtu: Optional[int] = None
     speed: Optional[int] = None                      # Mbit/s, None if unknown
     shaped: Optional[int] = None                     # Mbit/s of a tbf root qdisc, if any
     master: Optional[str] = None                     # the bond or bridge it is enslaved to
@@ -323,6 +329,8 @@ class Observed:
     routes: List[SeenRoute] = field(default_factory=list)
     rules: List[SeenRule] = field(default_factory=list)
     nft: Dict[str, NftTable] = field(default_factory=dict)   # our tables only
+    spreaders: Dict[str, Spreader] = field(default_factory=dict)   # ours, by device
+    bpf_program: Optional[str] = None   # the spreader's object file, if installed
     sysctls: Dict[str, str] = field(default_factory=dict)
     pi: Optional[object] = None     # usb/facts.PiModel when observed on a Raspberry Pi with USB links
     # Built on first use: a plan asks about every route, so a scan each time is quadratic.

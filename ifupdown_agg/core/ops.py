@@ -8,6 +8,7 @@ from typing import Optional
 
 from ifupdown_agg.core.objects import (Bond, BridgePort, Enslave, KObject, NftTable,
                                        TunDevice, UsbGadget, to_json)
+from ifupdown_agg.core.spreader import SPREADER_PRIO, Spreader
 
 
 class Action(str, enum.Enum):
@@ -61,8 +62,12 @@ class Op:
                 text = f"configfs del usb_gadget/ifagg_{self.obj.iface}"
             elif isinstance(self.obj, NftTable):
                 text = f"nft delete table ip {self.obj.name}"
+            elif isinstance(self.obj, Spreader):
+                text = f"tc filter del dev {self.obj.dev} egress prio {SPREADER_PRIO}"
         elif self.action is Action.SET and isinstance(self.obj, NftTable):
             text = text.replace("nft -f -", "nft -f - (replace)")
+        elif self.action is Action.SET and isinstance(self.obj, Spreader):
+            text = f"bpf map update: the spreader's peers on {self.obj.dev}"
         return text
 
     def to_json(self) -> dict:

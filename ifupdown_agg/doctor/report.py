@@ -51,8 +51,8 @@ def read_slave_facts(iface: str, sysfs_root: str = "/sys") -> SlaveFacts:
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--json", action="store_true",
-                        help="print the findings as a JSON list (with --usb: an object "
-                             "with the Pi model, every USB link's facts and the findings)")
+                        help="print one JSON object: the findings, and with the USB report the "
+                             "Pi model and every USB link's facts")
     parser.add_argument("--usb", action="store_true",
                         help="report the USB network links: driver, duplex, speed, the USB "
                              "bus and what it leaves of their speed (also shown, after the "
@@ -118,11 +118,8 @@ def run(args: argparse.Namespace) -> int:
     show_usb = args.usb or (not args.bonds and not args.proc_file
                                                and bool(usb_facts))
     usb_findings = diagnose_usb(usb_facts, pi) if show_usb else []
-    if args.json and usb_only:
-        print(json.dumps(usb_report_json(usb_facts, pi, usb_findings), indent=2))
-    elif args.json:
-        print(json.dumps([dict(bond=bond.name, **asdict(f)) for bond, found in reports for f in found]
-                         + [dict(bond=None, **asdict(f)) for f in usb_findings], indent=2))
+    if args.json:
+        print(json.dumps(_json(reports, usb_facts, pi, usb_findings, show_usb), indent=2))
     else:
         parts = []
         if not usb_only:
@@ -134,6 +131,21 @@ def run(args: argparse.Namespace) -> int:
     problems = any(f.severity in (ERROR, WARNING)
                    for f in [f for _, found in reports for f in found] + usb_findings)
     return 1 if problems else 0
+
+
+JSON_VERSION = 1
+
+
+def _json(reports, usb_facts, pi, usb_findings, show_usb: bool) -> dict:
+    """One object: every finding (bond null for a USB one); with the USB report, its
+    Pi model, bus budget and NICs too (the schema: ifupdown_agg/cli/schemas.py)."""
+    out = {"version": JSON_VERSION,
+           "findings": [dict(bond=bond.name, **asdict(f)) for bond, found in reports for f in found]
+           + [dict(bond=None, **asdict(f)) for f in usb_findings]}
+    if show_usb:
+        usb = usb_report_json(usb_facts, pi, usb_findings)
+        out.update(pi=usb["pi"], usb2_bus_budget_mbps=usb["usb2_bus_budget_mbps"], nics=usb["nics"])
+    return out
 
 
 def main(argv: Optional[List[str]] = None) -> int:

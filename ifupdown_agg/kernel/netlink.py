@@ -18,14 +18,14 @@ from pyroute2.netlink.rtnl.rtmsg import rtmsg
 
 from ifupdown_agg.kernel.nft import Nft
 from ifupdown_agg.kernel import tun as tundev
-from ifupdown_agg.kernel import configfs, sysfs
+from ifupdown_agg.kernel import bpf, configfs, sysfs
 from ifupdown_agg.kernel import usb as usbread
 from ifupdown_agg.kernel.route_batch import RouteBatch
 from ifupdown_agg.errors import ApplyError
 from ifupdown_agg.core.objects import (DEVICE_ALIAS, RTPROT_IFAGG, Address, Bond,
                                        BondSettings, BridgePort, Enslave, LinkAttrs, LinkInfo, NftTable,
-                                       Observed, Route, Rule, SeenRoute, SeenRule, Sysctl,
-                                       TunDevice, UsbGadget)
+                                       Observed, Route, Rule, SeenRoute, SeenRule, Spreader,
+                                       Sysctl, TunDevice, UsbGadget)
 from ifupdown_agg.core.ops import Op
 from ifupdown_agg.config.types import BOND_MODES
 
@@ -94,7 +94,10 @@ class Kernel:
                 addr = msg.get_attr("IFA_LOCAL") or msg.get_attr("IFA_ADDRESS")
                 obs.links[name].addrs.append((addr, msg["prefixlen"]))
         self._observe_routing(obs, names)
+        clsact = set()
         for msg in self.ipr.get_qdiscs():
+            if msg.get_attr("TCA_KIND") == "clsact" and names.get(msg["index"]):
+                clsact.add(names[msg["index"]])
             # A tbf at the root is what the link carries, whatever its speed says.
             if msg["parent"] == TC_H_ROOT and msg.get_attr("TCA_KIND") == "tbf":
                 opts = msg.get_attr("TCA_OPTIONS")
@@ -103,6 +106,7 @@ class Kernel:
                 if parms and parms.get("rate") and name:
                     obs.links[name].shaped = int(parms["rate"] * 8 // 1_000_000)
         obs.nft = self.nft.our_tables()
+        bpf.observe_into(obs, sorted(clsact), names)
         _observe_files(obs)
         return obs
 
@@ -121,7 +125,7 @@ class Kernel:
                 alias=msg.get_attr("IFLA_IFALIAS") or "",
                 up=bool(msg["flags"] & IFF_UP),
                 carrier=bool(msg["flags"] & IFF_LOWER_UP),
-                gso_max_segs=msg.get_attr("IFLA_GSO_MAX_SEGS"),
+                gso_max_segs=msg.get_attr("IFLA_GSO_MAX_SEGS"), mtu=msg.get_attr("IFLA_MTU"),
                 bond=self._bond_attrs(info) if kind == "bond" else None)
             if msg.get_attr("IFLA_MASTER"):
                 masters[name] = msg.get_attr("IFLA_MASTER")
@@ -210,6 +214,8 @@ class Kernel:
                 attrs["state"] = "up" if obj.up else "down"
             if obj.gso_max_segs is not None:
                 attrs["gso_max_segs"] = obj.gso_max_segs
+            if obj.mtu is not None:
+                attrs["mtu"] = obj.mtu
             if attrs:
                 self.ipr.link("set", index=self._index(obj.name), **attrs)
         elif isinstance(obj, Bond):
@@ -244,6 +250,8 @@ class Kernel:
                 self.nft.run(f"delete table ip {obj.name}\n{obj.script}")
             else:
                 self.nft.run(f"delete table ip {obj.name}")
+        elif isinstance(obj, Spreader):
+            bpf.apply(op.action, obj, op.old, self._index)
         elif isinstance(obj, Sysctl):
             with open(os.path.join(PROC_SYS, obj.path), "w") as fh:
                 fh.write(obj.value)
@@ -357,19 +365,19 @@ class Kernel:
     def counters(self, nft_table: str) -> Dict[str, Dict[str, int]]:
         return self.nft.counters(nft_table)
 
+    def steering(self, dev: str) -> "bpf.Steering":
+        """The BPF spreader's maps on `dev`, open for writes (the monitor's)."""
+        return bpf.Steering(dev, self._index)
+
     def qdisc_backlog(self, dev: str) -> Optional[int]:
-        """Bytes queued in `dev`'s root qdisc now (None: no root qdisc seen, or no device);
-        the monitor's local queueing-delay signal. TCA_STATS2 first, old TCA_STATS else."""
+        """Bytes queued in `dev`'s root qdisc (None: none seen, or no such device)."""
         try:
             msgs = self.ipr.get_qdiscs(index=self._index(dev))
         except (NetlinkError, OSError, ApplyError):
             return None
-        for msg in msgs:
-            if msg["parent"] != TC_H_ROOT:
-                continue
-            st2 = msg.get_attr("TCA_STATS2")
-            queue = st2.get_attr("TCA_STATS_QUEUE") if st2 else None
-            stats = queue or msg.get_attr("TCA_STATS")
+        for msg in (m for m in msgs if m["parent"] == TC_H_ROOT):
+            st2 = msg.get_attr("TCA_STATS2")        # its queue stats; the old TCA_STATS else
+            stats = (st2.get_attr("TCA_STATS_QUEUE") if st2 else None) or msg.get_attr("TCA_STATS")
             return int(stats["backlog"]) if stats else None
         return None
 

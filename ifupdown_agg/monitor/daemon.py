@@ -16,12 +16,13 @@ import logging.handlers
 import os
 import select
 import signal
+import socket
 import sys
 import time
 from typing import Dict, List
 
-from ifupdown_agg.overlay import nft_ruleset, plan
-from ifupdown_agg.monitor import probe
+from ifupdown_agg.overlay import plan, rotation
+from ifupdown_agg.monitor import keys, probe
 from ifupdown_agg.monitor.health import DOWN, Change, Path, Tracker
 from ifupdown_agg.core.objects import Observed, Route
 from ifupdown_agg.kernel.linkwatch import LinkWatch, carrier_of
@@ -56,10 +57,19 @@ class Monitor:
         desired = plan.desired_state(cfg, obs)
         self.weights = {m.table: m.weight for m in desired.members}
         mon = cfg.monitor
+        # Our sequence starts at the wall clock in µs, so a restarted monitor goes on
+        # above what its peers took from the last run (one step per interval).
         self.tracker = Tracker(paths_from(cfg, desired.objects, obs), mon.interval_ms / 1000.0,
-                               mon.loss, mon.rejoin)
+                               mon.loss, mon.rejoin, seq=time.time_ns() // 1000)
         for path in self.tracker.paths:
             path.since = time.monotonic()
+        self.key_file = mon.key_file
+        self.key_stamp = None
+        self.signer = probe.Signer(None)
+        self._load_keys(first=True)
+        self.stray: Dict[str, int] = {}     # rejected hellos from no known path, by why
+        self.next_housekeeping = 0.0
+        self.rotation = rotation.for_overlay(cfg, desired.objects, desired.top_run, kernel)
         self.sockets = probe.Sockets(mon.port)
         for path in self.tracker.paths:
             self.sockets.open(path.dev, path.local)
@@ -78,11 +88,16 @@ class Monitor:
         self._apply(changes)
         interval = self.tracker.interval
         next_tick = now
-        # Only carrier events wake the loop between ticks; hellos wait in their
-        # sockets and are read once per interval, which keeps the cost flat.
+        # Hellos wait in their sockets and are read once per interval (and at a
+        # path's deadline), which keeps the cost flat; the kernel stamps each on
+        # arrival, so silence is measured to the arrival, not to our reading.
         watch_fd = self.watch.fileno()
         while not self.stopping:
-            timeout = max(0.0, next_tick - time.monotonic())
+            # Wake at the next tick, or sooner when a path would go silent for too long
+            # before it: a silent failure is then found at BFD's detection time.
+            deadline = self.tracker.next_deadline()
+            wake = next_tick if deadline is None else min(next_tick, deadline)
+            timeout = max(0.0, wake - time.monotonic())
             try:
                 ready, _, _ = select.select([watch_fd], [], [], timeout)
             except InterruptedError:
@@ -95,27 +110,86 @@ class Monitor:
                         self._repair()
                     changes += self.tracker.on_carrier(dev, carrier, now)
             if now >= next_tick:
-                newly_probed = False
-                for fd in self.sockets.filenos():
-                    for dev, source, data in self.sockets.receive(fd):
-                        newly_probed |= self._hello(dev, source, data, now)
-                if newly_probed and not changes:
-                    self.write_health()
-                seq = self.tracker.next_seq()
-                address = self.cfg.address
-                for path in self.tracker.paths:
-                    self.sockets.send(path.dev, path.gateway, probe.encode(address, seq, path.peer_seq))
+                newly_probed = self._read(now)
+                self._send()
                 changes += self.tracker.tick(now)
                 next_tick += interval
                 if next_tick < now:         # we were late (suspend, load): do not catch up
                     next_tick = now + interval
+                if (newly_probed or now >= self.next_housekeeping) and not changes:
+                    self._housekeeping(now)
+            elif deadline is not None and now >= deadline:
+                self._read(now)
+                changes += self.tracker.expire(now)
             self._apply(changes)
 
-    def _hello(self, dev: str, source: str, data: bytes, now: float) -> bool:
-        hello = probe.decode(data)
+    def _read(self, now: float) -> bool:
+        """Every hello waiting; the kernel's arrival stamp dates each. True if a peer
+        was heard for the first time."""
+        newly_probed = False
+        for fd in self.sockets.filenos():
+            for dev, source, data, ttl, rx_ns in self.sockets.receive(fd):
+                newly_probed |= self._hello(dev, source, data, ttl, min(now, rx_ns / 1e9), rx_ns)
+        return newly_probed
+
+    def _send(self) -> None:
+        seq = self.tracker.next_seq()
+        virt, fields, signer = socket.inet_aton(self.cfg.address), self.tracker.hello_fields, self.signer
+        encode, send, clock = probe.encode_fields, self.sockets.send, time.monotonic_ns
+        for path in self.tracker.paths:
+            now_ns = clock()
+            heard, echo, hold, excess = fields(path, now_ns)
+            send(path.dev, path.gateway, encode(virt, seq, heard, now_ns, echo, hold, excess, signer))
+
+    def _housekeeping(self, now: float) -> None:
+        """About once a second: pick up a changed key file (a key roll), write health.json."""
+        self.next_housekeeping = now + 1.0
+        self._load_keys()
+        self.write_health()
+
+    def _load_keys(self, first: bool = False) -> None:
+        try:
+            st = os.stat(self.key_file)
+            stamp = (st.st_mtime_ns, st.st_ino, st.st_size)
+        except OSError:
+            stamp = None
+        if stamp == self.key_stamp and not first:
+            return
+        self.key_stamp = stamp
+        try:
+            keyset = keys.load(self.key_file, self.cfg.iface)
+        except AggError as err:
+            if first:
+                raise
+            log.error("%s: %s; the monitor keeps its keys", self.cfg.iface, err)
+            return
+        if keyset is None and self.signer.keys is not None:
+            log.error("%s: the key file %s is gone; the monitor keeps its keys",
+                      self.cfg.iface, self.key_file)
+            return
+        self.signer = probe.Signer(keyset)
+        if keyset is None:
+            log.warning("%s: %s", self.cfg.iface, keys.UNAUTHENTICATED.format(path=self.key_file))
+        elif not first:
+            log.warning("%s: probe keys reloaded from %s: signing with key %d, accepting %s",
+                        self.cfg.iface, self.key_file, keyset.send_id,
+                        ", ".join(map(str, sorted(keyset.keys))))
+
+    def _hello(self, dev: str, source: str, data: bytes, ttl: int, now: float, rx_ns: int) -> bool:
+        """Take one datagram, or count why not; only a hello that passed every check
+        (TTL 255, version, MAC, newer than the last) reaches the path's state."""
         path = self.tracker.path_for(dev, source)
-        if hello and path and hello[0] == path.peer:
-            return self.tracker.on_hello(path, hello[1], hello[2], now)
+        if ttl != probe.GTSM_TTL:
+            why = "ttl"
+        else:
+            hello, why = probe.decode(data, self.signer)
+            if not why and path is not None:
+                return self.tracker.receive(path, hello, now, rx_ns)[1]
+            why = why or "source"       # a good hello, but from no path of ours
+        if path is not None:
+            path.reject(why)
+        else:
+            self.stray[why] = self.stray.get(why, 0) + 1
         return False
 
     def _repair(self) -> None:
@@ -133,8 +207,8 @@ class Monitor:
             log.warning("%s: restored %s", self.cfg.iface, op.describe())
 
     def _rewrite(self, peer_indexes) -> List[str]:
-        """Write the rotation of these peers in one transaction; returns peers with no path left."""
-        script, stranded = "", []
+        """Write the rotation of these peers in one go; returns peers with no path left."""
+        stranded, updates = [], {}
         tables = list(self.cfg.tables)
         by_index = {i: virt for i, virt in self.cfg.peer_indexes}
         for index in sorted(set(peer_indexes)):
@@ -142,9 +216,8 @@ class Monitor:
                 by_index[index], tables, [self.weights[t] for t in tables])
             if all_down:
                 stranded.append(by_index[index])
-            script += nft_ruleset.peer_update(self.cfg.nft_table, index, tables, marks, weights)
-        if script:
-            self.kernel.nft.run(script)
+            updates[index] = (marks, weights)
+        self.rotation.write(updates)
         return stranded
 
     def _apply(self, changes: List[Change]) -> None:
@@ -169,12 +242,19 @@ class Monitor:
             "iface": self.cfg.iface, "pid": os.getpid(),
             "interval_ms": int(t.interval * 1000), "loss": t.loss, "rejoin": t.rejoin,
             "probed_peers": sorted(t.probed_peers),
+            "authenticated": self.signer.keys is not None, "key_file": self.key_file,
+            "key_ids": sorted(self.signer.keys.keys) if self.signer.keys else [],
+            "rejected_stray": dict(self.stray),
             "paths": [{"peer": p.peer, "peer_index": p.peer_index, "dev": p.dev,
                        "gateway": p.gateway, "tables": list(p.tables), "state": p.state,
-                       "reason": p.reason, "since": round(p.since + self.wall_offset, 3)}
-                      for p in t.paths]})
+                       "reason": p.reason, "since": round(p.since + self.wall_offset, 3),
+                       "rejected": dict(p.rejected), "restarts": p.restarts,
+                       "rtt_us": p.rtt_us, "rx_excess_us": p.rx_excess_us,
+                       "tx_excess_us": p.tx_excess_us}
+                      for p in t.paths]}, indent=None)   # compact: 7x cheaper, written every second
 
     def close(self) -> None:
+        self.rotation.close()
         self.sockets.close()
         self.watch.close()
 
@@ -222,9 +302,11 @@ def main(iface: str) -> int:
         mon.stopping = bool(stop_requested)
         with open(_file(iface, "monitor.pid"), "w") as fh:
             fh.write(f"{os.getpid()}\n")
-        log.info("%s: monitoring %d path(s) to %d peer(s), probes every %d ms, down after %d lost",
+        keyset = mon.signer.keys
+        log.info("%s: monitoring %d path(s) to %d peer(s), probes every %d ms, down after %d lost, %s",
                  iface, len(mon.tracker.paths), len(cfg.peers), cfg.monitor.interval_ms,
-                 cfg.monitor.loss)
+                 cfg.monitor.loss, f"hellos signed with key {keyset.send_id} of {keyset.path}"
+                 if keyset else "hellos UNAUTHENTICATED")
         mon.write_health()
         try:
             if not mon.stopping:

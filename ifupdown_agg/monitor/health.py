@@ -4,13 +4,28 @@ A path is one peer reached through one of our NICs and one next hop; several
 tables may share it (a host with one NIC). Two signals decide:
 
 - carrier: our NIC losing carrier takes its paths down at once;
-- probes: every interval each side sends a hello on every path, carrying its
+- hellos: every interval each side sends a hello on every path, carrying its
   own sequence number and the last one it heard from the other side. A path
   is down when nothing arrived for `loss` intervals (the way in is broken) or
   the peer's hellos say it has not heard us for `loss` intervals (the way out
   is). A peer that never sent a hello runs no monitor: carrier alone decides.
 
-A down path rejoins after `rejoin` consecutive good intervals.
+Only hellos that passed the codec's checks (TTL 255, version, MAC) get here,
+and this module drops what is not newer than the last one taken on the path
+(a replay), so a forged or replayed hello never changes a path's state. A
+peer that restarted with a lower sequence number is taken again once its
+hello echoes one of our own recent sequence numbers, which no old capture can.
+
+A down path rejoins after `rejoin` consecutive good intervals; a path that
+fails again within FLAP_WINDOW seconds of its last failure waits twice as
+long each time (up to 2**MAX_DAMPING times).
+
+Each hello also carries timing (for the capacity controller): the sender's
+send time, an echo of the last send time it received from us with how long it
+held it, and its measure of the one-way delay excess in our direction. Per
+path that gives rtt_us, rx_excess_us (peer -> us: arrival minus peer send
+time, minus the minimum of that over the last ~10 s: queueing growth, the
+clock offset cancels) and tx_excess_us (the peer's rx_excess_us for us -> peer).
 """
 
 from __future__ import annotations
@@ -19,6 +34,31 @@ from dataclasses import dataclass, field
 from typing import Dict, List, Optional, Sequence, Tuple
 
 UP, DOWN = "up", "down"
+FLAP_WINDOW = 30.0
+MAX_DAMPING = 4
+
+
+class MinWindow:
+    """The minimum of the values added over the last `span` seconds, in `buckets` steps."""
+
+    def __init__(self, span: float = 10.0, buckets: int = 10):
+        self.width = span / buckets
+        self.buckets = buckets
+        self.mins: List[List[int]] = []     # [bucket number, minimum], oldest first
+        self.older: Optional[int] = None    # the minimum of every bucket but the newest
+
+    def add(self, now: float, value: int) -> int:
+        """Add a value; returns how far it is above the window's minimum."""
+        b = int(now / self.width)
+        if not self.mins or self.mins[-1][0] != b:
+            self.mins.append([b, value])
+            while self.mins[0][0] <= b - self.buckets:
+                self.mins.pop(0)
+            self.older = min((m for _, m in self.mins[:-1]), default=None)
+        elif value < self.mins[-1][1]:
+            self.mins[-1][1] = value
+        newest = self.mins[-1][1]
+        return value - (newest if self.older is None or newest < self.older else self.older)
 
 
 @dataclass
@@ -35,13 +75,26 @@ class Path:
     carrier: bool = True
     last_rx: Optional[float] = None
     first_rx: Optional[float] = None
-    peer_seq: int = 0       # the last sequence number we heard from the peer here
+    peer_seq: int = 0       # the last sequence number we took from the peer here
     heard_by_peer: int = 0  # the last of our sequence numbers the peer reported
     good: int = 0           # consecutive good intervals while down
+    flaps: int = 0          # failures in a row, each within FLAP_WINDOW of the last
+    last_down: Optional[float] = None
+    rejected: Dict[str, int] = field(default_factory=dict)   # why -> count
+    restarts: int = 0       # times the peer's sequence began again (it restarted)
+    echo_t: int = 0         # the peer's last send time here (its clock, ns)
+    echo_rx: int = 0        # when that hello arrived (our monotonic clock, ns)
+    rtt_us: Optional[int] = None
+    rx_excess_us: Optional[int] = None
+    tx_excess_us: Optional[int] = None
+    owd: MinWindow = field(default_factory=MinWindow, repr=False)
 
     @property
     def key(self) -> Tuple[str, str]:
         return (self.dev, self.gateway)
+
+    def reject(self, why: str) -> None:
+        self.rejected[why] = self.rejected.get(why, 0) + 1
 
 
 @dataclass
@@ -57,11 +110,12 @@ class Tracker:
     interval: float
     loss: int
     rejoin: int
-    seq: int = 0
+    seq: int = 0            # our last sequence number; start it above any earlier run's
     probed_peers: set = field(default_factory=set)
 
     def __post_init__(self):
         self._by_key: Dict[Tuple[str, str], Path] = {p.key: p for p in self.paths}
+        self.first_seq = self.seq + 1
 
     def path_for(self, dev: str, source: str) -> Optional[Path]:
         return self._by_key.get((dev, source))
@@ -70,7 +124,33 @@ class Tracker:
         self.seq += 1
         return self.seq
 
-    def on_hello(self, path: Path, peer_seq: int, heard: int, now: float) -> bool:
+    def _stale(self, path: Path, hello) -> str:
+        """Why an authentic hello must not be taken ("replay"), or ""."""
+        if hello.virt != path.peer:
+            return "format"
+        if hello.heard > self.seq:
+            return "replay"         # it claims to have heard what we never sent
+        if hello.seq > path.peer_seq:
+            return ""
+        # Not newer than the last one taken: a replay, or a peer that restarted
+        # lower. Only the latter can echo our recent numbers beyond what it reported.
+        recent = max(self.first_seq, self.seq - self.loss - 1)
+        if path.peer_seq and hello.heard >= recent and hello.heard > path.heard_by_peer:
+            path.restarts += 1
+            return ""
+        return "replay"
+
+    def receive(self, path: Path, hello, now: float, rx_ns: int = 0) -> Tuple[bool, bool]:
+        """Take a hello that passed the codec's checks unless it is stale.
+        Returns (taken, first hello from this peer)."""
+        why = self._stale(path, hello)
+        if why:
+            path.reject(why)
+            return False, False
+        return True, self.on_hello(path, hello.seq, hello.heard, now, hello, rx_ns)
+
+    def on_hello(self, path: Path, peer_seq: int, heard: int, now: float,
+                 hello=None, rx_ns: int = 0) -> bool:
         """Record a hello; True if it is the first from this peer."""
         new = path.peer not in self.probed_peers
         self.probed_peers.add(path.peer)
@@ -78,8 +158,28 @@ class Tracker:
             path.first_rx = now
         path.last_rx = now
         path.peer_seq = peer_seq
-        path.heard_by_peer = heard
+        # An echo of an earlier run of ours counts as not heard.
+        path.heard_by_peer = heard if heard >= self.first_seq else 0
+        if hello is not None and rx_ns and hello.t_send:
+            self._timing(path, hello, now, rx_ns)
         return new
+
+    @staticmethod
+    def _timing(path: Path, hello, now: float, rx_ns: int) -> None:
+        if hello.t_echo:
+            rtt = rx_ns - hello.t_echo - hello.hold_us * 1000
+            if 0 <= rtt < 10_000_000_000:
+                path.rtt_us = rtt // 1000
+        path.rx_excess_us = path.owd.add(now, rx_ns - hello.t_send) // 1000
+        path.tx_excess_us = hello.excess_us if hello.excess_us >= 0 else None
+        path.echo_t, path.echo_rx = hello.t_send, rx_ns
+
+    @staticmethod
+    def hello_fields(path: Path, now_ns: int) -> Tuple[int, int, int, int]:
+        """What our next hello on `path` carries: (heard, t_echo, hold_us, excess_us)."""
+        hold = (now_ns - path.echo_rx) // 1000 if path.echo_t else 0
+        excess = path.rx_excess_us if path.rx_excess_us is not None else -1
+        return path.peer_seq, path.echo_t, hold, excess
 
     def on_carrier(self, dev: str, carrier: bool, now: float) -> List[Change]:
         changes = []
@@ -100,7 +200,7 @@ class Tracker:
             return None
         window = self.loss * self.interval
         silent_since = path.last_rx if path.last_rx is not None else path.since
-        if now - silent_since > window + self.interval / 2:
+        if now - silent_since > self.silence_limit:
             return f"no probe from {path.gateway} for {int((now - silent_since) * 1000)} ms"
         if path.heard_by_peer == 0:
             # The peer has never heard us here: a fault only once it has been
@@ -109,9 +209,36 @@ class Tracker:
             if path.first_rx is not None and now - path.first_rx > window + self.interval:
                 return f"{path.gateway} has never heard our probes"
             return None
-        if self.seq - path.heard_by_peer > self.loss + 1:
+        if self.seq - path.heard_by_peer > self.loss:
             return f"{path.gateway} has not heard our probes for {self.seq - path.heard_by_peer} intervals"
         return None
+
+    @property
+    def silence_limit(self) -> float:
+        """Seconds without a hello after which a path is down: `loss` intervals, and a
+        tenth of one for the sender's timer (BFD's detection time)."""
+        return self.loss * self.interval + self.interval / 10
+
+    def next_deadline(self) -> Optional[float]:
+        """When the first path that is up goes silent for too long, unless a hello comes."""
+        limit = self.silence_limit
+        times = [p.last_rx for p in self.paths if p.state == UP and p.last_rx is not None
+                 and p.carrier]
+        return min(times) + limit + 1e-4 if times else None
+
+    def expire(self, now: float) -> List[Change]:
+        """Between ticks: take down the paths that are up and at fault (gone silent)."""
+        changes = []
+        for path in self.paths:
+            if path.state == UP:
+                fault = self._fault(path, now)
+                if fault:
+                    changes.append(self._set(path, DOWN, fault, now))
+        return changes
+
+    def needed(self, path: Path) -> int:
+        """Good intervals a down path needs to rejoin: more for a flapping one."""
+        return self.rejoin << min(path.flaps, MAX_DAMPING)
 
     def tick(self, now: float) -> List[Change]:
         """Evaluate every path once per interval, after the hellos went out."""
@@ -122,15 +249,20 @@ class Tracker:
                 changes.append(self._set(path, DOWN, fault, now))
             elif path.state == DOWN:
                 path.good = 0 if fault else path.good + 1
-                if path.good >= self.rejoin:
-                    changes.append(self._set(path, UP, f"healthy for {path.good} intervals", now))
+                if path.good >= self.needed(path):
+                    damped = f" (damped: failed {path.flaps + 1} times in a row)" if path.flaps else ""
+                    changes.append(self._set(path, UP, f"healthy for {path.good} intervals{damped}", now))
         return changes
 
     def _set(self, path: Path, state: str, reason: str, now: float) -> Change:
         path.state, path.reason, path.since, path.good = state, reason, now, 0
-        if state == DOWN and path.heard_by_peer:
-            # The peer's report of our probes restarts when the path comes back.
-            path.heard_by_peer = self.seq
+        if state == DOWN:
+            recent = path.last_down is not None and now - path.last_down < FLAP_WINDOW
+            path.flaps = path.flaps + 1 if recent else 0
+            path.last_down = now
+            if path.heard_by_peer:
+                # The peer's report of our probes restarts when the path comes back.
+                path.heard_by_peer = self.seq
         return Change(path, state, reason)
 
     def rotation(self, peer: str, tables: Sequence[int], weights: Sequence[int]

@@ -60,11 +60,12 @@ def load_health(iface: str) -> Optional[dict]:
         return None
 
 
-def _write_json(path: str, data) -> None:
+def _write_json(path: str, data, indent: Optional[int] = 1) -> None:
     os.makedirs(os.path.dirname(path), exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=os.path.dirname(path), prefix=".tmp.")
     with os.fdopen(fd, "w") as fh:
-        json.dump(data, fh, indent=1)
+        # dumps, not dump: dump streams through the pure-Python encoder (10x slower).
+        fh.write(json.dumps(data, indent=indent))
     os.replace(tmp, path)
 
 

@@ -153,3 +153,24 @@ def run(args) -> int:
             print(op.describe())
         return 0
     raise AssertionError(args.networkd_command)
+
+
+def main(argv=None) -> int:
+    """`python3 -m ifupdown_agg.networkd ACTION ...` from a checkout: `ifagg networkd`."""
+    from ifupdown_agg.errors import AggError
+    parser = argparse.ArgumentParser(prog="python3 -m ifupdown_agg.networkd")
+    add_arguments(parser)
+    args = parser.parse_args(argv)
+    try:
+        return run(args)
+    except AggError as err:
+        print(f"ifagg networkd: {err}", file=sys.stderr)
+        return 1
+    except ModuleNotFoundError as err:
+        print(f"ifagg networkd: this Python ({sys.executable}) has no module {err.name!r}: "
+              "run /usr/bin/python3 with Debian's python3-* packages", file=sys.stderr)
+        return 1
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -18,7 +18,8 @@ from ifupdown_agg.monitor import service as monitor
 from ifupdown_agg.overlay import lifecycle as overlay, plan
 from ifupdown_agg.core import record as state
 from ifupdown_agg.errors import ConfigError, Location
-from ifupdown_agg.core.objects import KObject, LinkAttrs, NftTable, Route, Sysctl, nft_table_name
+from ifupdown_agg.core.objects import (KObject, LinkAttrs, NftTable, Route, Spreader, Sysctl,
+                                       nft_table_name)
 from ifupdown_agg.core.ops import Op
 
 from ifupdown_agg.networkd import PREFIX
@@ -50,12 +51,12 @@ def select(desired: List[KObject], cfg, version: int) -> List[KObject]:
     feats = Features(version)
     out: List[KObject] = []
     for obj in desired:
-        if isinstance(obj, NftTable):
+        if isinstance(obj, (NftTable, Spreader)):
             out.append(obj)
         elif isinstance(obj, Sysctl) and not feats.rp_filter_key:
             out.append(obj)
-        elif isinstance(obj, LinkAttrs) and obj.gso_max_segs is not None:
-            out.append(LinkAttrs(obj.name, up=None, gso_max_segs=obj.gso_max_segs))
+        elif isinstance(obj, LinkAttrs) and (obj.gso_max_segs is not None or obj.mtu):
+            out.append(LinkAttrs(obj.name, up=None, gso_max_segs=obj.gso_max_segs, mtu=obj.mtu))
         elif (isinstance(obj, Route) and obj.table == plan.MAIN_TABLE
               and obj.reordering is not None and not feats.route_metrics):
             out.append(obj)     # replaces networkd's route with the same one plus the metric

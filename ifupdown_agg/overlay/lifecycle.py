@@ -6,6 +6,7 @@ do the same thing.
 
 from __future__ import annotations
 
+import sys
 from dataclasses import dataclass
 from typing import Dict, List, Mapping, Optional, Tuple
 
@@ -14,8 +15,8 @@ from ifupdown_agg.monitor import service as monitor
 from ifupdown_agg.overlay import plan
 from ifupdown_agg.core import record as state
 from ifupdown_agg.core import transaction
-from ifupdown_agg.kernel import tun as tundev
-from ifupdown_agg.errors import ConfigError, Location
+from ifupdown_agg.kernel import bpf, tun as tundev
+from ifupdown_agg.errors import ConfigError, Location, SpreaderError
 from ifupdown_agg.core.objects import DEVICE_ALIAS, TunDevice
 from ifupdown_agg.core.ops import Op
 from ifupdown_agg.overlay.model import OverlayConfig, overlay_from_options
@@ -43,7 +44,25 @@ def from_raw(iface: str, raw: Mapping[str, RawOption]) -> Loaded:
 
 
 def up(loaded: Loaded, kernel, executor) -> Tuple[List[Op], plan.Desired]:
-    """Plan against the kernel and run it; the record of what we made is saved."""
+    """Plan against the kernel and run it; the record of what we made is saved.
+
+    With agg-spread auto, a BPF spreader the kernel refuses (an old kernel, no
+    cls_bpf) rolls back like any failure and the overlay comes up with nft; the
+    reason is kept in the state directory, so later plans take nft at once."""
+    if loaded.cfg.monitor.enabled:
+        check_probe_key(loaded)
+    try:
+        return _up(loaded, kernel, executor)
+    except SpreaderError as err:
+        if loaded.cfg.spread != "auto":
+            raise
+        bpf.mark_unusable(str(err))
+        print(f"{loaded.cfg.iface}: the BPF spreader cannot be used here ({err}); "
+              "spreading with nftables instead", file=sys.stderr)
+        return _up(loaded, kernel, executor)
+
+
+def _up(loaded: Loaded, kernel, executor) -> Tuple[List[Op], plan.Desired]:
     wanted = []
 
     def planner(obs, made):
@@ -55,6 +74,18 @@ def up(loaded: Loaded, kernel, executor) -> Tuple[List[Op], plan.Desired]:
     if done.result.changed_kernel:
         keep_monitor(loaded, restart=bool(done.result.applied))
     return done.ops, wanted[0]
+
+
+def check_probe_key(loaded: Loaded) -> None:
+    """Refuse a key file others can read (or that is malformed) before anything
+    changes; without one, warn that the monitor is unauthenticated."""
+    from ifupdown_agg.monitor import keys
+    raw = loaded.raw.get(keys.OPTION)
+    path = loaded.cfg.monitor.key_file
+    if keys.load(path, loaded.cfg.iface, raw.location if raw else None,
+                 required=raw is not None) is None:
+        print(f"ifupdown-agg: {loaded.cfg.iface}: warning: "
+              + keys.UNAUTHENTICATED.format(path=path), file=sys.stderr)
 
 
 # pre-up and post-down only make and remove the device. They need no netlink,

@@ -26,6 +26,7 @@ class MonitorConfig:
     loss: int
     rejoin: int
     port: int
+    key_file: str = "/etc/ifupdown-agg/probe.key"
 
 
 @dataclass(frozen=True)
@@ -42,6 +43,7 @@ class OverlayConfig:
     rule_priority: int
     mtu: Optional[int]
     monitor: "MonitorConfig"
+    spread: str = "auto"
 
     @property
     def me(self) -> RspecEntry:
@@ -112,5 +114,6 @@ def overlay_from_options(iface: str, raw: Mapping[str, RawOption]) -> OverlayCon
         mtu=values["mtu"],
         monitor=MonitorConfig(values["agg-monitor"], values["agg-probe-interval"],
                               values["agg-probe-loss"], values["agg-probe-rejoin"],
-                              values["agg-probe-port"]))
+                              values["agg-probe-port"], values["agg-probe-key-file"]),
+        spread=values["agg-spread"])
 

@@ -7,6 +7,17 @@ from typing import Dict, Tuple
 
 from ifupdown_agg.config import types as T
 from ifupdown_agg.config.schema import Carrier, NetworkdKey as K, Option
+from ifupdown_agg.errors import TokenError
+
+
+def _key_path(value: str) -> str:
+    tokens = value.split()
+    if len(tokens) != 1 or not tokens[0].startswith("/"):
+        raise TokenError(value, "must be one absolute path")
+    return tokens[0]
+
+
+KEY_FILE = T.ValueType("PATH", _key_path, "an absolute file path")
 
 
 OVERLAY_OPTIONS: Tuple[Option, ...] = (
@@ -72,15 +83,29 @@ OVERLAY_OPTIONS: Tuple[Option, ...] = (
         note="no networkd key: set by ifupdown-agg-networkd@IFACE.service"),
     Option(
         "agg-gso-max-segs", T.GSO_SEGS, default="auto",
-        help="GSO segment limit of the overlay device. A GSO super-packet gets "
-             "one mark, so this decides how many segments go down one link in a "
-             "row. 'auto' keeps such a run under about 60 microseconds on the "
-             "slowest member link: 1 segment up to 200 Mbit/s, 5 at 1 Gbit/s, 12 "
-             "at 2.5 Gbit/s (measured: at 4x200 Mbit/s, 1 gives 94% of the links' "
-             "sum where 8 gives 72%); 8 when no link speed is known. Fewer "
+        help="GSO segment limit of the overlay device: a GSO super-packet leaves "
+             "through one link whole, so this bounds how many segments go down "
+             "one link in a row. 'auto' with agg-spread bpf: the slowest link's "
+             "run in segments (80 microseconds of it), at least 2 and at most 64: "
+             "2 at 300 Mbit/s, 6 at 1 Gbit/s, 64 on 10 Gbit/s. 'auto' with nft: "
+             "about 60 microseconds of the slowest link, 1 segment up to 200 "
+             "Mbit/s, 5 at 1 Gbit/s. 8 when no link speed is known. Fewer "
              "segments cost more CPU per byte.",
         example="8", carrier=Carrier.NETWORKD_UNIT,
         note="set by ifupdown-agg-networkd@IFACE.service: auto needs live link rates"),
+    Option(
+        "agg-spread", T.SPREAD, default="auto",
+        help="How packets are spread over the paths. 'bpf': a tc program on the "
+             "overlay device's egress sends each packet out of a member NIC by a "
+             "smooth weighted rotation counted in bytes (a path's weight is about "
+             "80 microseconds of its link), so TCP keeps building GSO packets of "
+             "several segments: far less CPU per byte than 'nft'. "
+             "'nft': nftables marks every packet and a fwmark rule per table "
+             "routes it, which needs the GSO limit at one segment on slow links. "
+             "'auto' takes bpf where its program (spread.bpf.o) is installed and "
+             "there are at most 8 tables, nft otherwise.",
+        example="bpf", carrier=Carrier.NETWORKD_UNIT,
+        note="the program or the nftables table, by ifupdown-agg-networkd@IFACE.service"),
     Option(
         "agg-rule-priority", T.PRIORITY, default="7000",
         help="Priority of the fwmark rules, which must come before the main "
@@ -93,15 +118,16 @@ OVERLAY_OPTIONS: Tuple[Option, ...] = (
              "go unanswered, and rejoins when it is healthy again.",
         example="on", carrier=Carrier.MONITOR_UNIT),
     Option(
-        "agg-probe-interval", T.MILLISECONDS, default="100",
+        "agg-probe-interval", T.MILLISECONDS, default="50",
         help="How often the monitor probes every path, in milliseconds. Peers "
              "running the monitor answer; a peer that never answers is watched "
              "by carrier only.",
-        example="100", carrier=Carrier.MONITOR_UNIT),
+        example="50", carrier=Carrier.MONITOR_UNIT),
     Option(
         "agg-probe-loss", T.PROBES, default="3",
         help="Probe intervals without an answer before a path is taken out of "
-             "the rotation. A silent failure is noticed after interval x loss.",
+             "the rotation. A silent failure is noticed after interval x loss "
+             "(150 ms at the defaults, as BFD's common 3 x 50 ms).",
         example="3", carrier=Carrier.MONITOR_UNIT),
     Option(
         "agg-probe-rejoin", T.PROBES, default="10",
@@ -112,6 +138,17 @@ OVERLAY_OPTIONS: Tuple[Option, ...] = (
         "agg-probe-port", T.PORT, default="7431",
         help="UDP port of the monitor's probes, on the member links' addresses.",
         example="7431", carrier=Carrier.MONITOR_UNIT),
+    Option(
+        "agg-probe-key-file", KEY_FILE, default="/etc/ifupdown-agg/probe.key",
+        help="The cluster key that signs the monitor's hellos (HMAC-SHA-256), the "
+             "same file on every host, readable by root only: `ifagg keygen` "
+             "writes one. Hellos with a bad or missing MAC, replayed ones and "
+             "ones that arrive with a TTL below 255 are dropped and counted "
+             "(`ifagg status`). Without the file the monitor runs "
+             "unauthenticated and says so: any host on a member link's segment "
+             "can then forge hellos. Two keys in the file roll the key without "
+             "a flap.",
+        example="/etc/ifupdown-agg/probe.key", carrier=Carrier.MONITOR_UNIT),
 )
 
 OPTIONS: Dict[str, Option] = {opt.name: opt for opt in OVERLAY_OPTIONS}

@@ -9,19 +9,19 @@ before its table can route it. Teardown runs the other way round.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import List, Mapping, Optional, Sequence, Tuple
+from typing import Dict, List, Mapping, Optional, Sequence, Tuple
 
 import netaddr
 
-from ifupdown_agg.overlay import nft_ruleset
+from ifupdown_agg.overlay import nft_ruleset, spread
+from ifupdown_agg.overlay.rates import auto_gso_segs, auto_weights, fill_bus_caps
 from ifupdown_agg.errors import ConfigError, Location
 from ifupdown_agg.core.objects import (DEVICE_ALIAS, RTPROT_IFAGG, Address, KObject, LinkAttrs,
-                                       NftTable, Observed, Route, Rule, Sysctl, TunDevice,
+                                       NftTable, Observed, Route, Rule, Spreader, Sysctl, TunDevice,
                                        nft_table_name)
 from ifupdown_agg.core.ops import Op
 from ifupdown_agg.overlay.model import OverlayConfig
 from ifupdown_agg.config.schema import RawOption
-from ifupdown_agg.usb.facts import bus_caps
 
 MAIN_TABLE = 254
 RP_LOOSE = "2"
@@ -42,6 +42,8 @@ class Desired:
     objects: List[KObject]
     members: List[Member]
     notes: List[str] = field(default_factory=list)
+    spread: str = "nft"         # bpf or nft: what marks or steers the packets
+    top_run: int = 0            # the bpf spreader's run on the fastest path, in bytes
 
 
 def rp_filter_path(dev: str) -> str:
@@ -100,112 +102,103 @@ def _next_hop(peer, i: int, link_dev: str, nets, skip: str) -> Tuple[str, Option
     return literal, None
 
 
-GSO_BURST_SECONDS = 60e-6
-SEGMENT_BITS = 1500 * 8
-
-
-def fill_bus_caps(obs: Observed) -> None:
-    """Set bus_cap of the addressed USB links that share a USB 2.0 bus (a Pi 1-3:
-    the onboard Ethernet too), from the raw USB facts observe() reports.
-
-    Links kept their bus_cap when none are known (the planner cases set it).
-    The shares split what the links carry without the bus (speed, shaper)."""
-    usb = {n: li.usb for n, li in obs.links.items() if li.addrs and li.usb is not None}
-    if not usb:
-        return
-    own = {n: min([r for r in (obs.links[n].speed, obs.links[n].shaped) if r], default=None)
-           for n in usb}
-    for name, cap in bus_caps(usb, obs.pi, own).items():   # type: ignore[arg-type]
-        link = obs.links[name]
-        link.bus_cap = None
-        if link.rate is None or cap < link.rate:
-            link.bus_cap = cap
-
-
-def auto_gso_segs(devs: Sequence[str], obs: Observed) -> int:
-    """Segments that keep one marked GSO run under ~60 us on the slowest member."""
-    fill_bus_caps(obs)
-    rates = [obs.links[d].rate for d in devs if d in obs.links]
-    if not rates or not all(rates):
-        return 8
-    segs = int(min(rates) * 1e6 * GSO_BURST_SECONDS / SEGMENT_BITS)
-    return max(1, min(64, segs))
-
-
-def auto_weights(devs: Sequence[str], obs: Observed) -> Tuple[List[int], Optional[str]]:
-    fill_bus_caps(obs)
-    speeds = [obs.links[d].rate if d in obs.links else None for d in devs]
-    if any(not s or s <= 0 for s in speeds):
-        unknown = sorted({d for d, s in zip(devs, speeds) if not s or s <= 0})
-        return [1] * len(devs), ("speed unknown for " + ", ".join(unknown) +
-                                 "; all links weigh the same (set agg-weights to change)")
-    capped = [d for d in devs if obs.links[d].bus_cap and obs.links[d].bus_cap == obs.links[d].rate]
-    if capped:
-        return [int(s) for s in speeds], (
-            "a shared USB 2.0 bus sets the weights of " + ", ".join(
-                f"{d} ({obs.links[d].bus_cap} Mbit/s)" for d in capped) +
-            ": the bus, not the link speed, bounds what they carry together (ifagg doctor --usb)")
-    return [int(s) for s in speeds], None
-
-
-def desired_state(cfg: OverlayConfig, obs: Observed,
-                  raw: Optional[Mapping[str, RawOption]] = None) -> Desired:
-    loc = _Locator(cfg, raw)
-    nets = _connected(obs)
-    local_addrs = {addr: dev for _, dev, addr in nets}
-    me = cfg.me
-
+def _member_devs(cfg: OverlayConfig, local_addrs, loc: _Locator) -> List[str]:
+    """This host's member NIC per table: the one holding its hop."""
     devs = []
     for i, table in enumerate(cfg.tables):
-        hop = me.hop_for(i)
+        hop = cfg.me.hop_for(i)
         dev = local_addrs.get(hop)
         if dev is None or dev == cfg.iface:
             raise loc.error("rspec", f"this host's hop {hop} for table {table} is not an address "
                             "of any interface here; bring that NIC up with its address before "
                             f"{cfg.iface} (or fix the rspec entry)", hop)
         devs.append(dev)
+    return devs
+
+
+def _marking(cfg: OverlayConfig, obs: Observed, devs: Sequence[str], weights: Sequence[int],
+             notes: List[str], loc: _Locator) -> Tuple[str, int, Optional[int]]:
+    """(bpf or nft, the fastest path's run, the overlay device's GSO limit)."""
+    mode, why, error = spread.choose(cfg.spread, obs.bpf_program, len(cfg.tables), len(cfg.peers))
+    if error:
+        raise loc.error("agg-spread", error, "bpf")
+    notes += [why] if why else []
+    fill_bus_caps(obs)
+    rates = [obs.links[d].rate for d in devs]
+    top = spread.top_run(rates)
+    if cfg.gso_max_segs != "auto":
+        return mode, top, cfg.gso_max_segs     # type: ignore[return-value]
+    if mode == "bpf":
+        gso = spread.gso_segs(spread.runs(weights, top), all(rates))
+        notes.append(spread.explain(devs, rates, spread.runs(weights, top), gso))
+        return mode, top, gso
+    return mode, top, auto_gso_segs(devs, obs)
+
+
+def desired_state(cfg: OverlayConfig, obs: Observed,
+                  raw: Optional[Mapping[str, RawOption]] = None) -> Desired:
+    loc = _Locator(cfg, raw)
+    nets = _connected(obs)
+    devs = _member_devs(cfg, {addr: dev for _, dev, addr in nets}, loc)
 
     notes: List[str] = []
     if cfg.weights == "auto":
         weights, note = auto_weights(devs, obs)
-        if note:
-            notes.append(note)
+        notes += [note] if note else []
     else:
         weights = list(cfg.weights)
-    members = [Member(t, d, me.hop_for(i), w)
+    members = [Member(t, d, cfg.me.hop_for(i), w)
                for i, (t, d, w) in enumerate(zip(cfg.tables, devs, weights))]
-
-    gso = auto_gso_segs(devs, obs) if cfg.gso_max_segs == "auto" else cfg.gso_max_segs
+    mode, top, gso = _marking(cfg, obs, devs, weights, notes, loc)
     objects: List[KObject] = [TunDevice(cfg.iface),
-                              LinkAttrs(cfg.iface, up=True, gso_max_segs=gso),
+                              LinkAttrs(cfg.iface, up=True, gso_max_segs=gso,
+                                        mtu=_bpf_mtu(cfg, obs, devs, notes, mode)),
                               Address(cfg.iface, cfg.address, 32)]
 
     route_devs = set(devs)
     table_routes: List[KObject] = []
+    peer_paths: Dict[Tuple[int, str], List[Tuple[str, str]]] = {}
     for i, table in enumerate(cfg.tables):
-        for peer in cfg.peers:
+        for (index, _), peer in zip(cfg.peer_indexes, cfg.peers):
             hop, dev = _next_hop(peer, i, devs[i], nets, cfg.iface)
             if dev is None:
                 raise loc.error("rspec", f"next hop {hop} of {peer.virt} for table {table} is on "
                                 "no network connected to this host", hop)
             route_devs.add(dev)
             table_routes.append(Route(table, f"{peer.virt}/32", dev, gateway=hop))
+            peer_paths.setdefault((index, peer.virt), []).append((dev, hop))
 
-    all_rp = obs.sysctls.get(rp_filter_path("all"), "0")
-    for dev in sorted(route_devs):
-        current = obs.sysctls.get(rp_filter_path(dev), "0")
-        # The kernel uses the larger of conf/all and conf/DEV, and only strict (1)
-        # hurts. Keeping a value that is already loose makes re-planning stable.
-        if all_rp == "1" or current in ("1", RP_LOOSE):
-            objects.append(Sysctl(rp_filter_path(dev), RP_LOOSE))
-
+    objects += _rp_filters(obs, route_devs)
     objects += table_routes
     objects += [Rule(cfg.rule_priority, t, t) for t in cfg.tables]
     objects.append(Route(MAIN_TABLE, cfg.fakenet, cfg.iface, prefsrc=cfg.address,
                          congctl=cfg.congctl, reordering=cfg.reordering))
-    objects.append(nft_ruleset.build(cfg.nft_table, cfg.iface, cfg.peer_indexes,
-                                     cfg.tables, weights))
-    return Desired(objects, members, notes)
+    if mode == "bpf":
+        objects.append(spread.spreader(cfg.iface, peer_paths, weights, top, obs.bpf_program))
+    else:
+        objects.append(nft_ruleset.build(cfg.nft_table, cfg.iface, cfg.peer_indexes,
+                                         cfg.tables, weights))
+    return Desired(objects, members, notes, mode, top)
+
+
+def _bpf_mtu(cfg: OverlayConfig, obs: Observed, devs, notes: List[str], mode: str):
+    tun = obs.links.get(cfg.iface)
+    mtu, note = spread.device_mtu(mode, cfg.iface, cfg.mtu or (tun.mtu if tun else None),
+                                  [obs.links[d].mtu for d in devs])
+    notes += [note] if note else []
+    return mtu
+
+
+def _rp_filters(obs: Observed, devs) -> List[KObject]:
+    all_rp = obs.sysctls.get(rp_filter_path("all"), "0")
+    out: List[KObject] = []
+    for dev in sorted(devs):
+        current = obs.sysctls.get(rp_filter_path(dev), "0")
+        # The kernel uses the larger of conf/all and conf/DEV, and only strict (1)
+        # hurts. Keeping a value that is already loose makes re-planning stable.
+        if all_rp == "1" or current in ("1", RP_LOOSE):
+            out.append(Sysctl(rp_filter_path(dev), RP_LOOSE))
+    return out
 
 
 def check_conflicts(cfg: OverlayConfig, obs: Observed,
@@ -245,7 +238,8 @@ def _current(obj: KObject, obs: Observed) -> Tuple[bool, Optional[KObject]]:
             return False, LinkAttrs(obj.name, up=False, gso_max_segs=None)
         return True, LinkAttrs(obj.name,
                                up=link.up if obj.up is not None else None,
-                               gso_max_segs=link.gso_max_segs if obj.gso_max_segs is not None else None)
+                               gso_max_segs=link.gso_max_segs if obj.gso_max_segs is not None else None,
+                               mtu=link.mtu if obj.mtu is not None else None)
     if isinstance(obj, Address):
         link = obs.links.get(obj.dev)
         return bool(link and (obj.address, obj.prefixlen) in link.addrs), None
@@ -257,6 +251,9 @@ def _current(obj: KObject, obs: Observed) -> Tuple[bool, Optional[KObject]]:
     if isinstance(obj, NftTable):
         cur = obs.nft.get(obj.name)
         return cur is not None, cur
+    if isinstance(obj, Spreader):
+        seen = obs.spreaders.get(obj.dev)
+        return seen is not None, seen
     if isinstance(obj, Sysctl):
         val = obs.sysctls.get(obj.path)
         return val is not None, Sysctl(obj.path, val) if val is not None else None
@@ -274,6 +271,11 @@ def diff(desired: Sequence[KObject], obs: Observed) -> List[Op]:
             if cur is None:
                 ops.append(Op("add", obj))
             elif cur.digest != obj.digest:
+                ops.append(Op("set", obj, cur))
+        elif isinstance(obj, Spreader):
+            if cur is None:
+                ops.append(Op("add", obj))
+            elif cur != obj or not _steers(cur):
                 ops.append(Op("set", obj, cur))
         elif isinstance(obj, Route) and exists and cur != obj:
             ops += [Op("del", cur), Op("add", obj)]
@@ -314,8 +316,8 @@ def stale(cfg: OverlayConfig, desired: Sequence[KObject], obs: Observed,
     for seen in obs.rules:
         if seen.proto == RTPROT_IFAGG and (seen.rule.table in ours or seen.rule.fwmark in ours):
             drop(seen.rule)
-    # Removing the nft marking first stops packets towards tables about to change.
-    return sorted(ops, key=lambda op: not isinstance(op.obj, NftTable))
+    # Removing the marking first stops packets towards tables about to change.
+    return sorted(ops, key=lambda op: not isinstance(op.obj, (NftTable, Spreader)))
 
 
 def plan_up(cfg: OverlayConfig, obs: Observed,
@@ -354,6 +356,11 @@ def plan_down(made: Sequence[Op], obs: Observed) -> List[Op]:
     return [op for op in ops if not _dies_with(op, gone)]
 
 
+def _steers(seen: Spreader) -> bool:
+    """Every peer has a run somewhere (the monitor never writes all zeros)."""
+    return all(any(run for _, _, run in paths) for _, _, paths in seen.live or seen.peers)
+
+
 def _dies_with(op: Op, gone) -> bool:
     if op.action == "del" and isinstance(op.obj, Address):
         return op.obj.dev in gone
@@ -361,6 +368,8 @@ def _dies_with(op: Op, gone) -> bool:
         return op.obj.dev in gone and op.obj.table == MAIN_TABLE
     if op.action == "set" and isinstance(op.obj, LinkAttrs):
         return op.obj.name in gone
+    if isinstance(op.obj, Spreader):
+        return op.obj.dev in gone
     return False
 
 
@@ -371,6 +380,9 @@ def plan_sweep(obs: Observed, iface: Optional[str] = None,
     for name, table in obs.nft.items():
         if iface is None or name == nft_table_name(iface):
             ops.append(Op("del", table))
+    for dev, seen in obs.spreaders.items():
+        if iface is None or dev == iface:
+            ops.append(Op("del", seen))
     mine = set(tables)
     for seen in obs.rules:
         if seen.proto == RTPROT_IFAGG and (iface is None or seen.rule.table in mine):

@@ -6,7 +6,7 @@ import datetime
 import json
 import sys
 import time
-from typing import Dict, List
+from typing import Dict, List, Tuple
 
 from ifupdown_agg.monitor import service as monitor
 from ifupdown_agg.overlay import lifecycle as overlay, plan
@@ -25,13 +25,42 @@ def _shares(tables: List[int], weights: Dict[int, int]) -> Dict[int, float]:
     return {t: w / sum(reduced) for t, w in zip(tables, reduced)}
 
 
+def _counters(kernel: Kernel, cfg, mode: str, obs) -> Tuple[bool, Dict[str, Dict[str, int]]]:
+    """(is the marking in place, packets and bytes by nft counter name)."""
+    if mode == "nft":
+        up = cfg.nft_table in obs.nft
+        return up, kernel.counters(cfg.nft_table) if up else {}
+    if cfg.iface not in obs.spreaders:
+        return False, {}
+    steering = kernel.steering(cfg.iface)
+    try:
+        counters = {}
+        for index, _ in cfg.peer_indexes:
+            per_path = steering.counters(index, len(cfg.tables))
+            for t, (packets, nbytes) in zip(cfg.tables, per_path):
+                counters[counter_name(index, t)] = {"packets": packets, "bytes": nbytes}
+        return True, counters
+    finally:
+        steering.close()
+
+
+def _live_shares(seen, cfg) -> Dict[Tuple[int, int], float]:
+    """(peer index, table) -> the share of the peer's bytes its run gets now (bpf)."""
+    out: Dict[Tuple[int, int], float] = {}
+    for _, slot, paths in ((seen.live or seen.peers) if seen else ()):
+        cycle = sum(run for _, _, run in paths)
+        for t, (_, _, run) in zip(cfg.tables, paths):
+            out[(slot, t)] = run / cycle if cycle else 0.0
+    return out
+
+
 def collect(kernel: Kernel, iface: str, interfaces: str) -> Dict:
     loaded = _loaded(iface, interfaces)
     cfg = loaded.cfg
     obs = kernel.observe()
     desired = plan.desired_state(cfg, obs, loaded.raw)
-    up = cfg.nft_table in obs.nft
-    counters = kernel.counters(cfg.nft_table) if up else {}
+    up, counters = _counters(kernel, cfg, desired.spread, obs)
+    live = _live_shares(obs.spreaders.get(cfg.iface), cfg)
     weights = {m.table: m.weight for m in desired.members}
     health = monitor.load_health(iface) or {}
     down = {(p["peer"], t): p for p in health.get("paths", []) if p["state"] == "down"
@@ -60,13 +89,21 @@ def collect(kernel: Kernel, iface: str, interfaces: str) -> Dict:
             rows.append({"table": t, "dev": route.dev, "via": route.gateway,
                          "health": p.get("state", "unmonitored") if health else "unmonitored",
                          "since": p.get("since"), "reason": p.get("reason", ""),
-                         "weight": weights[t], "rotation_share": round(shares.get(t, 0.0), 4),
-                         "packets": c.get("packets", 0), "bytes": c.get("bytes", 0)})
+                         "weight": weights[t],
+                         "rotation_share": round(live.get((index, t), shares.get(t, 0.0)), 4),
+                         "packets": c.get("packets", 0), "bytes": c.get("bytes", 0),
+                         "rejected": p.get("rejected", {}), "rtt_us": p.get("rtt_us"),
+                         "rx_excess_us": p.get("rx_excess_us"),
+                         "tx_excess_us": p.get("tx_excess_us")})
         peers.append({"peer": virt, "probed": virt in health.get("probed_peers", []), "paths": rows})
     return {"iface": iface, "up": up, "address": cfg.address, "fakenet": cfg.fakenet,
+            "spread": desired.spread,
             "monitor": {"running": bool(monitor.running_pid(iface)),
                         "interval_ms": cfg.monitor.interval_ms, "loss": cfg.monitor.loss,
-                        "rejoin": cfg.monitor.rejoin},
+                        "rejoin": cfg.monitor.rejoin,
+                        "authenticated": health.get("authenticated") if health else None,
+                        "key_file": health.get("key_file", cfg.monitor.key_file),
+                        "rejected_stray": health.get("rejected_stray", {})},
             "links": links, "peers": peers, "notes": desired.notes}
 
 
@@ -74,10 +111,17 @@ def _when(ts) -> str:
     return datetime.datetime.fromtimestamp(ts).strftime("%H:%M:%S") if ts else "-"
 
 
+def _rejected(counts: Dict[str, int]) -> str:
+    """"3 bad MAC, 1 replay": rejected hellos by why (monitor/probe.py REJECT_REASONS)."""
+    names = {"mac": "bad MAC", "ttl": "TTL < 255", "version": "old version",
+             "source": "from an unknown address"}
+    return ", ".join(f"{n} {names.get(why, why)}" for why, n in sorted(counts.items()) if n)
+
+
 def render(st: Dict) -> str:
     mon = st["monitor"]
     out = [f"{st['iface']}: {'up' if st['up'] else 'DOWN'}, {st['address']} in {st['fakenet']}, "
-           f"{len(st['peers'])} peer(s), monitor "
+           f"{len(st['peers'])} peer(s), spread by {st.get('spread', 'nft')}, monitor "
            + (f"running (probes every {mon['interval_ms']} ms, down after {mon['loss']} lost, "
               f"back after {mon['rejoin']} good)" if mon["running"] else "not running")]
     out.append(f"  {'link':<10} {'table':>6} {'weight':>7} {'rotation':>8} {'carried':>8} "
@@ -91,9 +135,24 @@ def render(st: Dict) -> str:
         for row in peer["paths"]:
             out.append(f"  {peer['peer']:<16} {row['dev']:<10} {row['via']:<16} {row['health']:<11} "
                        f"{_when(row['since']):>8} {row['rotation_share']:>8.1%} {row['packets']:>11} "
-                       f"{row['bytes']:>14}  {row['reason']}")
+                       f"{row['bytes']:>14}  {row['reason']}"
+                       + (f" [rejected: {_rejected(row['rejected'])}]" if row.get("rejected") else ""))
+    if mon["running"] and mon.get("authenticated") is False:
+        out.append(f"  warning: hellos are UNAUTHENTICATED (no key file {mon['key_file']}): "
+                   "any host on a member link's segment can forge them; `ifagg keygen` writes one")
+    if mon.get("rejected_stray"):
+        out.append(f"  rejected hellos from no known path: {_rejected(mon['rejected_stray'])}")
     out += [f"  note: {n}" for n in st["notes"]]
     return "\n".join(out)
+
+
+JSON_VERSION = 1
+
+
+def json_text(stats, stream: bool) -> str:
+    """One object (the schema: ifupdown_agg/cli/schemas.py); with --watch, one per line."""
+    doc = {"version": JSON_VERSION, "time": round(time.time(), 3), "overlays": stats}
+    return json.dumps(doc, separators=(",", ":")) if stream else json.dumps(doc, indent=2)
 
 
 def run(args, names: List[str]) -> int:
@@ -105,10 +164,10 @@ def run(args, names: List[str]) -> int:
             stats = [collect(kernel, name, args.interfaces) for name in names]
         finally:
             kernel.close()
-        text = json.dumps(stats, indent=2) if args.json else (
+        text = json_text(stats, args.watch) if args.json else (
             "\n\n".join(render(s) for s in stats) or "no overlay stanzas")
-        if args.watch and not args.json:
-            sys.stdout.write("\033[H\033[2J")  # redraw in place
+        if args.watch and not args.json and sys.stdout.isatty():
+            sys.stdout.write("\033[H\033[2J")  # redraw in place, on a terminal only
         print(text, flush=True)
         if n + 1 < rounds:
             time.sleep(args.interval)

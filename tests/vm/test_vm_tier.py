@@ -63,7 +63,7 @@ def test_cdc_ncm_bond_fails_on_half_duplex_and_doctor_says_so(tmp_path):
     with open(tmp_path / "dmesg.txt") as fh:
         assert "No 802.3ad response from the link partner" in fh.read()
     with open(tmp_path / "doctor-live.json") as fh:
-        live = json.load(fh)
+        live = json.load(fh)["findings"]
     assert live[0]["code"] == "half-duplex"
     assert "the driver is cdc_ncm (a Realtek RTL8156" in live[0]["message"]
 
@@ -110,7 +110,7 @@ def check_bond_results(r):
         assert all(s.actor.settled and s.partner.settled for s in bond.slaves)
     assert a.transmit_hash_policy.startswith("layer3+4") and a.min_links == 1
     assert r["ping"] == 0
-    assert r["doctor_a"] == []
+    assert r["doctor_a"]["findings"] == []
     # Applying again changes nothing.
     assert r["plan_again_a"] == [] and r["plan_again_b"] == []
     # lacp_rate is refused by the kernel while the bond is up: down, set, up; nothing else.
@@ -185,7 +185,8 @@ def test_usb_links_from_stanzas(tmp_path):
     assert r["bond_warn"]["rc"] == 0 and "warning: bond1" in r["bond_warn"]["stderr"]
     bond = bondinfo.parse(r["bonding_c"], "bond1")
     assert len({s.aggregator_id for s in bond.slaves}) == 2
-    assert r["doctor_c"][0]["code"] == "half-duplex" and "cdc_ncm" in r["doctor_c"][0]["message"]
+    found = r["doctor_c"]["findings"]
+    assert found[0]["code"] == "half-duplex" and "cdc_ncm" in found[0]["message"]
     # doctor --usb with real drivers: each USB NIC's driver, and the Realtek stand-ins on
     # cdc_ncm instead of r8152.
     nics = {n["name"]: n for n in r["doctor_usb"]["nics"]}

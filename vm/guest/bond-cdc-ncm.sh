@@ -110,7 +110,7 @@ import sys
 failed = False
 for path in sys.argv[1:]:
     with open(path) as fh:
-        findings = json.load(fh)
+        findings = json.load(fh)["findings"]
     named = any(f["code"] == "half-duplex" and "cdc_ncm" in f["message"] for f in findings)
     print(f"{path}: {'names' if named else 'does NOT name'} half duplex on cdc_ncm")
     failed |= not named

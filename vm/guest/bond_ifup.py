@@ -112,7 +112,7 @@ def bring_up(result: dict, a, b) -> None:
     result["bonding_a"], result["bonding_b"] = bonding(a), bonding(b)
     result["ping"] = b.run(["ping", "-c", "2", "-W", "2", "198.18.7.1"], check=False).returncode
     result["doctor_a"] = json.loads(a.run([sys.executable, "-m", "ifupdown_agg", "doctor",
-                                           "--json", "bond0"], check=False).stdout or "[]")
+                                           "--json", "bond0"], check=False).stdout or '{"findings": []}')
     result["plan_again_a"] = plan_again(a, "bond0")
     result["plan_again_b"] = plan_again(b, "bond0")
 

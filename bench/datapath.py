@@ -1,0 +1,182 @@
+#!/usr/bin/env python3
+"""The overlay's data path (issue #14): throughput and CPU per bit of the BPF spreader,
+the nft marking, MPTCP and the best single link, one flow and both directions at once.
+
+Every cell (link set x shaping) runs in its own pair of namespaces; in each repetition
+every competitor runs once, interleaved, so they share the machine's noise. The overlay
+is brought up by real ifup with the defaults (agg-weights and agg-gso-max-segs auto);
+its two spreaders are switched in place (`agg-spread bpf|nft`, `ifagg up`). CPU is the
+busy time of the whole machine (/proc/stat: everything but idle and iowait) per Gbit
+delivered, both directions summed for --bidir. Not a test: nothing here asserts.
+
+  sudo python3 bench/datapath.py                    every cell (~20 minutes)
+  sudo python3 bench/datapath.py --cell 2x300/serialised --reps 1
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import json
+import os
+import statistics
+import subprocess
+import sys
+
+from workloads import HERE, REPO, iperf, log, setup_mptcp, two_hosts  # also puts REPO on sys.path
+
+from lab.cluster import Lab  # noqa: E402
+
+# (rates in Mbit/s; 0 = unshaped veth), shaping -> tbf burst
+CELLS = {"2x300/whole": ([300, 300], "64kb"), "2x300/serialised": ([300, 300], "3kb"),
+         "2x500/serialised": ([500, 500], "3kb"),
+         "2x1000/whole": ([1000, 1000], "64kb"), "2x1000/serialised": ([1000, 1000], "3kb"),
+         "1000+100/whole": ([1000, 100], "64kb"), "1000+100/serialised": ([1000, 100], "3kb"),
+         "3x100/serialised": ([100, 100, 100], "3kb"), "2xveth/unshaped": ([0, 0], "64kb")}
+COMPETITORS = ["overlay-bpf", "overlay-nft", "mptcp", "single-link"]
+OVERLAY_DST = "198.19.255.20"
+
+
+def busy_seconds() -> float:
+    with open("/proc/stat") as fh:
+        fields = [int(x) for x in fh.readline().split()[1:]]
+    idle = fields[3] + fields[4]
+    return (sum(fields[:8]) - idle) / os.sysconf("SC_CLK_TCK")
+
+
+def stanza(me: int, n: int, spread: str) -> str:
+    tables = " ".join(str(10000 + i) for i in range(n))
+    rspec = " ".join(f"198.19.255.{h}:" + ":".join(f"198.18.{i}.{h}" for i in range(n))
+                     for h in (10, 20))
+    return (f"auto tun0\niface tun0 inet static\n    address 198.19.255.{me}\n"
+            f"    netmask 255.255.255.255\n    fakenet 198.19.255.0/24\n"
+            f"    table {tables}\n    rspec {rspec}\n    agg-spread {spread}\n")
+
+
+def use_spread(hosts, n: int, spread: str, first: bool) -> None:
+    for h, me in zip(hosts, (10, 20)):
+        h.write_interfaces(stanza(me, n, spread))
+        if first:
+            h.ifup("tun0")
+        else:
+            h.ifagg("up", "tun0")
+
+
+def target(kind: str, rates):
+    best = max(range(len(rates)), key=lambda i: rates[i] or 1)
+    return {"mptcp": ("198.18.0.20", ("mptcpize", "run")),
+            "single-link": (f"198.18.{best}.20", ())}.get(kind, (OVERLAY_DST, ()))
+
+
+def measure(lab, a, b, kind, rates, seconds, bidir) -> dict:
+    dst, prefix = target(kind, rates)
+    before = busy_seconds()
+    data = iperf(lab, b, a, dst, seconds, ["--bidir"] if bidir else (), prefix)
+    busy = busy_seconds() - before
+    if "end" not in data:
+        log(f"    {kind}: failed: {data.get('error', data)}")
+        return {"fwd": 0.0, "rev": 0.0, "cpu_s_per_gbit": None, "retr": None}
+    end = data["end"]
+    fwd = end["sum_received"]["bits_per_second"] / 1e6
+    rev = end.get("sum_received_bidir_reverse", {}).get("bits_per_second", 0) / 1e6
+    gbit = (fwd + rev) * seconds / 1e3
+    return {"fwd": fwd, "rev": rev, "retr": end["sum_sent"].get("retransmits"),
+            "cpu_s_per_gbit": busy / gbit if gbit else None}
+
+
+def stats(values):
+    values = [v for v in values if v is not None]
+    if not values:
+        return None
+    return {"median": statistics.median(values), "min": min(values), "max": max(values),
+            "runs": values}
+
+
+def run_cell(name: str, reps: int, seconds: float) -> dict:
+    rates, burst = CELLS[name]
+    log(f"== {name}")
+    rows = {(k, bidir): [] for k in COMPETITORS for bidir in (False, True)}
+    with Lab("dp") as lab:
+        a, b = two_hosts(lab, rates, burst)
+        setup_mptcp(a, b, rates)
+        current = None
+        for rep in range(reps):
+            for kind in COMPETITORS:
+                if kind.startswith("overlay-") and kind != current:
+                    use_spread((a, b), len(rates), kind.split("-")[1], current is None)
+                    current = kind
+                for bidir in (False, True):
+                    r = measure(lab, a, b, kind, rates, seconds, bidir)
+                    rows[(kind, bidir)].append(r)
+                    log(f"  rep {rep + 1} {kind:<12} {'bidir' if bidir else 'one  '} "
+                        f"{r['fwd']:8.1f}/{r['rev']:7.1f} Mbit/s  "
+                        f"cpu {r['cpu_s_per_gbit'] or 0:.2f} s/Gbit  retr {r['retr']}")
+        for h in (a, b):
+            h.ifdown("tun0", check=False)
+    return {"cell": name, "rates": rates, "burst": burst,
+            "results": [{"competitor": k, "bidir": bd,
+                         **{f: stats([r[f] for r in runs]) for f in ("fwd", "rev", "cpu_s_per_gbit", "retr")}}
+                        for (k, bd), runs in rows.items()]}
+
+
+def _fmt(s, pct_of=None) -> str:
+    if not s:
+        return "-"
+    text = f"{s['median']:.0f} ({s['min']:.0f}-{s['max']:.0f})"
+    return text + (f" {s['median'] / pct_of:.0%}" if pct_of else "")
+
+
+def render(cells, meta) -> str:
+    out = [f"# Data path: BPF spreader, nft marking, MPTCP, single link ({meta['when']})", "",
+           f"Command: `{meta['command']}`  ", f"Commit: {meta['commit']}  ",
+           f"Machine: {meta['machine']}, kernel {meta['kernel']}  ",
+           f"{meta['reps']} repetitions of {meta['seconds']} s per competitor and mode, "
+           "interleaved; median (min-max); % of the links' sum; CPU = busy CPU-seconds of the "
+           "whole machine per Gbit delivered (both directions summed for bidir).", ""]
+    for cell in cells:
+        total = sum(cell["rates"]) or None
+        out += [f"## {cell['cell']} (Mbit/s)", "",
+                "| competitor | one flow | CPU s/Gbit | bidir forward | bidir reverse | CPU s/Gbit (bidir) |",
+                "|---|---|---|---|---|---|"]
+        by = {(r["competitor"], r["bidir"]): r for r in cell["results"]}
+        for k in COMPETITORS:
+            one, bd = by[(k, False)], by[(k, True)]
+            cpu1 = one["cpu_s_per_gbit"]["median"] if one["cpu_s_per_gbit"] else 0
+            cpu2 = bd["cpu_s_per_gbit"]["median"] if bd["cpu_s_per_gbit"] else 0
+            out.append(f"| {k} | {_fmt(one['fwd'], total)} | {cpu1:.2f} | {_fmt(bd['fwd'], total)} "
+                       f"| {_fmt(bd['rev'], total)} | {cpu2:.2f} |")
+        out.append("")
+    return "\n".join(out)
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(prog="bench/datapath.py", description=__doc__,
+                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--cell", action="append", choices=list(CELLS), help="repeatable; default all")
+    ap.add_argument("--reps", type=int, default=3)
+    ap.add_argument("--seconds", type=float, default=4)
+    ap.add_argument("--out", default=os.path.join(HERE, "results"))
+    args = ap.parse_args()
+    if os.geteuid() != 0:
+        ap.error("needs root (it creates network namespaces)")
+    commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=REPO, capture_output=True,
+                            text=True).stdout.strip()
+    when = datetime.datetime.utcnow()
+    cells = [run_cell(c, args.reps, args.seconds) for c in (args.cell or list(CELLS))]
+    meta = {"when": when.strftime("%Y-%m-%d %H:%M UTC"), "commit": commit,
+            "command": "python3 bench/datapath.py " + " ".join(sys.argv[1:]),
+            "machine": f"{os.cpu_count()} cores", "kernel": os.uname().release,
+            "reps": args.reps, "seconds": args.seconds}
+    text = render(cells, meta)
+    stem = os.path.join(args.out, when.strftime("%Y%m%dT%H%M%SZ") + "-datapath")
+    with open(stem + ".md", "w") as fh:
+        fh.write(text + "\n")
+    with open(stem + ".json", "w") as fh:
+        json.dump({"meta": meta, "cells": cells}, fh, indent=1)
+    print(text)
+    print(f"written to {stem}.md")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,96 @@
+#!/usr/bin/env python3
+"""How fast the link monitor finds a silent failure at its defaults (issue #15).
+
+Two namespace hosts over LINKS veth links run the overlay with a key. ROUNDS
+times: drop everything arriving on b's eth1 (nft ingress, carrier stays up),
+time until each side's monitor logs the path DOWN, then heal and time until it
+logs UP again. Times are from the moment the drop command returned (its effect
+is somewhere before that), read off the monitors' log stamps (ms). Rounds
+follow each other within the flap window, so the rejoin times show the damping.
+
+    sudo python3 bench/silent_detect.py [--rounds 10] [--links 4]
+"""
+
+import argparse
+import datetime
+import os
+import re
+import sys
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+from lab.cluster import Lab  # noqa: E402
+
+DROP = ("nft add table netdev sd && nft 'add chain netdev sd c { type filter hook ingress "
+        "device eth1 priority 0 ; policy drop ; }'")
+
+
+def stamp(line: str) -> float:
+    return datetime.datetime.strptime(line[:23], "%Y-%m-%d %H:%M:%S,%f").timestamp()
+
+
+def logged(path: str, pattern: str, after: float, limit: float = 12.0):
+    """When a line matching `pattern` stamped after `after` appears in the log (or None)."""
+    deadline = time.monotonic() + limit
+    while time.monotonic() < deadline:          # bounded
+        with open(path) as fh:
+            for line in fh:
+                if re.search(pattern, line) and stamp(line) >= after - 0.002:
+                    return stamp(line)
+        time.sleep(0.01)
+    return None
+
+
+def build(lab: Lab, links: int):
+    a, b = lab.host("a"), lab.host("b")
+    for i in range(links):
+        a.run(["ip", "link", "add", f"eth{i}", "type", "veth", "peer", "name", f"eth{i}", "netns", b.ns])
+        for h, n in ((a, 10), (b, 20)):
+            h.run(["ip", "addr", "add", f"198.18.{i}.{n}/24", "dev", f"eth{i}"])
+            h.run(["ip", "link", "set", f"eth{i}", "up"])
+    rspec = " ".join(f"198.19.255.{h}:" + ":".join(f"198.18.{i}.{h}" for i in range(links))
+                     for h in (10, 20))
+    for h, me in ((a, 10), (b, 20)):
+        key = os.path.join(h.dir, "probe.key")
+        with open(os.open(key, os.O_WRONLY | os.O_CREAT, 0o600), "w") as fh:
+            fh.write("1 " + "33" * 32 + "\n")
+        h.write_interfaces(f"auto tun0\niface tun0 inet static\n    address 198.19.255.{me}\n"
+                           f"    netmask 255.255.255.255\n    fakenet 198.19.255.0/24\n"
+                           f"    table {' '.join(str(10000 + i) for i in range(links))}\n"
+                           f"    rspec {rspec}\n    agg-probe-key-file {key}\n")
+        h.ifup("tun0")
+    return a, b
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--rounds", type=int, default=10)
+    ap.add_argument("--links", type=int, default=4)
+    args = ap.parse_args()
+    print("| round | drop command ms | b DOWN ms (silence) | a DOWN ms (b's reports) | a UP ms | b UP ms |")
+    print("|---|---|---|---|---|---|")
+    with Lab("sd") as lab:
+        a, b = build(lab, args.links)
+        time.sleep(2)
+        logs = {h.name: f"{h.dir}/run/ifupdown-agg/tun0.monitor.log" for h in (a, b)}
+        for n in range(1, args.rounds + 1):
+            t0 = time.time()
+            b.sh(DROP)
+            t1 = time.time()
+            down = {h: logged(p, r"via eth1 .*DOWN", t0) for h, p in logs.items()}
+            time.sleep(0.5)
+            healed = time.time()
+            b.sh("nft delete table netdev sd")
+            up = {h: logged(p, r"via eth1 .*UP", healed) for h, p in logs.items()}
+            ms = {k: {h: round((v - base) * 1000) if v else "-" for h, v in d.items()}
+                  for k, d, base in (("down", down, t1), ("up", up, healed))}
+            print(f"| {n} | {1000 * (t1 - t0):.0f} | {ms['down']['b']} | {ms['down']['a']} | "
+                  f"{ms['up']['a']} | {ms['up']['b']} |", flush=True)
+            time.sleep(0.5)
+        for h in (a, b):
+            h.ifdown("tun0", check=False)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

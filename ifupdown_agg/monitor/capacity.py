@@ -1,0 +1,82 @@
+"""Weights that follow each path's free capacity (issue #19): the monitor's glue
+between the kernel's signals and the pure controller in monitor/shares.py.
+
+Once per interval: each member NIC's root qdisc backlog (one netlink dump per NIC)
+and what this overlay sent through it (the BPF spreader's counters), and per path
+the delay growth the peer reports in its hellos (path.tx_excess_us), go into the
+controller; its weights, where a peer's changed, come back as the rotation
+updates the monitor writes (one map update per peer with bpf).
+"""
+
+from __future__ import annotations
+
+from typing import Dict, List, Mapping, Optional, Sequence, Tuple
+
+from ifupdown_agg.monitor.health import DOWN
+from ifupdown_agg.monitor.shares import ShareController, Signal
+
+Key = Tuple[str, int]          # (peer address, table)
+
+
+class Capacity:
+    def __init__(self, cfg, members, paths, kernel, steering=None):
+        """`members`: plan.Member per table (its base weight and NIC); `paths`: the
+        tracker's; `steering`: the BPF spreader's maps (its counters), or None."""
+        self.cfg, self.kernel, self.steering = cfg, kernel, steering
+        self.tables = list(cfg.tables)
+        self.rate = {m.dev: m.weight for m in members}           # Mbit/s with auto weights
+        base = {(p.peer, t): self._base(members, t) for p in paths for t in p.tables}
+        self.controller = ShareController(base, fixed=cfg.weights != "auto")
+        self.written: Dict[str, Dict[int, int]] = {}
+        self.sent: Dict[str, int] = {}          # bytes per member NIC, cumulative
+        self.slot = {virt: i for i, virt in cfg.peer_indexes}
+
+    @staticmethod
+    def _base(members, table: int) -> int:
+        return next(m.weight for m in members if m.table == table)
+
+    def weights_of(self, peer: str) -> Optional[Dict[int, int]]:
+        """The table weights last written for a peer, or None before the first."""
+        return self.written.get(peer)
+
+    def tick(self, paths: Sequence, dt: float) -> List[str]:
+        """Update the controller; returns the peers whose weights changed."""
+        backlog = {dev: self.kernel.qdisc_backlog(dev) for dev in {p.dev for p in paths}}
+        sent = self._sent_delta(paths)
+        up, signals = {}, {}
+        for p in paths:
+            for t in p.tables:
+                up[(p.peer, t)] = p.state != DOWN
+                signals[(p.peer, t)] = Signal(tx_excess_us=p.tx_excess_us, backlog_bytes=backlog[p.dev],
+                                              nic_rate_mbps=self.rate.get(p.dev),
+                                              sent_bytes=sent.get(p.dev))
+        weights = self.controller.update(up, signals, dt)
+        changed = []
+        for peer in {p.peer for p in paths}:
+            mine = {t: weights[(peer, t)] for t in self.tables if (peer, t) in weights}
+            if mine != self.written.get(peer):
+                self.written[peer] = mine
+                changed.append(peer)
+        return changed
+
+    def _sent_delta(self, paths) -> Dict[str, int]:
+        """Bytes sent through each member NIC since the last tick (bpf only)."""
+        if self.steering is None:
+            return {}
+        dev_of = {(p.peer, t): p.dev for p in paths for t in p.tables}
+        total: Dict[str, int] = {}
+        for peer, slot in self.slot.items():
+            per_path = self.steering.counters(slot, len(self.tables))
+            for t, (_, nbytes) in zip(self.tables, per_path):
+                dev = dev_of.get((peer, t))
+                if dev:
+                    total[dev] = total.get(dev, 0) + nbytes
+        delta = {d: n - self.sent[d] for d, n in total.items() if d in self.sent}
+        self.sent = total
+        return delta
+
+    def why(self) -> Mapping[Key, str]:
+        return self.controller.why()
+
+    def shares(self) -> Mapping[Key, float]:
+        return self.controller.shares()

@@ -1,0 +1,117 @@
+/* ifupdown-agg: the overlay's per-packet spreader (tc clsact egress of the
+ * overlay device).
+ *
+ * Each packet to a peer's virtual address leaves through one of the peer's
+ * paths (a member NIC and the peer's next hop on it), chosen by a smooth
+ * weighted rotation counted in bytes: every packet adds run x len to each
+ * path's credit, the path with the most credit takes it and gives back
+ * cycle x len. Paths therefore alternate packet by packet (2:1 weights give
+ * 0 1 0 0 1 0, not 0 0 1), and each carries exactly its share of the bytes,
+ * whatever the packets' sizes: a GSO super-packet counts for what it carries.
+ * `run` is the path's weight, sized by the planner to ~80 us of its link.
+ *
+ * The link monitor rewrites a peer's entry (one map update) when a path's
+ * health or free capacity changes; the per-packet path never leaves the
+ * kernel.  Packets to addresses that are not peers pass on unchanged.
+ */
+#include <linux/bpf.h>
+#include <linux/if_ether.h>
+#include <linux/ip.h>
+#include <linux/pkt_cls.h>
+#include <bpf/bpf_helpers.h>
+#include <bpf/bpf_endian.h>
+
+#define MAX_PATHS 8
+#define MAX_PEERS 256
+
+struct path {
+	__u32 ifindex;
+	__be32 gateway;
+	__u32 run;	/* its weight: bytes per rotation; 0 = out of the rotation */
+	__u32 base;	/* the run the config gives (userspace's; the program reads run) */
+	__s64 credit;	/* the rotation's state; written as 0 by userspace */
+};
+
+struct peer {
+	struct bpf_spin_lock lock;	/* the credits change together */
+	__u32 slot;	/* index of this peer's counters in "stats" */
+	__u32 npaths;
+	__u32 pad;
+	__u64 cycle;	/* sum of the runs */
+	struct path paths[MAX_PATHS];
+};
+
+struct counter {
+	__u64 packets;
+	__u64 bytes;
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, MAX_PEERS);
+	__type(key, __be32);
+	__type(value, struct peer);
+} peers SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, MAX_PEERS * MAX_PATHS);
+	__type(key, __u32);
+	__type(value, struct counter);
+} stats SEC(".maps");
+
+SEC("tc")
+int spread(struct __sk_buff *skb)
+{
+	void *data = (void *)(long)skb->data;
+	void *end = (void *)(long)skb->data_end;
+	struct iphdr *ip = data;
+
+	if (skb->protocol != bpf_htons(ETH_P_IP) || (void *)(ip + 1) > end)
+		return TC_ACT_OK;
+	__be32 daddr = ip->daddr;
+	struct peer *peer = bpf_map_lookup_elem(&peers, &daddr);
+	if (!peer || !peer->cycle)
+		return TC_ACT_OK;
+
+	__s64 len = skb->len, top = 0;
+	__s32 best = -1;
+	bpf_spin_lock(&peer->lock);
+	for (__u32 i = 0; i < MAX_PATHS; i++) {
+		if (i >= peer->npaths)
+			break;
+		struct path *p = &peer->paths[i];
+		if (!p->run)
+			continue;
+		p->credit += (__s64)p->run * len;
+		if (best < 0 || p->credit > top) {
+			best = i;
+			top = p->credit;
+		}
+	}
+	if (best >= 0)
+		peer->paths[best & (MAX_PATHS - 1)].credit -= (__s64)peer->cycle * len;
+	bpf_spin_unlock(&peer->lock);
+	if (best < 0)
+		return TC_ACT_OK;
+	__u32 chosen = best;
+	struct path *path = &peer->paths[chosen & (MAX_PATHS - 1)];
+	__u32 key = peer->slot * MAX_PATHS + (chosen & (MAX_PATHS - 1));
+	struct counter *c = bpf_map_lookup_elem(&stats, &key);
+	if (c) {
+		c->packets += skb->gso_segs ? skb->gso_segs : 1;
+		c->bytes += skb->len;
+	}
+	/* The overlay device is layer 3: the skb has no MAC header, and
+	 * bpf_redirect_neigh() strips one before it fills in the member's.
+	 * Push a blank one (unicast zeros) for it to strip. */
+	if (bpf_skb_change_head(skb, ETH_HLEN, 0))
+		return TC_ACT_SHOT;
+	struct bpf_redir_neigh nh = {
+		.nh_family = 2,	/* AF_INET */
+		.ipv4_nh = path->gateway,
+	};
+	return bpf_redirect_neigh(path->ifindex, &nh, sizeof(nh), 0);
+}
+
+char _license[] SEC("license") = "GPL";

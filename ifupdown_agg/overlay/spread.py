@@ -1,0 +1,108 @@
+"""How the overlay spreads packets: the BPF spreader's runs, or the nft marking.
+
+Pure. The BPF spreader rotates over a peer's paths by bytes: each path takes a
+run that lasts about RUN_SECONDS on its link, so a fast link takes a longer
+run and every link's queue sees the same burst time. The GSO limit of the
+overlay device then only has to keep one GSO packet within the slowest run;
+with nft every GSO packet gets one mark, so there it has to stay near one
+segment on slow links (agg-gso-max-segs).
+"""
+
+from __future__ import annotations
+
+from typing import Dict, List, Optional, Sequence, Tuple
+
+from ifupdown_agg.core.spreader import MAX_PATHS, MAX_PEERS, Spreader
+
+# Measured (bench/results/20261201-spreading-design-study.md): at 2x300 Mbit/s,
+# 3 KB runs (80 us) kept one flow at 92% and a bidirectional pair balanced;
+# 6-12 KB runs retransmitted 5x more.
+RUN_SECONDS = 80e-6
+UNKNOWN_RUN = 12_000        # bytes, for the largest weight when link rates are unknown
+SEGMENT = 1448              # the TCP payload of a 1500-byte MTU segment
+MIN_GSO, MAX_GSO, UNKNOWN_GSO = 2, 64, 8
+
+
+def choose(wanted: str, program: Optional[str], tables: int, peers: int) -> Tuple[str, str, str]:
+    """(bpf or nft, a note when auto did not take bpf, an error when bpf was asked
+    for and cannot be had)."""
+    if wanted == "nft":
+        return "nft", "", ""
+    if not program:
+        why = "the BPF spreader (spread.bpf.o) is not installed or cannot be loaded here"
+    elif tables > MAX_PATHS or peers >= MAX_PEERS:
+        why = f"the BPF spreader takes at most {MAX_PATHS} tables and {MAX_PEERS - 1} peers"
+    else:
+        return "bpf", "", ""
+    if wanted == "bpf":
+        return "bpf", "", why + "; set agg-spread nft (or auto)"
+    return "nft", f"agg-spread auto: {why}, so nftables marks every packet (more CPU per byte)", ""
+
+
+def top_run(rates: Sequence[Optional[int]]) -> int:
+    """The run of the fastest path, in bytes: RUN_SECONDS of its link."""
+    if not rates or not all(rates):
+        return UNKNOWN_RUN
+    return max(1, int(max(rates) * 1e6 * RUN_SECONDS / 8))      # type: ignore[type-var]
+
+
+def runs(weights: Sequence[int], top: int) -> List[int]:
+    """Run bytes per path, in proportion to the weights; 0 keeps a path out."""
+    heaviest = max(weights, default=0)
+    if heaviest <= 0:
+        return [0] * len(weights)
+    return [max(1, round(w * top / heaviest)) if w > 0 else 0 for w in weights]
+
+
+def gso_segs(path_runs: Sequence[int], rates_known: bool) -> int:
+    """The overlay device's GSO limit: one GSO packet within the shortest run."""
+    if not rates_known:
+        return UNKNOWN_GSO
+    shortest = min((r for r in path_runs if r > 0), default=UNKNOWN_RUN)
+    return max(MIN_GSO, min(MAX_GSO, shortest // SEGMENT))
+
+
+def explain(devs: Sequence[str], rates: Sequence[Optional[int]], path_runs: Sequence[int],
+            gso: int) -> str:
+    """The plan's note on what agg-spread and agg-gso-max-segs auto chose, and why."""
+    per_link = ", ".join(f"{d} {r} B" + (f" ({rate} Mbit/s)" if rate else "")
+                         for d, rate, r in zip(devs, rates, path_runs))
+    basis = ("about 80 us of each link" if all(rates)
+             else f"link rates unknown, {UNKNOWN_RUN} B for the heaviest weight")
+    return (f"agg-spread bpf: runs of {per_link} ({basis}); agg-gso-max-segs auto: {gso}, "
+            f"one GSO packet within the shortest run")
+
+
+def spreader(iface: str, peer_paths: Dict[Tuple[int, str], List[Tuple[str, str]]],
+             weights: Sequence[int], top: int, program: Optional[str]) -> Spreader:
+    """The spreader for every peer; `peer_paths` maps (rspec index, address) to
+    [(member NIC, gateway)] in table order."""
+    path_runs = runs(weights, top)
+    peers = tuple((virt, index, tuple((dev, gw, run) for (dev, gw), run in zip(paths, path_runs)))
+                  for (index, virt), paths in sorted(peer_paths.items()))
+    return Spreader(iface, peers, program or "")
+
+
+def rerun(current: Spreader, virt: str, weights: Sequence[int], top: int) -> Spreader:
+    """The same spreader with one peer's runs set from new weights (the monitor)."""
+    path_runs = runs(weights, top)
+    peers = tuple((v, slot, tuple((d, g, r) for (d, g, _), r in zip(paths, path_runs)))
+                  if v == virt else (v, slot, paths)
+                  for v, slot, paths in current.peers)
+    return Spreader(current.dev, peers, current.program)
+
+
+def device_mtu(mode: str, iface: str, current: Optional[int],
+               member_mtus: Sequence[Optional[int]]) -> Tuple[Optional[int], str]:
+    """(the overlay device's MTU, a note) with bpf; None leaves the MTU alone.
+
+    With bpf a packet leaves a member NIC as TCP built it for the overlay
+    device, so that device's MTU must not exceed the smallest member's (nft
+    routes each packet again, through the member, whose MTU then applies)."""
+    if mode != "bpf" or not member_mtus or not all(member_mtus):
+        return None, ""
+    smallest = min(member_mtus)                     # type: ignore[type-var]
+    if (current or 1500) <= smallest:
+        return None, ""
+    return smallest, (f"{iface} MTU {current or 1500} is above the smallest member NIC's "
+                      f"({smallest}); with agg-spread bpf it is lowered to {smallest}")
