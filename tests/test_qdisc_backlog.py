@@ -1,4 +1,4 @@
-"""Kernel.qdisc_backlog against a real tbf in a namespace, with a flow filling it.
+"""Kernel.qdisc_backlogs against a real tbf in a namespace, with a flow filling it.
 
 No duration is asserted: the flow runs for a bounded time and the reader
 samples a bounded number of times. IFAGG_LAB_PYTHONPATH (as in lab/cluster.py)
@@ -33,11 +33,12 @@ from ifupdown_agg.kernel.netlink import Kernel
 k = Kernel()
 seen = []
 for _ in range(40):
-    seen.append(k.qdisc_backlog("eth0"))
+    seen.append(k.qdisc_backlogs(["eth0"])["eth0"])
     if seen[-1]:
         break
     time.sleep(0.05)
-print(json.dumps({"eth0": seen, "lo": k.qdisc_backlog("lo"), "gone": k.qdisc_backlog("nosuch0")}))
+print(json.dumps({"eth0": seen, "lo": k.qdisc_backlogs(["lo"])["lo"],
+                  "gone": k.qdisc_backlogs(["nosuch0"])["nosuch0"]}))
 """
 
 

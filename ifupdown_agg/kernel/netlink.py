@@ -367,18 +367,6 @@ class Kernel:
         """The BPF spreader's maps on `dev`, open for writes (the monitor's)."""
         return bpf.Steering(dev, self._index)
 
-    def qdisc_backlog(self, dev: str) -> Optional[int]:
-        """Bytes queued in `dev`'s root qdisc (None: none seen, or no such device)."""
-        try:
-            msgs = self.ipr.get_qdiscs(index=self._index(dev))
-        except (NetlinkError, OSError, ApplyError):
-            return None
-        for msg in (m for m in msgs if m["parent"] == TC_H_ROOT):
-            st2 = msg.get_attr("TCA_STATS2")        # its queue stats; the old TCA_STATS else
-            stats = (st2.get_attr("TCA_STATS_QUEUE") if st2 else None) or msg.get_attr("TCA_STATS")
-            return int(stats["backlog"]) if stats else None
-        return None
-
     def forget_neighbour(self, dev: str, address: str) -> None:
         """Drop a neighbour entry, so packets queued for a dead link's next hop go."""
         try:

@@ -19,12 +19,14 @@ Key = Tuple[str, int]          # (peer address, table)
 
 
 class Capacity:
-    def __init__(self, cfg, members, paths, kernel, steering=None):
-        """`members`: plan.Member per table (its base weight and NIC); `paths`: the
-        tracker's; `steering`: the BPF spreader's maps (its counters), or None."""
+    def __init__(self, cfg, members, rates: Mapping[str, Optional[int]], paths, kernel,
+                 steering=None):
+        """`members`: plan.Member per table (its base weight and NIC); `rates`: each
+        member NIC's rate in Mbit/s (None: unknown); `paths`: the tracker's;
+        `steering`: the BPF spreader's maps (its counters), or None."""
         self.cfg, self.kernel, self.steering = cfg, kernel, steering
         self.tables = list(cfg.tables)
-        self.rate = {m.dev: m.weight for m in members}           # Mbit/s with auto weights
+        self.rate = dict(rates)
         base = {(p.peer, t): self._base(members, t) for p in paths for t in p.tables}
         self.controller = ShareController(base, fixed=cfg.weights != "auto")
         self.written: Dict[str, Dict[int, int]] = {}

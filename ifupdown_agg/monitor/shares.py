@@ -35,7 +35,7 @@ weights sum to less than 100, e.g. 1 1 1 from unknown speeds, so that 2% exists)
 Cost: a few dozen float operations per path per interval (~3 us in CPython).
 
 The monitor, each interval: a Signal per path (tx_excess_us from the hellos;
-Kernel.qdisc_backlog(dev) and the NIC's rate; the bytes sent through the member
+Kernel.qdisc_backlogs() and the NIC's rate; the bytes sent through the member
 link from the spreader's counters), update(), the weights into the spreader's
 map when they changed, why() into the health file.
 """
