@@ -58,7 +58,6 @@ def setup_overlay(a, b, rates) -> None:
         h.write_interfaces(f"auto tun0\niface tun0 inet static\n    address 198.19.255.{me}\n"
                            f"    netmask 255.255.255.255\n    fakenet 198.19.255.0/24\n"
                            f"    table {tables}\n    rspec {rspec}\n"
-                           f"    agg-weights {' '.join(str(r) for r in rates)}\n"
                            + "".join(f"    {o}\n" for o in EXTRA_OPTIONS))
         h.ifup("tun0")
 
