@@ -31,8 +31,8 @@ examples:
   sudo python3 bench/run.py                       everything (about 25 minutes)
   sudo python3 bench/run.py --quick               1 repetition, 3 s flows, 4x200 only
   sudo python3 bench/run.py -w single -l 100+224 -s serialised
-  sudo nice -n 10 python3 bench/run.py -w cross -w changing --no-latest --design 'bpf spreader' \
-       --overlay-option 'NAME VALUE'     issue #19's workloads against another spreading design
+  sudo nice -n 10 python3 bench/run.py -w cross -w changing --no-latest --spread bpf
+                                                  issue #19's workloads, one spreading design
 """
 
 from __future__ import annotations
@@ -68,9 +68,10 @@ def parse_args():
     ap.add_argument("--out", default=os.path.join(HERE, "results"))
     ap.add_argument("--overlay-option", action="append", default=[], metavar="'NAME VALUE'",
                     help="extra stanza option for the overlay, e.g. 'agg-gso-max-segs 4' (repeatable)")
-    ap.add_argument("--design", default="today's nft rotation",
-                    help="what the overlay runs, for the cross/changing tables (say which options "
-                    "switch it on with --overlay-option); default: %(default)s")
+    ap.add_argument("--spread", choices=("nft", "bpf", "auto"),
+                    help="the overlay's agg-spread (default: the stanza's default)")
+    ap.add_argument("--design", help="a label for the cross/changing tables "
+                    "(default: agg-spread and the --overlay-option values)")
     ap.add_argument("--changing-seconds", type=int, default=60)
     ap.add_argument("--no-latest", action="store_true",
                     help="leave results/latest.md alone (a partial run)")
@@ -84,6 +85,9 @@ def parse_args():
         args.reps, args.seconds, args.apply_reps = 1, 3, 3
         args.linksets = args.linksets or ["4x200"]
     args.linksets = args.linksets or list(LINKSETS)
+    if args.spread:
+        args.overlay_option.append(f"agg-spread {args.spread}")
+    args.design = args.design or ", ".join(args.overlay_option) or "agg-spread default"
     args.shapings = args.shapings or list(SHAPINGS)
     return args
 
