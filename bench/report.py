@@ -12,12 +12,15 @@ def fmt(s, unit=""):
 def report(results: dict, meta: dict) -> str:
     md = [f"# ifupdown-agg benchmark, {meta['when']}", "",
           f"- command: `{meta['command']}`", f"- commit: {meta['commit']}",
-          f"- machine: {meta['machine']}", f"- kernel: {meta['kernel']}",
+          f"- machine: {meta['machine']}" + (f"; load average {meta['load']} (shared machine)"
+                                             if "load" in meta else ""), f"- kernel: {meta['kernel']}",
           f"- repetitions: {meta['reps']} per case, median (min–max); flows of {meta['seconds']} s", ""]
     for key, title in (("single", "One TCP flow"), ("parallel", "Four parallel TCP flows")):
         if key in results:
             md += _tcp(key, title, results[key])
-    for key, section in (("udp", _udp), ("failover", _failover), ("apply", _apply), ("cpu", _cpu)):
+    from crosstraffic import report_changing, report_cross
+    for key, section in (("udp", _udp), ("failover", _failover), ("apply", _apply), ("cpu", _cpu),
+                         ("cross", report_cross), ("changing", report_changing)):
         if key in results:
             md += section(results[key])
     return "\n".join(md) + "\n"
@@ -117,12 +120,12 @@ def _cpu(c: dict) -> list:
 
 
 def plot(results: dict, path: str) -> None:
-    import matplotlib
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
     rows = results.get("single") or results.get("parallel")
     if not rows:
         return
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
     fig, ax = plt.subplots(figsize=(11, 5))
     width = 0.2
     labels = [f"{r['linkset']}\n{r['shaping']}" for r in rows]

@@ -17,6 +17,10 @@ workloads:
   apply      ifup/ifdown of 64 hosts x 4 tables against a fork-per-command script,
              and growth with 8, 32, 64, 256 hosts
   cpu        sender and receiver CPU per Gbit/s, overlay vs plain routing, unshaped
+  cross      3x200 serialised; a plain TCP flow, then UDP at half a link's rate, on link 0
+             directly while one flow goes over the overlay (and MPTCP): each against its due
+  changing   the same, the TCP flow on link 0 switching on/off every 5 s for 60 s; the
+             overlay's rate every 100 ms: time to re-adapt after each switch, mean vs ideal
 
 link sets: 4x200, 2x500, 100+224 (a Pi 3B's onboard port plus a USB gigabit
 adapter on its shared bus), 100+250+250 (a scaled 1G plus 2x2.5G), in Mbit/s.
@@ -27,6 +31,8 @@ examples:
   sudo python3 bench/run.py                       everything (about 25 minutes)
   sudo python3 bench/run.py --quick               1 repetition, 3 s flows, 4x200 only
   sudo python3 bench/run.py -w single -l 100+224 -s serialised
+  sudo nice -n 10 python3 bench/run.py -w cross -w changing --no-latest --spread bpf
+                                                  issue #19's workloads, one spreading design
 """
 
 from __future__ import annotations
@@ -41,6 +47,7 @@ import subprocess
 import sys
 import time
 
+from crosstraffic import run_changing, run_cross
 from report import plot, report
 from workloads import (EXTRA_OPTIONS, HERE, LINKSETS, REPO, SHAPINGS, WORKLOADS, run_apply, run_cpu,
                        run_failover, run_tcp, run_udp)
@@ -61,6 +68,13 @@ def parse_args():
     ap.add_argument("--out", default=os.path.join(HERE, "results"))
     ap.add_argument("--overlay-option", action="append", default=[], metavar="'NAME VALUE'",
                     help="extra stanza option for the overlay, e.g. 'agg-gso-max-segs 4' (repeatable)")
+    ap.add_argument("--spread", choices=("nft", "bpf", "auto"),
+                    help="the overlay's agg-spread (default: the stanza's default)")
+    ap.add_argument("--design", help="a label for the cross/changing tables "
+                    "(default: agg-spread and the --overlay-option values)")
+    ap.add_argument("--changing-seconds", type=int, default=60)
+    ap.add_argument("--no-latest", action="store_true",
+                    help="leave results/latest.md alone (a partial run)")
     args = ap.parse_args()
     if os.geteuid() != 0:
         ap.error("needs root (it creates network namespaces)")
@@ -71,8 +85,16 @@ def parse_args():
         args.reps, args.seconds, args.apply_reps = 1, 3, 3
         args.linksets = args.linksets or ["4x200"]
     args.linksets = args.linksets or list(LINKSETS)
+    if args.spread:
+        args.overlay_option.append(f"agg-spread {args.spread}")
+    args.design = args.design or ", ".join(args.overlay_option) or "agg-spread default"
     args.shapings = args.shapings or list(SHAPINGS)
     return args
+
+
+def _load() -> str:
+    with open("/proc/loadavg") as fh:
+        return fh.read().split()[0]
 
 
 def _meta(args, commit: str, dirty: str, started: float, when) -> dict:
@@ -83,6 +105,7 @@ def _meta(args, commit: str, dirty: str, started: float, when) -> dict:
             "command": "sudo python3 bench/run.py " + " ".join(sys.argv[1:]),
             "machine": f"{os.cpu_count()} cores, {cpu_model}, {int(mem) // 1024 // 1024} GiB",
             "kernel": platform.release(), "reps": args.reps, "seconds": args.seconds,
+            "load": f"{args.load_start} at the start, {_load()} at the end",
             "duration_s": round(time.monotonic() - started)}
 
 
@@ -92,8 +115,9 @@ def _write(args, results: dict, meta: dict, when) -> None:
     text = report(results, meta)
     with open(os.path.join(outdir, "results.md"), "w") as fh:
         fh.write(text)
-    with open(os.path.join(args.out, "latest.md"), "w") as fh:
-        fh.write(text.replace("](", f"]({os.path.basename(outdir)}/"))
+    if not args.no_latest:
+        with open(os.path.join(args.out, "latest.md"), "w") as fh:
+            fh.write(text.replace("](", f"]({os.path.basename(outdir)}/"))
     with open(os.path.join(outdir, "raw.json"), "w") as fh:
         json.dump({"meta": meta, "results": results}, fh, indent=1)
     plot(results, os.path.join(outdir, "results.png"))
@@ -113,9 +137,11 @@ def main() -> int:
                            capture_output=True, text=True).stdout.strip()
     results = {}
     started = time.monotonic()
+    args.load_start = _load()
     runners = {"single": lambda: run_tcp(args, 1), "parallel": lambda: run_tcp(args, 4),
                "udp": lambda: run_udp(args), "failover": lambda: run_failover(args),
-               "apply": lambda: run_apply(args), "cpu": lambda: run_cpu(args)}
+               "apply": lambda: run_apply(args), "cpu": lambda: run_cpu(args),
+               "cross": lambda: run_cross(args), "changing": lambda: run_changing(args)}
     for w in workloads:
         results[w] = runners[w]()
     when = datetime.datetime.utcnow()

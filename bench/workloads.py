@@ -20,7 +20,7 @@ from lab.cluster import Lab  # noqa: E402
 LINKSETS = {"4x200": [200] * 4, "2x500": [500] * 2, "100+224": [100, 224],
             "100+250+250": [100, 250, 250]}
 SHAPINGS = {"whole": "64kb", "serialised": "3kb"}
-WORKLOADS = ["single", "parallel", "udp", "failover", "apply", "cpu"]
+WORKLOADS = ["single", "parallel", "udp", "failover", "apply", "cpu", "cross", "changing"]
 TCP_COMPETITORS = ["overlay", "mptcp", "ecmp", "single-link"]
 OVERLAY_DST, ECMP_A, ECMP_B = "198.19.255.20", "198.19.1.10", "198.19.1.20"
 
@@ -58,7 +58,6 @@ def setup_overlay(a, b, rates) -> None:
         h.write_interfaces(f"auto tun0\niface tun0 inet static\n    address 198.19.255.{me}\n"
                            f"    netmask 255.255.255.255\n    fakenet 198.19.255.0/24\n"
                            f"    table {tables}\n    rspec {rspec}\n"
-                           f"    agg-weights {' '.join(str(r) for r in rates)}\n"
                            + "".join(f"    {o}\n" for o in EXTRA_OPTIONS))
         h.ifup("tun0")
 

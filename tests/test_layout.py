@@ -30,7 +30,8 @@ PURE = ("ifupdown_agg.config", "ifupdown_agg.core", "ifupdown_agg.errors",
         "ifupdown_agg.overlay.model", "ifupdown_agg.overlay.plan", "ifupdown_agg.overlay.options",
         "ifupdown_agg.overlay.nft_ruleset", "ifupdown_agg.bond.options", "ifupdown_agg.bond.plan",
         "ifupdown_agg.bond.preflight", "ifupdown_agg.bond.procfs", "ifupdown_agg.usb.options",
-        "ifupdown_agg.monitor.health", "ifupdown_agg.doctor.findings", "ifupdown_agg.doctor.texts")
+        "ifupdown_agg.monitor.health", "ifupdown_agg.monitor.shares", "ifupdown_agg.doctor.findings",
+        "ifupdown_agg.doctor.texts")
 # networkd is a second front end beside cli (it writes every wing's stanzas as networkd
 # files), so it sits above the registry with cli and may read it.
 WINGS = ("ifupdown_agg.overlay", "ifupdown_agg.bond", "ifupdown_agg.usb", "ifupdown_agg.monitor",

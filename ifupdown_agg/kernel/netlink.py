@@ -18,8 +18,7 @@ from pyroute2.netlink.rtnl.rtmsg import rtmsg
 
 from ifupdown_agg.kernel.nft import Nft
 from ifupdown_agg.kernel import tun as tundev
-from ifupdown_agg.kernel import bpf, configfs, sysfs
-from ifupdown_agg.kernel import usb as usbread
+from ifupdown_agg.kernel import bpf, configfs, files
 from ifupdown_agg.kernel.route_batch import RouteBatch
 from ifupdown_agg.errors import ApplyError
 from ifupdown_agg.core.objects import (DEVICE_ALIAS, RTPROT_IFAGG, Address, Bond,
@@ -40,24 +39,6 @@ BOND_PREFIX = "IFLA_BOND_"
 RTN_UNICAST = 1
 TC_H_ROOT = 0xFFFFFFFF
 PROC_SYS = "/proc/sys"
-
-
-SYSFS = sysfs.Sysfs("/")
-
-
-def _observe_files(obs: Observed) -> None:
-    """rp_filter, and each addressed link's speed and USB facts, from /proc and /sys."""
-    for dev in ["all"] + [n for n, li in obs.links.items() if li.addrs]:
-        path = f"net/ipv4/conf/{dev}/rp_filter"
-        value = sysfs.read(os.path.join(PROC_SYS, path))
-        if value is not None:
-            obs.sysctls[path] = value
-        if dev != "all":
-            obs.links[dev].speed = SYSFS.speed(dev)
-            # Raw facts only: what the USB bus leaves of a link is the planner's call.
-            obs.links[dev].usb = usbread.read_nic(dev)
-    if any(li.usb for li in obs.links.values()):
-        obs.pi = usbread.read_pi_model()
 
 
 class Kernel:
@@ -107,7 +88,7 @@ class Kernel:
                     obs.links[name].shaped = int(parms["rate"] * 8 // 1_000_000)
         obs.nft = self.nft.our_tables()
         bpf.observe_into(obs, sorted(clsact), names)
-        _observe_files(obs)
+        files.observe_into(obs)
         return obs
 
     def _observe_links(self, obs: Observed) -> Dict[int, str]:
@@ -364,6 +345,23 @@ class Kernel:
 
     def counters(self, nft_table: str) -> Dict[str, Dict[str, int]]:
         return self.nft.counters(nft_table)
+
+    def qdisc_backlogs(self, devs) -> Dict[str, Optional[int]]:
+        """Bytes queued in each NIC's root qdisc, from one dump (the monitor reads them
+        every interval; a dump for one device costs what one for all does)."""
+        index = {}
+        for dev in devs:
+            try:
+                index[self._index(dev)] = dev
+            except OSError:
+                pass        # gone: no backlog to read
+        out: Dict[str, Optional[int]] = dict.fromkeys(devs)
+        for msg in self.ipr.get_qdiscs():
+            if msg["index"] in index and msg["parent"] == TC_H_ROOT:
+                st2 = msg.get_attr("TCA_STATS2")
+                stats = (st2.get_attr("TCA_STATS_QUEUE") if st2 else None) or msg.get_attr("TCA_STATS")
+                out[index[msg["index"]]] = int(stats["backlog"]) if stats else None
+        return out
 
     def steering(self, dev: str) -> "bpf.Steering":
         """The BPF spreader's maps on `dev`, open for writes (the monitor's)."""

@@ -19,12 +19,14 @@ Key = Tuple[str, int]          # (peer address, table)
 
 
 class Capacity:
-    def __init__(self, cfg, members, paths, kernel, steering=None):
-        """`members`: plan.Member per table (its base weight and NIC); `paths`: the
-        tracker's; `steering`: the BPF spreader's maps (its counters), or None."""
+    def __init__(self, cfg, members, rates: Mapping[str, Optional[int]], paths, kernel,
+                 steering=None):
+        """`members`: plan.Member per table (its base weight and NIC); `rates`: each
+        member NIC's rate in Mbit/s (None: unknown); `paths`: the tracker's;
+        `steering`: the BPF spreader's maps (its counters), or None."""
         self.cfg, self.kernel, self.steering = cfg, kernel, steering
         self.tables = list(cfg.tables)
-        self.rate = {m.dev: m.weight for m in members}           # Mbit/s with auto weights
+        self.rate = dict(rates)
         base = {(p.peer, t): self._base(members, t) for p in paths for t in p.tables}
         self.controller = ShareController(base, fixed=cfg.weights != "auto")
         self.written: Dict[str, Dict[int, int]] = {}
@@ -41,7 +43,7 @@ class Capacity:
 
     def tick(self, paths: Sequence, dt: float) -> List[str]:
         """Update the controller; returns the peers whose weights changed."""
-        backlog = {dev: self.kernel.qdisc_backlog(dev) for dev in {p.dev for p in paths}}
+        backlog = self.kernel.qdisc_backlogs(sorted({p.dev for p in paths}))
         sent = self._sent_delta(paths)
         up, signals = {}, {}
         for p in paths:

@@ -19,9 +19,10 @@ import signal
 import socket
 import sys
 import time
-from typing import Dict, List
+from typing import Dict, List, Optional
 
 from ifupdown_agg.overlay import plan, rotation
+from ifupdown_agg.monitor.capacity import Capacity
 from ifupdown_agg.monitor import keys, probe
 from ifupdown_agg.monitor.health import DOWN, Change, Path, Tracker
 from ifupdown_agg.core.objects import Observed, Route
@@ -35,6 +36,9 @@ from ifupdown_agg.monitor.service import _file, _write_json, load_options
 LOCK_WAIT = 10.0     # seconds the monitor waits for an ifup/ifdown run holding the lock
 
 log = logging.getLogger("ifupdown-agg")
+# How often the weights follow the paths' free capacity: often enough that a busy
+# link's share falls within a few hundred ms, rarely enough to cost little CPU.
+CAPACITY_S = 0.1
 
 # ---- the daemon ----------------------------------------------------------------------------
 
@@ -73,6 +77,12 @@ class Monitor:
         self.stray: Dict[str, int] = {}     # rejected hellos from no known path, by why
         self.next_housekeeping = 0.0
         self.rotation = rotation.for_overlay(cfg, desired.objects, desired.top_run, kernel)
+        # Weights that follow each path's free capacity (agg-weights auto only).
+        rates = {m.dev: obs.links[m.dev].rate for m in desired.members}
+        self.capacity = (Capacity(cfg, desired.members, rates, self.tracker.paths, kernel,
+                                  getattr(self.rotation, "steering", None))
+                         if cfg.weights == "auto" else None)
+        self.last_capacity: Optional[float] = None
         self.sockets = probe.Sockets(mon.port)
         for path in self.tracker.paths:
             self.sockets.open(path.dev, path.local)
@@ -116,6 +126,7 @@ class Monitor:
                 newly_probed = self._read(now)
                 self._send()
                 changes += self.tracker.tick(now)
+                self._follow_capacity(now, changes)
                 next_tick += interval
                 if next_tick < now:         # we were late (suspend, load): do not catch up
                     next_tick = now + interval
@@ -210,6 +221,22 @@ class Monitor:
         for op in missing:
             log.warning("%s: restored %s", self.cfg.iface, op.describe())
 
+    def _follow_capacity(self, now: float, changes: List[Change]) -> None:
+        """Every CAPACITY_S: the controller's step; peers whose weights moved are
+        rewritten (with health changes, _apply rewrites them anyway)."""
+        last = self.last_capacity
+        if self.capacity is None or (last is not None and now - last < CAPACITY_S * 0.95):
+            return
+        self.last_capacity = now
+        moved = self.capacity.tick(self.tracker.paths, now - last if last else CAPACITY_S)
+        if moved and not changes:
+            index = {virt: i for i, virt in self.cfg.peer_indexes}
+            self._rewrite([index[p] for p in moved])
+
+    def _weights(self, peer: str, tables) -> List[int]:
+        live = self.capacity.weights_of(peer) if self.capacity else None
+        return [live[t] if live and t in live else self.weights[t] for t in tables]
+
     def _rewrite(self, peer_indexes) -> List[str]:
         """Write the rotation of these peers in one go; returns peers with no path left."""
         stranded, updates = [], {}
@@ -217,7 +244,7 @@ class Monitor:
         by_index = {i: virt for i, virt in self.cfg.peer_indexes}
         for index in sorted(set(peer_indexes)):
             marks, weights, all_down = self.tracker.rotation(
-                by_index[index], tables, [self.weights[t] for t in tables])
+                by_index[index], tables, self._weights(by_index[index], tables))
             if all_down:
                 stranded.append(by_index[index])
             updates[index] = (marks, weights)
@@ -263,8 +290,16 @@ class Monitor:
                        "reason": p.reason, "since": round(p.since + self.wall_offset, 3),
                        "rejected": dict(p.rejected), "restarts": p.restarts,
                        "rtt_us": p.rtt_us, "rx_excess_us": p.rx_excess_us,
-                       "tx_excess_us": p.tx_excess_us}
+                       "tx_excess_us": p.tx_excess_us, **self._share_of(p)}
                       for p in t.paths]}, indent=None)   # compact: 7x cheaper, written every second
+
+    def _share_of(self, path) -> Dict:
+        """The path's share of its peer's traffic now, and why (capacity following)."""
+        if self.capacity is None:
+            return {}
+        shares, why = self.capacity.shares(), self.capacity.why()
+        key = (path.peer, path.tables[0])
+        return {"share": round(shares.get(key, 0.0), 4), "share_why": why.get(key, "")}
 
     def close(self) -> None:
         self.rotation.close()

@@ -89,6 +89,7 @@ def collect(kernel: Kernel, iface: str, interfaces: str) -> Dict:
             rows.append({"table": t, "dev": route.dev, "via": route.gateway,
                          "health": p.get("state", "unmonitored") if health else "unmonitored",
                          "since": p.get("since"), "reason": p.get("reason", ""),
+                         "share_why": p.get("share_why", ""),
                          "weight": weights[t],
                          "rotation_share": round(live.get((index, t), shares.get(t, 0.0)), 4),
                          "packets": c.get("packets", 0), "bytes": c.get("bytes", 0),
@@ -136,6 +137,7 @@ def render(st: Dict) -> str:
             out.append(f"  {peer['peer']:<16} {row['dev']:<10} {row['via']:<16} {row['health']:<11} "
                        f"{_when(row['since']):>8} {row['rotation_share']:>8.1%} {row['packets']:>11} "
                        f"{row['bytes']:>14}  {row['reason']}"
+                       + (f"; {row['share_why']}" if row.get("share_why") else "")
                        + (f" [rejected: {_rejected(row['rejected'])}]" if row.get("rejected") else ""))
     if mon["running"] and mon.get("authenticated") is False:
         out.append(f"  warning: hellos are UNAUTHENTICATED (no key file {mon['key_file']}): "

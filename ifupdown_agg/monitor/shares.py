@@ -1,0 +1,278 @@
+"""Each path's share of its peer's traffic, following its free capacity. Pure.
+
+A path is one (peer, table). Its base weight is its link rate (Mbit/s, from
+`agg-weights` or auto); the controller moves the path's weight between a floor
+and that base, once per monitor interval, from the queueing delay our sending
+direction meets on the path:
+
+- the local one: the member NIC's root qdisc backlog over its rate;
+- the remote one: `tx_excess_us`, the growth of the one-way delay the peer
+  measures on our hellos (a bottleneck past our NIC: a switch port, a USB bus).
+
+The larger of the two is the path's delay d. Per path, like a delay-based
+congestion controller:
+
+- d above the target (0.75 ms by default): the link is full. If the queue is
+  our own (we send close to the link's rate, or, without byte counts, every
+  path of the peer is as delayed), the flow's congestion control is the one
+  to answer and the weight stays; otherwise other traffic shares the link:
+  multiplicative decrease, up to halving per interval at twice the target, so a
+  busy link loses its share within a few hundred ms. The overlay takes what is
+  free and does not push the other traffic out of its own link.
+- d below half the target: the link has room: increase, binary-search style
+  (back towards the weight of the last cut quickly, a short plateau there,
+  then accelerating probes up to the base).
+- in between: hold (the hysteresis band that keeps it from oscillating).
+
+The weight never goes below the floor while the path is healthy (2% of the
+peer's healthy base total, at least 1), so the path keeps carrying packets and
+keeps being measured. A down path weighs 0; it comes back at its base weight.
+Fixed weights (`agg-weights W...`) are passed through untouched.
+
+The weights returned are integers proportional to the wanted shares: a path at
+full weight gets its base weight (times an integer factor when a peer's base
+weights sum to less than 100, e.g. 1 1 1 from unknown speeds, so that 2% exists); `why` gives a line per path for `ifagg status`.
+Cost: a few dozen float operations per path per interval (~3 us in CPython).
+
+The monitor, each interval: a Signal per path (tx_excess_us from the hellos;
+Kernel.qdisc_backlogs() and the NIC's rate; the bytes sent through the member
+link from the spreader's counters), update(), the weights into the spreader's
+map when they changed, why() into the health file.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Dict, Hashable, Mapping, Optional, Tuple
+
+Key = Tuple[Hashable, Hashable]          # (peer, table)
+
+TARGET_US = 750.0       # excess queueing delay that counts as "the link is full"
+FLOOR = 0.02            # of the peer's healthy base total
+SELF_UTIL = 0.85        # sending >= this share of the link rate: the queue is ours
+MD_MAX = 0.5            # largest cut per interval
+LEVEL_SPAN = 24         # a standing queue of target x (1 + this) alone takes the largest cut
+STEP_MIN = 0.05         # smallest increase per interval, of the base
+STEP_MAX = 0.5          # largest increase per interval, of the base
+PLATEAU = 3             # intervals held near the weight of the last cut
+RESOLUTION = 100        # a peer's base total below this is scaled up (x an integer)
+
+
+@dataclass
+class Signal:
+    """What one interval tells about one path; None: not known."""
+    tx_excess_us: Optional[float] = None    # from the peer's hellos
+    backlog_bytes: Optional[int] = None     # the member NIC's root qdisc
+    nic_rate_mbps: Optional[float] = None   # the rate that qdisc drains at
+    # What this overlay sent through the path's member link this interval, over all the
+    # peers' paths on that link (the test "is the queue our own" is per link).
+    sent_bytes: Optional[int] = None
+
+
+@dataclass
+class PathState:
+    base: float
+    weight: float
+    w_cut: float = 0.0      # the weight before the last cut
+    hold: int = 0           # intervals left on the plateau / after a cut
+    last_step: float = 0.0
+    d_prev: Optional[float] = None     # the delay of the interval before
+    remote_prev: Optional[float] = None     # the hellos' delay growth of the interval before
+    plateau: int = 0        # intervals to hold when back at the weight of the last cut
+    why: str = "starting: base weight ({share})"
+
+
+def local_delay_us(sig: Signal) -> Optional[float]:
+    if sig.backlog_bytes is None or not sig.nic_rate_mbps:
+        return None
+    return sig.backlog_bytes * 8.0 / sig.nic_rate_mbps
+
+
+def _delay(sig: Signal, st: "PathState") -> Tuple[Optional[float], str]:
+    """The path's delay: the local queue (exact) or the hellos' delay growth, whichever
+    is larger; the hellos' as the smaller of two intervals in a row (one late hello, a
+    busy host's scheduling, is no queue)."""
+    local, remote = local_delay_us(sig), sig.tx_excess_us
+    if remote is not None:
+        remote, st.remote_prev = min(remote, st.remote_prev if st.remote_prev is not None
+                                     else remote), remote
+    else:
+        st.remote_prev = None
+    if local is None and remote is None:
+        return None, ""
+    if remote is None or (local is not None and local >= remote):
+        return local, "local queue"
+    return max(0.0, remote), "path delay"
+
+
+def _ms(us: float) -> str:
+    return f"{us / 1000:.1f} ms"
+
+
+class ShareController:
+    """The weights of every path of an overlay; update() once per interval."""
+
+    def __init__(self, base: Mapping[Key, int], fixed: bool = False, target_us: float = TARGET_US):
+        self.fixed = fixed
+        self.target = target_us
+        self.paths: Dict[Key, PathState] = {k: PathState(float(b), float(b)) for k, b in base.items()}
+        self.up: Dict[Key, bool] = {k: True for k in base}
+        if fixed:
+            for st in self.paths.values():
+                st.why = "fixed weight (agg-weights)"
+
+    def rebase(self, base: Mapping[Key, int]) -> None:
+        """New base weights (a link renegotiated, a peer added or removed): a known path
+        keeps its state, bounded by its new base; a new one starts at its base."""
+        for key in list(self.paths):
+            if key not in base:
+                del self.paths[key]
+                self.up.pop(key, None)
+        for key, b in base.items():
+            st = self.paths.get(key)
+            if st is None:
+                self.paths[key] = PathState(float(b), float(b))
+                self.up[key] = True
+                if self.fixed:
+                    self.paths[key].why = "fixed weight (agg-weights)"
+            else:
+                st.base, st.weight = float(b), min(st.weight, float(b))
+
+    # ---- the interval ----------------------------------------------------------------------
+
+    def update(self, up: Mapping[Key, bool], signals: Mapping[Key, Signal],
+               dt: float) -> Dict[Key, int]:
+        """New integer weights from each path's health and this interval's signals."""
+        for key, st in self.paths.items():
+            was, now = self.up.get(key, True), bool(up.get(key, True))
+            if now and not was:
+                self.paths[key] = PathState(st.base, st.base)
+                st = self.paths[key]
+                st.why = "back up: base weight ({share})"
+            self.up[key] = now
+        if self.fixed:
+            return self.weights()
+        for keys in self._peers().values():
+            healthy = [k for k in keys if self.up[k]]
+            floor = FLOOR * sum(self.paths[k].base for k in healthy)
+            delays = {k: _delay(signals.get(k, Signal()), self.paths[k]) for k in healthy}
+            known = [d for d, _ in delays.values() if d is not None]
+            least = min(known) if known else 0.0
+            for k in keys:
+                st = self.paths[k]
+                if not self.up[k]:
+                    st.why = "down: no share"
+                    continue
+                d, source = delays[k]
+                self._step(st, d, source, least, signals.get(k, Signal()), dt, min(floor, st.base))
+                st.d_prev = d
+        return self.weights()
+
+    def _step(self, st: PathState, d: Optional[float], source: str, least: float,
+              sig: Signal, dt: float, floor: float) -> None:
+        if d is None:
+            self._increase(st)
+            st.why = "no delay signal: " + ("base weight" if st.weight >= st.base else
+                                             "share rising to {share}")
+            return
+        if d > self.target:
+            own = self._own_queue(st, d, least, sig, dt)
+            if own:
+                st.why = f"{source} +{_ms(d)} is our own ({own}): share kept at {{share}}"
+                return
+            before = st.weight
+            cut = self._cut(st, d, sig, dt)
+            st.weight = max(floor, st.weight * (1.0 - cut))
+            if st.weight < before:
+                st.w_cut, st.hold, st.last_step = before, 1, 0.0
+                # A mild cut well above the floor: near a balance, linger there.
+                st.plateau = PLATEAU if cut < MD_MAX and st.weight > 2 * floor else 0
+            st.why = f"{source} +{_ms(d)}: " + ("share at the floor ({share}), kept for measuring"
+                                                 if st.weight <= floor else "share cut to {share}")
+            return
+        if d > self.target / 2:
+            st.why = f"{source} +{_ms(d)}: share held at {{share}}"
+            return
+        self._increase(st)
+        st.why = ("clear: base weight ({share})" if st.weight >= st.base else
+                  f"{source} +{_ms(d)}: share rising to {{share}}")
+
+    def _cut(self, st: PathState, d: float, sig: Signal, dt: float) -> float:
+        """The fraction of the weight to take away: a part for the standing queue above
+        the target, and a part for its growth this interval (the arrivals over the
+        link's rate, as a fraction of it), scaled to what we send there when known."""
+        level = MD_MAX * min(1.0, (d - self.target) / (LEVEL_SPAN * self.target))
+        growth = 0.0
+        if st.d_prev is not None and dt > 0:
+            growth = max(0.0, (d - st.d_prev) / (dt * 1e6))
+        if sig.sent_bytes and dt > 0:
+            growth *= st.base / max(sig.sent_bytes * 8.0 / dt / 1e6, 0.05 * st.base)
+        return min(MD_MAX, level + min(growth, MD_MAX / 2))
+
+    def _own_queue(self, st: PathState, d: float, least: float, sig: Signal, dt: float) -> str:
+        """Why a full queue is this overlay's own, or '' when other traffic shares it."""
+        if sig.sent_bytes is not None and dt > 0:
+            mbps = sig.sent_bytes * 8.0 / dt / 1e6
+            if mbps >= SELF_UTIL * st.base:
+                return f"sending {mbps:.0f} of {st.base:.0f} Mbit/s"
+            return ""
+        if d - least <= self.target:
+            return "every path as delayed"
+        return ""
+
+    @staticmethod
+    def _increase(st: PathState) -> None:
+        if st.hold > 0:
+            st.hold -= 1
+            return
+        if st.weight >= st.base:
+            st.weight = st.base
+            return
+        if st.w_cut and st.weight < 0.95 * st.w_cut:
+            # back towards the weight of the last cut quickly, probes restart small after
+            st.weight = min(st.base, st.weight + max(STEP_MIN * st.base, (st.w_cut - st.weight) / 2))
+            st.last_step = 0.0
+            if st.weight >= 0.95 * st.w_cut:
+                st.hold, st.plateau = st.plateau, 0
+            return
+        step = min(STEP_MAX * st.base, max(STEP_MIN * st.base, 2 * st.last_step))
+        st.weight = min(st.base, st.weight + step)
+        st.last_step = step
+
+    # ---- reading ---------------------------------------------------------------------------
+
+    def _peers(self) -> Dict[Hashable, list]:
+        out: Dict[Hashable, list] = {}
+        for key in self.paths:
+            out.setdefault(key[0], []).append(key)
+        return out
+
+    def weights(self) -> Dict[Key, int]:
+        """Integers in each peer's proportions, the base at full weight; 0 only for a down
+        path; fixed: as given."""
+        if self.fixed:
+            return {k: (int(st.base) if self.up[k] else 0) for k, st in self.paths.items()}
+        out: Dict[Key, int] = {}
+        for keys in self._peers().values():
+            total = sum(self.paths[k].base for k in keys) or 1.0
+            scale = max(1, math.ceil(RESOLUTION / total))     # an integer: base stays base
+            for k in keys:
+                w = self.paths[k].weight
+                out[k] = max(1, int(round(w * scale))) if self.up[k] else 0
+        return out
+
+    def shares(self) -> Dict[Key, float]:
+        """Each path's fraction of its peer's traffic."""
+        weights = self.weights()
+        out: Dict[Key, float] = {}
+        for keys in self._peers().values():
+            total = sum(weights[k] for k in keys)
+            for k in keys:
+                out[k] = weights[k] / total if total else 0.0
+        return out
+
+    def why(self) -> Dict[Key, str]:
+        """One line per path, e.g. 'local queue +2.1 ms: share cut to 12%'."""
+        shares = self.shares()
+        return {k: st.why.format(share=f"{shares[k]:.0%}") for k, st in self.paths.items()}

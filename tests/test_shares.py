@@ -1,0 +1,251 @@
+"""The share controller (monitor/shares.py) on a simulated network. Pure, no clock.
+
+A fluid model in 10 ms steps: three 200 Mbit/s links with a 20 ms tail-drop
+queue each (tbf-like); one greedy overlay flow (AIMD on losses, a loss where
+its packets meet a full queue) spread by the controller's weights; other
+traffic on link 0 only: a greedy TCP-like flow, or a 100 Mbit/s UDP stream.
+The controller runs every 100 ms on what the monitor would read: the queue
+as our NIC's backlog, or as the peer-reported delay growth of the hellos.
+Times below are simulated; nothing measures the wall clock.
+"""
+
+import random
+
+from ifupdown_agg.monitor.shares import ShareController, Signal
+
+STEP, TICK = 0.01, 10            # 10 ms steps, the controller every 10 steps
+PEER = "198.19.255.20"
+
+
+class Net:
+    def __init__(self, rates, weights=None, fixed=False, signal="local", seed=7, jitter_us=0.0,
+                 app_limit=2000.0):
+        self.rates = rates
+        self.keys = [(PEER, 10000 + i) for i in range(len(rates))]
+        self.ctl = ShareController({k: (weights or rates)[i] for i, k in enumerate(self.keys)}, fixed)
+        self.weights = self.ctl.weights()
+        self.q = [0.0] * len(rates)                         # bytes queued per link
+        self.qmax = [r * 1e6 / 8 * 0.02 for r in rates]
+        self.rate, self.cross, self.cross_kind = 50.0, 0.0, None
+        self.sent = [0.0] * len(rates)
+        self.signal, self.rnd, self.t = signal, random.Random(seed), 0.0
+        self.jitter = jitter_us          # noise on the hellos' delay (a busy host's scheduling)
+        self.app_limit = app_limit       # the most the overlay's application offers, Mbit/s
+        self.trace = []          # per tick: (t, shares, overlay Mbit/s per link, cross Mbit/s)
+        self.up = {k: True for k in self.keys}
+        self._acc = [0.0] * (len(rates) + 1)
+
+    def _aimd(self, rate, lost, ceiling):
+        return rate * 0.7 if lost else min(ceiling, rate + 15.0)
+
+    def step(self, kind):
+        if kind != self.cross_kind:
+            self.cross_kind, self.cross = kind, (100.0 if kind == "udp" else 10.0 if kind else 0.0)
+        total = sum(self.weights.values())
+        share = [self.weights[k] / total if self.up[k] else 0.0 for k in self.keys]
+        lost_overlay = lost_cross = False
+        for i, cap in enumerate(self.rates):
+            ours = self.rate * share[i]
+            other = self.cross if i == 0 else 0.0
+            arriving = ours + other
+            self.sent[i] += ours * 1e6 / 8 * STEP
+            self.q[i] += (arriving - cap) * 1e6 / 8 * STEP
+            if self.q[i] > self.qmax[i]:                   # tail drop, shared by arrivals
+                self.q[i] = self.qmax[i]
+                lost_overlay |= self.rnd.random() < ours / arriving
+                lost_cross |= other > 0 and self.rnd.random() < other / arriving
+            self.q[i] = max(0.0, self.q[i])
+            # The link sends at its rate while a queue is left, shared in proportion.
+            out = cap if self.q[i] > 0 else min(cap, arriving)
+            self._acc[i] += out * ours / arriving if arriving else 0.0
+            if i == 0:
+                self._acc[-1] += out * other / arriving if arriving else 0.0
+        self.rate = self._aimd(self.rate, lost_overlay, self.app_limit)
+        if kind == "tcp":
+            self.cross = self._aimd(self.cross, lost_cross, 2000.0)
+
+    def run(self, seconds, kind=None):
+        for _ in range(int(round(seconds / STEP / TICK))):       # bounded
+            for _ in range(TICK):
+                self.step(kind)
+            self.t += STEP * TICK
+            self.tick()
+
+    def tick(self):
+        signals = {}
+        for i, k in enumerate(self.keys):
+            if self.signal == "local":
+                signals[k] = Signal(backlog_bytes=int(self.q[i]), nic_rate_mbps=self.rates[i],
+                                    sent_bytes=int(self.sent[i]))
+            else:                    # a bottleneck past our NIC: only the hellos see it
+                noise = self.rnd.random() * self.jitter
+                signals[k] = Signal(tx_excess_us=self.q[i] * 8 / self.rates[i] + noise,
+                                    sent_bytes=int(self.sent[i]))
+        self.weights = self.ctl.update(self.up, signals, STEP * TICK)
+        self.sent = [0.0] * len(self.rates)
+        shares = self.ctl.shares()
+        self.trace.append((round(self.t, 2), [shares[k] for k in self.keys],
+                           [a / TICK for a in self._acc[:-1]], self._acc[-1] / TICK))
+        self._acc = [0.0] * (len(self.rates) + 1)
+
+    def between(self, start, end):
+        return [row for row in self.trace if start < row[0] <= end + 1e-9]
+
+
+def direction_changes(values, swing=1e-9):
+    """How often a sequence turns from rising to falling or back by more than `swing`
+    from its last extreme (smaller wiggles are not counted)."""
+    changes, last, ext = 0, 0, values[0]
+    for v in values[1:]:
+        d = (v > ext + swing) - (v < ext - swing)
+        if d and last and d != last:
+            changes += 1
+        if d:
+            last, ext = d, v
+        elif (v - ext) * last > 0:
+            ext = v                     # still going the same way
+    return changes
+
+
+def mean(xs):
+    xs = list(xs)
+    return sum(xs) / len(xs)
+
+
+def _check_busy_then_clear(net):
+    net.run(5)
+    assert all(abs(s - 1 / 3) < 0.02 for s in net.trace[-1][1])          # clear: rates rule
+    net.run(10, "tcp")
+    busy = net.between(5, 15)
+    assert busy[4][1][0] < 0.10               # cut within 5 intervals (500 ms simulated)
+    assert min(row[1][0] for row in busy) >= 0.015                        # never 0: measured
+    steady = net.between(8, 15)
+    assert direction_changes([row[1][0] for row in steady]) <= 4          # no oscillation
+    assert mean(row[3] for row in steady) >= 0.9 * 200                    # the other flow keeps its link
+    assert mean(sum(row[2]) for row in steady) >= 0.9 * 400               # we keep links 1 and 2
+    net.run(10)
+    clear = net.between(15, 25)
+    assert clear[7][1][0] > 0.30              # back within 8 intervals
+    assert direction_changes([row[1][0] for row in net.between(18, 25)]) == 0
+    assert mean(sum(row[2]) for row in net.between(18, 25)) >= 0.9 * 600
+
+
+def test_a_busy_link_loses_its_share_and_gets_it_back_local_queue():
+    _check_busy_then_clear(Net([200, 200, 200]))
+
+
+def test_the_same_from_the_hellos_alone():
+    # No local backlog and no byte counts: the path delay growth decides, against the
+    # peer's least delayed path.
+    _check_busy_then_clear(Net([200, 200, 200], signal="hellos"))
+
+
+def test_a_udp_stream_at_half_the_link_keeps_its_rate_and_we_take_the_rest():
+    net = Net([200, 200, 200])
+    net.run(3)
+    net.run(22, "udp")
+    steady = net.between(8, 25)
+    assert mean(row[3] for row in steady) >= 0.9 * 100                    # UDP delivered
+    assert mean(sum(row[2]) for row in steady) >= 0.85 * 500
+    assert min(row[1][0] for row in steady) >= 0.015
+    # Around the balance the weight probes and backs off, by small steps: no swings of
+    # more than 5 points of share, and the share stays within 40% of its mean.
+    shares = [row[1][0] for row in steady]
+    assert direction_changes(shares, swing=0.05) <= 2
+    assert max(shares) <= 1.4 * mean(shares) and min(shares) >= 0.6 * mean(shares)
+    assert abs(mean(row[2][0] for row in steady) - 100) <= 15      # we fill what UDP leaves
+
+
+def test_unequal_links_keep_their_rate_weights_under_their_own_queues():
+    net = Net([100, 250, 250])
+    net.run(10)
+    for row in net.between(2, 10):
+        assert [round(s, 2) for s in row[1]] == [0.17, 0.42, 0.42]
+    assert mean(sum(row[2]) for row in net.between(2, 10)) >= 0.9 * 600
+
+
+def test_fixed_weights_are_untouched():
+    net = Net([200, 200, 200], weights=[1, 3, 2], fixed=True)
+    net.run(5, "tcp")
+    assert all(row[1] == [1 / 6, 3 / 6, 2 / 6] for row in net.trace)
+    assert net.ctl.weights() == {net.keys[0]: 1, net.keys[1]: 3, net.keys[2]: 2}
+    assert set(net.ctl.why().values()) == {"fixed weight (agg-weights)"}
+
+
+def test_never_zero_while_healthy_and_zero_when_down():
+    keys = [(PEER, 1), (PEER, 2), ("other", 1)]
+    ctl = ShareController({keys[0]: 1, keys[1]: 1, keys[2]: 1})   # auto gave equal weights
+    hot = Signal(backlog_bytes=10 ** 6, nic_rate_mbps=100, sent_bytes=0)   # 80 ms, not ours
+    for _ in range(50):
+        w = ctl.update({k: True for k in keys}, {k: hot for k in keys}, 0.1)
+    assert all(v >= 1 for v in w.values())
+    w = ctl.update({keys[0]: False, keys[1]: True, keys[2]: True}, {keys[1]: hot}, 0.1)
+    assert w[keys[0]] == 0 and w[keys[1]] >= 1
+    assert ctl.why()[keys[0]] == "down: no share"
+    w = ctl.update({k: True for k in keys}, {}, 0.1)
+    assert w[keys[0]] > 10 * w[keys[1]]      # back up at its base weight, the other at the floor
+
+
+def test_why_tells_the_delay_and_the_share():
+    keys = [(PEER, 1), (PEER, 2)]
+    ctl = ShareController({keys[0]: 200, keys[1]: 200})
+    ctl.update({k: True for k in keys}, {keys[0]: Signal(tx_excess_us=2100), keys[1]: Signal(0)}, 0.1)
+    why = ctl.why()
+    assert why[keys[0]] == "path delay +2.1 ms: share cut to 49%"
+    assert why[keys[1]] == "clear: base weight (51%)"
+    ctl.update({k: True for k in keys}, {keys[0]: Signal(backlog_bytes=50_000, nic_rate_mbps=200,
+                                                          sent_bytes=2_400_000)}, 0.1)
+    assert ctl.why()[keys[0]].startswith("local queue +2.0 ms is our own (sending 192 of 200 Mbit/s)")
+    assert ctl.why()[keys[1]] == "no delay signal: base weight"
+
+
+def test_rebase_keeps_state_and_bounds_it():
+    keys = [(PEER, 1), (PEER, 2)]
+    ctl = ShareController({keys[0]: 200, keys[1]: 200})
+    hot = Signal(tx_excess_us=20_000, sent_bytes=0)
+    for _ in range(3):
+        ctl.update({k: True for k in keys}, {keys[0]: hot, keys[1]: Signal(0)}, 0.1)
+    cut = ctl.paths[keys[0]].weight
+    assert cut < 100
+    ctl.rebase({keys[0]: 200, keys[1]: 50, (PEER, 3): 100})     # link 2 renegotiated down
+    assert ctl.paths[keys[0]].weight == cut and ctl.paths[keys[1]].weight == 50
+    assert ctl.weights()[(PEER, 3)] > 0
+    ctl.rebase({keys[0]: 200})
+    assert list(ctl.weights()) == [keys[0]]
+
+
+def test_without_byte_counts_only_a_path_more_delayed_than_the_others_is_cut():
+    keys = [(PEER, 1), (PEER, 2), (PEER, 3)]
+    ctl = ShareController({k: 200 for k in keys})
+    up = {k: True for k in keys}
+    ctl.update(up, {k: Signal(tx_excess_us=5000) for k in keys}, 0.1)     # our own queues
+    assert set(ctl.weights().values()) == {200}      # full weight: the base
+    assert ctl.why()[keys[0]] == "path delay +5.0 ms is our own (every path as delayed): share kept at 33%"
+    ctl.update(up, {keys[0]: Signal(tx_excess_us=9000), keys[1]: Signal(tx_excess_us=1000),
+                    keys[2]: Signal(tx_excess_us=1000)}, 0.1)
+    w = ctl.weights()
+    assert w[keys[0]] < w[keys[1]] == w[keys[2]] == 200
+
+
+def test_changing_cross_traffic_every_5_s_for_60_s():
+    net = Net([200, 200, 200])
+    for k in range(12):                       # off, on, off, ... 5 s each
+        net.run(5, "tcp" if k % 2 else None)
+    for k in range(1, 12):
+        period = net.between(5 * k, 5 * k + 5)
+        if k % 2:
+            assert period[4][1][0] < 0.10, k      # cut within 5 intervals
+        else:
+            assert period[7][1][0] > 0.30, k      # back within 8
+        assert min(row[1][0] for row in period) >= 0.015
+        assert direction_changes([row[1][0] for row in period[10:]], swing=0.05) <= 2
+
+
+def test_noisy_hellos_on_clear_links_cost_little_share():
+    # Up to 2 ms of scheduling noise on every hello, no cross traffic, a flow of 300 Mbit/s
+    # that fills no link (so no queue counts as "our own"): small, short cuts only.
+    net = Net([200, 200, 200], signal="hellos", jitter_us=2000, app_limit=300)
+    net.run(10)
+    rows = net.between(1, 10)
+    assert all(min(row[1]) >= 0.2 for row in rows)
+    assert mean(sum(row[2]) for row in rows) >= 0.95 * 300
