@@ -34,6 +34,7 @@ CELLS = {"2x300/whole": ([300, 300], "64kb"), "2x300/serialised": ([300, 300], "
          "1000+100/whole": ([1000, 100], "64kb"), "1000+100/serialised": ([1000, 100], "3kb"),
          "3x100/serialised": ([100, 100, 100], "3kb"), "2xveth/unshaped": ([0, 0], "64kb")}
 COMPETITORS = ["overlay-bpf", "overlay-nft", "mptcp", "single-link"]
+EXTRA: list = []        # --overlay-option: extra stanza lines, for experiments
 OVERLAY_DST = "198.19.255.20"
 
 
@@ -50,7 +51,8 @@ def stanza(me: int, n: int, spread: str) -> str:
                      for h in (10, 20))
     return (f"auto tun0\niface tun0 inet static\n    address 198.19.255.{me}\n"
             f"    netmask 255.255.255.255\n    fakenet 198.19.255.0/24\n"
-            f"    table {tables}\n    rspec {rspec}\n    agg-spread {spread}\n")
+            f"    table {tables}\n    rspec {rspec}\n    agg-spread {spread}\n"
+            + "".join(f"    {o}\n" for o in EXTRA))
 
 
 def use_spread(hosts, n: int, spread: str, first: bool) -> None:
@@ -156,7 +158,14 @@ def main() -> int:
     ap.add_argument("--reps", type=int, default=3)
     ap.add_argument("--seconds", type=float, default=4)
     ap.add_argument("--out", default=os.path.join(HERE, "results"))
+    ap.add_argument("--overlay-option", action="append", default=[], metavar="'NAME VALUE'",
+                    help="an extra stanza option for the overlay (repeatable)")
+    ap.add_argument("--competitor", action="append", choices=COMPETITORS,
+                    help="run only these (repeatable; default all)")
     args = ap.parse_args()
+    EXTRA.extend(args.overlay_option)
+    if args.competitor:
+        COMPETITORS[:] = args.competitor
     if os.geteuid() != 0:
         ap.error("needs root (it creates network namespaces)")
     commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=REPO, capture_output=True,

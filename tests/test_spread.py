@@ -1,4 +1,4 @@
-"""The BPF spreader's pure parts: runs, the GSO limit, the choice of spreader, the
+"""The BPF spreader's pure parts: runs, the choice of spreader, the
 device MTU, the map values; and agg-spread auto falling back to nft when the kernel
 refuses the program (in the memory kernel)."""
 
@@ -28,12 +28,6 @@ def test_runs_last_about_80_us_on_their_link():
     assert spread.runs([1, 0, 3], 12_000) == [4000, 0, 12_000]     # 0 keeps a path out
     assert spread.runs([0, 0], 12_000) == [0, 0]
     assert spread.top_run([300, None]) == spread.UNKNOWN_RUN
-
-
-@pytest.mark.parametrize("rates, segs", [([300, 300], 2), ([1000, 1000], 6), ([100, 100, 100], 2),
-                                         ([10_000, 10_000], 64), ([1000, 100], 2)])
-def test_the_gso_limit_fits_the_shortest_run(rates, segs):
-    assert spread.gso_segs(spread.runs(rates, spread.top_run(rates)), True) == segs
 
 
 def test_auto_takes_bpf_where_it_can_and_says_why_not():

@@ -19,8 +19,6 @@ from ifupdown_agg.core.spreader import MAX_PATHS, MAX_PEERS, Spreader
 # 6-12 KB runs retransmitted 5x more.
 RUN_SECONDS = 80e-6
 UNKNOWN_RUN = 12_000        # bytes, for the largest weight when link rates are unknown
-SEGMENT = 1448              # the TCP payload of a 1500-byte MTU segment
-MIN_GSO, MAX_GSO, UNKNOWN_GSO = 2, 64, 8
 
 
 def choose(wanted: str, program: Optional[str], tables: int, peers: int) -> Tuple[str, str, str]:
@@ -54,14 +52,6 @@ def runs(weights: Sequence[int], top: int) -> List[int]:
     return [max(1, round(w * top / heaviest)) if w > 0 else 0 for w in weights]
 
 
-def gso_segs(path_runs: Sequence[int], rates_known: bool) -> int:
-    """The overlay device's GSO limit: one GSO packet within the shortest run."""
-    if not rates_known:
-        return UNKNOWN_GSO
-    shortest = min((r for r in path_runs if r > 0), default=UNKNOWN_RUN)
-    return max(MIN_GSO, min(MAX_GSO, shortest // SEGMENT))
-
-
 def explain(devs: Sequence[str], rates: Sequence[Optional[int]], path_runs: Sequence[int],
             gso: int) -> str:
     """The plan's note on what agg-spread and agg-gso-max-segs auto chose, and why."""
@@ -69,8 +59,8 @@ def explain(devs: Sequence[str], rates: Sequence[Optional[int]], path_runs: Sequ
                          for d, rate, r in zip(devs, rates, path_runs))
     basis = ("about 80 us of each link" if all(rates)
              else f"link rates unknown, {UNKNOWN_RUN} B for the heaviest weight")
-    return (f"agg-spread bpf: runs of {per_link} ({basis}); agg-gso-max-segs auto: {gso}, "
-            f"one GSO packet within the shortest run")
+    return (f"agg-spread bpf: weights of {per_link} ({basis}); agg-gso-max-segs auto: {gso}, "
+            f"about 60 us of the slowest link")
 
 
 def spreader(iface: str, peer_paths: Dict[Tuple[int, str], List[Tuple[str, str]]],
