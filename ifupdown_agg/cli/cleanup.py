@@ -62,6 +62,9 @@ def recorded() -> List[str]:
         return []
     names = set()
     for entry in entries:
+        if entry.startswith(".") and entry.count(".") >= 2:
+            names.add(entry[1:].rsplit(".", 1)[0])   # a killed save's temporary: .NAME.XXXXXX
+            continue
         if entry.startswith("."):
             continue
         for suffix in SIDE_FILES + ("json",):
@@ -148,6 +151,12 @@ def _remove_files(args, names: List[str]) -> List[str]:
     from ifupdown_agg.core import record
     paths = [record.path_for(n) for n in names]
     paths += [os.path.join(record.STATE_DIR, f"{n}.{s}") for n in names for s in SIDE_FILES]
+    try:        # what a save() killed between writing and renaming left behind
+        entries = os.listdir(record.STATE_DIR)
+    except OSError:
+        entries = []
+    paths += [os.path.join(record.STATE_DIR, e) for n in names for e in entries
+              if e.startswith(f".{n}.")]
     present = [p for p in paths if os.path.exists(p)]
     for path in present:
         print(f"rm {path}")

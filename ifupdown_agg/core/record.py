@@ -58,10 +58,16 @@ def keys() -> List[str]:
 
 
 def remove(iface: str) -> None:
+    """The record, and any half-written copy a killed save() left behind."""
     try:
-        os.unlink(path_for(iface))
-    except FileNotFoundError:
-        pass
+        names = [n for n in os.listdir(STATE_DIR) if n.startswith(f".{iface}.")]
+    except OSError:
+        names = []
+    for name in [os.path.basename(path_for(iface))] + names:
+        try:
+            os.unlink(os.path.join(STATE_DIR, name))
+        except FileNotFoundError:
+            pass
 
 
 def merge(made: List[Op], applied: List[Op]) -> List[Op]:
