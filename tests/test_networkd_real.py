@@ -111,6 +111,9 @@ def test_networkctl_reload_and_post_apply_take_a_changed_config(cluster):
     assert "7100:" in rules and "lookup 20003" in rules and "lookup 10000" not in rules
     routes = a.host.run(["ip", "-o", "route", "show", "table", "all"]).stdout
     assert "table 20000" in routes and "table 10000" not in routes
+    for _ in range(10):     # bounded: the monitors restart with the new tables
+        if a.host.run(["ping", "-c", "1", "-W", "1", VIRT["b"]], check=False).returncode == 0:
+            break
     a.host.run(["ping", "-c", "8", "-i", "0.1", "-W", "2", VIRT["b"]])   # two per link
     assert set(carried(a)) == {20000, 20001, 20002, 20003}
     assert all(ln["packets"] > 0 for ln in carried(a).values())
