@@ -90,10 +90,13 @@ def unpack_peer(value: bytes) -> Tuple[int, List[Tuple[int, str, int, int]]]:
 
 # ---- bpf(2) ---------------------------------------------------------------------------
 
-_libc = ctypes.CDLL(None, use_errno=True)
+_libc = None     # loaded on first use: the hooks import this module at every ifup
 
 
 def _bpf(cmd: int, attr: bytes) -> Tuple[int, bytes]:
+    global _libc
+    if _libc is None:
+        _libc = ctypes.CDLL(None, use_errno=True)
     nr = _SYSCALL.get(platform.machine())
     if nr is None:
         raise OSError(errno.ENOSYS, f"bpf(2) number unknown on {platform.machine()}")
@@ -290,17 +293,14 @@ def observe_into(obs, devs: Sequence[str], names: Dict[int, str]) -> None:
 def write(spreader: Spreader, index_of, drop: Sequence[str] = ()) -> None:
     """Write every peer of `spreader` into its program's map (one update each),
     and remove the peers in `drop`; `index_of` maps a NIC name to its ifindex."""
-    found = prog_id(spreader.dev)
-    if found is None:
-        raise ApplyError(f"no spreader program on {spreader.dev}")
-    maps = Maps(found)
+    steering = Steering(spreader.dev, index_of)
     try:
         for virt, slot, paths in spreader.peers:
-            maps.put_peer(virt, pack_peer(slot, [(index_of(d), g, r, r) for d, g, r in paths]))
+            steering.write(virt, slot, [(d, g, r, r) for d, g, r in paths])   # live = base
         for virt in drop:
-            maps.drop_peer(virt)
+            steering.maps.drop_peer(virt)
     finally:
-        maps.close()
+        steering.close()
 
 
 def apply(action: str, spreader: Spreader, old: Optional[Spreader], index_of) -> None:

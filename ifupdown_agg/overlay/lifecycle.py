@@ -15,7 +15,7 @@ from ifupdown_agg.monitor import service as monitor
 from ifupdown_agg.overlay import plan
 from ifupdown_agg.core import record as state
 from ifupdown_agg.core import transaction
-from ifupdown_agg.kernel import bpf, tun as tundev
+from ifupdown_agg.kernel import tun as tundev
 from ifupdown_agg.errors import ConfigError, Location, SpreaderError
 from ifupdown_agg.core.objects import DEVICE_ALIAS, TunDevice
 from ifupdown_agg.core.ops import Op
@@ -56,6 +56,7 @@ def up(loaded: Loaded, kernel, executor) -> Tuple[List[Op], plan.Desired]:
     except SpreaderError as err:
         if loaded.cfg.spread != "auto":
             raise
+        from ifupdown_agg.kernel import bpf
         bpf.mark_unusable(str(err))
         print(f"{loaded.cfg.iface}: the BPF spreader cannot be used here ({err}); "
               "spreading with nftables instead", file=sys.stderr)

@@ -73,15 +73,6 @@ def spreader(iface: str, peer_paths: Dict[Tuple[int, str], List[Tuple[str, str]]
     return Spreader(iface, peers, program or "")
 
 
-def rerun(current: Spreader, virt: str, weights: Sequence[int], top: int) -> Spreader:
-    """The same spreader with one peer's runs set from new weights (the monitor)."""
-    path_runs = runs(weights, top)
-    peers = tuple((v, slot, tuple((d, g, r) for (d, g, _), r in zip(paths, path_runs)))
-                  if v == virt else (v, slot, paths)
-                  for v, slot, paths in current.peers)
-    return Spreader(current.dev, peers, current.program)
-
-
 def device_mtu(mode: str, iface: str, current: Optional[int],
                member_mtus: Sequence[Optional[int]]) -> Tuple[Optional[int], str]:
     """(the overlay device's MTU, a note) with bpf; None leaves the MTU alone.
