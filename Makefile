@@ -12,11 +12,13 @@ vm-test:
 	/usr/bin/python3 -m pytest -v -m vm tests/vm
 
 bench:
-	tools/deps demo mptcpize python3-matplotlib
+	tools/deps bench
+	tools/build-bpf
 	/usr/bin/python3 bench/run.py
 
 bench-quick:
-	tools/deps demo mptcpize python3-matplotlib
+	tools/deps bench
+	tools/build-bpf
 	/usr/bin/python3 bench/run.py --quick
 
 package-test:

@@ -9,8 +9,8 @@ its two spreaders are switched in place (`agg-spread bpf|nft`, `ifagg up`). CPU 
 busy time of the whole machine (/proc/stat: everything but idle and iowait) per Gbit
 delivered, both directions summed for --bidir. Not a test: nothing here asserts.
 
-  sudo python3 bench/datapath.py                    every cell (~20 minutes)
-  sudo python3 bench/datapath.py --cell 2x300/serialised --reps 1
+  # python3 bench/datapath.py                    every cell (~20 minutes)
+  # python3 bench/datapath.py --cell 2x300/serialised --reps 1
 """
 
 from __future__ import annotations

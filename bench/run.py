@@ -28,10 +28,10 @@ shapings: whole (tbf burst 64kb passes a GSO packet whole) and serialised
 (burst 3kb sends segment by segment, as a real NIC does).
 
 examples:
-  sudo python3 bench/run.py                       everything (about 25 minutes)
-  sudo python3 bench/run.py --quick               1 repetition, 3 s flows, 4x200 only
-  sudo python3 bench/run.py -w single -l 100+224 -s serialised
-  sudo nice -n 10 python3 bench/run.py -w cross -w changing --no-latest --spread bpf
+  # python3 bench/run.py                       everything (about 25 minutes)
+  # python3 bench/run.py --quick               1 repetition, 3 s flows, 4x200 only
+  # python3 bench/run.py -w single -l 100+224 -s serialised
+  # nice -n 10 python3 bench/run.py -w cross -w changing --no-latest --spread bpf
                                                   issue #19's workloads, one spreading design
 """
 
@@ -102,7 +102,7 @@ def _meta(args, commit: str, dirty: str, started: float, when) -> dict:
                       if ln.startswith("model name")), platform.processor())
     mem = next(ln.split()[1] for ln in open("/proc/meminfo") if ln.startswith("MemTotal"))
     return {"when": when.strftime("%Y-%m-%d %H:%M UTC"), "commit": commit + (" (dirty)" if dirty else ""),
-            "command": "sudo python3 bench/run.py " + " ".join(sys.argv[1:]),
+            "command": "python3 bench/run.py " + " ".join(sys.argv[1:]),
             "machine": f"{os.cpu_count()} cores, {cpu_model}, {int(mem) // 1024 // 1024} GiB",
             "kernel": platform.release(), "reps": args.reps, "seconds": args.seconds,
             "load": f"{args.load_start} at the start, {_load()} at the end",
