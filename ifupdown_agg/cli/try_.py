@@ -7,6 +7,8 @@ session that started it goes away (SIGHUP, or its input ends), SIGINT or SIGTERM
 every applied op is undone newest first, the state directory's records and
 monitor options are put back byte for byte, the monitors that ran before run
 again, and the kernel's view of our objects is compared with the one taken before.
+A USB gadget that the try made or replaced is deleted and the one before made again
+from its record, its interface given back what it had (usb/converge.py).
 """
 
 from __future__ import annotations
@@ -113,11 +115,15 @@ def _read(path: str) -> Optional[bytes]:
 class Snapshot:
     """The state directory's files and the kernel's view of our objects, before the try."""
 
-    def __init__(self, kernel, overlays: List[str]):
+    def __init__(self, kernel, overlays: List[str], usbs: List[str] = ()):
         from ifupdown_agg.core.memory import kernel_objects
         self.files: Dict[str, Optional[bytes]] = {p: _read(p) for p in _state_files()}
         self.objects = kernel_objects(kernel.observe())
         self.monitors = {name: _monitor_running(name) for name in overlays}
+        self.usb = None
+        if usbs:
+            from ifupdown_agg.usb.converge import Before
+            self.usb = Before(list(usbs), kernel)
         self.touched: Optional[set] = None     # the files the apply changed, once known
 
     def applied(self) -> None:
@@ -165,9 +171,6 @@ def preflight(targets, interfaces: str, kernel) -> None:
     """Plan every stanza as a dry run first: refuse what could not be put back."""
     from ifupdown_agg.core.executor import RecordingExecutor
     for name, kind in targets:
-        if kind == stanzas.USB:
-            raise AggError(f"{name}: `ifagg try` does not handle USB link stanzas yet; "
-                           "use ifup/ifdown for them")
         planned = RecordingExecutor()
         stanzas.up(name, kind, interfaces, kernel, planned)
         bad = unrestorable(planned.ops)
@@ -183,8 +186,12 @@ def revert(snap: Snapshot, applied, kernel, executor, overlays: List[str]) -> Li
     from ifupdown_agg.monitor import service as monitor
     for name in overlays:
         monitor.stop(name)      # before the nft tables it rewrites change back
+    if snap.usb is not None:
+        snap.usb.quiet()
     undo = [u for u in (op.inverse() for op in reversed(applied)) if u is not None]
     result = executor.run(undo, rollback=False)
+    if snap.usb is not None:
+        snap.usb.put_back(result.applied, kernel, executor, tell)
     snap.restore_files()
     for name in overlays:
         if snap.monitors.get(name):
@@ -201,7 +208,7 @@ def trial(targets, interfaces: str, kernel, executor, decide, hold=None) -> int:
     overlays = [n for n, k in targets if k == stanzas.OVERLAY]
     with hold(f"ifagg try {names}"):
         preflight(targets, interfaces, kernel)
-        snap = Snapshot(kernel, overlays)
+        snap = Snapshot(kernel, overlays, [n for n, k in targets if k == stanzas.USB])
         applied = _apply(targets, interfaces, kernel, executor, snap, overlays)
         snap.applied()
     if not applied:
@@ -289,8 +296,8 @@ class Try(Command):
                    "change when `ifagg confirm` runs (or Enter is pressed on the terminal) "
                    "within the timeout; otherwise, or when the terminal or SSH session goes "
                    "away, revert to exactly the state before: the kernel objects, the records "
-                   "in the state directory and the link monitors. One try at a time; overlay "
-                   "and bond stanzas (not USB links). Exit 0 when kept, 1 when reverted or "
+                   "in the state directory, the link monitors, and USB gadgets with their "
+                   "interfaces. One try at a time. Exit 0 when kept, 1 when reverted or "
                    "refused.")
 
     def add_arguments(self, p) -> None:
@@ -309,10 +316,6 @@ class Try(Command):
         if not args.timeout > 0:
             raise AggError(f"try: --timeout {args.timeout:g}: give a number of seconds above 0")
         targets = stanzas.ours(args.interfaces, args.iface, only_auto=args.all)
-        if args.all:    # named, a USB stanza is refused; with -a it is left to ifup
-            for name in [n for n, k in targets if k == stanzas.USB]:
-                tell(f"{name}: a USB link stanza: left to ifup/ifdown")
-            targets = [(n, k) for n, k in targets if k != stanzas.USB]
         waiter = Waiter(args.timeout)   # first: a confirm right after the claim finds it
         try:
             claim([n for n, _ in targets], time.time() + args.timeout)
