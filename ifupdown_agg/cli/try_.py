@@ -13,6 +13,7 @@ from its record, its interface given back what it had (usb/converge.py).
 
 from __future__ import annotations
 
+import argparse
 import contextlib
 import json
 import os
@@ -292,13 +293,31 @@ def _isatty() -> bool:
 class Try(Command):
     name = "try"
     help = "apply stanzas, and revert them unless confirmed in time"
-    description = ("Apply the stanzas as `ifagg up` does and print what changed. Keep the "
-                   "change when `ifagg confirm` runs (or Enter is pressed on the terminal) "
-                   "within the timeout; otherwise, or when the terminal or SSH session goes "
-                   "away, revert to exactly the state before: the kernel objects, the records "
-                   "in the state directory, the link monitors, and USB gadgets with their "
-                   "interfaces. One try at a time. Exit 0 when kept, 1 when reverted or "
-                   "refused.")
+    formatter_class = argparse.RawDescriptionHelpFormatter
+    description = """\
+Apply the stanzas as `ifagg up` does (overlays, bonds, USB gadget links), print
+each change, and wait. The changes are kept when `ifagg confirm` runs (from any
+shell) or Enter is pressed on this terminal within the timeout.
+
+Otherwise, at the timeout, or at once when the terminal or SSH session goes away
+(a hangup), on Ctrl-C or on SIGTERM, every change is undone newest first and the
+state before is put back exactly: the kernel objects (rules, routes, nft tables,
+bond settings and ports, USB gadgets and their interfaces), the records in the
+state directory and the link monitors. It prints "reverted (why)", and anything
+that still differs, and exits 1.
+
+One try at a time: another is refused while one is pending. A change whose undo
+is unknown (the kernel has drifted from the record) is refused before anything
+changes. A new USB gadget's interface does not get the stanza's address (ifup
+sets that). A try killed with SIGKILL cannot revert: `ifagg up` with the old
+stanza, or `ifagg down`, repairs by hand. Exit 0 when kept, 1 when reverted or
+refused."""
+    epilog = """\
+examples:
+  ifagg try tun0                apply tun0's stanza; keep it with Enter, or with
+                                `ifagg confirm` from another shell, within 120 s
+  ifagg try --timeout 30 bond0  the same for a bond, with 30 s to confirm
+  ifagg try -a                  every auto stanza of ours at once"""
 
     def add_arguments(self, p) -> None:
         p.add_argument("iface", nargs="*", metavar="STANZA", help="stanzas to apply")
