@@ -147,3 +147,22 @@ def test_a_gadget_without_a_record_is_refused_before_anything_changes(tmp_path, 
 def test_the_real_side_is_configfs_and_the_memory_kernel_gets_its_own():
     assert isinstance(converge.side_for(kernel()), converge.MemorySide)
     assert isinstance(converge.side_for(object()), converge.ConfigfsSide)
+
+
+def test_a_new_gadget_that_gets_no_interface_gives_the_old_one_back(tmp_path, state):
+    from ifupdown_agg.config import ifaces_file
+    from ifupdown_agg.usb.gadget import GadgetError
+    k = kernel()
+    up_as_ifupdown(k, interfaces(tmp_path, OLD))
+    old, before = k.gadgets["usbg0"], view(k, state)[:3]
+
+    class NoInterface(converge.MemorySide):
+        def settle(self, obj, say):
+            if obj.host_addr == NEW:
+                raise GadgetError("usbg0: bound, but the kernel made no network interface")
+
+    raw = ifaces_file.read(interfaces(tmp_path, NEW)).find("usbg0").options
+    with pytest.raises(AggError, match="no network interface"):
+        converge.up("usbg0", raw, k, RealExecutor(k), print, side=NoInterface(k))
+    assert view(k, state)[:3] == before and k.gadgets["usbg0"] == old
+    assert converge.recorded_gadget("usbg0") == old

@@ -188,7 +188,7 @@ def revert(snap: Snapshot, applied, kernel, executor, overlays: List[str]) -> Li
     for name in overlays:
         monitor.stop(name)      # before the nft tables it rewrites change back
     if snap.usb is not None:
-        snap.usb.quiet()
+        snap.usb.quiet(applied)
     undo = [u for u in (op.inverse() for op in reversed(applied)) if u is not None]
     result = executor.run(undo, rollback=False)
     if snap.usb is not None:

@@ -24,6 +24,7 @@ from ifupdown_agg.core import record as state
 from ifupdown_agg.core import transaction
 from ifupdown_agg.core.objects import Address, BridgePort, LinkAttrs, LinkInfo, UsbGadget
 from ifupdown_agg.core.ops import Action, Op
+from ifupdown_agg.errors import AggError
 from ifupdown_agg.usb import lifecycle
 from ifupdown_agg.usb.gadget import CONFIGFS, GadgetError, GadgetSpec, addresses, gadget_name
 from ifupdown_agg.usb.options import USBNET_TABLE
@@ -140,8 +141,20 @@ def _gadget(iface: str, spec: GadgetSpec, kernel, executor, say: Say, side) -> L
         return ops
     before = kernel.observe().links.get(iface) if present else None
     side.watch(iface, False)            # the watch of the old gadget goes with it
-    done = transaction.up(iface, kernel, executor, lambda obs, made: ops).ops
-    settle(want, before, kernel, executor, say, side)
+    try:
+        done = transaction.up(iface, kernel, executor, lambda obs, made: ops).ops
+    except AggError:                    # all undone: the old gadget is back, unnamed
+        if present:
+            settle(have, before, kernel, executor, say, side)
+        raise
+    try:
+        settle(want, before, kernel, executor, say, side)
+    except (AggError, OSError):         # made but unusable: the old one again, as before
+        back = [Op(Action.DEL, want)] + ([Op(Action.ADD, have)] if present else [])
+        transaction.up(iface, kernel, executor, lambda obs, made: back)
+        if present:
+            settle(have, before, kernel, executor, say, side)
+        raise
     return done
 
 
@@ -173,10 +186,13 @@ class Before:
         links = kernel.observe().links
         self.links: Dict[str, Optional[LinkInfo]] = {n: links.get(n) for n in names}
         self.watched = {n: self.side.watching(n) for n in names}
+        self.changed: set = set()
 
-    def quiet(self) -> None:
-        """Before the undo: the watches stop, so none bounces a gadget that is going."""
-        for name in self.watched:
+    def quiet(self, applied: List[Op]) -> None:
+        """Before the undo: the watches of the gadgets it changes stop, so none bounces a
+        gadget that is going (the others are left alone: a new watch bounces its link)."""
+        self.changed = {op.obj.iface for op in applied if isinstance(op.obj, UsbGadget)}
+        for name in sorted(self.changed):
             self.side.watch(name, False)
 
     def put_back(self, undone: List[Op], kernel, executor, say: Say) -> None:
@@ -185,6 +201,6 @@ class Before:
         for op in undone:
             if op.action is Action.ADD and isinstance(op.obj, UsbGadget):
                 settle(op.obj, self.links.get(op.obj.iface), kernel, executor, say, self.side)
-        for name, on in self.watched.items():
-            if on:
+        for name in sorted(self.changed):
+            if self.watched.get(name):
                 self.side.watch(name, True)
