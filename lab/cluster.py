@@ -79,6 +79,11 @@ class Host:
 
     def in_private_mounts(self, cmd: Sequence[str], check: bool = True,
                           timeout: float = DEFAULT_TIMEOUT) -> subprocess.CompletedProcess:
+        return self.run(self.private_mounts(cmd), check, timeout)
+
+    def private_mounts(self, cmd: Sequence[str]) -> List[str]:
+        """CMD under a private mount namespace with the host's /etc/network, /run and
+        the ifagg shim bound in: how ifupdown and ifagg run on this host (no netns exec)."""
         d = self.dir
         binds = (f"mount --bind {d}/etc-network /etc/network && "
                  f"mount --bind {d}/run /run && "
@@ -87,8 +92,7 @@ class Host:
             # `ip netns exec` mounts a fresh /sys, without configfs: USB gadgets need it.
             binds += f"mount -t configfs configfs {CONFIGFS} && "
         binds += "exec \"$@\""
-        return self.run(["unshare", "-m", "--propagation", "private", "sh", "-c", binds, "_"]
-                        + list(cmd), check, timeout)
+        return ["unshare", "-m", "--propagation", "private", "sh", "-c", binds, "_"] + list(cmd)
 
     def ifup(self, iface: str, check: bool = True, verbose: bool = False):
         args = ["ifup", "--state-dir", f"{self.dir}/ifstate"] + (["-v"] if verbose else []) + [iface]

@@ -115,3 +115,25 @@ def test_the_quick_start_runs_as_written_on_two_hosts():
         for host in (a, b):
             host.in_private_mounts(CLEAN + ["ifdown tun0 && ifdown eth1 eth2"])
             assert host.our_objects() == []
+
+
+def test_the_command_line_section_lists_every_command_and_only_real_ones():
+    """README's command list is the parser's: each subcommand once, each flag it names real."""
+    import argparse
+    from ifupdown_agg.cli.main import build_parser
+    (lang, lines), = [b for b in blocks("The command line") if b[1][0].startswith("ifagg ")]
+    parser = build_parser()
+    sub = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
+    listed = [ln.split()[1] for ln in lines]
+    assert sorted(listed) == sorted(sub.choices), set(listed) ^ set(sub.choices)
+    for line in lines:
+        command, comment = line.split("  ", 1)
+        name, *words = command.split()[1:]
+        actions = sub.choices[name]._actions
+        flags = {o for a in actions for o in a.option_strings}
+        named = [w.strip("[]") for w in words if w.startswith(("-", "[-"))]
+        named += re.findall(r"[(,;] ?(--[a-z-]+)", comment)
+        assert named == [f for f in named if f in flags], (line, flags)
+        verbs = next((a.choices for a in actions if isinstance(a, argparse._SubParsersAction)
+                      or a.choices and not a.option_strings), None)
+        assert verbs is None or words[0] in verbs, (line, verbs)

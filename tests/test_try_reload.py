@@ -78,7 +78,13 @@ def view(host):
     """The kernel's view of everything a try may change, and the records."""
     kernel = host.sh("ip -4 -o rule show; ip -4 -o route show table all; nft list ruleset;"
                      " ip -o link show type tun | cut -d: -f2-;"
+                     " for d in $(ls /sys/class/net); do tc filter show dev $d egress; done;"
                      " sysctl net.ipv4.conf.eth1.rp_filter net.ipv4.conf.eth0.rp_filter").stdout
+    # The BPF spreader's maps, by the program's filter (what a revert must write back).
+    kernel += host.sh("for id in $(for d in $(ls /sys/class/net); do tc filter show dev $d egress;"
+                      " done | sed -n 's/.* id \\([0-9]*\\) .*/\\1/p'); do"
+                      " for m in $(bpftool prog show id $id | sed -n 's/.*map_ids //p' | tr , ' ');"
+                      " do bpftool map dump id $m; done; done", check=False).stdout
     records = {}
     for path in sorted(glob.glob(f"{state(host)}/*.json")):
         if not path.endswith(".health.json"):
@@ -87,15 +93,21 @@ def view(host):
     return kernel, records
 
 
-def test_a_timeout_puts_back_exactly_the_state_before(lab):
+# Both spreaders: nft (the table is rewritten) and the BPF spreader (its map and filter).
+@pytest.mark.parametrize("spread", ["nft", "bpf"])
+def test_a_timeout_puts_back_exactly_the_state_before(lab, spread):
     a = lab.hosts["a"]
-    a.write_interfaces(stanza(7))
+    extra = f"    agg-spread {spread}\n"
+    a.write_interfaces(stanza(7, extra=extra))
     a.ifagg("up", "tun7")
     before = view(a)
-    a.write_interfaces(stanza(7, tables="17070 17072", weights="1 1"))
+    assert ("table ip ifagg_tun7" in before[0]) == (spread == "nft")
+    assert ("bpf chain" in before[0]) == (spread == "bpf")
+    a.write_interfaces(stanza(7, tables="17070 17072", weights="1 1", extra=extra))
     res = a.ifagg("try", "--timeout", "1", "tun7", check=False)
     assert res.returncode == 1, res.stdout + res.stderr
     assert "ip rule add" in res.stdout and "lookup 17072" in res.stdout
+    assert (spread == "nft") == ("nft" in res.stdout.lower()), res.stdout
     assert "reverted (no confirmation within 1 s)" in res.stdout
     assert "still different" not in res.stdout
     assert view(a) == before

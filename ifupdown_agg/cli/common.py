@@ -12,6 +12,7 @@ class Command:
     name = ""
     help = ""
     description = None
+    epilog = None                   # examples, kept as written (RawDescriptionHelpFormatter)
     formatter_class = argparse.HelpFormatter
 
     def add_arguments(self, parser: argparse.ArgumentParser) -> None:

@@ -29,15 +29,18 @@ Aggregate several NICs into one fast pipe between hosts.
 
 An overlay stanza in /etc/network/interfaces gives every host a /32 in a
 "fake net" on a tun device; packets to the fake net are spread per packet
-over the member NICs (nftables marks, one ip rule and routing table per NIC),
-so even one TCP flow runs faster than any single NIC. ifupdown runs ifagg's
-hook at ifup/ifdown; the commands below inspect and drive the same code.
+over the member NICs (a BPF tc program by default, nftables marks where it
+cannot load; one routing table per NIC), so even one TCP flow runs faster
+than any single NIC. The same file makes 802.3ad bonds (ifenslave's bond-*
+options) and USB gadget links (usbnet-*). ifupdown runs ifagg's hook at
+ifup/ifdown; the commands below inspect and drive the same code.
 """
 
 EXAMPLES = """\
   ifagg plan tun0                 what `ifup tun0` would change, as a dry run
   ifagg up tun0 && ifagg status   bring tun0 up without ifupdown, show the links
-  ifagg try tun0                  apply, keep only after `ifagg confirm` (else revert in 120 s)
+  ifagg try tun0                  apply, keep only after `ifagg confirm` or Enter (else revert in 120 s)
+  ifagg try --timeout 30 bond0    the same for a bond, with 30 s to confirm
   ifagg reload -a                 apply changed stanzas, leave the others, remove deleted ones
   ifagg check --json              does the kernel match the config? (exit 1 if not)
   ifagg down tun0                 undo exactly what `up` made
@@ -72,7 +75,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub.required = True
     for cmd in COMMANDS.values():
         cmd.add_arguments(sub.add_parser(cmd.name, help=cmd.help, description=cmd.description,
-                                         formatter_class=cmd.formatter_class))
+                                         epilog=cmd.epilog, formatter_class=cmd.formatter_class))
     return parser
 
 

@@ -130,7 +130,6 @@ FILES = [
      "Names route protocol 173, the mark on our routes and rules, \\fBifagg\\fR."),
 ]
 
-# ifagg's exit codes; `check` and `try` use them as documented in their descriptions.
 # ifagg's exit codes, as the commands return them.
 EXIT_CODES = [
     ("0", "Success. \\fBcheck\\fR: in sync. \\fBtry\\fR, \\fBconfirm\\fR: the change is kept."),
@@ -152,8 +151,12 @@ def _flag(action) -> str:
 
 def _command(name: str, parser, help_text: str) -> List[str]:
     # A command with actions (networkd) lists them below: its first paragraph is enough.
-    text = (parser.description or help_text).strip().split("\n\n")[0]
-    out = [".TP", f"\\fB{esc(name)}\\fR", esc(" ".join(text.split()))]
+    paras = (parser.description or help_text).strip().split("\n\n")
+    if any(isinstance(a, argparse._SubParsersAction) for a in parser._actions):
+        paras = paras[:1]
+    out = [".TP", f"\\fB{esc(name)}\\fR", esc(" ".join(paras[0].split()))]
+    for para in paras[1:]:
+        out += [".IP", esc(" ".join(para.split()))]
     formatter = parser._get_formatter()
     for action in parser._actions:
         if isinstance(action, argparse._SubParsersAction):

@@ -8,6 +8,7 @@ directory is taken down.
 
 from __future__ import annotations
 
+import argparse
 from typing import List, Tuple
 
 from ifupdown_agg.cli import stanzas
@@ -37,11 +38,21 @@ def targets(args) -> Tuple[List[Tuple[str, str]], List[Tuple[str, str]]]:
 class Reload(Command):
     name = "reload"
     help = "apply changed stanzas, leave unchanged ones, take removed ones down"
-    description = ("Like ifreload -a: bring every changed stanza of ours to its "
-                   "configuration, leave unchanged ones untouched (nothing is sent to the "
-                   "kernel for them, so they do not flap), and take down stanzas that were "
-                   "removed from the file but are still up. -a takes the stanzas marked auto "
-                   "or allow-*; named stanzas limit it to those. Exit 1 if any stanza failed.")
+    formatter_class = argparse.RawDescriptionHelpFormatter
+    description = """\
+Like ifupdown2's ifreload -a: bring every changed stanza of ours to its
+configuration, leave unchanged ones untouched (nothing is sent to the kernel for
+them, so they do not flap), and take down stanzas that were removed from the
+file but are still up. -a takes the stanzas marked auto or allow-*; named
+stanzas limit it to those. USB link stanzas are left to ifup and ifdown.
+
+Nothing is reverted: on a host reached over the network, `ifagg try -a` first.
+Exit 1 if any stanza failed (the others are done)."""
+    epilog = """\
+examples:
+  ifagg reload -a               after editing /etc/network/interfaces
+  ifagg reload -a -v            the same, printing each change as it is made
+  ifagg reload tun0 bond0       only these two stanzas"""
 
     def add_arguments(self, p) -> None:
         p.add_argument("iface", nargs="*", metavar="STANZA", help="stanzas to reload")

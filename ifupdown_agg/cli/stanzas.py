@@ -98,7 +98,9 @@ def recorded_kind(made: list) -> str:
 
 
 def up(name: str, kind: str, interfaces: str, kernel, executor) -> list:
-    """One stanza brought to its configuration, as `ifagg up` does; returns the ops run."""
+    """One stanza brought to its configuration, as `ifagg up` does (a USB link's: its
+    gadget made, or replaced when its settings changed, and its bridge joined); returns
+    the ops run."""
     from ifupdown_agg.cli.common import say
     if kind == BOND:
         from ifupdown_agg.bond import lifecycle as bond
@@ -109,8 +111,10 @@ def up(name: str, kind: str, interfaces: str, kernel, executor) -> list:
         from ifupdown_agg.overlay import lifecycle as overlay
         refuse_conflicts(name, kind, interfaces)
         return overlay.up(overlay.from_file(name, interfaces), kernel, executor)[0]
-    raise AggError(f"{name}: USB link stanzas are brought up by ifup "
-                   "(or `ifagg usbnet up`), not by this command")
+    from ifupdown_agg.config import ifaces_file
+    from ifupdown_agg.usb import converge
+    return converge.up(name, ifaces_file.read(interfaces).find(name).options, kernel,
+                       executor, say)
 
 
 def down(name: str, kind: str, kernel, executor) -> list:

@@ -7,10 +7,13 @@ session that started it goes away (SIGHUP, or its input ends), SIGINT or SIGTERM
 every applied op is undone newest first, the state directory's records and
 monitor options are put back byte for byte, the monitors that ran before run
 again, and the kernel's view of our objects is compared with the one taken before.
+A USB gadget that the try made or replaced is deleted and the one before made again
+from its record, its interface given back what it had (usb/converge.py).
 """
 
 from __future__ import annotations
 
+import argparse
 import contextlib
 import json
 import os
@@ -113,11 +116,15 @@ def _read(path: str) -> Optional[bytes]:
 class Snapshot:
     """The state directory's files and the kernel's view of our objects, before the try."""
 
-    def __init__(self, kernel, overlays: List[str]):
+    def __init__(self, kernel, overlays: List[str], usbs: List[str] = ()):
         from ifupdown_agg.core.memory import kernel_objects
         self.files: Dict[str, Optional[bytes]] = {p: _read(p) for p in _state_files()}
         self.objects = kernel_objects(kernel.observe())
         self.monitors = {name: _monitor_running(name) for name in overlays}
+        self.usb = None
+        if usbs:
+            from ifupdown_agg.usb.converge import Before
+            self.usb = Before(list(usbs), kernel)
         self.touched: Optional[set] = None     # the files the apply changed, once known
 
     def applied(self) -> None:
@@ -165,9 +172,6 @@ def preflight(targets, interfaces: str, kernel) -> None:
     """Plan every stanza as a dry run first: refuse what could not be put back."""
     from ifupdown_agg.core.executor import RecordingExecutor
     for name, kind in targets:
-        if kind == stanzas.USB:
-            raise AggError(f"{name}: `ifagg try` does not handle USB link stanzas yet; "
-                           "use ifup/ifdown for them")
         planned = RecordingExecutor()
         stanzas.up(name, kind, interfaces, kernel, planned)
         bad = unrestorable(planned.ops)
@@ -183,8 +187,12 @@ def revert(snap: Snapshot, applied, kernel, executor, overlays: List[str]) -> Li
     from ifupdown_agg.monitor import service as monitor
     for name in overlays:
         monitor.stop(name)      # before the nft tables it rewrites change back
+    if snap.usb is not None:
+        snap.usb.quiet(applied)
     undo = [u for u in (op.inverse() for op in reversed(applied)) if u is not None]
     result = executor.run(undo, rollback=False)
+    if snap.usb is not None:
+        snap.usb.put_back(result.applied, kernel, executor, tell)
     snap.restore_files()
     for name in overlays:
         if snap.monitors.get(name):
@@ -201,7 +209,7 @@ def trial(targets, interfaces: str, kernel, executor, decide, hold=None) -> int:
     overlays = [n for n, k in targets if k == stanzas.OVERLAY]
     with hold(f"ifagg try {names}"):
         preflight(targets, interfaces, kernel)
-        snap = Snapshot(kernel, overlays)
+        snap = Snapshot(kernel, overlays, [n for n, k in targets if k == stanzas.USB])
         applied = _apply(targets, interfaces, kernel, executor, snap, overlays)
         snap.applied()
     if not applied:
@@ -285,13 +293,31 @@ def _isatty() -> bool:
 class Try(Command):
     name = "try"
     help = "apply stanzas, and revert them unless confirmed in time"
-    description = ("Apply the stanzas as `ifagg up` does and print what changed. Keep the "
-                   "change when `ifagg confirm` runs (or Enter is pressed on the terminal) "
-                   "within the timeout; otherwise, or when the terminal or SSH session goes "
-                   "away, revert to exactly the state before: the kernel objects, the records "
-                   "in the state directory and the link monitors. One try at a time; overlay "
-                   "and bond stanzas (not USB links). Exit 0 when kept, 1 when reverted or "
-                   "refused.")
+    formatter_class = argparse.RawDescriptionHelpFormatter
+    description = """\
+Apply the stanzas as `ifagg up` does (overlays, bonds, USB gadget links), print
+each change, and wait. The changes are kept when `ifagg confirm` runs (from any
+shell) or Enter is pressed on this terminal within the timeout.
+
+Otherwise, at the timeout, or at once when the terminal or SSH session goes away
+(a hangup), on Ctrl-C or on SIGTERM, every change is undone newest first and the
+state before is put back exactly: the kernel objects (rules, routes, nft tables,
+bond settings and ports, USB gadgets and their interfaces), the records in the
+state directory and the link monitors. It prints "reverted (why)", and anything
+that still differs, and exits 1.
+
+One try at a time: another is refused while one is pending. A change whose undo
+is unknown (the kernel has drifted from the record) is refused before anything
+changes. A new USB gadget's interface does not get the stanza's address (ifup
+sets that). A try killed with SIGKILL cannot revert: `ifagg up` with the old
+stanza, or `ifagg down`, repairs by hand. Exit 0 when kept, 1 when reverted or
+refused."""
+    epilog = """\
+examples:
+  ifagg try tun0                apply tun0's stanza; keep it with Enter, or with
+                                `ifagg confirm` from another shell, within 120 s
+  ifagg try --timeout 30 bond0  the same for a bond, with 30 s to confirm
+  ifagg try -a                  every auto stanza of ours at once"""
 
     def add_arguments(self, p) -> None:
         p.add_argument("iface", nargs="*", metavar="STANZA", help="stanzas to apply")
@@ -309,10 +335,6 @@ class Try(Command):
         if not args.timeout > 0:
             raise AggError(f"try: --timeout {args.timeout:g}: give a number of seconds above 0")
         targets = stanzas.ours(args.interfaces, args.iface, only_auto=args.all)
-        if args.all:    # named, a USB stanza is refused; with -a it is left to ifup
-            for name in [n for n, k in targets if k == stanzas.USB]:
-                tell(f"{name}: a USB link stanza: left to ifup/ifdown")
-            targets = [(n, k) for n, k in targets if k != stanzas.USB]
         waiter = Waiter(args.timeout)   # first: a confirm right after the claim finds it
         try:
             claim([n for n, _ in targets], time.time() + args.timeout)

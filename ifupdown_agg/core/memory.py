@@ -7,15 +7,15 @@ forget_neighbour), and it refuses what the kernel refuses, with its errno:
 adding what exists, deleting what is gone, a route through a device that is
 down or via a gateway off the device's networks, a bond option the bond's
 state does not allow (drivers/net/bonding/bond_options.c). It has the kernel's
-side effects: a device that goes takes its routes, rp_filter and ports along; a link
-taken down loses its routes; an address that goes takes the routes that use it as
-source; bonding opens a port it takes and closes one it releases.
+side effects: a device that goes takes its routes, rp_filter and ports along; a link taken
+down loses its routes; an address that goes takes the routes that use it as source; bonding
+opens a port it takes and closes one it releases; a USB gadget makes its interface.
 
-Stricter than the kernel where it lets a redundant change pass (creating a tun
-or nft table that exists, enslaving a port to its own bond, releasing a port
-without a master): the planners never mean one, so here it is a plan bug. Not modelled: connected and local routes, neighbours, carrier.
-`MemoryKernel(snapshot, fail_at=k)` makes the k-th op tried fail (counting
-from 0 over every apply_all), which is how rollback gets tested at each op.
+Stricter than the kernel where it lets a redundant change pass (creating a tun or nft table
+that exists, enslaving a port to its own bond, releasing a port without a master): the planners
+never mean one, so here it is a plan bug. Not modelled: connected and local routes, neighbours,
+carrier. `MemoryKernel(snapshot, fail_at=k)` makes the k-th op tried fail (counting from 0
+over every apply_all), which is how rollback gets tested at each op.
 """
 
 from __future__ import annotations
@@ -200,8 +200,7 @@ class MemoryKernel:
         index = max((li.index for li in self.state.links.values()), default=1) + 1
         self.state.links[name] = LinkInfo(name, index, kind=kind, alias=DEVICE_ALIAS,
                                           gso_max_segs=GSO_MAX_SEGS, mtu=1500, bond=bond)
-        default = self.state.sysctls.get(CONF + "default/rp_filter", "0")
-        self.state.sysctls[f"{CONF}{name}/rp_filter"] = default
+        self.state.sysctls[f"{CONF}{name}/rp_filter"] = self.state.sysctls.get(CONF + "default/rp_filter", "0")
 
     def _drop_device(self, name: str) -> None:
         del self.state.links[name]
@@ -380,9 +379,11 @@ class MemoryKernel:
         if there != (verb == "del"):
             raise _Refused(errno.EEXIST if there else errno.ENOENT)
         if there:
-            del self.gadgets[obj.iface]
+            if self.gadgets.pop(obj.iface) and obj.iface in self.state.links:
+                self._drop_device(obj.iface)
         else:
-            self.gadgets[obj.iface] = obj
+            self._new_device(obj.iface, "")     # a name taken is refused, as gadget_up refuses it
+            self.gadgets[obj.iface], self.state.links[obj.iface].alias = obj, ""
 
 
 def _on_link(link: LinkInfo, gateway: str) -> bool:

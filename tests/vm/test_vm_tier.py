@@ -221,3 +221,48 @@ def test_realtek_udev_rule_moves_an_rtl8156_to_its_vendor_configuration(tmp_path
     r = _results(tmp_path, "realtek-udev.json")
     assert r["without"] == "2" and "cdc_ncm" in r["drivers_without"]
     assert r["with"] == "1"
+
+
+def test_try_reverts_a_bond_option_and_a_usb_gadget_on_timeout_and_keeps_them_on_confirm(tmp_path):
+    """`ifagg try` on the real bonding driver and a real configfs gadget (vm/guest/try_vm.py)."""
+    proc = run_guest("try_vm.py", tmp_path)
+    assert proc.returncode == 0, proc.stdout
+    r = _results(tmp_path, "try-vm.json")
+    assert r["bond_ifup"] == [0, 0] and r["bond_settled_first"]
+    before = r["bond_before"]
+    assert before["bonding"]["miimon"] == "100" and before["bonding"]["lacp_rate"].startswith("fast")
+    for case, change in (("miimon", "miimon 200"), ("lacp_rate", "lacp_rate slow")):
+        tried = r[f"bond_try_{case}"]
+        assert tried["rc"] == 1 and change in tried["out"], tried
+        assert "reverted (no confirmation within 3 s)" in tried["out"], tried
+        assert "still different" not in tried["out"], tried
+        assert r[f"bond_after_{case}"] == before, (case, r[f"bond_after_{case}"])
+        assert r[f"bond_settled_{case}"], case      # LACP negotiates again after the revert
+    assert r["bond_plan_old_stanza"] == [] and r["bond_ping"] == 0
+    assert r["bond_confirm"]["rc"] == 0 and "kept: bond0" in r["bond_confirm"]["out"]
+    assert r["bond_try_confirmed"]["rc"] == 0 and "kept (ifagg confirm)" in r["bond_try_confirmed"]["out"]
+    assert r["bond_after_confirm"]["bonding"] == {**before["bonding"], "miimon": "200"}
+    assert r["bond_plan_after_confirm"] == [] and r["bond_ifdown"] == [0, 0]
+
+    assert r["usb_ifup"]["rc"] == 0, r["usb_ifup"]
+    old = r["usb_before"]
+    assert old["gadgets"] == ["ifagg_usbg0"] and old["host_addr"] == "02:1d:6b:00:00:11"
+    assert old["addr"].strip() == "198.18.8.2/24" and old["master"] and old["up"] and old["watch"]
+    during = r["usb_during"]
+    assert during["host_addr"] == "02:1d:6b:00:00:22", during
+    assert "02:1d:6b:00:00:22" in during["macs"] and "02:1d:6b:00:00:11" not in during["macs"]
+    assert (during["addr"], during["master"], during["up"]) == (old["addr"], True, True), during
+    tried = r["usb_try"]
+    assert tried["rc"] == 1 and "configfs del usb_gadget/ifagg_usbg0" in tried["out"], tried
+    assert "reverted (no confirmation within 20 s)" in tried["out"], tried
+    assert "still different" not in tried["out"], tried
+    assert r["usb_after"] == old, r["usb_after"]
+    assert r["usb_confirm"]["rc"] == 0 and r["usb_try_confirmed"]["rc"] == 0, r["usb_try_confirmed"]
+    kept = r["usb_after_confirm"]
+    assert kept["host_addr"] == "02:1d:6b:00:00:22" and "02:1d:6b:00:00:22" in kept["macs"]
+    assert (kept["addr"], kept["master"], kept["up"], kept["watch"]) == (old["addr"], True, True, True)
+    new = r["usb_try_new"]
+    assert new["rc"] == 1 and "reverted" in new["out"], new
+    assert r["usb_after_new"] == {"gadgets": ["ifagg_usbg0"], "usbg1": False,
+                                  "records": sorted(old["records"])}, r["usb_after_new"]
+    assert r["usb_ifdown"]["rc"] == 0 and r["usb_gadgets_after_down"] == []
