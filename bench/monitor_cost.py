@@ -12,6 +12,7 @@ answer the probes). The cost is the measured host's monitor process CPU time
 import argparse
 import collections
 import datetime
+import json
 import os
 import subprocess
 import sys
@@ -47,6 +48,15 @@ def cpu_seconds(pid: int):
     return int(fields[11]) / tck, int(fields[12]) / tck
 
 
+def phases(path: str) -> dict:
+    """The monitor's CPU seconds by phase, from its health.json ({} if it has none)."""
+    try:
+        with open(path) as fh:
+            return json.load(fh).get("cpu_s", {})
+    except (OSError, ValueError):
+        return {}
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--peers", type=int, default=32)
@@ -67,9 +77,10 @@ def main() -> int:
         time.sleep(2)       # every peer answering
         st = hosts[0].status("tun0")
         probed = sum(p["probed"] for p in st["peers"])
-        t0, c0 = time.monotonic(), cpu_seconds(pid)
+        health = f"{hosts[0].dir}/run/ifupdown-agg/tun0.health.json"
+        t0, c0, p0 = time.monotonic(), cpu_seconds(pid), phases(health)
         time.sleep(args.seconds)
-        t1, c1 = time.monotonic(), cpu_seconds(pid)
+        t1, c1, p1 = time.monotonic(), cpu_seconds(pid), phases(health)
         user, system = ((c1[i] - c0[i]) / (t1 - t0) for i in (0, 1))
         share = user + system
         paths = args.peers * args.links
@@ -90,6 +101,13 @@ def main() -> int:
         reasons = collections.Counter(r["reason"].split(" for ")[0] for r in rows if r["health"] == "down")
         for reason, n in reasons.most_common(3):
             print(f"  {n} down: {reason}")
+        # The monitor's own split (process_time around its once-per-interval parts,
+        # written into health.json about once a second, so the window is approximate).
+        split = {k: (p1.get(k, 0) - p0.get(k, 0)) / (t1 - t0) for k in p1}
+        if split:
+            rest = share - sum(split.values())
+            print("  by phase: " + ", ".join(f"{k} {v:.2%}" for k, v in split.items())
+                  + f", taking hellos and waiting (the rest) {rest:.2%}")
         print("| peers | links | paths | interval ms | hellos | seconds | user | system | monitor CPU | target |")
         print("|---|---|---|---|---|---|---|---|---|---|")
         print(line)
