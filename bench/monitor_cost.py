@@ -57,6 +57,15 @@ def phases(path: str) -> dict:
         return {}
 
 
+def print_split(p0: dict, p1: dict, seconds: float, share: float) -> None:
+    """The monitor's own split (process_time around its once-per-interval parts,
+    written into health.json about once a second, so the window is approximate)."""
+    split = {k: (p1.get(k, 0) - p0.get(k, 0)) / seconds for k in p1}
+    if split:
+        print("  by phase: " + ", ".join(f"{k} {v:.2%}" for k, v in split.items())
+              + f", taking hellos and waiting (the rest) {share - sum(split.values()):.2%}")
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--peers", type=int, default=32)
@@ -101,13 +110,7 @@ def main() -> int:
         reasons = collections.Counter(r["reason"].split(" for ")[0] for r in rows if r["health"] == "down")
         for reason, n in reasons.most_common(3):
             print(f"  {n} down: {reason}")
-        # The monitor's own split (process_time around its once-per-interval parts,
-        # written into health.json about once a second, so the window is approximate).
-        split = {k: (p1.get(k, 0) - p0.get(k, 0)) / (t1 - t0) for k in p1}
-        if split:
-            rest = share - sum(split.values())
-            print("  by phase: " + ", ".join(f"{k} {v:.2%}" for k, v in split.items())
-                  + f", taking hellos and waiting (the rest) {rest:.2%}")
+        print_split(p0, p1, t1 - t0, share)
         print("| peers | links | paths | interval ms | hellos | seconds | user | system | monitor CPU | target |")
         print("|---|---|---|---|---|---|---|---|---|---|")
         print(line)
