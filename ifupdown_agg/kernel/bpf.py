@@ -226,10 +226,9 @@ class Maps:
         except OSError as err:
             if err.errno != errno.ENOENT:   # ENOENT: the batch reached the array's end
                 raise
-        cells = list(_COUNTER.iter_unpack(values.raw))
-        cpus = self.cpus
-        return [(sum(c[0] for c in cells[i:i + cpus]), sum(c[1] for c in cells[i:i + cpus]))
-                for i in range(0, n * cpus, cpus)]
+        flat = struct.unpack(f"={2 * self.cpus * n}Q", values.raw)
+        step = 2 * self.cpus        # an entry: (packets, bytes) for each CPU
+        return [(sum(flat[i:i + step:2]), sum(flat[i + 1:i + step:2])) for i in range(0, n * step, step)]
 
 
 # ---- tc: attach, find, detach ------------------------------------------------------------
