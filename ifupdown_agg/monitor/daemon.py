@@ -39,6 +39,9 @@ log = logging.getLogger("ifupdown-agg")
 # How often the weights follow the paths' free capacity: often enough that a busy
 # link's share falls within a few hundred ms, rarely enough to cost little CPU.
 CAPACITY_S = 0.1
+# After taking hellos, the monitor waits this share of an interval before it takes the
+# next ones (carrier events and its own timers still wake it at once).
+COALESCE = 0.1
 
 # ---- the daemon ----------------------------------------------------------------------------
 
@@ -108,24 +111,32 @@ class Monitor:
         # One epoll for the carrier events and every hello socket: hellos are taken as
         # they arrive (a peer saying it took a path out acts at once), and the kernel
         # stamps each on arrival, so silence is measured to the arrival, not our reading.
-        poller = select.epoll()
+        # After a wake that took hellos, the next COALESCE of an interval waits for
+        # carrier events only (a second epoll), so the wakes stay a few per interval
+        # however many peers there are, instead of one per peer's burst.
+        pollers = select.epoll(), select.epoll()
         watch_fd = self.watch.fileno()
-        poller.register(watch_fd, select.EPOLLIN)
+        for poller in pollers:
+            poller.register(watch_fd, select.EPOLLIN)
         for fd in self.sockets.filenos():
-            poller.register(fd, select.EPOLLIN)
+            pollers[0].register(fd, select.EPOLLIN)
+        self.quiet_until = 0.0
         try:
             while not self.stopping:
-                self._wake(poller, watch_fd)
+                self._wake(pollers, watch_fd)
         finally:
-            poller.close()
+            for poller in pollers:
+                poller.close()
 
-    def _wake(self, poller, watch_fd: int) -> None:
+    def _wake(self, pollers, watch_fd: int) -> None:
         """One wait and what it brought: carrier events, hellos, the tick, a deadline.
         The deadline kept is a lower bound (paths only get later deadlines as hellos
         arrive), recomputed only when it is reached and at each tick."""
         wake = min(self.next_tick, self.deadline)
+        now = time.monotonic()
+        quiet = now < self.quiet_until
         try:
-            events = poller.poll(max(0.0, wake - time.monotonic()))
+            events = pollers[quiet].poll(max(0.0, (min(wake, self.quiet_until) if quiet else wake) - now))
         except InterruptedError:
             return
         now = time.monotonic()
@@ -134,6 +145,7 @@ class Monitor:
         for fd, _ in events:
             if fd != watch_fd:
                 newly |= read(fd, now)
+                self.quiet_until = now + self.tracker.interval * COALESCE
                 continue
             for dev, carrier in self.watch.events():
                 if carrier and not any(p.carrier for p in tracker.paths if p.dev == dev):
@@ -142,11 +154,17 @@ class Monitor:
         if tracker.pending:
             changes += tracker.pending
             tracker.pending = []
-        if now >= self.next_tick:
-            self._tick(now, changes, newly)
-        elif now >= self.deadline:
-            changes += tracker.expire(now)
-            self._new_deadline()
+        if now >= self.next_tick or now >= self.deadline:
+            # Before any path is judged, whatever the quiet time left waiting.
+            for fd in self.sockets.filenos():
+                newly |= read(fd, now)
+            changes += tracker.pending
+            tracker.pending = []
+            if now >= self.next_tick:
+                self._tick(now, changes, newly)
+            else:
+                changes += tracker.expire(now)
+                self._new_deadline()
         self._apply(changes)
 
     def _tick(self, now: float, changes: List[Change], newly: bool) -> None:
