@@ -291,6 +291,7 @@ class Monitor:
             p = ch.path
             log.warning("%s: path to %s via %s (%s, tables %s) %s: %s", self.cfg.iface, p.peer,
                         p.dev, p.gateway, " ".join(map(str, p.tables)), ch.state.upper(), ch.reason)
+        self.exchange.tell([ch.path for ch in changes if ch.state == DOWN])
         stranded = self._rewrite([ch.path.peer_index for ch in changes])
         for peer in stranded:
             log.error("%s: every path to %s is down; it keeps its full rotation so that "

@@ -78,6 +78,25 @@ class Exchange:
             except OSError:
                 pass        # a dead link refuses or drops; the missing answer says so
 
+    def tell(self, paths) -> None:
+        """A hello at once on paths just taken out (BFD sends on a state change too), so
+        the peer learns it now, not at our next interval: their FLAG_DOWN rises."""
+        if not paths:
+            return
+        seq = self.tracker.next_seq()
+        wanted = {id(p) for p in paths}
+        for path, sendto, addr in self.out:
+            if id(path) in wanted:
+                now_ns = time.monotonic_ns()
+                excess = path.rx_excess_us
+                try:
+                    sendto(self.encode(path.wire, probe.FLAG_DOWN, seq, path.peer_seq, now_ns,
+                                       path.echo_t, (now_ns - path.echo_rx) // 1000
+                                       if path.echo_t else 0, -1 if excess is None else excess),
+                           addr)
+                except OSError:
+                    pass
+
     def read(self, fd: int, now: float) -> bool:
         """Every datagram waiting on a ready socket (at most READ_MAX); True if one
         was a peer's first hello."""
