@@ -6,12 +6,18 @@ segments shared by all hosts, and runs its own overlay and monitor (they must
 answer the probes). The cost is the measured host's monitor process CPU time
 (utime + stime from /proc/PID/stat) over the sampling window.
 
-    sudo python3 bench/monitor_cost.py [--peers 32] [--links 4] [--seconds 20]
+    sudo python3 bench/monitor_cost.py [--peers 32] [--links 4] [--seconds 20] [--reflector]
+
+--reflector: the peers run no overlay; one process (bench/hello_reflector.py)
+answers for all of them with the monitor's own send/receive code. The measured
+monitor sees the same hellos, while the machine runs 2 monitors' worth of work
+instead of PEERS + 1 (which on 2 shared cores starves them and fails paths).
 """
 
 import argparse
 import collections
 import datetime
+import json
 import os
 import subprocess
 import sys
@@ -47,6 +53,45 @@ def cpu_seconds(pid: int):
     return int(fields[11]) / tck, int(fields[12]) / tck
 
 
+def phases(path: str) -> dict:
+    """The monitor's CPU seconds by phase, from its health.json ({} if it has none)."""
+    try:
+        with open(path) as fh:
+            return json.load(fh).get("cpu_s", {})
+    except (OSError, ValueError):
+        return {}
+
+
+def print_split(p0: dict, p1: dict, seconds: float, share: float) -> None:
+    """The monitor's own split (process_time around its once-per-interval parts,
+    written into health.json about once a second, so the window is approximate)."""
+    split = {k: (p1.get(k, 0) - p0.get(k, 0)) / seconds for k in p1}
+    if split:
+        print("  by phase: " + ", ".join(f"{k} {v:.2%}" for k, v in split.items())
+              + f", taking hellos and waiting (the rest) {share - sum(split.values()):.2%}")
+
+
+def start(lab: Lab, args):
+    """The hosts, every one up with its monitor (or the first, and the reflector)."""
+    hosts = [lab.host(f"h{n}") for n in range(1, args.peers + 2)]
+    for i in range(args.links):
+        lab.segment([(h, f"eth{i}", f"198.18.{100 + i}.{n}") for n, h in enumerate(hosts, 1)])
+    for n, h in enumerate(hosts[:1] if args.reflector else hosts, 1):
+        h.write_interfaces(stanza(n, args.peers, args.links, args.interval,
+                                  write_key(h, not args.unsigned)))
+        h.ifagg("up", "tun0")
+    if not args.reflector:
+        return hosts, None
+    key = write_key(hosts[1], not args.unsigned)
+    addrs = lambda n: ",".join(f"198.18.{100 + i}.{n}" for i in range(args.links))  # noqa: E731
+    proc = lab.spawn(hosts[0], [sys.executable, os.path.join(os.path.dirname(__file__),
+                                                             "hello_reflector.py"),
+                                "--interval", str(args.interval), "--target", addrs(1)]
+                     + (["--key", key] if key else [])
+                     + [f"{h.ns}:198.19.0.{n}:{addrs(n)}" for n, h in enumerate(hosts[1:], 2)])
+    return hosts, proc
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--peers", type=int, default=32)
@@ -54,22 +99,19 @@ def main() -> int:
     ap.add_argument("--interval", type=int, default=50, help="probe interval, ms")
     ap.add_argument("--unsigned", action="store_true", help="no key file: unauthenticated hellos")
     ap.add_argument("--seconds", type=float, default=20)
+    ap.add_argument("--reflector", action="store_true",
+                    help="the peers are one process answering with the monitor's code")
     args = ap.parse_args()
     with Lab("mc") as lab:
-        hosts = [lab.host(f"h{n}") for n in range(1, args.peers + 2)]
-        for i in range(args.links):
-            lab.segment([(h, f"eth{i}", f"198.18.{100 + i}.{n}") for n, h in enumerate(hosts, 1)])
-        for n, h in enumerate(hosts, 1):
-            h.write_interfaces(stanza(n, args.peers, args.links, args.interval,
-                                      write_key(h, not args.unsigned)))
-            h.ifagg("up", "tun0")
+        hosts, reflector = start(lab, args)
         pid = int(open(f"{hosts[0].dir}/run/ifupdown-agg/tun0.monitor.pid").read())
         time.sleep(2)       # every peer answering
         st = hosts[0].status("tun0")
         probed = sum(p["probed"] for p in st["peers"])
-        t0, c0 = time.monotonic(), cpu_seconds(pid)
+        health = f"{hosts[0].dir}/run/ifupdown-agg/tun0.health.json"
+        t0, c0, p0 = time.monotonic(), cpu_seconds(pid), phases(health)
         time.sleep(args.seconds)
-        t1, c1 = time.monotonic(), cpu_seconds(pid)
+        t1, c1, p1 = time.monotonic(), cpu_seconds(pid), phases(health)
         user, system = ((c1[i] - c0[i]) / (t1 - t0) for i in (0, 1))
         share = user + system
         paths = args.peers * args.links
@@ -90,6 +132,10 @@ def main() -> int:
         reasons = collections.Counter(r["reason"].split(" for ")[0] for r in rows if r["health"] == "down")
         for reason, n in reasons.most_common(3):
             print(f"  {n} down: {reason}")
+        print_split(p0, p1, t1 - t0, share)
+        if reflector is not None:
+            r = cpu_seconds(reflector.pid)
+            print(f"  the reflector (all {args.peers} peers): {sum(r):.1f} CPU s in all")
         print("| peers | links | paths | interval ms | hellos | seconds | user | system | monitor CPU | target |")
         print("|---|---|---|---|---|---|---|---|---|---|")
         print(line)
@@ -99,7 +145,7 @@ def main() -> int:
         print(f"\n{datetime.datetime.utcnow():%Y-%m-%d %H:%M} UTC, kernel {kernel}, {os.cpu_count()} cores, "
               f"commit {commit}; command: sudo python3 bench/monitor_cost.py "
               f"--peers {args.peers} --links {args.links} --interval {args.interval} --seconds {args.seconds:g}"
-              + (" --unsigned" if args.unsigned else ""))
+              + (" --unsigned" if args.unsigned else "") + (" --reflector" if args.reflector else ""))
     return 0
 
 

@@ -67,7 +67,7 @@ def main() -> int:
     ap.add_argument("--rounds", type=int, default=10)
     ap.add_argument("--links", type=int, default=4)
     args = ap.parse_args()
-    print("| round | drop command ms | b DOWN ms (silence) | a DOWN ms (b's reports) | a UP ms | b UP ms |")
+    print("| round | drop command ms | b DOWN ms (silence) | a DOWN ms (b's hellos) | a UP ms | b UP ms |")
     print("|---|---|---|---|---|---|")
     with Lab("sd") as lab:
         a, b = build(lab, args.links)

@@ -9,7 +9,7 @@ class Keygen(Command):
     name = "keygen"
     help = "write a key file that signs the link monitor's hellos (mode 0600)"
     description = ("Write a fresh random key for the link monitor's hellos "
-                   "(HMAC-SHA-256) to PATH, owner-only (mode 0600). Copy the same "
+                   "(keyed BLAKE2s-128) to PATH, owner-only (mode 0600). Copy the same "
                    "file to every host of the cluster. Refuses to replace an "
                    "existing file unless --force. To roll a key without a flap: "
                    "write a new one with another --id elsewhere, append its line "

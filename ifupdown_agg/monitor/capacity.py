@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from typing import Dict, List, Mapping, Optional, Sequence, Tuple
 
+from ifupdown_agg.core.spreader import MAX_PATHS
 from ifupdown_agg.monitor.health import DOWN
 from ifupdown_agg.monitor.shares import ShareController, Signal
 
@@ -32,6 +33,7 @@ class Capacity:
         self.written: Dict[str, Dict[int, int]] = {}
         self.sent: Dict[str, int] = {}          # bytes per member NIC, cumulative
         self.slot = {virt: i for i, virt in cfg.peer_indexes}
+        self.batch = hasattr(steering, "counters_below")
 
     @staticmethod
     def _base(members, table: int) -> int:
@@ -67,8 +69,10 @@ class Capacity:
             return {}
         dev_of = {(p.peer, t): p.dev for p in paths for t in p.tables}
         total: Dict[str, int] = {}
+        every = self._counters()
         for peer, slot in self.slot.items():
-            per_path = self.steering.counters(slot, len(self.tables))
+            per_path = every[slot * MAX_PATHS:slot * MAX_PATHS + len(self.tables)] if every else \
+                self.steering.counters(slot, len(self.tables))
             for t, (_, nbytes) in zip(self.tables, per_path):
                 dev = dev_of.get((peer, t))
                 if dev:
@@ -76,6 +80,16 @@ class Capacity:
         delta = {d: n - self.sent[d] for d, n in total.items() if d in self.sent}
         self.sent = total
         return delta
+
+    def _counters(self) -> Optional[list]:
+        """Every slot's counters in one batch read, or None where the kernel has no
+        batch lookup (before 5.6): then one read per peer."""
+        if self.batch:
+            try:
+                return self.steering.counters_below(max(self.slot.values(), default=-1) + 1)
+            except OSError:
+                self.batch = False
+        return None
 
     def why(self) -> Mapping[Key, str]:
         return self.controller.why()

@@ -16,7 +16,6 @@ import logging.handlers
 import os
 import select
 import signal
-import socket
 import sys
 import time
 from typing import Dict, List, Optional
@@ -24,6 +23,7 @@ from typing import Dict, List, Optional
 from ifupdown_agg.overlay import plan, rotation
 from ifupdown_agg.monitor.capacity import Capacity
 from ifupdown_agg.monitor import keys, probe
+from ifupdown_agg.monitor.exchange import Exchange
 from ifupdown_agg.monitor.health import DOWN, Change, Path, Tracker
 from ifupdown_agg.core.objects import Observed, Route
 from ifupdown_agg.kernel import lock
@@ -39,6 +39,9 @@ log = logging.getLogger("ifupdown-agg")
 # How often the weights follow the paths' free capacity: often enough that a busy
 # link's share falls within a few hundred ms, rarely enough to cost little CPU.
 CAPACITY_S = 0.1
+# After taking hellos, the monitor waits this share of an interval before it takes the
+# next ones (carrier events and its own timers still wake it at once).
+COALESCE = 0.1
 
 # ---- the daemon ----------------------------------------------------------------------------
 
@@ -74,7 +77,6 @@ class Monitor:
         self.key_stamp = None
         self.signer = probe.Signer(None)
         self._load_keys(first=True)
-        self.stray: Dict[str, int] = {}     # rejected hellos from no known path, by why
         self.next_housekeeping = 0.0
         self.rotation = rotation.for_overlay(cfg, desired.objects, desired.top_run, kernel)
         # Weights that follow each path's free capacity (agg-weights auto only).
@@ -89,6 +91,12 @@ class Monitor:
         self.watch = LinkWatch({p.dev for p in self.tracker.paths})
         self.stopping = False
         self.wall_offset = time.time() - time.monotonic()
+        self.exchange = Exchange(self.tracker, self.sockets, cfg.address, self.signer)
+        self.next_tick = 0.0
+        self.deadline = float("inf")
+        # CPU seconds by phase (time.process_time around each once-per-interval part;
+        # what is left of the process's total is taking hellos), shown in health.json.
+        self.cpu: Dict[str, float] = dict.fromkeys(("send", "judge", "capacity", "housekeeping"), 0.0)
 
     def run(self) -> None:
         now = time.monotonic()
@@ -99,61 +107,92 @@ class Monitor:
             if not carrier_of(dev):
                 changes += self.tracker.on_carrier(dev, False, now)
         self._apply(changes)
-        interval = self.tracker.interval
-        next_tick = now
-        # Hellos wait in their sockets and are read once per interval (and at a
-        # path's deadline), which keeps the cost flat; the kernel stamps each on
-        # arrival, so silence is measured to the arrival, not to our reading.
+        self.next_tick = now
+        # One epoll for the carrier events and every hello socket: hellos are taken as
+        # they arrive (a peer saying it took a path out acts at once), and the kernel
+        # stamps each on arrival, so silence is measured to the arrival, not our reading.
+        # After a wake that took hellos, the next COALESCE of an interval waits for
+        # carrier events only (a second epoll), so the wakes stay a few per interval
+        # however many peers there are, instead of one per peer's burst.
+        pollers = select.epoll(), select.epoll()
         watch_fd = self.watch.fileno()
-        while not self.stopping:
-            # Wake at the next tick, or sooner when a path would go silent for too long
-            # before it: a silent failure is then found at BFD's detection time.
-            deadline = self.tracker.next_deadline()
-            wake = next_tick if deadline is None else min(next_tick, deadline)
-            timeout = max(0.0, wake - time.monotonic())
-            try:
-                ready, _, _ = select.select([watch_fd], [], [], timeout)
-            except InterruptedError:
-                continue
-            now = time.monotonic()
-            changes = []
-            if ready:
-                for dev, carrier in self.watch.events():
-                    if carrier and not any(p.carrier for p in self.tracker.paths if p.dev == dev):
-                        self._repair()
-                    changes += self.tracker.on_carrier(dev, carrier, now)
-            if now >= next_tick:
-                newly_probed = self._read(now)
-                self._send()
-                changes += self.tracker.tick(now)
-                self._follow_capacity(now, changes)
-                next_tick += interval
-                if next_tick < now:         # we were late (suspend, load): do not catch up
-                    next_tick = now + interval
-                if (newly_probed or now >= self.next_housekeeping) and not changes:
-                    self._housekeeping(now)
-            elif deadline is not None and now >= deadline:
-                self._read(now)
-                changes += self.tracker.expire(now)
-            self._apply(changes)
-
-    def _read(self, now: float) -> bool:
-        """Every hello waiting; the kernel's arrival stamp dates each. True if a peer
-        was heard for the first time."""
-        newly_probed = False
+        for poller in pollers:
+            poller.register(watch_fd, select.EPOLLIN)
         for fd in self.sockets.filenos():
-            for dev, source, data, ttl, rx_ns in self.sockets.receive(fd):
-                newly_probed |= self._hello(dev, source, data, ttl, min(now, rx_ns / 1e9), rx_ns)
-        return newly_probed
+            pollers[0].register(fd, select.EPOLLIN)
+        self.quiet_until = 0.0
+        try:
+            while not self.stopping:
+                self._wake(pollers, watch_fd)
+        finally:
+            for poller in pollers:
+                poller.close()
 
-    def _send(self) -> None:
-        seq = self.tracker.next_seq()
-        virt, fields, signer = socket.inet_aton(self.cfg.address), self.tracker.hello_fields, self.signer
-        encode, send, clock = probe.encode_fields, self.sockets.send, time.monotonic_ns
-        for path in self.tracker.paths:
-            now_ns = clock()
-            heard, echo, hold, excess = fields(path, now_ns)
-            send(path.dev, path.gateway, encode(virt, seq, heard, now_ns, echo, hold, excess, signer))
+    def _wake(self, pollers, watch_fd: int) -> None:
+        """One wait and what it brought: carrier events, hellos, the tick, a deadline.
+        The deadline kept is a lower bound (paths only get later deadlines as hellos
+        arrive), recomputed only when it is reached and at each tick."""
+        wake = min(self.next_tick, self.deadline)
+        now = time.monotonic()
+        quiet = now < self.quiet_until
+        try:
+            events = pollers[quiet].poll(max(0.0, (min(wake, self.quiet_until) if quiet else wake) - now))
+        except InterruptedError:
+            return
+        now = time.monotonic()
+        tracker, changes, newly = self.tracker, [], False
+        read = self.exchange.read
+        for fd, _ in events:
+            if fd != watch_fd:
+                newly |= read(fd, now)
+                self.quiet_until = now + self.tracker.interval * COALESCE
+                continue
+            for dev, carrier in self.watch.events():
+                if carrier and not any(p.carrier for p in tracker.paths if p.dev == dev):
+                    self._repair()
+                changes += tracker.on_carrier(dev, carrier, now)
+        if tracker.pending:
+            changes += tracker.pending
+            tracker.pending = []
+        if now >= self.next_tick or now >= self.deadline:
+            # Before any path is judged, whatever the quiet time left waiting.
+            for fd in self.sockets.filenos():
+                newly |= read(fd, now)
+            changes += tracker.pending
+            tracker.pending = []
+            if now >= self.next_tick:
+                self._tick(now, changes, newly)
+            else:
+                changes += tracker.expire(now)
+                self._new_deadline()
+        self._apply(changes)
+
+    def _tick(self, now: float, changes: List[Change], newly: bool) -> None:
+        """Once per interval: our hellos out, every path judged, capacity followed."""
+        c0 = time.process_time()
+        self.exchange.resync()
+        self.exchange.send()
+        c1 = time.process_time()
+        changes += self.tracker.tick(now)
+        self._new_deadline()
+        c2 = time.process_time()
+        self._follow_capacity(now, changes)
+        c3 = time.process_time()
+        interval = self.tracker.interval
+        self.next_tick += interval
+        if self.next_tick < now:        # we were late (suspend, load): do not catch up
+            self.next_tick = now + interval
+        if (newly or now >= self.next_housekeeping) and not changes:
+            self._housekeeping(now)
+        cpu = self.cpu
+        cpu["send"] += c1 - c0
+        cpu["judge"] += c2 - c1
+        cpu["capacity"] += c3 - c2
+        cpu["housekeeping"] += time.process_time() - c3
+
+    def _new_deadline(self) -> None:
+        deadline = self.tracker.next_deadline()
+        self.deadline = float("inf") if deadline is None else deadline
 
     def _housekeeping(self, now: float) -> None:
         """About once a second: pick up a changed key file (a key roll), write health.json."""
@@ -182,29 +221,14 @@ class Monitor:
                       self.cfg.iface, self.key_file)
             return
         self.signer = probe.Signer(keyset)
+        if hasattr(self, "exchange"):
+            self.exchange.set_signer(self.signer)
         if keyset is None:
             log.warning("%s: %s", self.cfg.iface, keys.UNAUTHENTICATED.format(path=self.key_file))
         elif not first:
             log.warning("%s: probe keys reloaded from %s: signing with key %d, accepting %s",
                         self.cfg.iface, self.key_file, keyset.send_id,
                         ", ".join(map(str, sorted(keyset.keys))))
-
-    def _hello(self, dev: str, source: str, data: bytes, ttl: int, now: float, rx_ns: int) -> bool:
-        """Take one datagram, or count why not; only a hello that passed every check
-        (TTL 255, version, MAC, newer than the last) reaches the path's state."""
-        path = self.tracker.path_for(dev, source)
-        if ttl != probe.GTSM_TTL:
-            why = "ttl"
-        else:
-            hello, why = probe.decode(data, self.signer)
-            if not why and path is not None:
-                return self.tracker.receive(path, hello, now, rx_ns)[1]
-            why = why or "source"       # a good hello, but from no path of ours
-        if path is not None:
-            path.reject(why)
-        else:
-            self.stray[why] = self.stray.get(why, 0) + 1
-        return False
 
     def _repair(self) -> None:
         """Put back routes the kernel dropped: taking a NIC down deletes every route
@@ -267,6 +291,7 @@ class Monitor:
             p = ch.path
             log.warning("%s: path to %s via %s (%s, tables %s) %s: %s", self.cfg.iface, p.peer,
                         p.dev, p.gateway, " ".join(map(str, p.tables)), ch.state.upper(), ch.reason)
+        self.exchange.tell([ch.path for ch in changes if ch.state == DOWN])
         stranded = self._rewrite([ch.path.peer_index for ch in changes])
         for peer in stranded:
             log.error("%s: every path to %s is down; it keeps its full rotation so that "
@@ -286,7 +311,8 @@ class Monitor:
             "probed_peers": sorted(t.probed_peers),
             "authenticated": self.signer.keys is not None, "key_file": self.key_file,
             "key_ids": sorted(self.signer.keys.keys) if self.signer.keys else [],
-            "rejected_stray": dict(self.stray),
+            "rejected_stray": dict(self.exchange.stray),
+            "cpu_s": {k: round(v, 4) for k, v in self.cpu.items()},
             "paths": [{"peer": p.peer, "peer_index": p.peer_index, "dev": p.dev,
                        "gateway": p.gateway, "tables": list(p.tables), "state": p.state,
                        "reason": p.reason, "since": round(p.since + self.wall_offset, 3),

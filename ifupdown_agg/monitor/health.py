@@ -26,10 +26,16 @@ held it, and its measure of the one-way delay excess in our direction. Per
 path that gives rtt_us, rx_excess_us (peer -> us: arrival minus peer send
 time, minus the minimum of that over the last ~10 s: queueing growth, the
 clock offset cancels) and tx_excess_us (the peer's rx_excess_us for us -> peer).
+
+A hello's FLAG_DOWN says the peer has the path out of its rotation: on the
+first such hello (its rising edge) we take the path out at once instead of
+waiting `loss` intervals for the peer's reports to show it (BFD's far end
+acting on the Down state); the path then rejoins by the usual rule.
 """
 
 from __future__ import annotations
 
+import socket
 from dataclasses import dataclass, field
 from typing import Dict, List, Optional, Sequence, Tuple
 
@@ -88,6 +94,9 @@ class Path:
     rx_excess_us: Optional[int] = None
     tx_excess_us: Optional[int] = None
     owd: MinWindow = field(default_factory=MinWindow, repr=False)
+    wire: int = 3           # the hello version the peer last used here: we answer in it
+    peer_down: bool = False  # the peer's last hello said it has this path out (FLAG_DOWN)
+    peer_raw: bytes = field(default=b"", repr=False)    # peer as in the hellos' virt field
 
     @property
     def key(self) -> Tuple[str, str]:
@@ -116,6 +125,14 @@ class Tracker:
     def __post_init__(self):
         self._by_key: Dict[Tuple[str, str], Path] = {p.key: p for p in self.paths}
         self.first_seq = self.seq + 1
+        # Changes found while taking hellos (a peer saying it took a path out), for the
+        # monitor to apply at once.
+        self.pending: List[Change] = []
+        for p in self.paths:
+            try:
+                p.peer_raw = socket.inet_aton(p.peer)
+            except OSError:
+                p.peer_raw = b""
 
     def path_for(self, dev: str, source: str) -> Optional[Path]:
         return self._by_key.get((dev, source))
@@ -124,55 +141,70 @@ class Tracker:
         self.seq += 1
         return self.seq
 
-    def _stale(self, path: Path, hello) -> str:
-        """Why an authentic hello must not be taken ("replay"), or ""."""
-        if hello.virt != path.peer:
-            return "format"
-        if hello.heard > self.seq:
-            return "replay"         # it claims to have heard what we never sent
-        if hello.seq > path.peer_seq:
-            return ""
+    def _stale(self, path: Path, seq: int, heard: int) -> bool:
+        """Whether an authentic hello must not be taken (a replay)."""
+        if heard > self.seq:
+            return True             # it claims to have heard what we never sent
+        if seq > path.peer_seq:
+            return False
         # Not newer than the last one taken: a replay, or a peer that restarted
         # lower. Only the latter can echo our recent numbers beyond what it reported.
         recent = max(self.first_seq, self.seq - self.loss - 1)
-        if path.peer_seq and hello.heard >= recent and hello.heard > path.heard_by_peer:
+        if path.peer_seq and heard >= recent and heard > path.heard_by_peer:
             path.restarts += 1
-            return ""
-        return "replay"
+            return False
+        return True
 
     def receive(self, path: Path, hello, now: float, rx_ns: int = 0) -> Tuple[bool, bool]:
-        """Take a hello that passed the codec's checks unless it is stale.
+        """Take a hello (probe.Hello) that passed the codec's checks unless it is stale.
         Returns (taken, first hello from this peer)."""
-        why = self._stale(path, hello)
-        if why:
-            path.reject(why)
-            return False, False
-        return True, self.on_hello(path, hello.seq, hello.heard, now, hello, rx_ns)
+        try:
+            virt = socket.inet_aton(hello.virt)
+        except OSError:
+            virt = b""
+        return self.take(path, (None, 3, 0, getattr(hello, "flags", 0), virt, hello.seq,
+                                hello.heard, hello.t_send, hello.t_echo, hello.hold_us,
+                                hello.excess_us), now, rx_ns)
 
-    def on_hello(self, path: Path, peer_seq: int, heard: int, now: float,
-                 hello=None, rx_ns: int = 0) -> bool:
-        """Record a hello; True if it is the first from this peer."""
+    def take(self, path: Path, f: tuple, now: float, rx_ns: int = 0) -> Tuple[bool, bool]:
+        """receive() on the codec's fields (probe.parse: magic, version, key id, flags,
+        virt, seq, heard, t_send, t_echo, hold_us, excess_us): the monitor's hot path."""
+        _, version, _, flags, virt, seq, heard, t_send, t_echo, hold_us, excess_us = f
+        if virt != path.peer_raw:
+            path.reject("format")
+            return False, False
+        if self._stale(path, seq, heard):
+            path.reject("replay")
+            return False, False
+        new = self.on_hello(path, seq, heard, now)
+        path.wire = version
+        down = bool(flags & 1)
+        if down and not path.peer_down and path.state == UP:
+            self.pending.append(self._set(path, DOWN, f"{path.gateway} took this path out of "
+                                          "its rotation (it stopped hearing us)", now))
+        path.peer_down = down
+        if rx_ns and t_send:
+            if t_echo:
+                rtt = rx_ns - t_echo - hold_us * 1000
+                if 0 <= rtt < 10_000_000_000:
+                    path.rtt_us = rtt // 1000
+            path.rx_excess_us = path.owd.add(now, rx_ns - t_send) // 1000
+            path.tx_excess_us = excess_us if excess_us >= 0 else None
+            path.echo_t, path.echo_rx = t_send, rx_ns
+        return True, new
+
+    def on_hello(self, path: Path, peer_seq: int, heard: int, now: float) -> bool:
+        """Record a hello's sequence numbers; True if it is the first from this peer."""
         new = path.peer not in self.probed_peers
-        self.probed_peers.add(path.peer)
+        if new:
+            self.probed_peers.add(path.peer)
         if path.first_rx is None:
             path.first_rx = now
         path.last_rx = now
         path.peer_seq = peer_seq
         # An echo of an earlier run of ours counts as not heard.
         path.heard_by_peer = heard if heard >= self.first_seq else 0
-        if hello is not None and rx_ns and hello.t_send:
-            self._timing(path, hello, now, rx_ns)
         return new
-
-    @staticmethod
-    def _timing(path: Path, hello, now: float, rx_ns: int) -> None:
-        if hello.t_echo:
-            rtt = rx_ns - hello.t_echo - hello.hold_us * 1000
-            if 0 <= rtt < 10_000_000_000:
-                path.rtt_us = rtt // 1000
-        path.rx_excess_us = path.owd.add(now, rx_ns - hello.t_send) // 1000
-        path.tx_excess_us = hello.excess_us if hello.excess_us >= 0 else None
-        path.echo_t, path.echo_rx = hello.t_send, rx_ns
 
     @staticmethod
     def hello_fields(path: Path, now_ns: int) -> Tuple[int, int, int, int]:

@@ -1,8 +1,8 @@
 """The monitor's hellos: one small signed UDP datagram per path and interval.
 
-Format (version 2, network byte order, 68 bytes):
+Format (version 3, network byte order, 68 bytes):
 
-    "IFAG"  version(1)=2  key id(1)  flags(1)=0  reserved(1)=0
+    "IFAG"  version(1)=3  key id(1)  flags(1)  reserved(1)=0
     virt(4)        the sender's virtual address
     seq(8)         the sender's sequence number, strictly increasing
     heard(8)       the last of the receiver's sequence numbers heard on this path
@@ -11,14 +11,26 @@ Format (version 2, network byte order, 68 bytes):
     hold_us(4)     how long the sender held that t_echo before this hello, µs
     excess_us(4)   the sender's measure of the receiver->sender one-way delay excess
                    on this path (signed; -1 unknown), µs
-    mac(16)        HMAC-SHA-256 of everything before it, truncated; zero when no key
+    mac(16)        keyed BLAKE2s-128 (RFC 7693's MAC mode) of everything before
+                   it; zero when no key
+
+flags: FLAG_DOWN, the sender has this path out of its rotation (it stopped
+hearing us, or its carrier went): the receiver takes the path out at once, as
+BFD's far end does on a control packet saying Down.
+
+Version 2 is the same layout with HMAC-SHA-256 truncated to 128 bits. Both are
+accepted, and on each path we answer in the version the peer last used, so a
+cluster upgrades host by host without a flap. Version 3 exists because BLAKE2s
+keyed is a MAC by construction (no inner/outer pass) and costs 0.8 µs per
+hello in CPython where the HMAC costs 2.5 µs (bench/results/monitor-cost.md),
+at twice per hello (sign, verify) the largest single cost of the monitor.
 
 Each socket is bound to one member NIC (SO_BINDTODEVICE) and its address, so a
 hello proves that exact link in both directions. Hellos leave with TTL 255 and
 are taken only with TTL 255 (the GTSM rule of RFC 5881: a host further away
 cannot reach us with 255). The kernel stamps each datagram on arrival
-(SO_TIMESTAMPNS), so hellos read once per interval still carry their true
-arrival time.
+(SO_TIMESTAMPNS): the monitor reads hellos as they arrive (one epoll wait for
+every socket), and a late reading still dates a hello by its true arrival.
 """
 
 from __future__ import annotations
@@ -34,9 +46,13 @@ from typing import Dict, Iterator, NamedTuple, Optional, Tuple
 from ifupdown_agg.monitor.keys import KeySet
 
 MAGIC = b"IFAG"
-VERSION = 2
+VERSION = 3             # keyed BLAKE2s-128
+HMAC_VERSION = 2        # HMAC-SHA-256/128, still taken and answered
+VERSIONS = (HMAC_VERSION, VERSION)
+FLAG_DOWN = 0x01
 MAC_BYTES = 16
 _HEAD = struct.Struct("!4sBBBx4sQQQQIi")
+HEAD_BYTES = _HEAD.size
 SIZE = _HEAD.size + MAC_BYTES
 _NO_MAC = bytes(MAC_BYTES)
 _U64 = (1 << 64) - 1
@@ -60,19 +76,22 @@ class Hello(NamedTuple):
     t_echo: int = 0
     hold_us: int = 0
     excess_us: int = -1
+    flags: int = 0
 
 
 class Signer:
-    """HMAC-SHA-256 with each key's inner and outer pads computed once."""
+    """Both versions' MACs, keyed once per key: each hello copies a keyed state."""
 
     def __init__(self, keys: Optional[KeySet]):
         self.keys = keys
-        self._macs = {kid: hmac.new(k, digestmod=hashlib.sha256)
-                      for kid, k in (keys.keys.items() if keys else ())}
+        items = list(keys.keys.items()) if keys else []
+        self.by_version = {
+            VERSION: {kid: hashlib.blake2s(key=k, digest_size=MAC_BYTES) for kid, k in items},
+            HMAC_VERSION: {kid: hmac.new(k, digestmod=hashlib.sha256) for kid, k in items}}
         self.send_id = keys.send_id if keys else 0
 
-    def mac(self, key_id: int, head: bytes) -> Optional[bytes]:
-        base = self._macs.get(key_id)
+    def mac(self, key_id: int, head: bytes, version: int = VERSION) -> Optional[bytes]:
+        base = self.by_version[version].get(key_id)
         if base is None:
             return None
         h = base.copy()
@@ -80,40 +99,85 @@ class Signer:
         return h.digest()[:MAC_BYTES]
 
 
-def encode(h: Hello, signer: Optional[Signer] = None) -> bytes:
+def _clamp(hold_us: int, excess_us: int) -> Tuple[int, int]:
+    return (hold_us if 0 <= hold_us <= 0xFFFFFFFF else (0 if hold_us < 0 else 0xFFFFFFFF),
+            excess_us if -1 <= excess_us <= 0x7FFFFFFF else (-1 if excess_us < 0 else 0x7FFFFFFF))
+
+
+def encode(h: Hello, signer: Optional[Signer] = None, version: int = VERSION) -> bytes:
     return encode_fields(socket.inet_aton(h.virt), h.seq, h.heard, h.t_send, h.t_echo,
-                         h.hold_us, h.excess_us, signer)
+                         h.hold_us, h.excess_us, signer, version, h.flags)
 
 
 def encode_fields(virt: bytes, seq: int, heard: int, t_send: int, t_echo: int, hold_us: int,
-                  excess_us: int, signer: Optional[Signer] = None) -> bytes:
-    """encode() without building a Hello: the sender's loop, once per path and interval."""
+                  excess_us: int, signer: Optional[Signer] = None, version: int = VERSION,
+                  flags: int = 0) -> bytes:
+    """encode() without building a Hello."""
     kid = signer.send_id if signer else 0
-    head = _HEAD.pack(MAGIC, VERSION, kid, 0, virt, seq & _U64, heard & _U64, t_send & _U64,
-                      t_echo & _U64, hold_us if 0 <= hold_us <= 0xFFFFFFFF else
-                      (0 if hold_us < 0 else 0xFFFFFFFF),
-                      excess_us if -1 <= excess_us <= 0x7FFFFFFF else
-                      (-1 if excess_us < 0 else 0x7FFFFFFF))
-    return head + (signer.mac(kid, head) if kid else _NO_MAC)
+    hold_us, excess_us = _clamp(hold_us, excess_us)
+    head = _HEAD.pack(MAGIC, version, kid, flags, virt, seq & _U64, heard & _U64, t_send & _U64,
+                      t_echo & _U64, hold_us, excess_us)
+    return head + (signer.mac(kid, head, version) if kid else _NO_MAC)
+
+
+class Encoder:
+    """The sender's hot path: one hello's bytes from its fields, signed, with the
+    key's state and the struct looked up once (rebuilt when the keys change)."""
+
+    def __init__(self, virt: str, signer: Signer):
+        self.virt = socket.inet_aton(virt)
+        self.kid = signer.send_id
+        self.base = {v: signer.by_version[v].get(self.kid) for v in VERSIONS} if self.kid else {}
+
+    def __call__(self, version: int, flags: int, seq: int, heard: int, t_send: int, t_echo: int,
+                 hold_us: int, excess_us: int) -> bytes:
+        if not (0 <= hold_us <= 0xFFFFFFFF and -1 <= excess_us <= 0x7FFFFFFF):
+            hold_us, excess_us = _clamp(hold_us, excess_us)
+        head = _HEAD.pack(MAGIC, version, self.kid, flags, self.virt, seq & _U64, heard & _U64,
+                          t_send, t_echo, hold_us, excess_us)
+        base = self.base.get(version)
+        if base is None:
+            return head + _NO_MAC
+        h = base.copy()
+        h.update(head)
+        return head + h.digest()[:MAC_BYTES]
+
+
+def _why(data: bytes) -> str:
+    if len(data) < 5 or data[:4] != MAGIC:
+        return "format"
+    if data[4] not in VERSIONS:
+        return "version"
+    return "format"
+
+
+def parse(data: bytes, signer: Optional[Signer] = None):
+    """The receiver's hot path: the header's fields as unpacked (magic, version, key
+    id, flags, virt as 4 bytes, seq, heard, t_send, t_echo, hold_us, excess_us) if
+    the datagram is a well-formed, rightly signed hello, else why not (a str)."""
+    if len(data) != SIZE or data[:4] != MAGIC or data[4] not in VERSIONS:
+        return _why(data)
+    f = _HEAD.unpack_from(data)
+    if signer is not None and signer.keys is not None:
+        base = signer.by_version[f[1]].get(f[2])
+        if base is None:
+            return "mac"
+        h = base.copy()
+        h.update(data[:HEAD_BYTES])
+        if not hmac.compare_digest(h.digest()[:MAC_BYTES], data[HEAD_BYTES:]):
+            return "mac"
+    return f
 
 
 def decode(data: bytes, signer: Optional[Signer] = None) -> Tuple[Optional[Hello], str]:
     """(hello, "") or (None, why): "format", "version" (an older monitor) or "mac".
     With keys, a hello must carry a known key id and its right MAC; without,
     any well-formed hello is taken (the monitor is unauthenticated)."""
-    if len(data) < 5 or data[:4] != MAGIC:
-        return None, "format"
-    if data[4] != VERSION:
-        return None, "version"
-    if len(data) != SIZE:
-        return None, "format"
-    head, mac = data[:_HEAD.size], data[_HEAD.size:]
-    _, _, kid, _, virt, seq, heard, t_send, t_echo, hold, excess = _HEAD.unpack(head)
-    if signer is not None and signer.keys is not None:
-        want = signer.mac(kid, head) if kid else None
-        if want is None or not hmac.compare_digest(want, mac):
-            return None, "mac"
-    return Hello(socket.inet_ntoa(virt), seq, heard, t_send, t_echo, hold, excess), ""
+    f = parse(data, signer)
+    if isinstance(f, str):
+        return None, f
+    _, _, _, flags, virt, seq, heard, t_send, t_echo, hold, excess = f
+    return Hello(socket.inet_ntoa(virt), seq, heard, t_send, t_echo, hold, excess, flags), ""
 
 
 def _ancillary(ancdata) -> Tuple[int, int]:

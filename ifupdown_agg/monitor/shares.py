@@ -26,7 +26,8 @@ congestion controller:
 
 The weight never goes below the floor while the path is healthy (0.2% of the
 peer's healthy base total, at least 1), so the path keeps carrying packets and
-keeps being measured. A down path weighs 0; it comes back at its base weight.
+keeps being measured. A down path weighs 0; it comes back from 0 by the
+increase's probing steps (at 5% of its base, full after 5 intervals).
 Fixed weights (`agg-weights W...`) are passed through untouched.
 
 The weights returned are integers proportional to the wanted shares: a path at
@@ -151,9 +152,11 @@ class ShareController:
         for key, st in self.paths.items():
             was, now = self.up.get(key, True), bool(up.get(key, True))
             if now and not was:
-                self.paths[key] = PathState(st.base, st.base)
-                st = self.paths[key]
-                st.why = "back up: base weight ({share})"
+                # Gradual rejoin (issue #15): from nothing, by the probing steps below
+                # (5, 15, 35, 75, 100% of the base over 5 intervals), so a path that
+                # passes hellos but drops data costs a flow a small share, not 1/N.
+                self.paths[key] = st = PathState(st.base, 0.0)
+                st.why = "back up: share rising to {share}"
             self.up[key] = now
         if self.fixed:
             return self.weights()

@@ -140,7 +140,7 @@ OVERLAY_OPTIONS: Tuple[Option, ...] = (
         example="7431", carrier=Carrier.MONITOR_UNIT),
     Option(
         "agg-probe-key-file", KEY_FILE, default="/etc/ifupdown-agg/probe.key",
-        help="The cluster key that signs the monitor's hellos (HMAC-SHA-256), the "
+        help="The cluster key that signs the monitor's hellos (keyed BLAKE2s-128), the "
              "same file on every host, readable by root only: `ifagg keygen` "
              "writes one. Hellos with a bad or missing MAC, replayed ones and "
              "ones that arrive with a TTL below 255 are dropped and counted "

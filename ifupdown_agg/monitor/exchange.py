@@ -1,0 +1,134 @@
+"""The monitor's hot loop: every path's hello out once per interval, every
+datagram in as it arrives.
+
+At 32 peers x 4 links and 50 ms this runs 2560 times a second each way, so
+everything per hello is looked up once, outside the loop: each path's socket
+method and address tuple, the keyed MAC state (copied per hello, never keyed
+again), the struct. The monitor waits on one epoll for every socket and reads
+each ready socket empty (bounded), so a monitor that was kept from running
+catches up in one wake instead of one wake per datagram; the kernel's arrival
+stamp (SO_TIMESTAMPNS) dates each hello.
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+from typing import Dict, Tuple
+
+from ifupdown_agg.monitor import probe
+from ifupdown_agg.monitor.health import DOWN, Tracker
+
+_IP, _IP_TTL = probe.socket.IPPROTO_IP, probe.socket.IP_TTL
+_SOL, _STAMPNS = probe.socket.SOL_SOCKET, probe.SO_TIMESTAMPNS
+_TIMESPEC = probe.struct.Struct("=qq")
+_ORDER = sys.byteorder
+READ_MAX = 512          # datagrams per socket per wake; the rest at the next (level-triggered)
+
+
+def ancillary(anc) -> Tuple[int, int]:
+    """(TTL, CLOCK_REALTIME arrival ns) from recvmsg's control data: probe._ancillary
+    for the two messages our sockets ask for, without its general checks."""
+    ttl, stamp = -1, 0
+    for level, kind, value in anc:
+        if kind == _IP_TTL and level == _IP:
+            ttl = int.from_bytes(value[:4], _ORDER)
+        elif kind == _STAMPNS and level == _SOL and len(value) == 16:
+            sec, nsec = _TIMESPEC.unpack(value)
+            stamp = sec * 1_000_000_000 + nsec
+        else:
+            return probe._ancillary(anc)
+    return ttl, stamp
+
+
+class Exchange:
+    def __init__(self, tracker: Tracker, sockets: probe.Sockets, virt: str,
+                 signer: probe.Signer):
+        self.tracker, self.sockets, self.virt = tracker, sockets, virt
+        self.stray: Dict[str, int] = {}     # rejected hellos from no known path, by why
+        self.set_signer(signer)
+        port = sockets.port
+        self.out = [(p, sockets.by_dev[p.dev].sendto, (p.gateway, port)) for p in tracker.paths]
+        self.inbox = {fd: (sockets.by_dev[dev].recvmsg, dev) for fd, dev in sockets.dev_of.items()}
+        self.by_key = {p.key: p for p in tracker.paths}
+        self.resync()
+
+    def set_signer(self, signer: probe.Signer) -> None:
+        self.signer = signer
+        self.encode = probe.Encoder(self.virt, signer)
+        self.verify = signer if signer.keys is not None else None
+
+    def resync(self) -> None:
+        """CLOCK_REALTIME minus CLOCK_MONOTONIC, for the kernel's stamps; once per tick."""
+        self.offset_ns = time.time_ns() - time.monotonic_ns()
+
+    def send(self) -> None:
+        """One hello on every path: our next sequence number, what we heard there, timing."""
+        seq = self.tracker.next_seq()
+        encode, clock = self.encode, time.monotonic_ns
+        for path, sendto, addr in self.out:
+            now_ns = clock()
+            excess = path.rx_excess_us
+            payload = encode(path.wire, probe.FLAG_DOWN if path.state == DOWN else 0, seq,
+                             path.peer_seq, now_ns, path.echo_t,
+                             (now_ns - path.echo_rx) // 1000 if path.echo_t else 0,
+                             -1 if excess is None else excess)
+            try:
+                sendto(payload, addr)
+            except OSError:
+                pass        # a dead link refuses or drops; the missing answer says so
+
+    def tell(self, paths) -> None:
+        """A hello at once on paths just taken out (BFD sends on a state change too), so
+        the peer learns it now, not at our next interval: their FLAG_DOWN rises."""
+        if not paths:
+            return
+        seq = self.tracker.next_seq()
+        wanted = {id(p) for p in paths}
+        for path, sendto, addr in self.out:
+            if id(path) in wanted:
+                now_ns = time.monotonic_ns()
+                excess = path.rx_excess_us
+                try:
+                    sendto(self.encode(path.wire, probe.FLAG_DOWN, seq, path.peer_seq, now_ns,
+                                       path.echo_t, (now_ns - path.echo_rx) // 1000
+                                       if path.echo_t else 0, -1 if excess is None else excess),
+                           addr)
+                except OSError:
+                    pass
+
+    def read(self, fd: int, now: float) -> bool:
+        """Every datagram waiting on a ready socket (at most READ_MAX); True if one
+        was a peer's first hello."""
+        recvmsg, dev = self.inbox[fd]
+        newly, offset, space, take = False, self.offset_ns, probe._CMSG_SPACE, self.take
+        for _ in range(READ_MAX):
+            try:
+                data, anc, _, addr = recvmsg(128, space)
+            except OSError:     # BlockingIOError, or an ICMP error queued on the socket
+                return newly
+            ttl, stamp = ancillary(anc)
+            rx_ns = stamp - offset if stamp else time.monotonic_ns()
+            rx = rx_ns / 1e9
+            newly |= take(dev, addr[0], data, ttl, rx if rx < now else now, rx_ns)
+        return newly
+
+    def take(self, dev: str, source: str, data: bytes, ttl: int, now: float, rx_ns: int) -> bool:
+        """Take one datagram, or count why not; only a hello that passed every check
+        (TTL 255, version, MAC, newer than the last) reaches the path's state."""
+        path = self.by_key.get((dev, source))
+        if ttl != probe.GTSM_TTL:
+            why = "ttl"
+        else:
+            f = probe.parse(data, self.verify)
+            if type(f) is tuple:
+                if path is not None:
+                    return self.tracker.take(path, f, now, rx_ns)[1]
+                why = "source"      # a good hello, but from no path of ours
+            else:
+                why = f
+        if path is not None:
+            path.reject(why)
+        else:
+            self.stray[why] = self.stray.get(why, 0) + 1
+        return False
