@@ -7,7 +7,12 @@ IFAGG_CYCLES sets the count (default 10). Run once with 500, on commit 817b797 (
 spreading; the BPF object was not built), on a shared 2-core machine under load:
 `IFAGG_CYCLES=500 nice -n 10 python3 -m pytest -m root tests/test_cycles.py`
 -> 1 passed in 1559 s: 500 cycles (up, check 0, down, counts 0 each time), then 0 rules,
-routes, nft tables, tun devices, monitors and files in /run; rp_filter back to 1."""
+routes, nft tables, tun devices, monitors and files in /run; rp_filter back to 1.
+Again with the BPF spreader (agg-spread auto, build/bpf built; the test checks up took
+bpf), on commit 0ecc2ff, same machine, beside other helpers' runs:
+`IFAGG_CYCLES=500 nice -n 10 python3 -m pytest -m root tests/test_cycles.py`
+-> 1 passed in 1456 s (500 cycles, zero leftovers: rules, routes, nft tables, tc filters,
+tun devices, monitors, files in /run; rp_filter back to 1)."""
 
 import os
 

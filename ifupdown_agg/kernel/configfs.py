@@ -31,7 +31,7 @@ def udc_state(udc: str, udc_class: str = UDC_CLASS) -> str:
 def _read(path: str) -> Optional[str]:
     try:
         with open(path) as fh:
-            return fh.read().strip()
+            return fh.read().replace("\x00", "").strip()     # ncm's MACs end in a NUL
     except OSError:
         return None
 
