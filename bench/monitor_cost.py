@@ -31,7 +31,7 @@ def stanza(me: int, peers: int, links: int, interval: int, key: str) -> str:
     tables = " ".join(str(20000 + i) for i in range(links))
     rspec = " ".join(":".join([f"198.19.0.{h}"] + [f"198.18.{100 + i}.{h}" for i in range(links)])
                      for h in range(1, peers + 2))
-    return (f"iface tun0 inet manual\n    address 198.19.0.{me}\n    fakenet 198.19.0.0/24\n"
+    return (f"iface tun0 inet static\n    address 198.19.0.{me}\n    fakenet 198.19.0.0/24\n"
             f"    table {tables}\n    rspec {rspec}\n    agg-probe-interval {interval}\n"
             + (f"    agg-probe-key-file {key}\n" if key else ""))
 

@@ -164,3 +164,15 @@ def test_conflicts_for_one_stanza(tmp_path):
     assert [e.iface for e in across.conflicts_for("tun8", path)] == ["tun8"]
     assert across.conflicts_for("tun9", path) == []
     assert across.conflicts_for("tun9", str(tmp_path / "missing")) == []
+
+
+@pytest.mark.parametrize("method", ["manual", "dhcp"])
+def test_an_overlay_stanza_not_inet_static_is_located_by_check_syntax(tmp_path, capsys, method):
+    text = NICS + overlay("tun7", "198.19.7", "17000 17001").replace("inet static",
+                                                                     f"inet {method}")
+    path = write(tmp_path, text)
+    [err] = errors(path)
+    assert err.startswith(f"{path}:5: tun7: iface: 'inet {method}' cannot carry an overlay")
+    assert err.endswith(f"(token '{method}')")
+    assert main(["check", "--syntax", "-i", path]) == 2
+    assert f"{path}:5: tun7: iface: 'inet {method}'" in capsys.readouterr().err

@@ -11,7 +11,7 @@ from lab.cluster import Lab
 pytestmark = pytest.mark.root
 
 STANZA = """\
-iface tun7 inet manual
+iface tun7 inet static
     address 198.19.7.1
     mtu 1400
     fakenet 198.19.7.0/24

@@ -18,13 +18,13 @@ pytestmark = pytest.mark.root
 ROUNDS = int(os.environ.get("IFAGG_CONCURRENT_ROUNDS", "4"))
 
 STANZAS = """\
-iface tun7 inet manual
+iface tun7 inet static
     address 198.19.7.1
     fakenet 198.19.7.0/24
     table 17000 17001
     rspec 198.19.7.1:198.18.70.1:198.18.71.1 198.19.7.2:198.18.70.2:198.18.71.2
 
-iface tun8 inet manual
+iface tun8 inet static
     address 198.19.8.1
     fakenet 198.19.8.0/24
     table 18000 18001

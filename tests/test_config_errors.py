@@ -60,3 +60,41 @@ def test_good_stanza_loads(tmp_path):
 ])
 def test_bad_input_is_located(tmp_path, changes, message):
     assert error_for(tmp_path, **changes) == message
+
+
+@pytest.mark.parametrize("method", ["manual", "dhcp"])
+def test_an_overlay_stanza_is_inet_static(tmp_path, method):
+    """`iface tun0 inet dhcp` was accepted (issue #13); manual leaves the /32 to no one."""
+    path = stanza(tmp_path)
+    with open(path) as fh:
+        text = fh.read().replace("inet static", f"inet {method}")
+    with open(path, "w") as fh:
+        fh.write(text)
+    with pytest.raises(ConfigError) as err:
+        overlay.from_file("tun0", path)
+    assert str(err.value).startswith(f"{path}:2: tun0: iface: 'inet {method}' cannot carry "
+                                     "an overlay")
+    assert str(err.value).endswith(f"write 'iface tun0 inet static' (token '{method}')")
+    assert (err.value.option, err.value.token) == ("iface", method)
+
+
+@pytest.mark.parametrize("method", ["manual", "dhcp"])
+def test_the_hook_refuses_an_overlay_that_is_not_inet_static(tmp_path, monkeypatch, capsys,
+                                                             method):
+    """ifupdown gives the method in METHOD; pre-up and post-up refuse, located, before
+    anything is made; going down is left to the record."""
+    from ifupdown_agg.cli import hook
+    from ifupdown_agg.config import ifaces_file
+    path = stanza(tmp_path)
+    with open(path) as fh:
+        text = fh.read().replace("inet static", f"inet {method}")
+    with open(path, "w") as fh:
+        fh.write(text)
+    monkeypatch.setattr(hook, "INTERFACES", path)
+    monkeypatch.setattr(hook, "_say", lambda msg, priority="": print(priority, msg))
+    raw = ifaces_file.read(path).find("tun0").options
+    env = {"IFACE": "tun0", "ADDRFAM": "inet", "METHOD": method}
+    for phase in ("pre-up", "post-up"):
+        assert hook._overlay(hook.Call(env, "tun0", phase, raw, False)) == 1
+        line = capsys.readouterr().out.strip()
+        assert line.startswith(f"err {path}:2: tun0: iface: 'inet {method}' cannot carry"), line

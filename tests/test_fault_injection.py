@@ -23,14 +23,14 @@ pytestmark = pytest.mark.root
 POINTS = int(os.environ.get("IFAGG_FAULT_POINTS", "16"))
 
 STANZA = """\
-iface tun7 inet manual
+iface tun7 inet static
     address 198.19.7.1
     fakenet 198.19.7.0/24
     table 17000 17001
     rspec 198.19.7.1:198.18.70.1:198.18.71.1 198.19.7.2:198.18.70.2:198.18.71.2
     agg-weights 1 3
 """
-ENV = {"IFACE": "tun7", "LOGICAL": "tun7", "ADDRFAM": "inet", "METHOD": "manual",
+ENV = {"IFACE": "tun7", "LOGICAL": "tun7", "ADDRFAM": "inet", "METHOD": "static",
        "IF_ADDRESS": "198.19.7.1", "IF_FAKENET": "198.19.7.0/24", "IF_TABLE": "17000 17001",
        "IF_RSPEC": "198.19.7.1:198.18.70.1:198.18.71.1 198.19.7.2:198.18.70.2:198.18.71.2",
        "IF_AGG_WEIGHTS": "1 3"}

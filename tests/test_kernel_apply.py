@@ -14,7 +14,7 @@ from lab.cluster import Lab
 pytestmark = pytest.mark.root
 
 STANZA = """\
-iface tun7 inet manual
+iface tun7 inet static
     address 198.19.7.1
     fakenet 198.19.7.0/24
     table 17000 17001

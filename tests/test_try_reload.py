@@ -26,7 +26,7 @@ pytestmark = pytest.mark.root
 def stanza(n, tables=None, weights="1 3", extra=""):
     tables = tables or f"{17000 + 10 * n} {17001 + 10 * n}"
     return (f"auto tun{n}\n"
-            f"iface tun{n} inet manual\n"
+            f"iface tun{n} inet static\n"
             f"    address 198.19.{n}.1\n"
             f"    fakenet 198.19.{n}.0/24\n"
             f"    table {tables}\n"

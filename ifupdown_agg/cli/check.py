@@ -16,9 +16,13 @@ from ifupdown_agg.cli.common import Command, add_source
 from ifupdown_agg.errors import AggError, ApplyError, ConfigError
 
 IN_SYNC, DRIFT, INVALID, UNSEEN = 0, 1, 2, 3
+# A usbnet stanza check looks at: a gadget it makes, a bridge it joins.
+USB_OPTIONS = frozenset({"usbnet-gadget", "usbnet-bridge"})
 EXIT_TEXT = ("0 when the kernel holds every object of every checked stanza exactly "
              "(overlays: device, address, mtu, GSO limit, routes, rules, rp_filter and "
-             "the nft table's listed contents; bonds: the bond, its settings and ports); "
+             "the nft table's listed contents; bonds: the bond, its settings and ports; "
+             "USB gadgets: the configfs gadget, its settings, its controller binding, its "
+             "interface's name and bridge); "
              "1 on drift (each missing, different or stale object is named; `ifagg up` "
              "repairs exactly that); 2 when the configuration is invalid; 3 when the "
              "kernel could not be read (permissions, a missing tool).")
@@ -27,12 +31,13 @@ EXIT_TEXT = ("0 when the kernel holds every object of every checked stanza exact
 class Check(Command):
     name = "check"
     help = "compare the running kernel with the config (exit 0 sync, 1 drift, 2 invalid, 3 unseen)"
-    description = ("Compare every overlay and bond stanza (or the IFACEs named) with the "
+    description = ("Compare every overlay, bond and USB gadget stanza (or the IFACEs named) with the "
                    "kernel, object by object. Exit status: " + EXIT_TEXT)
 
     def add_arguments(self, p) -> None:
         p.add_argument("iface", nargs="*",
-                       help="stanzas to check (default: every overlay and bond stanza)")
+                       help="stanzas to check (default: every overlay, bond and USB gadget "
+                            "stanza)")
         add_source(p)
         p.add_argument("--json", action="store_true",
                        help="one object per stanza, its ops as `plan --json` writes them")
@@ -115,12 +120,14 @@ def _stanzas(path: str, names: List[str]):
     out = []
     for stanza in parsed.stanzas:
         groups = groups_of(stanza.options)
-        kind = "overlay" if "overlay" in groups else "bond" if "bond" in groups else None
+        kind = ("overlay" if "overlay" in groups else "bond" if "bond" in groups else
+                "usb" if USB_OPTIONS & set(stanza.options) else None)
         if stanza.family == "inet" and kind and (not names or stanza.name in names):
             out.append((stanza.name, kind))
     for name in names:
         if name not in [n for n, _ in out]:
-            raise ConfigError(f"{name}: no overlay or bond stanza of that name in {path}")
+            raise ConfigError(f"{name}: no overlay, bond or USB gadget stanza of that name "
+                              f"in {path}")
     return out
 
 
@@ -147,7 +154,8 @@ def _one(args, name: str, kind: str, kernel, obs) -> dict:
              "describe": [], "details": [], "notes": [], "error": None}
     try:
         ops, notes, details = (_overlay(args, name, obs) if kind == "overlay"
-                               else _bond(args, name, kernel))
+                               else _bond(args, name, kernel, obs) if kind == "bond"
+                               else _usb(args, name, obs))
     except ConfigError as err:
         entry.update(exit=INVALID, error=str(err))
         return entry
@@ -180,14 +188,23 @@ def _nft_details(ops, obs) -> List[str]:
     return out
 
 
-def _bond(args, name: str, kernel):
+def _bond(args, name: str, kernel, obs):
     from ifupdown_agg.bond import lifecycle as bond
     from ifupdown_agg.cli.common import say
     from ifupdown_agg.config import ifaces_file
     from ifupdown_agg.core.executor import RecordingExecutor
     stanza = ifaces_file.read(args.interfaces).find(name)
+    usb_ops, _, usb_details = (_usb(args, name, obs) if USB_OPTIONS & set(stanza.options)
+                               else ([], [], []))      # a gadget that is a bond's port
     ops = bond.up(name, stanza.options, kernel, RecordingExecutor(), say, args.interfaces)
-    return ops, [], []
+    return usb_ops + ops, [], usb_details
+
+
+def _usb(args, name: str, obs):
+    from ifupdown_agg.config import ifaces_file
+    from ifupdown_agg.usb import repair
+    stanza = ifaces_file.read(args.interfaces).find(name)
+    return repair.check(name, stanza.options, obs)
 
 
 def _print(r: dict) -> None:

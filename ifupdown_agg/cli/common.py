@@ -53,38 +53,20 @@ def bond_stanza(args):
     return None
 
 
-# syslog(3) priorities by name (the syslog module's numbers, without importing it here).
-PRIORITIES = {"err": 3, "warning": 4, "notice": 5, "info": 6}
-
-
-def _journal_is_stderr() -> bool:
-    """systemd sets JOURNAL_STREAM=DEV:INODE when stderr is the journal (sd_journal_stream)."""
-    import os
-    want = os.environ.get("JOURNAL_STREAM", "")
-    try:
-        st = os.fstat(sys.stderr.fileno())
-    except (OSError, ValueError, AttributeError):
-        return False
-    return want == f"{st.st_dev}:{st.st_ino}"
-
-
 def log_line(msg: str, priority: str = "") -> None:
     """One event, once, with its priority: on stderr, which under systemd is the journal
     (the "<N>" prefix gives the priority there); otherwise also to syslog. The priority
-    is err for an error, warning for a "warning:" line, notice for the rest."""
+    is err for an error, warning for a "warning:" line, notice for the rest. The journal
+    and syslog get an event of several lines as one line; a terminal gets them as written."""
+    from ifupdown_agg.kernel import journal
     if not priority:
         priority = "warning" if "warning:" in msg else "notice"
-    level = PRIORITIES.get(priority, 5)
-    if _journal_is_stderr():
-        print(f"<{level}>ifupdown-agg: {msg}", file=sys.stderr)
+    level = journal.PRIORITIES.get(priority, 5)
+    if journal.stderr_is_journal():
+        print(f"<{level}>ifupdown-agg: {journal.one_line(msg)}", file=sys.stderr)
         return
     print(f"ifupdown-agg: {msg}", file=sys.stderr)
-    try:
-        import syslog
-        syslog.openlog("ifupdown-agg", syslog.LOG_PID, syslog.LOG_DAEMON)
-        syslog.syslog(level, msg)
-    except (ImportError, OSError):
-        pass
+    journal.to_syslog("ifupdown-agg", level, journal.one_line(msg))
 
 
 def say(msg: str) -> None:

@@ -61,6 +61,25 @@ def _fail(err: AggError, iface: str) -> int:
     return 1
 
 
+def _method(iface: str, method: str) -> None:
+    """Refuse an overlay stanza whose method is not static (ifupdown sets METHOD),
+    located at its iface line in the interfaces file where it is there."""
+    from ifupdown_agg.overlay.model import METHOD, method_error
+    from ifupdown_agg.errors import Location
+    if not method or method == METHOD:
+        return
+    where = Location(variable="METHOD")
+    try:
+        stanza = ifaces_file.read(INTERFACES).find(iface)
+    except (ConfigError, OSError):
+        stanza = None
+    if stanza is not None and stanza.method == method:
+        where = stanza.location
+    err = method_error(iface, method, where)
+    if err is not None:
+        raise err
+
+
 class Call(NamedTuple):
     """What every handler gets: one hook run for one interface."""
     env: Mapping[str, str]
@@ -143,6 +162,8 @@ def _overlay(call: Call) -> int:
     loaded: Optional[overlay.Loaded] = None
     try:
         loaded = overlay.from_raw(iface, raw)
+        if phase in ("pre-up", "post-up"):
+            _method(iface, env.get("METHOD", ""))
     except ConfigError as err:
         if phase in ("pre-up", "post-up"):
             _say(str(_located(err, iface)), "err")

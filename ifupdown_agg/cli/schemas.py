@@ -62,7 +62,7 @@ DOCTOR = _obj({"version": _version(), "findings": {"type": "array", "items": _FI
                "nics": {"type": "array", "items": {"type": "object"}}},
               required=["findings", "version"])
 
-_STANZA = _obj({"iface": _STR, "kind": {"enum": ["overlay", "bond"]}, "in_sync": _BOOL,
+_STANZA = _obj({"iface": _STR, "kind": {"enum": ["overlay", "bond", "usb"]}, "in_sync": _BOOL,
                 "exit": {"enum": [0, 1, 2, 3]}, "error": _NSTR,
                 "ops": {"type": "array", "items": OP,
                         "description": "what `ifagg up` would change, as in plan"},

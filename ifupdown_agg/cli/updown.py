@@ -15,10 +15,11 @@ def _add_iface(p) -> None:
 
 class Up(Command):
     name = "up"
-    help = "bring an overlay or a bond up without ifupdown"
+    help = "bring an overlay or a bond up without ifupdown; mend a USB gadget's drift"
     description = ("Apply the stanza of IFACE as one transaction: on any error "
                    "everything done so far is undone. Creates the tun device "
-                   "and adds the address if needed.")
+                   "and adds the address if needed. For a USB gadget stanza: mends what "
+                   "`ifagg check` reports (binds, renames, or makes the gadget again).")
 
     def add_arguments(self, p) -> None:
         _add_iface(p)
@@ -32,12 +33,17 @@ class Up(Command):
         from ifupdown_agg.bond import lifecycle as bond
         from ifupdown_agg.overlay import lifecycle as overlay
         from ifupdown_agg.kernel.netlink import Kernel
+        mended = _usb_up(args)
         raw = bond_stanza(args)
+        if mended is not None and raw is None:
+            print(f"{args.iface}: mended: " + "; ".join(mended) if mended
+                  else f"{args.iface}: already up to date")
+            return 0
         kernel = Kernel()
         try:
             if raw is not None:
                 ops = bond.up(args.iface, raw, kernel, executor(kernel, args.verbose), say,
-                              args.interfaces)
+                              args.interfaces) + (mended or [])
             else:
                 refuse_conflicts(args.iface, args.interfaces)
                 ops, _ = overlay.up(overlay.from_file(args.iface, args.interfaces), kernel,
@@ -46,6 +52,17 @@ class Up(Command):
             kernel.close()
         print(f"{args.iface}: {len(ops)} change(s)" if ops else f"{args.iface}: already up to date")
         return 0
+
+
+def _usb_up(args):
+    """What `up` mended of a USB gadget stanza (the gadget, its bridge; usb/repair.py),
+    or None when IFACE's stanza has neither."""
+    from ifupdown_agg.config import ifaces_file
+    stanza = ifaces_file.read(args.interfaces).find(args.iface)
+    if stanza is None or not {"usbnet-gadget", "usbnet-bridge"} & set(stanza.options):
+        return None
+    from ifupdown_agg.usb import repair
+    return repair.up(args.iface, stanza.options, say)
 
 
 class Down(Command):

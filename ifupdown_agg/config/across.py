@@ -25,7 +25,7 @@ from ifupdown_agg.config import ifaces_file
 from ifupdown_agg.config.registry import ALL_OPTIONS, groups_of
 from ifupdown_agg.config.schema import OWN_PREFIX, parse_options
 from ifupdown_agg.errors import ConfigError, Location
-from ifupdown_agg.overlay.model import OverlayConfig, overlay_from_options
+from ifupdown_agg.overlay.model import OverlayConfig, method_error, overlay_from_options
 from ifupdown_agg.usb.options import USBNET_TABLE
 
 # Our option names a typo may miss: the ones ifupdown does not own.
@@ -34,7 +34,6 @@ OUR_NAMES = sorted(n for n, o in ALL_OPTIONS.items() if o.owner != "ifupdown")
 IFUPDOWN_WORDS = {"address", "netmask", "broadcast", "metric", "gateway", "pointopoint",
                   "hwaddress", "mtu", "scope", "label", "dns-nameservers", "dns-search",
                   "description"}
-METHODS = ("static", "manual")
 
 
 class Conflict(ConfigError):
@@ -87,12 +86,10 @@ def _typos(stanza, ours: bool, report: Report) -> bool:
 
 
 def _method(stanza, report: Report) -> bool:
-    if stanza.method in METHODS:
+    err = method_error(stanza.name, stanza.method, stanza.location)
+    if err is None:
         return True
-    report.errors.append(ConfigError(
-        f"'inet {stanza.method}' cannot carry an overlay: its address is a fixed /32; "
-        f"write 'iface {stanza.name} inet static'", iface=stanza.name,
-        location=stanza.location))
+    report.errors.append(err)
     return False
 
 

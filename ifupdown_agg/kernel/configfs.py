@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import os
 from dataclasses import asdict
-from typing import List, Optional
+from typing import List, Optional, Tuple
 
 from ifupdown_agg.core.objects import UsbGadget
 from ifupdown_agg.usb.gadget import (CONFIGFS, FUNCTIONS, UDC_CLASS, GadgetError, GadgetSpec,
@@ -26,6 +26,24 @@ def udc_state(udc: str, udc_class: str = UDC_CLASS) -> str:
             return fh.read().strip()
     except OSError:
         return "gone"
+
+
+def _read(path: str) -> Optional[str]:
+    try:
+        with open(path) as fh:
+            return fh.read().replace("\x00", "").strip()     # ncm's MACs end in a NUL
+    except OSError:
+        return None
+
+
+def _same(have: str, want: str) -> bool:
+    """An attribute as configfs reads it back: 0x1d6b for 0x1D6B, a MAC in lower case."""
+    if have.lower() == want.lower():
+        return True
+    try:
+        return int(have, 0) == int(want, 0)
+    except ValueError:
+        return False
 
 
 def present(gadget_dir: str) -> bool:
@@ -134,6 +152,47 @@ class Gadget:
         except OSError:
             return None
         return name if name and "%" not in name else None
+
+    def bind(self, udc: str) -> None:
+        """Bind the gadget to `udc` ("" unbinds); a refusal is a GadgetError."""
+        try:
+            self._write("UDC", udc)
+        except OSError as err:
+            raise GadgetError(f"{self.spec.iface}: configfs refused echo {udc} > UDC: "
+                              f"{err.strerror}") from None
+
+    def differences(self, udc: str) -> List[Tuple[str, str]]:
+        """What configfs holds differently from the spec, as (kind, text) with kind
+        "missing" (no gadget), "setting" (a directory, attribute or link), "udc" (not bound
+        to `udc`, or to none when `udc` is "") or "name" (its interface is not the
+        stanza's); [] when the gadget is exactly as the spec makes it."""
+        where = f"usb_gadget/{self.spec.name}"
+        if not present(self.dir):
+            return [("missing", f"{where}: missing")]
+        out = [("setting", f"{where}/{text}") for text in self._settings()]
+        bound = bound_udc(self)
+        if not bound or (udc and bound != udc):
+            out.append(("udc", f"{where}/UDC: {'bound to ' + bound if bound else 'not bound'}"
+                               f", wants {udc or 'a USB device controller'}"))
+        elif self.ifname() != self.spec.iface:
+            out.append(("name", f"{where}: its interface is {self.ifname() or 'missing'}, "
+                                f"wants {self.spec.iface}"))
+        return out
+
+    def _settings(self) -> List[str]:
+        out = []
+        for step in steps(self.spec):
+            path = os.path.join(self.dir, step.path)
+            if step.kind == "mkdir" and not os.path.isdir(path):
+                out.append(f"{step.path}: missing")
+            elif step.kind == "link" and not os.path.islink(path):
+                out.append(f"{step.path}: missing (a link to {step.value})")
+            elif step.kind == "write":
+                have = _read(path)
+                if have is None or not _same(have, step.value):
+                    out.append(f"{step.path}: {'missing' if have is None else repr(have)}, "
+                               f"wants {step.value!r}")
+        return out
 
     def _do(self, step: Step) -> None:
         path = os.path.join(self.dir, step.path)

@@ -12,17 +12,15 @@ seconds). The per-packet path stays entirely in the kernel.
 from __future__ import annotations
 
 import logging
-import logging.handlers
 import os
 import select
 import signal
-import sys
 import time
 from typing import Dict, List, Optional
 
 from ifupdown_agg.overlay import plan, rotation
 from ifupdown_agg.monitor.capacity import Capacity
-from ifupdown_agg.monitor import keys, probe
+from ifupdown_agg.monitor import keys, logs, probe
 from ifupdown_agg.monitor.exchange import Exchange
 from ifupdown_agg.monitor.health import DOWN, Change, Path, Tracker
 from ifupdown_agg.core.objects import Observed, Route
@@ -226,9 +224,9 @@ class Monitor:
         if keyset is None:
             log.warning("%s: %s", self.cfg.iface, keys.UNAUTHENTICATED.format(path=self.key_file))
         elif not first:
-            log.warning("%s: probe keys reloaded from %s: signing with key %d, accepting %s",
-                        self.cfg.iface, self.key_file, keyset.send_id,
-                        ", ".join(map(str, sorted(keyset.keys))))
+            log.log(logs.NOTICE, "%s: probe keys reloaded from %s: signing with key %d, "
+                    "accepting %s", self.cfg.iface, self.key_file, keyset.send_id,
+                    ", ".join(map(str, sorted(keyset.keys))))
 
     def _repair(self) -> None:
         """Put back routes the kernel dropped: taking a NIC down deletes every route
@@ -289,8 +287,10 @@ class Monitor:
             return
         for ch in changes:
             p = ch.path
-            log.warning("%s: path to %s via %s (%s, tables %s) %s: %s", self.cfg.iface, p.peer,
-                        p.dev, p.gateway, " ".join(map(str, p.tables)), ch.state.upper(), ch.reason)
+            # A path lost is a warning, a path back a notice.
+            log.log(logging.WARNING if ch.state == DOWN else logs.NOTICE,
+                    "%s: path to %s via %s (%s, tables %s) %s: %s", self.cfg.iface, p.peer,
+                    p.dev, p.gateway, " ".join(map(str, p.tables)), ch.state.upper(), ch.reason)
         self.exchange.tell([ch.path for ch in changes if ch.state == DOWN])
         stranded = self._rewrite([ch.path.peer_index for ch in changes])
         for peer in stranded:
@@ -336,18 +336,7 @@ def _share_of(path, shares, why) -> Dict:
 
 
 def _setup_logging() -> None:
-    log.setLevel(logging.INFO)
-    stderr = logging.StreamHandler(sys.stderr)
-    stderr.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s"))
-    log.addHandler(stderr)
-    # Under systemd stderr is the journal already; elsewhere also tell syslog.
-    if not os.environ.get("JOURNAL_STREAM") and os.path.exists("/dev/log"):
-        try:
-            handler = logging.handlers.SysLogHandler(address="/dev/log")
-            handler.setFormatter(logging.Formatter("ifupdown-agg-monitor[%(process)d]: %(message)s"))
-            log.addHandler(handler)
-        except OSError:
-            pass
+    logs.setup(log)     # one line per event with its priority: monitor/logs.py
 
 
 def main(iface: str) -> int:

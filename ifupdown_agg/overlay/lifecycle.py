@@ -19,7 +19,7 @@ from ifupdown_agg.kernel import tun as tundev
 from ifupdown_agg.errors import ConfigError, Location, SpreaderError
 from ifupdown_agg.core.objects import DEVICE_ALIAS, TunDevice
 from ifupdown_agg.core.ops import Op
-from ifupdown_agg.overlay.model import OverlayConfig, overlay_from_options
+from ifupdown_agg.overlay.model import OverlayConfig, method_error, overlay_from_options
 from ifupdown_agg.config.schema import RawOption
 
 
@@ -36,7 +36,11 @@ def from_file(iface: str, path: str = "/etc/network/interfaces") -> Loaded:
         known = ", ".join(s.name for s in parsed.stanzas) or "none"
         raise ConfigError(f"no 'iface {iface} inet ...' stanza (stanzas: {known})",
                           location=Location(path))
-    return Loaded(overlay_from_options(iface, stanza.options), stanza.options)
+    loaded = Loaded(overlay_from_options(iface, stanza.options), stanza.options)
+    err = method_error(iface, stanza.method, stanza.location)
+    if err is not None:
+        raise err
+    return loaded
 
 
 def from_raw(iface: str, raw: Mapping[str, RawOption]) -> Loaded:

@@ -117,3 +117,23 @@ def overlay_from_options(iface: str, raw: Mapping[str, RawOption]) -> OverlayCon
                               values["agg-probe-port"], values["agg-probe-key-file"]),
         spread=values["agg-spread"])
 
+
+
+# The one ifupdown method an overlay stanza may use. inet static assigns the /32 and takes it
+# away again; dhcp would ask a server for another address, and manual leaves the address to
+# no one (ifupdown neither adds nor removes it, so `ifdown` and `check` disagree with ifup).
+METHOD = "static"
+
+
+def method_error(iface: str, method: str, location: Optional[Location]) -> Optional[ConfigError]:
+    """The located error of an overlay stanza written `iface IFACE inet METHOD` with a
+    method other than static, or None."""
+    if method == METHOD:
+        return None
+    why = ("it would ask a DHCP server for an address, but the overlay's address is a "
+           "fixed /32 in the fake net" if method == "dhcp" else
+           "ifupdown's manual method neither assigns nor removes the overlay's /32"
+           if method == "manual" else "only inet static assigns the overlay's fixed /32")
+    return ConfigError(f"'inet {method}' cannot carry an overlay: {why}; write "
+                       f"'iface {iface} inet static'", iface=iface, option="iface",
+                       token=method, location=location)
