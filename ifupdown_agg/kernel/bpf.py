@@ -17,6 +17,7 @@ import platform
 import socket
 import struct
 import subprocess
+import sys
 from typing import Dict, Iterator, List, Optional, Sequence, Tuple
 
 from ifupdown_agg.core.spreader import MAX_PATHS, SPREADER_PRIO, Peer, Spreader
@@ -334,11 +335,14 @@ def apply(action: str, spreader: Spreader, old: Optional[Spreader], index_of) ->
     gone = {p[0] for p in old.peers} - {p[0] for p in spreader.peers} if old else set()
     try:
         write(spreader, index_of, sorted(gone))
-        wire_hop(spreader.dev)
+        why = wire_hop(spreader.dev)
     except (OSError, ApplyError) as err:
         if action == "add":
             detach(spreader.dev)
         raise SpreaderError(f"writing the spreader's map on {spreader.dev}: {err}") from None
+    if why:
+        print(f"ifagg: warning: {spreader.dev}: no segmenting hop ({why}); GSO packets it "
+              "forwards or tunnels leave whole on one link", file=sys.stderr)
 
 
 def wire_hop(dev: str) -> str:

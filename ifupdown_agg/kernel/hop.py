@@ -7,8 +7,8 @@ the pair's entry, whose gso_max_segs is 1, so the kernel segments them in
 software on transmit (validate_xmit_skb); the same program, attached to the
 exit's ingress through tcx (bpf(2), nothing pinned), spreads every segment.
 
-Both ends carry our alias; deleting the entry deletes the pair, and with it
-the attachment. Without tcx (kernels before 6.6) there is no hop: `make`
+Both ends carry our alias (HOP_ALIAS); deleting the entry deletes the pair,
+and with it the attachment; it goes with the spreader or the overlay device. Without tcx (kernels before 6.6) there is no hop: `make`
 returns why, and the spreader spreads such packets whole as before.
 """
 
@@ -20,6 +20,10 @@ import subprocess
 from typing import Optional, Tuple
 
 from ifupdown_agg.core.objects import DEVICE_ALIAS
+
+# Not DEVICE_ALIAS itself: `ifagg cleanup` deletes devices with that alias as overlay
+# devices; the hop goes with its spreader or its overlay device.
+HOP_ALIAS = DEVICE_ALIAS + " segmenting hop"
 
 BPF_PROG_ATTACH = 8
 BPF_TCX_INGRESS = 46          # enum bpf_attach_type, Linux 6.6
@@ -55,7 +59,7 @@ def _alias(name: str) -> str:
 
 
 def ours(dev: str) -> bool:
-    return _alias(names(dev)[0]) == DEVICE_ALIAS
+    return _alias(names(dev)[0]) == HOP_ALIAS
 
 
 def max_segs(dev: str) -> int:
@@ -79,7 +83,7 @@ def make(dev: str, prog_fd: int, bpf) -> Tuple[Optional[Tuple[int, int]], str]:
     elif not ours(dev):
         return None, f"{entry} exists and is not ifupdown-agg's"
     for name in (entry, exit_):
-        _ip("link", "set", name, "alias", DEVICE_ALIAS, "up")
+        _ip("link", "set", name, "alias", HOP_ALIAS, "up")
         # Nothing is routed through the pair: no addresses, no IPv6 link-local.
         _ip("link", "set", name, "addrgenmode", "none")
     indexes = (_ifindex(entry), _ifindex(exit_))
