@@ -200,19 +200,14 @@ class Maps:
             raise
         return value.raw
 
-    def put_hop(self, entry: int, exit_: int, max_segs: int) -> None:
-        """The segmenting hop's ifindexes (0 0: none) and the GSO cap it enforces."""
+    def put_hop(self, entry: int, exit_: int, max_segs: int, dev: int) -> None:
+        """The segmenting hop's ifindexes (0 0: none), the GSO cap it enforces and
+        the overlay device's ifindex."""
         if "hops" in self.fds:
-            value = struct.pack("=IIII", entry, exit_, max_segs, 0)
+            value = struct.pack("=IIII", entry, exit_, max_segs, dev)
             self._elem(_UPDATE, "hops", struct.pack("=I", 0),
                        ctypes.create_string_buffer(value, len(value)))
 
-    def hop(self) -> Tuple[int, int, int]:
-        if "hops" not in self.fds:
-            return 0, 0, 0
-        value = ctypes.create_string_buffer(16)
-        self._elem(_LOOKUP, "hops", struct.pack("=I", 0), value)
-        return struct.unpack_from("=III", value.raw)
 
     def counters(self, slot: int, npaths: int) -> List[Tuple[int, int]]:
         """(packets, bytes) per path of a peer, summed over the CPUs."""
@@ -362,7 +357,7 @@ def wire_hop(dev: str) -> str:
         finally:
             os.close(fd)
         entry, exit_ = made or (0, 0)
-        maps.put_hop(entry, exit_, hop.max_segs(dev))
+        maps.put_hop(entry, exit_, hop.max_segs(dev), hop.ifindex(dev))
         return why
     finally:
         maps.close()

@@ -42,7 +42,7 @@ def _ip(*args: str) -> subprocess.CompletedProcess:
         return subprocess.CompletedProcess(args, 1, "", str(err))
 
 
-def _ifindex(name: str) -> int:
+def ifindex(name: str) -> int:
     try:
         with open(f"/sys/class/net/{name}/ifindex") as fh:
             return int(fh.read())
@@ -75,7 +75,7 @@ def make(dev: str, prog_fd: int, bpf) -> Tuple[Optional[Tuple[int, int]], str]:
     """Create (or reuse) the pair and attach the program at the exit; ((entry, exit)
     ifindexes, "") or (None, why not). `bpf` is kernel.bpf's syscall function."""
     entry, exit_ = names(dev)
-    if not _ifindex(entry):
+    if not ifindex(entry):
         done = _ip("link", "add", entry, "gso_max_segs", str(HOP_SEGS), "type", "veth",
                    "peer", "name", exit_)
         if done.returncode != 0:
@@ -86,7 +86,7 @@ def make(dev: str, prog_fd: int, bpf) -> Tuple[Optional[Tuple[int, int]], str]:
         _ip("link", "set", name, "alias", HOP_ALIAS, "up")
         # Nothing is routed through the pair: no addresses, no IPv6 link-local.
         _ip("link", "set", name, "addrgenmode", "none")
-    indexes = (_ifindex(entry), _ifindex(exit_))
+    indexes = (ifindex(entry), ifindex(exit_))
     try:
         bpf(BPF_PROG_ATTACH, struct.pack("=IIIII", indexes[1], prog_fd, BPF_TCX_INGRESS, 0, 0))
     except OSError as err:

@@ -21,6 +21,8 @@
  * veth pair of ours whose entry has gso_max_segs 1, so the kernel segments it
  * in software as it enters; the same program, attached to the ingress of the
  * pair's exit, then spreads each segment (it has an Ethernet header there).
+ * A packet routed through the overlay device to a non-peer address (a pod
+ * subnet via a peer) goes to the peer its route's gateway names.
  */
 #include <linux/bpf.h>
 #include <linux/if_ether.h>
@@ -56,7 +58,7 @@ struct hop {
 	__u32 entry;
 	__u32 exit;
 	__u32 max_segs;
-	__u32 pad;
+	__u32 dev;	/* the overlay device */
 };
 
 struct counter {
@@ -99,10 +101,30 @@ static __always_inline int to_hop(struct __sk_buff *skb, const struct hop *hop)
 
 static __always_inline int steer(struct __sk_buff *skb, struct peer *peer, int framed);
 
+/* A packet routed through the overlay device to a peer (a pod subnet via the
+ * peer's overlay address, flannel's host-gw) carries its final destination:
+ * the route's gateway names the peer. Kernels without SKIP_NEIGH (6.3) refuse
+ * the lookup and such packets pass on as before. */
+static __always_inline struct peer *routed_peer(struct __sk_buff *skb, __be32 daddr, __u32 dev)
+{
+	struct bpf_fib_lookup fib = {};
+
+	fib.family = 2;		/* AF_INET */
+	fib.ipv4_dst = daddr;
+	fib.ifindex = dev;
+	long rc = bpf_fib_lookup(skb, &fib, sizeof(fib),
+				 BPF_FIB_LOOKUP_OUTPUT | BPF_FIB_LOOKUP_SKIP_NEIGH);
+	if ((rc != BPF_FIB_LKUP_RET_SUCCESS && rc != BPF_FIB_LKUP_RET_NO_NEIGH) ||
+	    fib.ifindex != dev || fib.ipv4_dst == daddr)
+		return 0;
+	__be32 gateway = fib.ipv4_dst;
+	return bpf_map_lookup_elem(&peers, &gateway);
+}
+
 SEC("tc")
 int spread(struct __sk_buff *skb)
 {
-	__u32 zero = 0;
+	__u32 zero = 0, dev = skb->ifindex;
 	const struct hop *hop = bpf_map_lookup_elem(&hops, &zero);
 	/* At the hop's exit the skb is one segment and has an Ethernet header. */
 	int framed = hop && hop->exit && skb->ifindex == hop->exit;
@@ -112,6 +134,11 @@ int spread(struct __sk_buff *skb)
 	    bpf_skb_load_bytes(skb, (framed ? ETH_HLEN : 0) + 16, &daddr, sizeof(daddr)))
 		return framed ? TC_ACT_SHOT : TC_ACT_OK;
 	struct peer *peer = bpf_map_lookup_elem(&peers, &daddr);
+	if (!peer) {
+		if (framed && hop)
+			dev = hop->dev;
+		peer = routed_peer(skb, daddr, dev);
+	}
 	if (!peer || !peer->cycle)
 		return framed ? TC_ACT_SHOT : TC_ACT_OK;
 	if (!framed && hop && hop->entry && skb->gso_segs > hop->max_segs)
