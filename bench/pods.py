@@ -59,7 +59,10 @@ def measure(lab, hosts, pods, kind: str, seconds: float) -> dict:
         client, server, dst = pods[0], pods[1], flannel.pod_ip(1)
         extra = ("-C", "cubic") if "-cubic-" in kind else ()
     before, inval = busy_seconds(), sum(flannel.invalid(h) for h in hosts)
-    data = iperf(lab, server, client, dst, seconds, extra)
+    try:
+        data = iperf(lab, server, client, dst, seconds, extra)
+    except subprocess.TimeoutExpired as err:      # a starved machine: count it as failed
+        data = {"error": str(err)}
     busy = busy_seconds() - before
     inval = sum(flannel.invalid(h) for h in hosts) - inval
     if "end" not in data:

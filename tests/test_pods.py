@@ -150,3 +150,14 @@ def test_ifdown_removes_the_hop_and_ifup_makes_it_again(pods):
     a.ifup("tun0")
     assert entry in links() and exit_ in links()
     assert "up to date" in a.ifagg("plan", "tun0").stdout
+
+
+def test_cleanup_removes_a_hop_that_outlived_its_device(pods):
+    lab, a, b, _ = pods
+    entry = hop_names("tun0")[0]
+    a.run(["ip", "link", "del", "tun0"])         # as if ifdown had been killed
+    assert entry in a.run(["ls", "/sys/class/net"]).stdout.split()
+    out = a.ifagg("cleanup", "tun0").stdout
+    assert f"ip link del {entry}" in out
+    assert entry not in a.run(["ls", "/sys/class/net"]).stdout.split()
+    assert a.our_objects() == []

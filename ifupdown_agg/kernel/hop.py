@@ -17,7 +17,7 @@ from __future__ import annotations
 import os
 import struct
 import subprocess
-from typing import Optional, Tuple
+from typing import List, Optional, Tuple
 
 from ifupdown_agg.core.objects import DEVICE_ALIAS
 
@@ -100,3 +100,18 @@ def remove(dev: str) -> None:
     """Delete the pair if it is ours (deleting one end deletes both)."""
     if ours(dev):
         _ip("link", "del", names(dev)[0])
+
+
+def left(dev: Optional[str] = None) -> List[str]:
+    """Entries of hops still here (of `dev`, or all): what `ifagg cleanup` removes."""
+    try:
+        found = sorted(os.listdir("/sys/class/net"))
+    except OSError:
+        return []
+    wanted = names(dev)[0] if dev else None
+    return [n for n in found if n.startswith("aggs-") and (wanted is None or n == wanted)
+            and _alias(n) == HOP_ALIAS]
+
+
+def delete(entry: str) -> None:
+    _ip("link", "del", entry)
