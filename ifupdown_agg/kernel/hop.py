@@ -83,9 +83,9 @@ def make(dev: str, prog_fd: int, bpf) -> Tuple[Optional[Tuple[int, int]], str]:
     elif not ours(dev):
         return None, f"{entry} exists and is not ifupdown-agg's"
     for name in (entry, exit_):
-        _ip("link", "set", name, "alias", HOP_ALIAS, "up")
         # Nothing is routed through the pair: no addresses, no IPv6 link-local.
-        _ip("link", "set", name, "addrgenmode", "none")
+        _ip("link", "set", name, "alias", HOP_ALIAS, "addrgenmode", "none")
+        _ip("link", "set", name, "up")
     indexes = (ifindex(entry), ifindex(exit_))
     try:
         bpf(BPF_PROG_ATTACH, struct.pack("=IIIII", indexes[1], prog_fd, BPF_TCX_INGRESS, 0, 0))
