@@ -172,7 +172,15 @@ def _overlay(args, name: str, obs):
     from ifupdown_agg.overlay import lifecycle as overlay, plan
     loaded = overlay.from_file(name, args.interfaces)
     ops, desired = plan.plan_up(loaded.cfg, obs, loaded.raw, record.load(name))
-    return ops, desired.notes, _nft_details(ops, obs)
+    return ops, desired.notes, _nft_details(ops, obs) + _tunnel_warnings(loaded.cfg, desired, obs)
+
+
+def _tunnel_warnings(cfg, desired, obs) -> List[str]:
+    """A tunnel riding on the overlay whose packets exceed what it carries (not drift:
+    `up` does not own the tunnel)."""
+    from ifupdown_agg.kernel import tunnels as observed
+    from ifupdown_agg.overlay import tunnels
+    return tunnels.judge(cfg, desired, obs, observed.observe())[3]
 
 
 def _nft_details(ops, obs) -> List[str]:

@@ -23,7 +23,8 @@ class Cleanup(Command):
     description = ("Stop our link monitors, undo what the records in /run/ifupdown-agg say "
                    "(rp_filter and the GSO limit get their old values back), remove nft "
                    "tables ifagg_*, routes and rules of protocol 173, tun devices and bonds "
-                   "with alias ifupdown-agg, USB gadgets named ifagg_* in configfs, and the "
+                   "with alias ifupdown-agg, the spreaders' segmenting hops (aggs-*), USB "
+                   "gadgets named ifagg_* in configfs, and the "
                    "record files. Works without a config and without records.")
 
     def add_arguments(self, p) -> None:
@@ -44,8 +45,9 @@ def _cleanup(args) -> int:
     monitors = _stop_monitors(args, names)
     ops, errors = _sweep_kernel(args, names)
     gadgets = _sweep_gadgets(args)
+    hops = _sweep_hops(args)
     files = _remove_files(args, names)
-    if not (ops or gadgets or monitors or files):
+    if not (ops or gadgets or monitors or files or hops):
         print("nothing of ifupdown-agg's is left")
     if errors:
         print("ifagg: could not remove: " + "; ".join(errors))
@@ -145,6 +147,17 @@ def _sweep_gadgets(args):
         if not args.dry_run:
             usbgadget.remove_any(path)
     return gadgets
+
+
+def _sweep_hops(args) -> List[str]:
+    """Segmenting hops that outlived their spreader and device (a crash between)."""
+    from ifupdown_agg.kernel import hop
+    found = hop.left(None if args.all else args.iface)
+    for entry in found:
+        print(f"ip link del {entry}  # a spreader's segmenting hop")
+        if not args.dry_run:
+            hop.delete(entry)
+    return found
 
 
 def _remove_files(args, names: List[str]) -> List[str]:

@@ -32,11 +32,19 @@ class Plan(Command):
                 ops, notes = bond.up(args.iface, raw, kernel, executor, say, args.interfaces), []
             else:
                 ops, desired = overlay.up(loaded, kernel, executor)
-                notes = desired.notes
+                notes = desired.notes + _tunnel_notes(loaded.cfg, desired, kernel)
         finally:
             kernel.close()
         show_plan(args, ops, notes)
         return 0
+
+
+def _tunnel_notes(cfg, desired, kernel):
+    """Notes on the tunnels riding on the overlay (flannel's VXLAN): what they may use."""
+    from ifupdown_agg.kernel import tunnels as observed
+    from ifupdown_agg.overlay import tunnels
+    _, _, notes, warnings = tunnels.judge(cfg, desired, kernel.observe(), observed.observe())
+    return notes + warnings
 
 
 def show_plan(args, ops, notes) -> None:

@@ -17,10 +17,12 @@ import platform
 import socket
 import struct
 import subprocess
+import sys
 from typing import Dict, Iterator, List, Optional, Sequence, Tuple
 
 from ifupdown_agg.core.spreader import MAX_PATHS, MAX_PEERS, SPREADER_PRIO, Peer, Spreader
 from ifupdown_agg.core import record
+from ifupdown_agg.kernel import hop
 from ifupdown_agg.errors import ApplyError, SpreaderError
 
 PROGRAM_NAME = "spread"
@@ -144,11 +146,11 @@ class Maps:
         for map_id in _map_ids(prog_id):
             fd, _ = _bpf(_MAP_BY_ID, struct.pack("=III", map_id, 0, 0))
             name = _info(fd, 40)[24:40].split(b"\0")[0].decode()
-            if name in ("peers", "stats") and name not in self.fds:
+            if name in ("peers", "stats", "hops") and name not in self.fds:
                 self.fds[name] = fd
             else:
                 os.close(fd)
-        if set(self.fds) != {"peers", "stats"}:
+        if not {"peers", "stats"} <= set(self.fds):
             self.close()
             raise ApplyError(f"program {prog_id} is not ifupdown-agg's spreader (no peers/stats maps)")
         self.cpus = _possible_cpus()
@@ -199,6 +201,15 @@ class Maps:
                 return None
             raise
         return value.raw
+
+    def put_hop(self, entry: int, exit_: int, max_segs: int, dev: int) -> None:
+        """The segmenting hop's ifindexes (0 0: none), the GSO cap it enforces and
+        the overlay device's ifindex."""
+        if "hops" in self.fds:
+            value = struct.pack("=IIII", entry, exit_, max_segs, dev)
+            self._elem(_UPDATE, "hops", struct.pack("=I", 0),
+                       ctypes.create_string_buffer(value, len(value)))
+
 
     def counters(self, slot: int, npaths: int) -> List[Tuple[int, int]]:
         """(packets, bytes) per path of a peer, summed over the CPUs."""
@@ -270,7 +281,8 @@ def attach(dev: str, program: str) -> int:
 
 
 def detach(dev: str) -> None:
-    """Remove our filter; the clsact qdisc too when nothing else uses it."""
+    """Remove our filter and segmenting hop; the clsact qdisc too when nothing else uses it."""
+    hop.remove(dev)
     _tc("filter", "del", "dev", dev, "egress", "prio", str(SPREADER_PRIO), check=False)
     left = _tc("filter", "show", "dev", dev, "egress", check=False).strip()
     left += _tc("filter", "show", "dev", dev, "ingress", check=False).strip()
@@ -335,14 +347,42 @@ def apply(action: str, spreader: Spreader, old: Optional[Spreader], index_of) ->
         if not program:
             raise ApplyError("the BPF spreader (spread.bpf.o) is not installed; "
                              "set agg-spread nft")
+        hop.remove(spreader.dev)        # attached to the program being replaced
         attach(spreader.dev, program)
     gone = {p[0] for p in old.peers} - {p[0] for p in spreader.peers} if old else set()
     try:
         write(spreader, index_of, sorted(gone))
+        why = wire_hop(spreader.dev)
     except (OSError, ApplyError) as err:
         if action == "add":
             detach(spreader.dev)
         raise SpreaderError(f"writing the spreader's map on {spreader.dev}: {err}") from None
+    if why:
+        print(f"ifagg: warning: {spreader.dev}: no segmenting hop ({why}); GSO packets it "
+              "forwards or tunnels leave whole on one link", file=sys.stderr)
+
+
+def wire_hop(dev: str) -> str:
+    """Make the segmenting hop of `dev`'s spreader and tell the program about it (its
+    ifindexes, the device's GSO cap); why there is none, or "". Without one the
+    program spreads foreign GSO packets whole, as before."""
+    found = prog_id(dev)
+    if found is None:
+        return f"no spreader program on {dev}"
+    maps = Maps(found)
+    try:
+        if "hops" not in maps.fds:
+            return "the installed spread.bpf.o predates the segmenting hop"
+        fd, _ = _bpf(_PROG_BY_ID, struct.pack("=III", found, 0, 0))
+        try:
+            made, why = hop.make(dev, fd, _bpf)
+        finally:
+            os.close(fd)
+        entry, exit_ = made or (0, 0)
+        maps.put_hop(entry, exit_, hop.max_segs(dev), hop.ifindex(dev))
+        return why
+    finally:
+        maps.close()
 
 
 class Steering:

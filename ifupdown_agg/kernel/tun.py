@@ -12,6 +12,8 @@ import fcntl
 import os
 import struct
 
+from ifupdown_agg.kernel import hop
+
 TUNSETIFF = 0x400454CA
 TUNSETPERSIST = 0x400454CB
 IFF_TUN = 0x0001
@@ -50,4 +52,6 @@ def create(name: str, mark: str) -> None:
 
 
 def delete(name: str) -> None:
+    """Remove the device, and its spreader's segmenting hop, which would outlive it."""
     _persist(name, False)
+    hop.remove(name)

@@ -9,7 +9,7 @@ import time
 from typing import Dict, List, Tuple
 
 from ifupdown_agg.monitor import service as monitor
-from ifupdown_agg.overlay import lifecycle as overlay, plan
+from ifupdown_agg.overlay import lifecycle as overlay, plan, tunnels
 from ifupdown_agg.kernel.netlink import Kernel
 from ifupdown_agg.core.objects import Route
 from ifupdown_agg.overlay.nft_ruleset import counter_name, reduce_weights
@@ -52,6 +52,16 @@ def _live_shares(seen, cfg) -> Dict[Tuple[int, int], float]:
         for t, (_, _, run) in zip(cfg.tables, paths):
             out[(slot, t)] = run / cycle if cycle else 0.0
     return out
+
+
+def _tunnels(cfg, desired, obs) -> Dict:
+    """What a tunnel over the overlay may use, the tunnels riding on it, their notes."""
+    from ifupdown_agg.kernel import tunnels as observed
+    carried, riding, notes, warnings = tunnels.judge(cfg, desired, obs, observed.observe())
+    return {"tunnel_mtu": carried,
+            "tunnels": [{"name": t.name, "kind": t.kind, "mtu": t.mtu, "local": t.local,
+                         "remote": t.remote} for t in riding],
+            "tunnel_notes": notes + warnings}
 
 
 def collect(kernel: Kernel, iface: str, interfaces: str) -> Dict:
@@ -97,15 +107,17 @@ def collect(kernel: Kernel, iface: str, interfaces: str) -> Dict:
                          "rx_excess_us": p.get("rx_excess_us"),
                          "tx_excess_us": p.get("tx_excess_us")})
         peers.append({"peer": virt, "probed": virt in health.get("probed_peers", []), "paths": rows})
+    riding = _tunnels(cfg, desired, obs)
     return {"iface": iface, "up": up, "address": cfg.address, "fakenet": cfg.fakenet,
-            "spread": desired.spread,
+            "spread": desired.spread, "tunnel_mtu": riding["tunnel_mtu"],
+            "tunnels": riding["tunnels"],
             "monitor": {"running": bool(monitor.running_pid(iface)),
                         "interval_ms": cfg.monitor.interval_ms, "loss": cfg.monitor.loss,
                         "rejoin": cfg.monitor.rejoin,
                         "authenticated": health.get("authenticated") if health else None,
                         "key_file": health.get("key_file", cfg.monitor.key_file),
                         "rejected_stray": health.get("rejected_stray", {})},
-            "links": links, "peers": peers, "notes": desired.notes}
+            "links": links, "peers": peers, "notes": desired.notes + riding["tunnel_notes"]}
 
 
 def _when(ts) -> str:
@@ -144,6 +156,11 @@ def render(st: Dict) -> str:
                    "any host on a member link's segment can forge them; `ifagg keygen` writes one")
     if mon.get("rejected_stray"):
         out.append(f"  rejected hellos from no known path: {_rejected(mon['rejected_stray'])}")
+    if st.get("tunnel_mtu"):
+        out.append(f"  a tunnel over {st['iface']} may send packets of up to {st['tunnel_mtu']} "
+                   f"bytes (VXLAN device MTU <= {st['tunnel_mtu'] - 50})"
+                   + "".join(f"; riding: {t['name']} ({t['kind']}, MTU {t['mtu']})"
+                             for t in st.get("tunnels", [])))
     out += [f"  note: {n}" for n in st["notes"]]
     return "\n".join(out)
 

@@ -13,6 +13,16 @@
  * The link monitor rewrites a peer's entry (one map update) when a path's
  * health or free capacity changes; the per-packet path never leaves the
  * kernel.  Packets to addresses that are not peers pass on unchanged.
+ *
+ * Traffic the overlay does not originate (forwarded from a container bridge,
+ * a VXLAN tunnel to a peer's overlay address) reaches this hook as whole GSO
+ * super-packets: the overlay device's GSO cap only binds our own sockets. Such
+ * a packet, with more segments than the cap, takes the "segmenting hop": a
+ * veth pair of ours whose entry has gso_max_segs 1, so the kernel segments it
+ * in software as it enters; the same program, attached to the ingress of the
+ * pair's exit, then spreads each segment (it has an Ethernet header there).
+ * A packet routed through the overlay device to a non-peer address (a pod
+ * subnet via a peer) goes to the peer its route's gateway names.
  */
 #include <linux/bpf.h>
 #include <linux/if_ether.h>
@@ -41,6 +51,16 @@ struct peer {
 	struct path paths[MAX_PATHS];
 };
 
+/* The segmenting hop: entry and exit ifindex, and the segments a GSO packet
+ * may carry and still be spread whole (the overlay device's gso_max_segs);
+ * entry 0 = no hop. */
+struct hop {
+	__u32 entry;
+	__u32 exit;
+	__u32 max_segs;
+	__u32 dev;	/* the overlay device */
+};
+
 struct counter {
 	__u64 packets;
 	__u64 bytes;
@@ -60,20 +80,75 @@ struct {
 	__type(value, struct counter);
 } stats SEC(".maps");
 
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct hop);
+} hops SEC(".maps");
+
+/* Frame an L3 skb of the overlay device and send it into the hop's entry,
+ * whose transmit path segments it. */
+static __always_inline int to_hop(struct __sk_buff *skb, const struct hop *hop)
+{
+	__be16 proto = bpf_htons(ETH_P_IP);
+
+	if (bpf_skb_change_head(skb, ETH_HLEN, 0) ||
+	    bpf_skb_store_bytes(skb, 12, &proto, sizeof(proto), 0))
+		return TC_ACT_SHOT;
+	return bpf_redirect(hop->entry, 0);
+}
+
+static __always_inline int steer(struct __sk_buff *skb, struct peer *peer, int framed);
+
+/* A packet routed through the overlay device to a peer (a pod subnet via the
+ * peer's overlay address, flannel's host-gw) carries its final destination:
+ * the route's gateway names the peer. Kernels without SKIP_NEIGH (6.3) refuse
+ * the lookup and such packets pass on as before. */
+static __always_inline struct peer *routed_peer(struct __sk_buff *skb, __be32 daddr, __u32 dev)
+{
+	struct bpf_fib_lookup fib = {};
+
+	fib.family = 2;		/* AF_INET */
+	fib.ipv4_dst = daddr;
+	fib.ifindex = dev;
+	long rc = bpf_fib_lookup(skb, &fib, sizeof(fib),
+				 BPF_FIB_LOOKUP_OUTPUT | BPF_FIB_LOOKUP_SKIP_NEIGH);
+	if ((rc != BPF_FIB_LKUP_RET_SUCCESS && rc != BPF_FIB_LKUP_RET_NO_NEIGH) ||
+	    fib.ifindex != dev || fib.ipv4_dst == daddr)
+		return 0;
+	__be32 gateway = fib.ipv4_dst;
+	return bpf_map_lookup_elem(&peers, &gateway);
+}
+
 SEC("tc")
 int spread(struct __sk_buff *skb)
 {
-	void *data = (void *)(long)skb->data;
-	void *end = (void *)(long)skb->data_end;
-	struct iphdr *ip = data;
+	__u32 zero = 0, dev = skb->ifindex;
+	const struct hop *hop = bpf_map_lookup_elem(&hops, &zero);
+	/* At the hop's exit the skb is one segment and has an Ethernet header. */
+	int framed = hop && hop->exit && skb->ifindex == hop->exit;
+	__be32 daddr;
 
-	if (skb->protocol != bpf_htons(ETH_P_IP) || (void *)(ip + 1) > end)
-		return TC_ACT_OK;
-	__be32 daddr = ip->daddr;
+	if (skb->protocol != bpf_htons(ETH_P_IP) ||
+	    bpf_skb_load_bytes(skb, (framed ? ETH_HLEN : 0) + 16, &daddr, sizeof(daddr)))
+		return framed ? TC_ACT_SHOT : TC_ACT_OK;
 	struct peer *peer = bpf_map_lookup_elem(&peers, &daddr);
+	if (!peer) {
+		if (framed && hop)
+			dev = hop->dev;
+		peer = routed_peer(skb, daddr, dev);
+	}
 	if (!peer || !peer->cycle)
-		return TC_ACT_OK;
+		return framed ? TC_ACT_SHOT : TC_ACT_OK;
+	if (!framed && hop && hop->entry && skb->gso_segs > hop->max_segs)
+		return to_hop(skb, hop);
+	return steer(skb, peer, framed);
+}
 
+/* Choose the peer's path for this skb and redirect it there. */
+static __always_inline int steer(struct __sk_buff *skb, struct peer *peer, int framed)
+{
 	__s64 len = skb->len, top = 0;
 	__s32 best = -1;
 	bpf_spin_lock(&peer->lock);
@@ -104,8 +179,9 @@ int spread(struct __sk_buff *skb)
 	}
 	/* The overlay device is layer 3: the skb has no MAC header, and
 	 * bpf_redirect_neigh() strips one before it fills in the member's.
-	 * Push a blank one (unicast zeros) for it to strip. */
-	if (bpf_skb_change_head(skb, ETH_HLEN, 0))
+	 * Push a blank one (unicast zeros) for it to strip. At the hop's exit
+	 * the skb has one already. */
+	if (!framed && bpf_skb_change_head(skb, ETH_HLEN, 0))
 		return TC_ACT_SHOT;
 	struct bpf_redir_neigh nh = {
 		.nh_family = 2,	/* AF_INET */

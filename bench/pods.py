@@ -1,0 +1,166 @@
+#!/usr/bin/env python3
+"""Pod-to-pod traffic through a VXLAN tunnel over the overlay (issue #18), against a flow
+on the overlay itself: same links, same run, interleaved.
+
+On each of two hosts a pod namespace sits behind a bridge, routed through a VXLAN
+device (VNI 1, UDP 8472) between the hosts' overlay addresses, as flannel sets it
+up (lab/flannel.py). The overlay comes up by real ifup with its defaults. In each
+repetition, in turn: one TCP flow on the overlay itself (its own route's
+congestion control), and one pod-to-pod flow with the kernel's default congestion
+control and with cubic, each once through the segmenting hop as shipped ("hop")
+once with the hop's entry letting GSO packets pass whole ("whole", the data
+path before issue #18: a tunnel's 64 KB burst leaves on one link), and once
+whole but with the VXLAN device's GSO capped at 1 segment ("vxcap", the
+alternative: segmenting before encapsulation). Reports
+Mbit/s, retransmits, whole-machine CPU s/Gbit, and conntrack INVALID packets
+counted in both hosts' forward and input hooks. Not a test: nothing asserts.
+
+  # python3 bench/pods.py                       3x200/serialised and 2x500/serialised
+  # python3 bench/pods.py --cell 3x200/serialised --reps 1 --seconds 3
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import json
+import os
+import subprocess
+import sys
+
+from workloads import HERE, REPO, iperf, log, two_hosts  # also puts REPO on sys.path
+from datapath import busy_seconds, stats, stanza
+
+from lab import flannel  # noqa: E402
+from lab.cluster import Lab  # noqa: E402
+from ifupdown_agg.kernel.hop import names as hop_names  # noqa: E402
+
+CELLS = {"3x200/serialised": ([200, 200, 200], "3kb"), "2x500/serialised": ([500, 500], "3kb"),
+         "1000+100/serialised": ([1000, 100], "3kb")}
+KINDS = ["overlay", "pod-default-hop", "pod-default-whole", "pod-default-vxcap",
+         "pod-cubic-hop", "pod-cubic-whole", "pod-cubic-vxcap"]
+
+
+def hop_mode(hosts, mode: str) -> None:
+    """hop: as shipped; whole: the hop passes GSO packets whole; vxcap: that, and
+    flannel.1's GSO capped at 1 segment instead (the alternative to the hop)."""
+    entry = hop_names("tun0")[0]
+    for h in hosts:
+        h.run(["ip", "link", "set", entry, "gso_max_segs", "1" if mode == "hop" else "65535"])
+        h.run(["ip", "link", "set", "flannel.1", "gso_max_segs", "1" if mode == "vxcap" else "65535"])
+
+
+def measure(lab, hosts, pods, kind: str, seconds: float) -> dict:
+    a, b = hosts
+    if kind == "overlay":
+        client, server, dst, extra = a, b, "198.19.255.20", ()
+    else:
+        hop_mode(hosts, kind.rsplit("-", 1)[1])
+        client, server, dst = pods[0], pods[1], flannel.pod_ip(1)
+        extra = ("-C", "cubic") if "-cubic-" in kind else ()
+    before, inval = busy_seconds(), sum(flannel.invalid(h) for h in hosts)
+    try:
+        data = iperf(lab, server, client, dst, seconds, extra)
+    except subprocess.TimeoutExpired as err:      # a starved machine: count it as failed
+        data = {"error": str(err)}
+    busy = busy_seconds() - before
+    inval = sum(flannel.invalid(h) for h in hosts) - inval
+    if "end" not in data:
+        log(f"    {kind}: failed: {data.get('error', data)}")
+        return {"mbit": 0.0, "retr": None, "cpu": None, "invalid": inval}
+    mbit = data["end"]["sum_received"]["bits_per_second"] / 1e6
+    gbit = mbit * seconds / 1e3
+    return {"mbit": mbit, "retr": data["end"]["sum_sent"].get("retransmits"),
+            "cpu": busy / gbit if gbit else None, "invalid": inval,
+            "cc": data["end"].get("sender_tcp_congestion")}
+
+
+def run_cell(name: str, reps: int, seconds: float) -> dict:
+    rates, burst = CELLS[name]
+    log(f"== {name}")
+    rows = {k: [] for k in KINDS}
+    with Lab("pods") as lab:
+        a, b = two_hosts(lab, rates, burst)
+        for h, me in ((a, 10), (b, 20)):
+            h.write_interfaces(stanza(me, len(rates), "auto"))
+            h.ifup("tun0")
+        pods = flannel.setup(lab, (a, b), ("198.19.255.10", "198.19.255.20"))
+        for rep in range(reps):
+            for kind in KINDS:
+                r = measure(lab, (a, b), pods, kind, seconds)
+                rows[kind].append(r)
+                log(f"  rep {rep + 1} {kind:<18} {r['mbit']:7.1f} Mbit/s  retr {r['retr']}  "
+                    f"cpu {r['cpu'] or 0:.2f} s/Gbit  invalid {r['invalid']}  {r.get('cc', '')}")
+        hop_mode((a, b), "hop")
+        flannel.teardown((a, b))
+        for h in (a, b):
+            h.ifdown("tun0", check=False)
+    return {"cell": name, "rates": rates, "burst": burst,
+            "results": [{"kind": k, **{f: stats([r[f] for r in runs]) for f in ("mbit", "retr", "cpu")},
+                         "invalid": sum(r["invalid"] for r in runs),
+                         "cc": sorted({r.get("cc") or "" for r in runs})} for k, runs in rows.items()]}
+
+
+def _fmt(s, digits=0) -> str:
+    if not s:
+        return "-"
+    return f"{s['median']:.{digits}f} ({s['min']:.{digits}f}-{s['max']:.{digits}f})"
+
+
+def render(cells, meta) -> str:
+    out = [f"# Pod-to-pod through VXLAN over the overlay (issue #18, {meta['when']})", "",
+           f"Command: `{meta['command']}`  ", f"Commit: {meta['commit']}  ",
+           f"Machine: {meta['machine']}, kernel {meta['kernel']}  ",
+           f"{meta['reps']} repetitions of {meta['seconds']} s per flow, interleaved; median "
+           "(min-max). `hop` = the segmenting hop as shipped, `whole` = its entry lets GSO "
+           "packets through whole (the data path before), `vxcap` = whole, and the VXLAN device's GSO capped at 1 segment instead (the alternative). % = of the overlay's own flow in the "
+           "same run. CPU = busy CPU-seconds of the whole machine per Gbit delivered. "
+           "INVALID = conntrack INVALID packets counted on both hosts (forward + input).", ""]
+    for cell in cells:
+        by = {r["kind"]: r for r in cell["results"]}
+        base = by["overlay"]["mbit"]["median"] if by["overlay"]["mbit"] else None
+        out += [f"## {cell['cell']} (Mbit/s), target >= 85% of the overlay's flow", "",
+                "| flow | congestion control | Mbit/s | % | retransmits | CPU s/Gbit | INVALID |",
+                "|---|---|---|---|---|---|---|"]
+        for k in KINDS:
+            r = by[k]
+            pct = f"{r['mbit']['median'] / base:.0%}" if base and r["mbit"] else "-"
+            out.append(f"| {k} | {', '.join(c for c in r['cc'] if c) or '-'} | {_fmt(r['mbit'])} | "
+                       f"{pct} | {_fmt(r['retr'])} | {_fmt(r['cpu'], 2)} | {r['invalid']} |")
+        out.append("")
+    return "\n".join(out)
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(prog="bench/pods.py", description=__doc__,
+                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--cell", action="append", choices=list(CELLS),
+                    help="repeatable; default 3x200/serialised and 2x500/serialised")
+    ap.add_argument("--reps", type=int, default=3)
+    ap.add_argument("--seconds", type=float, default=4)
+    ap.add_argument("--out", default=os.path.join(HERE, "results"))
+    args = ap.parse_args()
+    if os.geteuid() != 0:
+        ap.error("needs root (it creates network namespaces)")
+    commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=REPO, capture_output=True,
+                            text=True).stdout.strip()
+    when = datetime.datetime.utcnow()
+    cells = [run_cell(c, args.reps, args.seconds)
+             for c in (args.cell or ["3x200/serialised", "2x500/serialised"])]
+    meta = {"when": when.strftime("%Y-%m-%d %H:%M UTC"), "commit": commit,
+            "command": "python3 bench/pods.py " + " ".join(sys.argv[1:]),
+            "machine": f"{os.cpu_count()} cores", "kernel": os.uname().release,
+            "reps": args.reps, "seconds": args.seconds}
+    text = render(cells, meta)
+    stem = os.path.join(args.out, when.strftime("%Y%m%dT%H%M%SZ") + "-pods")
+    with open(stem + ".md", "w") as fh:
+        fh.write(text + "\n")
+    with open(stem + ".json", "w") as fh:
+        json.dump({"meta": meta, "cells": cells}, fh, indent=1)
+    print(text)
+    print(f"written to {stem}.md")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

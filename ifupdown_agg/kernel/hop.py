@@ -1,0 +1,117 @@
+"""The spreader's segmenting hop: a veth pair that cuts foreign GSO packets into segments.
+
+Our own sockets respect the overlay device's GSO cap; traffic we forward (a
+container bridge) or carry for a tunnel (VXLAN to a peer's overlay address)
+reaches the spreader as whole GSO super-packets. The spreader sends those into
+the pair's entry, whose gso_max_segs is 1, so the kernel segments them in
+software on transmit (validate_xmit_skb); the same program, attached to the
+exit's ingress through tcx (bpf(2), nothing pinned), spreads every segment.
+
+Both ends carry our alias (HOP_ALIAS); deleting the entry deletes the pair,
+and with it the attachment; it goes with the spreader or the overlay device. Without tcx (kernels before 6.6) there is no hop: `make`
+returns why, and the spreader spreads such packets whole as before.
+"""
+
+from __future__ import annotations
+
+import os
+import struct
+import subprocess
+from typing import List, Optional, Tuple
+
+from ifupdown_agg.core.objects import DEVICE_ALIAS
+
+# Not DEVICE_ALIAS itself: `ifagg cleanup` deletes devices with that alias as overlay
+# devices; the hop goes with its spreader or its overlay device.
+HOP_ALIAS = DEVICE_ALIAS + " segmenting hop"
+
+BPF_PROG_ATTACH = 8
+BPF_TCX_INGRESS = 46          # enum bpf_attach_type, Linux 6.6
+HOP_SEGS = 1                  # the entry's gso_max_segs: segment fully
+
+
+def names(dev: str) -> Tuple[str, str]:
+    """(entry, exit) of `dev`'s hop; at most 15 characters each."""
+    return f"aggs-{dev}"[:15], f"aggx-{dev}"[:15]
+
+
+def _ip(*args: str) -> subprocess.CompletedProcess:
+    try:
+        return subprocess.run(["ip", *args], capture_output=True, text=True, timeout=20)
+    except (OSError, subprocess.TimeoutExpired) as err:
+        return subprocess.CompletedProcess(args, 1, "", str(err))
+
+
+def ifindex(name: str) -> int:
+    try:
+        with open(f"/sys/class/net/{name}/ifindex") as fh:
+            return int(fh.read())
+    except (OSError, ValueError):
+        return 0
+
+
+def _alias(name: str) -> str:
+    try:
+        with open(f"/sys/class/net/{name}/ifalias") as fh:
+            return fh.read().strip()
+    except OSError:
+        return ""
+
+
+def ours(dev: str) -> bool:
+    return _alias(names(dev)[0]) == HOP_ALIAS
+
+
+def max_segs(dev: str) -> int:
+    """The overlay device's GSO cap: packets with more segments take the hop."""
+    try:
+        with open(f"/sys/class/net/{dev}/gso_max_segs") as fh:
+            return max(1, int(fh.read()))
+    except (OSError, ValueError):
+        return 1
+
+
+def make(dev: str, prog_fd: int, bpf) -> Tuple[Optional[Tuple[int, int]], str]:
+    """Create (or reuse) the pair and attach the program at the exit; ((entry, exit)
+    ifindexes, "") or (None, why not). `bpf` is kernel.bpf's syscall function."""
+    entry, exit_ = names(dev)
+    if not ifindex(entry):
+        done = _ip("link", "add", entry, "gso_max_segs", str(HOP_SEGS), "type", "veth",
+                   "peer", "name", exit_)
+        if done.returncode != 0:
+            return None, f"ip link add {entry}: {done.stderr.strip()}"
+    elif not ours(dev):
+        return None, f"{entry} exists and is not ifupdown-agg's"
+    for name in (entry, exit_):
+        # Nothing is routed through the pair: no addresses, no IPv6 link-local.
+        _ip("link", "set", name, "alias", HOP_ALIAS, "addrgenmode", "none")
+        _ip("link", "set", name, "up")
+    indexes = (ifindex(entry), ifindex(exit_))
+    try:
+        bpf(BPF_PROG_ATTACH, struct.pack("=IIIII", indexes[1], prog_fd, BPF_TCX_INGRESS, 0, 0))
+    except OSError as err:
+        if err.errno != 17:         # EEXIST: attached already (applied twice)
+            remove(dev)
+            return None, f"tcx attach on {exit_}: {os.strerror(err.errno or 0)}"
+    return indexes, ""
+
+
+def remove(dev: str) -> None:
+    """Delete the pair if it is ours (deleting one end deletes both)."""
+    if ours(dev):
+        _ip("link", "del", names(dev)[0])
+
+
+def left(dev: Optional[str] = None) -> List[str]:
+    """Entries of hops still here (of `dev`, or all): what `ifagg cleanup` removes."""
+    try:
+        found = sorted(os.listdir("/sys/class/net"))
+    except OSError:
+        return []
+    wanted = names(dev)[0] if dev else None
+    return [n for n in found if n.startswith("aggs-") and (wanted is None or n == wanted)
+            and _alias(n) == HOP_ALIAS]
+
+
+def delete(entry: str) -> None:
+    _ip("link", "del", entry)
