@@ -269,6 +269,11 @@ class Monitor:
                 by_index[index], tables, self._weights(by_index[index], tables))
             if all_down:
                 stranded.append(by_index[index])
+            if not any(weights):
+                # The controller weighs a path 0 until it is heard (and down ones stay
+                # 0): a peer never rotates over nothing, or its packets would be lost
+                # and plan/check would see drift right after ifup.
+                weights = [self.weights[t] for t in marks]
             updates[index] = (marks, weights)
         try:
             with self._locked("rotation rewrite"):
