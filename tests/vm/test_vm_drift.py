@@ -4,7 +4,7 @@ dummy_hcd): vm/guest/drift.py in one boot, its results read here.
 The guest takes the round count as its argument; CI runs DRIFT_ROUNDS of "two
 overlays and a bond brought up at once" (about 30 s each under TCG). The 20 rounds
 of the issue ran by hand: `vm/run --timeout 1500 vm/guest/drift.py 20` (the figure
-is in the closing note of that change).
+is in the closing note: 20 rounds clean in 495.7 s, 2026-12-02).
 """
 
 from __future__ import annotations
