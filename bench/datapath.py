@@ -33,7 +33,12 @@ CELLS = {"2x300/whole": ([300, 300], "64kb"), "2x300/serialised": ([300, 300], "
          "2x1000/whole": ([1000, 1000], "64kb"), "2x1000/serialised": ([1000, 1000], "3kb"),
          "1000+100/whole": ([1000, 100], "64kb"), "1000+100/serialised": ([1000, 100], "3kb"),
          "3x100/serialised": ([100, 100, 100], "3kb"), "2xveth/unshaped": ([0, 0], "64kb")}
-COMPETITORS = ["overlay-bpf", "overlay-nft", "mptcp", "single-link"]
+COMPETITORS = ["overlay-bpf", "overlay-bpf-unpaced", "overlay-nft", "mptcp", "single-link"]
+# The overlay competitors' stanza lines: the defaults (bpf paces where it can), the bpf
+# spreader straight from the overlay device (as before agg-pace), and the nft marking.
+SPREAD_LINES = {"overlay-bpf": ["agg-spread bpf"],
+                "overlay-bpf-unpaced": ["agg-spread bpf", "agg-pace off"],
+                "overlay-nft": ["agg-spread nft"]}
 EXTRA: list = []        # --overlay-option: extra stanza lines, for experiments
 OVERLAY_DST = "198.19.255.20"
 
@@ -45,19 +50,19 @@ def busy_seconds() -> float:
     return (sum(fields[:8]) - idle) / os.sysconf("SC_CLK_TCK")
 
 
-def stanza(me: int, n: int, spread: str) -> str:
+def stanza(me: int, n: int, kind: str) -> str:
     tables = " ".join(str(10000 + i) for i in range(n))
     rspec = " ".join(f"198.19.255.{h}:" + ":".join(f"198.18.{i}.{h}" for i in range(n))
                      for h in (10, 20))
     return (f"auto tun0\niface tun0 inet static\n    address 198.19.255.{me}\n"
             f"    netmask 255.255.255.255\n    fakenet 198.19.255.0/24\n"
-            f"    table {tables}\n    rspec {rspec}\n    agg-spread {spread}\n"
-            + "".join(f"    {o}\n" for o in EXTRA))
+            f"    table {tables}\n    rspec {rspec}\n"
+            + "".join(f"    {o}\n" for o in SPREAD_LINES[kind] + EXTRA))
 
 
-def use_spread(hosts, n: int, spread: str, first: bool) -> None:
+def use_spread(hosts, n: int, kind: str, first: bool) -> None:
     for h, me in zip(hosts, (10, 20)):
-        h.write_interfaces(stanza(me, n, spread))
+        h.write_interfaces(stanza(me, n, kind))
         if first:
             h.ifup("tun0")
         else:
@@ -105,12 +110,12 @@ def run_cell(name: str, reps: int, seconds: float) -> dict:
         for rep in range(reps):
             for kind in COMPETITORS:
                 if kind.startswith("overlay-") and kind != current:
-                    use_spread((a, b), len(rates), kind.split("-")[1], current is None)
+                    use_spread((a, b), len(rates), kind, current is None)
                     current = kind
                 for bidir in (False, True):
                     r = measure(lab, a, b, kind, rates, seconds, bidir)
                     rows[(kind, bidir)].append(r)
-                    log(f"  rep {rep + 1} {kind:<12} {'bidir' if bidir else 'one  '} "
+                    log(f"  rep {rep + 1} {kind:<19} {'bidir' if bidir else 'one  '} "
                         f"{r['fwd']:8.1f}/{r['rev']:7.1f} Mbit/s  "
                         f"cpu {r['cpu_s_per_gbit'] or 0:.2f} s/Gbit  retr {r['retr']}")
         for h in (a, b):

@@ -30,6 +30,7 @@ def observed_from(short: dict) -> Observed:
     for dev, peers in short.get("spreaders", {}).items():
         obs.spreaders[dev] = Spreader(dev, peers)
     obs.bpf_program = short.get("bpf_program")
+    obs.tcx = bool(short.get("tcx"))
     # A fresh namespace's defaults, unless the case says otherwise.
     obs.sysctls = {f"net/ipv4/conf/{d}/rp_filter": "0" for d in ["all"] + sorted(short.get("addrs", {}))}
     obs.sysctls.update(short.get("sysctls", {}))

@@ -79,7 +79,8 @@ def use(h, variant: str, total_mbit: int, fraction: float) -> None:
 
 
 def reset(a, b) -> None:
-    a.run(["ip", "link", "del", "aggx"], check=False)
+    for h in (a, b):
+        h.run(["ip", "link", "del", "aggx"], check=False)
     for h in (a, b):
         h.ifdown("tun0", check=False)
         h.ifup("tun0")
@@ -129,8 +130,8 @@ def main() -> int:
                 gbit = (fwd + rev) * args.seconds / 1e3
                 log(f"rep {rep + 1} {v:<16} {fwd:7.1f}/{rev:6.1f} Mbit/s cpu {cpu / gbit if gbit else 0:5.2f} s/Gbit "
                     + " ".join(f"{k.replace('TcpExt', '')}={e.get(k, 0) - s.get(k, 0)}" for k in SENDER))
-        a.run(["ip", "link", "del", "aggx"], check=False)
         for h in (a, b):
+            h.run(["ip", "link", "del", "aggx"], check=False)
             h.ifdown("tun0", check=False)
     return 0
 

@@ -205,6 +205,14 @@ def parse_gso(value: str) -> Union[str, int, None]:
 
 
 GSO_SEGS = ValueType("auto|SEGMENTS|none", parse_gso, "a GSO segment limit")
+
+
+def parse_pace(value: str) -> Union[str, int]:
+    word = value.strip()
+    return word if word in ("auto", "off") else parse_uint(1, 1_000_000)(value)
+
+
+PACE = ValueType("auto|off|MBITS", parse_pace, "a rate in Mbit/s, auto or off")
 REORDERING = ValueType("PACKETS|none", parse_uint_or_none(3, 300), "a reordering metric")
 ON_OFF = ValueType("on|off", parse_on_off, "on or off")
 MILLISECONDS = ValueType("MS", parse_uint(10, 10000), "milliseconds")

@@ -331,6 +331,7 @@ class Observed:
     nft: Dict[str, NftTable] = field(default_factory=dict)   # our tables only
     spreaders: Dict[str, Spreader] = field(default_factory=dict)   # ours, by device
     bpf_program: Optional[str] = None   # the spreader's object file, if installed
+    tcx: bool = False                   # the kernel attaches tcx programs (the spreader's hop)
     sysctls: Dict[str, str] = field(default_factory=dict)
     pi: Optional[object] = None     # usb/facts.PiModel when observed on a Raspberry Pi with USB links
     # Built on first use: a plan asks about every route, so a scan each time is quadratic.

@@ -68,6 +68,9 @@ class Op:
             text = text.replace("nft -f -", "nft -f - (replace)")
         elif self.action is Action.SET and isinstance(self.obj, Spreader):
             text = f"bpf map update: the spreader's peers on {self.obj.dev}"
+            if isinstance(self.old, Spreader) and self.old.pace != self.obj.pace:
+                text += (f"; pacing at {self.obj.pace} Mbit/s" if self.obj.pace else "; no pacing") + \
+                    f" (now {f'{self.old.pace} Mbit/s' if self.old.pace else 'none'})"
         return text
 
     def to_json(self) -> dict:

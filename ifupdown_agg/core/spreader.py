@@ -31,8 +31,10 @@ def _peers(value) -> Tuple[Peer, ...]:
 class Spreader:
     dev: str
     peers: Tuple[Peer, ...] = ()
+    pace: int = 0       # Mbit/s: every packet takes the pacing hop (kernel/hop.py); 0 = none
     program: str = field(default="", compare=False)     # the object file it was loaded from
     live: Tuple[Peer, ...] = field(default=(), compare=False)   # the runs in use (observed)
+    live_pace: int = field(default=0, compare=False)    # the tbf's rate now (the monitor's)
 
     def __post_init__(self):
         object.__setattr__(self, "peers", _peers(self.peers))   # from JSON lists
@@ -48,5 +50,6 @@ class Spreader:
 
     def describe(self) -> str:
         paths = sum(len(p[2]) for p in self.peers)
+        paced = f", paced at {self.pace} Mbit/s" if self.pace else ""
         return (f"tc filter add dev {self.dev} egress prio {SPREADER_PRIO} bpf da obj "
-                f"spread.bpf.o  # {len(self.peers)} peer(s), {paths} path(s)")
+                f"spread.bpf.o  # {len(self.peers)} peer(s), {paths} path(s){paced}")

@@ -126,14 +126,23 @@ def observe(dev: str, names: Dict[int, str]) -> Optional[Spreader]:
             base.append((virt, slot, tuple((d, gw, b) for d, (_, gw, _, b) in zip(nic, paths))))
             live.append((virt, slot, tuple((d, gw, r) for d, (_, gw, r, _) in zip(nic, paths))))
         by_slot = lambda p: p[1]        # noqa: E731
-        return Spreader(dev, tuple(sorted(base, key=by_slot)), live=tuple(sorted(live, key=by_slot)))
+        return Spreader(dev, tuple(sorted(base, key=by_slot)), pace=_pace_of(dev, maps),
+                        live=tuple(sorted(live, key=by_slot)), live_pace=hop.paced(dev))
     finally:
         maps.close()
+
+
+def _pace_of(dev: str, maps: Maps) -> int:
+    """The planned pacing rate while the program paces through a tbf of ours; 0 (drift,
+    when one was planned) when either is gone. The tbf's own rate is the live one."""
+    planned = maps.hop_pace()
+    return planned if planned and hop.paced(dev) else 0
 
 
 def observe_into(obs, devs: Sequence[str], names: Dict[int, str]) -> None:
     """Our spreaders into an Observed: only a device with a clsact qdisc can hold one."""
     obs.bpf_program = find_program()
+    obs.tcx = hop.supported()
     for dev in devs:
         try:
             found = observe(dev, names)
@@ -171,20 +180,24 @@ def apply(action: str, spreader: Spreader, old: Optional[Spreader], index_of) ->
     gone = {p[0] for p in old.peers} - {p[0] for p in spreader.peers} if old else set()
     try:
         write(spreader, index_of, sorted(gone))
-        why = wire_hop(spreader.dev)
+        why = wire_hop(spreader.dev, spreader.pace)
     except (OSError, ApplyError) as err:
         if action == "add":
             detach(spreader.dev)
         raise SpreaderError(f"writing the spreader's map on {spreader.dev}: {err}") from None
+    if why and spreader.pace:
+        raise SpreaderError(f"{spreader.dev}: pacing at {spreader.pace} Mbit/s needs the "
+                            f"segmenting hop: {why}; set agg-pace off")
     if why:
         print(f"ifagg: warning: {spreader.dev}: no segmenting hop ({why}); GSO packets it "
               "forwards or tunnels leave whole on one link", file=sys.stderr)
 
 
-def wire_hop(dev: str) -> str:
-    """Make the segmenting hop of `dev`'s spreader and tell the program about it (its
-    ifindexes, the device's GSO cap); why there is none, or "". Without one the
-    program spreads foreign GSO packets whole, as before."""
+def wire_hop(dev: str, pace: int = 0) -> str:
+    """Make the segmenting hop of `dev`'s spreader, pace it at `pace` Mbit/s (0: not),
+    and tell the program about it (its ifindexes; the device's GSO cap, or 0 when
+    every packet takes it); why there is none, or "". Without one the program
+    spreads foreign GSO packets whole, as before."""
     found = prog_id(dev)
     if found is None:
         return f"no spreader program on {dev}"
@@ -198,7 +211,10 @@ def wire_hop(dev: str) -> str:
         finally:
             os.close(fd)
         entry, exit_ = made or (0, 0)
-        maps.put_hop(entry, exit_, hop.max_segs(dev), hop.ifindex(dev))
+        why = why or hop.pace(dev, pace)
+        paced = bool(pace) and not why
+        maps.put_hop(entry if not why else 0, exit_ if not why else 0,
+                     0 if paced else hop.max_segs(dev), hop.ifindex(dev), pace if paced else 0)
         return why
     finally:
         maps.close()
@@ -213,6 +229,12 @@ class Steering:
             raise ApplyError(f"no spreader program on {dev}")
         self.maps = Maps(found)
         self.index_of = index_of
+        self.dev = dev
+        self.pace = self.maps.hop_pace()      # planned; 0: not paced
+
+    def pace_at(self, mbit: int) -> str:
+        """Set the pacing tbf's live rate (the planned one stays in the map); why not, or ""."""
+        return hop.pace(self.dev, mbit) if self.pace else "not paced"
 
     def write(self, virt: str, slot: int, paths: Sequence[Tuple[str, str, int, int]]) -> None:
         """A peer's paths as (NIC, gateway, live run, base run)."""

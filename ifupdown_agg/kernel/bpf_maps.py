@@ -100,11 +100,13 @@ class Maps:
 
     def __init__(self, prog_id: int):
         self.fds: Dict[str, int] = {}
+        self.value_size: Dict[str, int] = {}
         for map_id in _map_ids(prog_id):
             fd, _ = _bpf(_MAP_BY_ID, struct.pack("=III", map_id, 0, 0))
             name = _info(fd, 40)[24:40].split(b"\0")[0].decode()
             if name in ("peers", "stats", "hops") and name not in self.fds:
                 self.fds[name] = fd
+                self.value_size[name] = struct.unpack_from("=I", _info(fd, 40), 12)[0]
             else:
                 os.close(fd)
         if not {"peers", "stats"} <= set(self.fds):
@@ -159,14 +161,26 @@ class Maps:
             raise
         return value.raw
 
-    def put_hop(self, entry: int, exit_: int, max_segs: int, dev: int) -> None:
-        """The segmenting hop's ifindexes (0 0: none), the GSO cap it enforces and
-        the overlay device's ifindex."""
+    def put_hop(self, entry: int, exit_: int, max_segs: int, dev: int, pace: int = 0) -> None:
+        """The segmenting hop's ifindexes (0 0: none), the GSO cap it enforces (0: every
+        packet takes it), the overlay device's ifindex and the planned pacing rate."""
         if "hops" in self.fds:
-            value = struct.pack("=IIII", entry, exit_, max_segs, dev)
+            value = struct.pack("=IIIII", entry, exit_, max_segs, dev, pace)
+            value = value[:self.value_size.get("hops", len(value))]     # an older program: 4 fields
             self._elem(_UPDATE, "hops", struct.pack("=I", 0),
                        ctypes.create_string_buffer(value, len(value)))
 
+    def hop_pace(self) -> int:
+        """The planned pacing rate in Mbit/s when every packet takes the hop, else 0."""
+        if self.value_size.get("hops", 0) < 20:
+            return 0
+        value = ctypes.create_string_buffer(20)
+        try:
+            self._elem(_LOOKUP, "hops", struct.pack("=I", 0), value)
+        except OSError:
+            return 0
+        entry, _, max_segs, _, pace = struct.unpack("=IIIII", value.raw)
+        return pace if entry and max_segs == 0 else 0
 
     def counters(self, slot: int, npaths: int) -> List[Tuple[int, int]]:
         """(packets, bytes) per path of a peer, summed over the CPUs."""

@@ -14,6 +14,7 @@ returns why, and the spreader spreads such packets whole as before.
 
 from __future__ import annotations
 
+import json
 import os
 import struct
 import subprocess
@@ -27,7 +28,23 @@ HOP_ALIAS = DEVICE_ALIAS + " segmenting hop"
 
 BPF_PROG_ATTACH = 8
 BPF_TCX_INGRESS = 46          # enum bpf_attach_type, Linux 6.6
+TCX_KERNEL = (6, 6)
 HOP_SEGS = 1                  # the entry's gso_max_segs: segment fully
+# The pacing tbf's bucket: 30 us of the paced rate, at least two segments. A bigger
+# bucket lets bursts above the members' sum through, to queue in a member NIC.
+PACE_BURST_SECONDS = 30e-6
+PACE_BURST_MIN = 3000
+PACE_LATENCY = "20ms"         # the one queue's depth, as the member shapers' in the lab
+
+
+def supported(release: str = "") -> bool:
+    """Whether this kernel can attach the hop's exit program (tcx: Linux 6.6)."""
+    release = release or os.uname().release
+    try:
+        major, minor = (int(x) for x in release.split(".")[:2])
+    except ValueError:
+        return False
+    return (major, minor) >= TCX_KERNEL
 
 
 def names(dev: str) -> Tuple[str, str]:
@@ -63,12 +80,47 @@ def ours(dev: str) -> bool:
 
 
 def max_segs(dev: str) -> int:
-    """The overlay device's GSO cap: packets with more segments take the hop."""
+    """The overlay device's GSO cap: packets with more segments take the hop. (sysfs has
+    no gso_max_segs: it is a netlink attribute only.)"""
+    done = _ip("-j", "-d", "link", "show", "dev", dev)
     try:
-        with open(f"/sys/class/net/{dev}/gso_max_segs") as fh:
-            return max(1, int(fh.read()))
-    except (OSError, ValueError):
+        return max(1, int(json.loads(done.stdout)[0]["gso_max_segs"])) if done.returncode == 0 else 1
+    except (ValueError, LookupError, TypeError):
         return 1
+
+
+def _tc(*args: str) -> subprocess.CompletedProcess:
+    try:
+        return subprocess.run(["tc", *args], capture_output=True, text=True, timeout=20)
+    except (OSError, subprocess.TimeoutExpired) as err:
+        return subprocess.CompletedProcess(args, 1, "", str(err))
+
+
+def pace(dev: str, mbit: int) -> str:
+    """Pace `dev`'s hop at `mbit` (a tbf root qdisc on its entry), or stop pacing (0);
+    why it failed, or ""."""
+    entry = names(dev)[0]
+    if not mbit:
+        if paced(dev):
+            _tc("qdisc", "del", "dev", entry, "root")
+        return ""
+    burst = max(PACE_BURST_MIN, int(mbit * 1e6 / 8 * PACE_BURST_SECONDS))
+    done = _tc("qdisc", "replace", "dev", entry, "root", "tbf", "rate", f"{mbit}mbit",
+               "burst", str(burst), "latency", PACE_LATENCY)
+    return f"tc qdisc replace dev {entry} root tbf: {done.stderr.strip()}" if done.returncode else ""
+
+
+def paced(dev: str) -> int:
+    """The rate in Mbit/s that `dev`'s hop is paced at; 0 when it is not."""
+    done = _tc("-j", "qdisc", "show", "dev", names(dev)[0], "root")
+    try:
+        found = json.loads(done.stdout or "[]") if done.returncode == 0 else []
+    except ValueError:
+        return 0
+    for qdisc in found:
+        if qdisc.get("kind") == "tbf" and qdisc.get("root"):
+            return round(qdisc.get("options", {}).get("rate", 0) * 8 / 1e6)
+    return 0
 
 
 def make(dev: str, prog_fd: int, bpf) -> Tuple[Optional[Tuple[int, int]], str]:

@@ -44,6 +44,7 @@ class OverlayConfig:
     mtu: Optional[int]
     monitor: "MonitorConfig"
     spread: str = "auto"
+    pace: Union[str, int] = "auto"
 
     @property
     def me(self) -> RspecEntry:
@@ -115,7 +116,7 @@ def overlay_from_options(iface: str, raw: Mapping[str, RawOption]) -> OverlayCon
         monitor=MonitorConfig(values["agg-monitor"], values["agg-probe-interval"],
                               values["agg-probe-loss"], values["agg-probe-rejoin"],
                               values["agg-probe-port"], values["agg-probe-key-file"]),
-        spread=values["agg-spread"])
+        spread=values["agg-spread"], pace=values["agg-pace"])
 
 
 

@@ -94,6 +94,19 @@ OVERLAY_OPTIONS: Tuple[Option, ...] = (
         example="8", carrier=Carrier.NETWORKD_UNIT,
         note="set by ifupdown-agg-networkd@IFACE.service: auto needs live link rates"),
     Option(
+        "agg-pace", T.PACE, default="auto",
+        help="Pace the overlay through one queue at its links' summed rate "
+             "(bpf spreader only). Every packet then passes a veth pair of "
+             "ifupdown-agg's whose tbf qdisc holds the only standing queue, so "
+             "the member NICs' queues stay short and segments arrive in order; "
+             "TCP builds full GSO packets, which the pair segments below the "
+             "stack (agg-gso-max-segs auto is then 64). 'auto' paces at the sum "
+             "of the member NICs' rates when every rate is known and the kernel "
+             "has tcx (Linux 6.6); a number paces at that many Mbit/s; 'off' "
+             "spreads each packet straight from the overlay device.",
+        example="off", carrier=Carrier.NETWORKD_UNIT,
+        note="set by ifupdown-agg-networkd@IFACE.service with the spreader"),
+    Option(
         "agg-spread", T.SPREAD, default="auto",
         help="How packets are spread over the paths. 'bpf': a tc program on the "
              "overlay device's egress sends each packet out of a member NIC by a "

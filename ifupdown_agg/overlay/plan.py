@@ -118,8 +118,8 @@ def _member_devs(cfg: OverlayConfig, local_addrs, loc: _Locator) -> List[str]:
 
 
 def _marking(cfg: OverlayConfig, obs: Observed, devs: Sequence[str], weights: Sequence[int],
-             notes: List[str], loc: _Locator) -> Tuple[str, int, Optional[int]]:
-    """(bpf or nft, the fastest path's run, the overlay device's GSO limit)."""
+             notes: List[str], loc: _Locator) -> Tuple[str, int, Optional[int], int]:
+    """(bpf or nft, the fastest path's run, the overlay device's GSO limit, pacing Mbit/s)."""
     mode, why, error = spread.choose(cfg.spread, obs.bpf_program, len(cfg.tables), len(cfg.peers))
     if error:
         raise loc.error("agg-spread", error, "bpf")
@@ -127,14 +127,17 @@ def _marking(cfg: OverlayConfig, obs: Observed, devs: Sequence[str], weights: Se
     fill_bus_caps(obs)
     rates = [obs.links[d].rate for d in devs]
     top = spread.top_run(rates)
-    if cfg.gso_max_segs != "auto":
-        return mode, top, cfg.gso_max_segs     # type: ignore[return-value]
-    # One rule for both spreaders: a GSO packet leaves through one link whole (bpf at
-    # 2x300 serialised: 401 Mbit/s with 2 segments, 528-534 with 1; bench/results).
-    gso = auto_gso_segs(devs, obs)
+    paced, why, error = spread.pace(cfg.pace, mode, rates, obs.tcx)
+    if error:
+        raise loc.error("agg-pace", error, str(cfg.pace))
+    notes += [why] if why else []
+    if cfg.gso_max_segs != "auto" or paced:
+        return mode, top, spread.PACED_GSO if cfg.gso_max_segs == "auto" else cfg.gso_max_segs, \
+            paced     # type: ignore[return-value]
+    gso = auto_gso_segs(devs, obs)      # the one rule of both spreaders unpaced (rates.py)
     if mode == "bpf":
         notes.append(spread.explain(devs, rates, spread.runs(weights, top), gso))
-    return mode, top, gso
+    return mode, top, gso, paced
 
 
 def desired_state(cfg: OverlayConfig, obs: Observed,
@@ -151,10 +154,10 @@ def desired_state(cfg: OverlayConfig, obs: Observed,
         weights = list(cfg.weights)
     members = [Member(t, d, cfg.me.hop_for(i), w)
                for i, (t, d, w) in enumerate(zip(cfg.tables, devs, weights))]
-    mode, top, gso = _marking(cfg, obs, devs, weights, notes, loc)
+    mode, top, gso, paced = _marking(cfg, obs, devs, weights, notes, loc)
     objects: List[KObject] = [TunDevice(cfg.iface),
                               LinkAttrs(cfg.iface, up=True, gso_max_segs=gso,
-                                        mtu=_bpf_mtu(cfg, obs, devs, notes, mode)),
+                                        mtu=spread.overlay_mtu(cfg.mtu, cfg.iface, obs, devs, notes, mode)),
                               Address(cfg.iface, cfg.address, 32)]
 
     route_devs = set(devs)
@@ -176,19 +179,11 @@ def desired_state(cfg: OverlayConfig, obs: Observed,
     objects.append(Route(MAIN_TABLE, cfg.fakenet, cfg.iface, prefsrc=cfg.address,
                          congctl=cfg.congctl, reordering=cfg.reordering))
     if mode == "bpf":
-        objects.append(spread.spreader(cfg.iface, peer_paths, weights, top, obs.bpf_program))
+        objects.append(spread.spreader(cfg.iface, peer_paths, weights, top, obs.bpf_program, paced))
     else:
         objects.append(nft_ruleset.build(cfg.nft_table, cfg.iface, cfg.peer_indexes,
                                          cfg.tables, weights))
     return Desired(objects, members, notes, mode, top)
-
-
-def _bpf_mtu(cfg: OverlayConfig, obs: Observed, devs, notes: List[str], mode: str):
-    tun = obs.links.get(cfg.iface)
-    mtu, note = spread.device_mtu(mode, cfg.iface, cfg.mtu or (tun.mtu if tun else None),
-                                  [obs.links[d].mtu for d in devs])
-    notes += [note] if note else []
-    return cfg.mtu if mtu is None else mtu      # the stanza's mtu, capped for bpf
 
 
 def _rp_filters(obs: Observed, devs) -> List[KObject]:

@@ -37,6 +37,29 @@ def choose(wanted: str, program: Optional[str], tables: int, peers: int) -> Tupl
     return "nft", f"agg-spread auto: {why}, so nftables marks every packet (more CPU per byte)", ""
 
 
+PACED_GSO = 64     # the overlay device's GSO cap behind the pacing hop: full GSO packets
+
+
+def pace(wanted, mode: str, rates: Sequence[Optional[int]], tcx: bool) -> Tuple[int, str, str]:
+    """(the pacing rate in Mbit/s, 0 for none; the plan's note; an error when a rate
+    was asked for and cannot be had). Measured at 2x300 serialised, one flow
+    (bench/results/20261202-pacing-hop.md): paced 567-569 Mbit/s with 0-1 spurious
+    retransmits per 5 s, unpaced 524-571 with 139-315."""
+    if wanted == "off" or (wanted == "auto" and mode != "bpf"):
+        return 0, "", ""        # agg-spread's own note says why not bpf
+    why = ("the bpf spreader is not in use" if mode != "bpf" else
+           "this kernel has no tcx (Linux 6.6) for the hop" if not tcx else
+           "a member NIC's rate is unknown" if wanted == "auto" and not all(rates) else "")
+    if why and wanted != "auto":
+        return 0, "", f"cannot pace: {why}; set agg-pace auto or off"
+    if why:
+        return 0, f"agg-pace auto: not paced, {why}", ""
+    rate = wanted if wanted != "auto" else sum(rates)      # type: ignore[arg-type]
+    basis = "as written" if wanted != "auto" else "the member NICs' summed rate"
+    return int(rate), (f"agg-pace: every packet takes the pacing hop at {rate} Mbit/s ({basis}); "
+                       f"agg-gso-max-segs auto: {PACED_GSO}, segmented in the hop"), ""
+
+
 def top_run(rates: Sequence[Optional[int]]) -> int:
     """The run of the fastest path, in bytes: RUN_SECONDS of its link."""
     if not rates or not all(rates):
@@ -64,13 +87,13 @@ def explain(devs: Sequence[str], rates: Sequence[Optional[int]], path_runs: Sequ
 
 
 def spreader(iface: str, peer_paths: Dict[Tuple[int, str], List[Tuple[str, str]]],
-             weights: Sequence[int], top: int, program: Optional[str]) -> Spreader:
+             weights: Sequence[int], top: int, program: Optional[str], paced: int = 0) -> Spreader:
     """The spreader for every peer; `peer_paths` maps (rspec index, address) to
     [(member NIC, gateway)] in table order."""
     path_runs = runs(weights, top)
     peers = tuple((virt, index, tuple((dev, gw, run) for (dev, gw), run in zip(paths, path_runs)))
                   for (index, virt), paths in sorted(peer_paths.items()))
-    return Spreader(iface, peers, program or "")
+    return Spreader(iface, peers, paced, program or "")
 
 
 def device_mtu(mode: str, iface: str, current: Optional[int],
@@ -87,3 +110,13 @@ def device_mtu(mode: str, iface: str, current: Optional[int],
         return None, ""
     return smallest, (f"{iface} MTU {current or 1500} is above the smallest member NIC's "
                       f"({smallest}); with agg-spread bpf it is lowered to {smallest}")
+
+
+def overlay_mtu(wanted: Optional[int], iface: str, obs, devs: Sequence[str], notes: List[str],
+                mode: str) -> Optional[int]:
+    """The overlay device's MTU: the stanza's, capped for bpf (device_mtu's note into notes)."""
+    tun = obs.links.get(iface)
+    mtu, note = device_mtu(mode, iface, wanted or (tun.mtu if tun else None),
+                           [obs.links[d].mtu for d in devs])
+    notes += [note] if note else []
+    return wanted if mtu is None else mtu

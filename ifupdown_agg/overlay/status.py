@@ -110,6 +110,7 @@ def collect(kernel: Kernel, iface: str, interfaces: str) -> Dict:
     riding = _tunnels(cfg, desired, obs)
     return {"iface": iface, "up": up, "address": cfg.address, "fakenet": cfg.fakenet,
             "spread": desired.spread, "tunnel_mtu": riding["tunnel_mtu"],
+            "pace_mbit": _pace(obs.spreaders.get(cfg.iface)),
             "tunnels": riding["tunnels"],
             "monitor": {"running": bool(monitor.running_pid(iface)),
                         "interval_ms": cfg.monitor.interval_ms, "loss": cfg.monitor.loss,
@@ -118,6 +119,12 @@ def collect(kernel: Kernel, iface: str, interfaces: str) -> Dict:
                         "key_file": health.get("key_file", cfg.monitor.key_file),
                         "rejected_stray": health.get("rejected_stray", {})},
             "links": links, "peers": peers, "notes": desired.notes + riding["tunnel_notes"]}
+
+
+def _pace(seen) -> Dict:
+    """The pacing hop's planned rate and the rate it runs at now (lower while paths are
+    down or busy); zeros when not paced."""
+    return {"planned": seen.pace if seen else 0, "live": seen.live_pace if seen and seen.pace else 0}
 
 
 def _when(ts) -> str:
@@ -131,10 +138,18 @@ def _rejected(counts: Dict[str, int]) -> str:
     return ", ".join(f"{n} {names.get(why, why)}" for why, n in sorted(counts.items()) if n)
 
 
+def _paced(st: Dict) -> str:
+    pace = st.get("pace_mbit") or {}
+    if not pace.get("planned"):
+        return ""
+    now = "" if pace["live"] == pace["planned"] else f", now {pace['live']}"
+    return f" paced at {pace['planned']} Mbit/s{now}"
+
+
 def render(st: Dict) -> str:
     mon = st["monitor"]
     out = [f"{st['iface']}: {'up' if st['up'] else 'DOWN'}, {st['address']} in {st['fakenet']}, "
-           f"{len(st['peers'])} peer(s), spread by {st.get('spread', 'nft')}, monitor "
+           f"{len(st['peers'])} peer(s), spread by {st.get('spread', 'nft')}{_paced(st)}, monitor "
            + (f"running (probes every {mon['interval_ms']} ms, down after {mon['loss']} lost, "
               f"back after {mon['rejoin']} good)" if mon["running"] else "not running")]
     out.append(f"  {'link':<10} {'table':>6} {'weight':>7} {'rotation':>8} {'carried':>8} "
