@@ -61,8 +61,12 @@ def test_same_objects_as_the_ifupdown_path(cluster):
     assert all(rp(a, nic) == "2" for nic in ("eth0", "eth1", "eth2", "eth3"))
     route = a.run(["ip", "route", "show", "198.19.255.0/24"]).stdout
     assert "congctl cubic" in route and "src 198.19.255.10" in route and "proto 173" in route
-    # agg-gso-max-segs auto at 100 Mbit/s: one segment, with either spreader.
-    assert "gso_max_segs 1 " in a.run(["ip", "-d", "link", "show", "tun0"]).stdout
+    # agg-gso-max-segs auto at 100 Mbit/s: one segment, with either spreader, unless
+    # bpf paces (agg-pace auto): then full GSO packets, segmented in the hop.
+    paced = json.loads(cluster["a"].ifagg("status", "--json", "tun0", check=False).stdout
+                       )["overlays"][0]["pace_mbit"]["planned"]
+    cap = "64" if paced else "1"
+    assert f"gso_max_segs {cap} " in a.run(["ip", "-d", "link", "show", "tun0"]).stdout
     assert [ln["weight"] for ln in carried(cluster["a"]).values()] == [100, 100, 100, 100]
     assert [ln["rotation_share"] for ln in carried(cluster["a"]).values()] == [0.25] * 4
     # The whole desired state, as `ifagg check` would see it, is in the kernel.
