@@ -67,3 +67,9 @@ def test_live_pace_follows_the_runs_in_use(runs, wanted):
 
 def test_not_paced_stays_unpaced():
     assert live_pace(0, BASE, {0: [3750, 0]}) == 0
+
+
+def test_auto_does_not_pace_above_the_measured_limit():
+    rate, note, _ = spread.pace("auto", "bpf", [500, 500], tcx=True)
+    assert rate == 0 and "above 600" in note
+    assert spread.pace("auto", "bpf", [300, 300], tcx=True)[0] == 600

@@ -101,8 +101,10 @@ OVERLAY_OPTIONS: Tuple[Option, ...] = (
              "the member NICs' queues stay short and segments arrive in order; "
              "TCP builds full GSO packets, which the pair segments below the "
              "stack (agg-gso-max-segs auto is then 64). 'auto' paces at the sum "
-             "of the member NICs' rates when every rate is known and the kernel "
-             "has tcx (Linux 6.6); a number paces at that many Mbit/s; 'off' "
+             "of the member NICs' rates when every rate is known, the sum is at "
+             "most 600 Mbit/s (above, the hop's cost per segment measured more "
+             "than it saves) and the kernel has tcx (Linux 6.6); a number paces "
+             "at that many Mbit/s; 'off' "
              "spreads each packet straight from the overlay device.",
         example="off", carrier=Carrier.NETWORKD_UNIT,
         note="set by ifupdown-agg-networkd@IFACE.service with the spreader"),

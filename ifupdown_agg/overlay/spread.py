@@ -38,6 +38,13 @@ def choose(wanted: str, program: Optional[str], tables: int, peers: int) -> Tupl
 
 
 PACED_GSO = 64     # the overlay device's GSO cap behind the pacing hop: full GSO packets
+# auto paces up to this summed rate. Every segment still crosses the hop (a veth pass,
+# the tbf, a redirect): at 3x100 serialised pacing gave 286 Mbit/s one flow and 264-277
+# each way with --bidir, 0 retransmits (unpaced 268-286, 258-267, 317-2362 retr.); at
+# 2x300 the same rates; above, the machine's CPU runs out first: 2x500 bidir 381/347
+# against 470/492, 1000+100 one flow 561-661 against 997-1017 (2 cores,
+# bench/results/20261202-pacing-hop.md).
+PACE_AUTO_MAX = 600
 
 
 def pace(wanted, mode: str, rates: Sequence[Optional[int]], tcx: bool) -> Tuple[int, str, str]:
@@ -49,7 +56,10 @@ def pace(wanted, mode: str, rates: Sequence[Optional[int]], tcx: bool) -> Tuple[
         return 0, "", ""        # agg-spread's own note says why not bpf
     why = ("the bpf spreader is not in use" if mode != "bpf" else
            "this kernel has no tcx (Linux 6.6) for the hop" if not tcx else
-           "a member NIC's rate is unknown" if wanted == "auto" and not all(rates) else "")
+           "a member NIC's rate is unknown" if wanted == "auto" and not all(rates) else
+           f"the links' sum {sum(rates)} Mbit/s is above {PACE_AUTO_MAX}, where the hop's cost "
+           "per segment measured more than the reordering it saves (agg-pace MBITS paces anyway)"
+           if wanted == "auto" and sum(rates) > PACE_AUTO_MAX else "")  # type: ignore[arg-type]
     if why and wanted != "auto":
         return 0, "", f"cannot pace: {why}; set agg-pace auto or off"
     if why:
