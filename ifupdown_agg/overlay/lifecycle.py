@@ -31,6 +31,8 @@ class Loaded:
 
 def from_file(iface: str, path: str = "/etc/network/interfaces",
               family: str = "inet") -> Loaded:
+    if family == "inet" and iface.endswith(".inet6"):
+        iface, family = iface[:-len(".inet6")], "inet6"    # ifagg plan|up|check tun0.inet6
     parsed = ifaces_file.read(path)
     stanza = parsed.find(iface, family)
     if stanza is None:
