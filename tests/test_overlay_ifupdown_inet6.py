@@ -1,6 +1,8 @@
 """A dual-stack overlay through real ifupdown: an inet and an inet6 stanza on tun0 of
 three namespace hosts, over the same two shaped links (each a segment of all three)."""
 
+import json
+
 import pytest
 
 from lab.cluster import Lab
@@ -76,6 +78,19 @@ def test_both_families_are_ours_and_ipv6_is_spread_by_the_ip6_table(cluster):
     assert before != after
     # The inet stanza's objects are still there beside them.
     assert "198.19.255.20 via" in a.run(["ip", "route", "show", "table", "10000"]).stdout
+
+
+def test_status_and_check_cover_both_stanzas(cluster):
+    a = cluster.hosts["a"]
+    st = json.loads(a.ifagg("status", "--json", check=False).stdout)["overlays"]
+    assert [s["iface"] for s in st] == ["tun0", "tun0.inet6"] and all(s["up"] for s in st)
+    six = st[1]
+    assert six["spread"] == "nft" and [p["peer"] for p in six["peers"]] == ["fd99:ff::20", "fd99:ff::30"]
+    assert {r["via"] for p in six["peers"] for r in p["paths"]} == {
+        "fd99::20", "fd99:1::20", "fd99::30", "fd99:1::30"}
+    checked = json.loads(a.ifagg("check", "--json").stdout)
+    assert [s["iface"] for s in checked["stanzas"]] == ["tun0", "tun0.inet6"]
+    assert checked["in_sync"], checked
 
 
 def test_applying_again_changes_nothing(cluster):
