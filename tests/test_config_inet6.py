@@ -95,3 +95,24 @@ def test_check_syntax_reports_inet6_errors(tmp_path):
                          capture_output=True, text=True, timeout=60)
     assert run.returncode != 0
     assert f"{path}:15: tun0: rspec: '[fd99:1::20' has no closing ']'" in run.stderr
+
+
+def test_a_sweep_of_one_family_leaves_the_other():
+    from ifupdown_agg.core.objects import (NftTable, Observed, Route, Rule, SeenRoute,
+                                           SeenRule)
+    from ifupdown_agg.overlay.teardown import plan_sweep
+    obs = Observed()
+    obs.routes = [SeenRoute(Route(10000, "198.19.255.20/32", "eth0", "198.18.0.20"), 173),
+                  SeenRoute(Route(10000, "fd99:ff::20/128", "eth0", "fd99::20"), 173),
+                  SeenRoute(Route(254, "fd99:ff::/64", "tun0", prefsrc="fd99:ff::10"), 173)]
+    obs.rules = [SeenRule(Rule(7000, 10000, 10000), 173), SeenRule(Rule(7000, 10000, 10000, 6), 173)]
+    obs.nft = {"ifagg_tun0": NftTable("ifagg_tun0", "x", ""),
+               "ifagg6_tun0": NftTable("ifagg6_tun0", "y", "")}
+    six = [op.describe() for op in plan_sweep(obs, "tun0", (10000,), family=6)]
+    assert six == ["nft delete table ip6 ifagg6_tun0",
+                   "ip -6 rule del priority 7000 fwmark 10000 lookup 10000 proto 173",
+                   "ip -6 route del fd99:ff::20/128 via fd99::20 dev eth0 table 10000 proto 173",
+                   "ip -6 route del fd99:ff::/64 dev tun0 src fd99:ff::10 proto 173"]
+    four = [op.describe() for op in plan_sweep(obs, "tun0", (10000,), family=4)]
+    assert len(four) == 3 and not any("-6" in d or "ip6" in d for d in four)
+    assert len(plan_sweep(obs, "tun0", (10000,))) == 7      # cleanup: the device's both
