@@ -112,14 +112,16 @@ class Host:
 
     def our_objects(self) -> List[str]:
         """Everything in this namespace that carries ifupdown-agg's marks."""
-        out = self.run(["sh", "-c", "ip -o rule show; echo ==; ip -o route show table all; echo ==;"
+        # `route show table all` lists both families; `rule show` IPv4 only.
+        out = self.run(["sh", "-c", "ip -o rule show; ip -6 -o rule show; echo ==;"
+                        " ip -o route show table all; echo ==;"
                         " nft list tables; echo ==; ip -o link show type tun;"
                         " ip -o link show type veth | grep -E ': agg[sx]-' || true; echo ==;"
                         " for d in $(ls /sys/class/net); do tc filter show dev $d egress; done"]).stdout
         rules, routes, tables, tuns, filters = out.split("==\n")
         found = [ln for ln in rules.splitlines() if "proto 173" in ln]
         found += [ln for ln in routes.splitlines() if "proto 173" in ln]
-        found += [ln for ln in tables.splitlines() if "ifagg_" in ln]
+        found += [ln for ln in tables.splitlines() if "ifagg_" in ln or "ifagg6_" in ln]
         found += [ln for ln in tuns.splitlines() if ln.strip()]
         found += [ln for ln in filters.splitlines() if "spread" in ln]
         return found

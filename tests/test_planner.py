@@ -4,7 +4,7 @@ Each folder holds `interfaces` (the stanzas), `case.json` (the overlay to plan
 the kernel as observed, in the short form of planner_support, and optionally
 `made`, the state record of an earlier ifup) and the
 expected result: `plan.txt` (one change per line, nft scripts in full) or
-`error.txt` (the exact message). IFAGG_REGEN_GOLDEN=1 rewrites the expectations.
+`error.txt` (the exact message); `family` picks the stanza (inet, or inet6). IFAGG_REGEN_GOLDEN=1 rewrites the expectations.
 """
 
 import json
@@ -45,7 +45,8 @@ def test_planner_case(case):
         spec = json.load(fh)
     obs = observed_from(spec.get("observed", {}))
     try:
-        loaded = overlay.from_file(spec.get("iface", "tun0"), os.path.join(folder, "interfaces"))
+        loaded = overlay.from_file(spec.get("iface", "tun0"), os.path.join(folder, "interfaces"),
+                                   spec.get("family", "inet"))
         ops, desired = plan.plan_up(loaded.cfg, obs, loaded.raw, made_from(spec.get("made", [])))
     except ConfigError as err:
         assert not os.path.exists(os.path.join(folder, "plan.txt")), f"unexpected error: {err}"

@@ -61,20 +61,22 @@ class _NoMonitor:
 class OverlayCase:
     def __init__(self, folder, spec):
         path = os.path.join(folder, "interfaces")
-        self.loaded = overlay_lifecycle.from_file(spec.get("iface", "tun0"), path)
-        self.iface = self.loaded.cfg.iface
+        self.loaded = overlay_lifecycle.from_file(spec.get("iface", "tun0"), path,
+                                                      spec.get("family", "inet"))
+        self.iface, self.family = self.loaded.cfg.iface, self.loaded.cfg.family
         self.made = made_from(spec.get("made", []))
 
     def reset(self):
-        record.remove(self.iface)
+        record.remove(self.loaded.cfg.key)
         if self.made:
-            record.save(self.iface, self.made)
+            record.save(self.loaded.cfg.key, self.made)
 
     def up(self, kernel, executor):
         return overlay_lifecycle.up(self.loaded, kernel, executor)[0]
 
     def down(self, kernel):
-        overlay_lifecycle.down(self.iface, kernel, RealExecutor(kernel), self.loaded.cfg)
+        overlay_lifecycle.down(self.iface, kernel, RealExecutor(kernel), self.loaded.cfg,
+                               family=self.family)
 
 
 class BondCase:

@@ -122,8 +122,11 @@ def _stanzas(path: str, names: List[str]):
         groups = groups_of(stanza.options)
         kind = ("overlay" if "overlay" in groups else "bond" if "bond" in groups else
                 "usb" if USB_OPTIONS & set(stanza.options) else None)
-        if stanza.family == "inet" and kind and (not names or stanza.name in names):
-            out.append((stanza.name, kind))
+        # An inet6 overlay stanza is checked as NAME.inet6 (its record's name).
+        label = stanza.name if stanza.family == "inet" else f"{stanza.name}.{stanza.family}"
+        usable = stanza.family == "inet" or (stanza.family == "inet6" and kind == "overlay")
+        if usable and kind and (not names or label in names):
+            out.append((label, kind))
     for name in names:
         if name not in [n for n, _ in out]:
             raise ConfigError(f"{name}: no overlay, bond or USB gadget stanza of that name "

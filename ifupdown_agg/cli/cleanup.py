@@ -41,7 +41,8 @@ class Cleanup(Command):
 
 
 def _cleanup(args) -> int:
-    names = recorded() if args.all else [args.iface]
+    # A device's inet6 overlay keeps a record of its own (tun0.inet6).
+    names = recorded() if args.all else [n for n in recorded() if n == f"{args.iface}.inet6"] + [args.iface]
     monitors = _stop_monitors(args, names)
     ops, errors = _sweep_kernel(args, names)
     gadgets = _sweep_gadgets(args)
@@ -92,7 +93,7 @@ def _undo_records(names: List[str], obs):
     from ifupdown_agg.bond.lifecycle import BOND_KINDS
     from ifupdown_agg.core import record
     from ifupdown_agg.core.objects import DEVICE_ALIAS, UsbGadget
-    from ifupdown_agg.overlay import plan
+    from ifupdown_agg.overlay import teardown
     ops = []
     for name in names:
         made = [op for op in record.load(name) if not isinstance(op.obj, UsbGadget)]
@@ -100,13 +101,13 @@ def _undo_records(names: List[str], obs):
         if bond:
             ops += bond_plan.plan_release(made, obs, DEVICE_ALIAS)
         else:
-            ops += plan.plan_down(made, obs)
+            ops += teardown.plan_down(made, obs)
     return ops
 
 
 def _sweep_kernel(args, names: List[str]):
     from ifupdown_agg.bond import plan as bond_plan
-    from ifupdown_agg.overlay import plan
+    from ifupdown_agg.overlay import teardown
     from ifupdown_agg.core.executor import DryRunExecutor
     from ifupdown_agg.kernel.netlink import Kernel
     from ifupdown_agg.core.objects import DEVICE_ALIAS
@@ -114,7 +115,7 @@ def _sweep_kernel(args, names: List[str]):
     try:
         obs = kernel.observe()
         ops = _undo_records(names, obs)
-        ops += plan.plan_sweep(obs, None if args.all else args.iface)
+        ops += teardown.plan_sweep(obs, None if args.all else args.iface)
         bonds = [n for n, li in obs.links.items() if li.kind == "bond"] if args.all else [args.iface]
         for name in bonds:
             ops += bond_plan.plan_sweep(obs, name, DEVICE_ALIAS)

@@ -33,7 +33,9 @@ def overlay_names(path: str, names: List[str]) -> List[str]:
     from ifupdown_agg.config.registry import is_ours
     if names:
         return names
-    return [s.name for s in ifaces_file.read(path).stanzas if s.family == "inet" and is_ours(s.options)]
+    # An inet6 overlay stanza is NAME.inet6, as its record is named.
+    return [s.name if s.family == "inet" else f"{s.name}.inet6" for s in ifaces_file.read(path).stanzas
+            if s.family in ("inet", "inet6") and is_ours(s.options)]
 
 
 def executor(kernel, verbose: bool):

@@ -155,13 +155,14 @@ def _usbnet(call: Call) -> int:
 
 def _overlay(call: Call) -> int:
     env, iface, phase, raw, verbose = call
-    if env.get("ADDRFAM") != "inet":
-        _say(f"{iface}: the overlay is IPv4 only; ignoring the {env.get('ADDRFAM')} stanza")
+    family = env.get("ADDRFAM", "")
+    if family not in ("inet", "inet6"):
+        _say(f"{iface}: an overlay is an inet or inet6 stanza; ignoring the {family} stanza")
         return 0
 
     loaded: Optional[overlay.Loaded] = None
     try:
-        loaded = overlay.from_raw(iface, raw)
+        loaded = overlay.from_raw(iface, raw, family)
         if phase in ("pre-up", "post-up"):
             _method(iface, env.get("METHOD", ""))
     except ConfigError as err:
@@ -177,7 +178,7 @@ def _overlay(call: Call) -> int:
             overlay.create_device(loaded)
             return 0
         if phase == "post-down":
-            overlay.remove_device(iface)
+            overlay.remove_device(iface, family)
             return 0
     except OSError as err:
         _say(f"{iface}: {err.strerror}: {err.filename or ''}")
@@ -198,10 +199,11 @@ def _overlay(call: Call) -> int:
                 overlay.up(loaded, kernel, executor)
             except AggError:
                 # ifupdown runs no down phase for a failed ifup: undo pre-up too.
-                overlay.down(iface, kernel, executor, loaded.cfg)
+                overlay.down(iface, kernel, executor, loaded.cfg, family=family)
                 raise
         elif phase == "pre-down":
-            overlay.down(iface, kernel, executor, loaded.cfg if loaded else None, keep_device=True)
+            overlay.down(iface, kernel, executor, loaded.cfg if loaded else None, keep_device=True,
+                         family=family)
     except AggError as err:
         return _fail(err, iface)
     finally:

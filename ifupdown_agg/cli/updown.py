@@ -103,9 +103,12 @@ class Down(Command):
             cfg = overlay.from_file(args.iface, args.interfaces).cfg
         except AggError:
             pass    # the record or the marks are enough to go down
+        # tun0.inet6 names tun0's inet6 stanza, as from_file reads it.
+        iface, _, family = args.iface.partition(".")
         kernel = Kernel()
         try:
-            ops = overlay.down(args.iface, kernel, executor(kernel, args.verbose), cfg)
+            ops = overlay.down(iface, kernel, executor(kernel, args.verbose), cfg,
+                               family=family if family == "inet6" else "inet")
         finally:
             kernel.close()
         print(f"{args.iface}: removed {len(ops)} object(s)" if ops

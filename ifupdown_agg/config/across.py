@@ -95,7 +95,7 @@ def _method(stanza, report: Report) -> bool:
 
 def _overlay(stanza, report: Report) -> Optional[OverlayConfig]:
     try:
-        return overlay_from_options(stanza.name, stanza.options)
+        return overlay_from_options(stanza.name, stanza.options, stanza.family)
     except ConfigError as err:
         report.errors.append(_stanza_line(err, stanza))
         return None
@@ -118,7 +118,7 @@ def validate(path: str) -> Report:
     overlays: List[Tuple[OverlayConfig, object]] = []
     for stanza in parsed.stanzas:
         groups = groups_of(stanza.options)
-        overlay = "overlay" in groups and stanza.family == "inet"
+        overlay = "overlay" in groups and stanza.family in ("inet", "inet6")
         usable = _method(stanza, report) if overlay else True
         if _typos(stanza, bool(groups), report) or not usable:
             continue        # "fakenet: missing" would only repeat the typo
@@ -159,6 +159,11 @@ def _where(stanza, option: str, token: str = "") -> Location:
 
 
 def _pair(cfg: OverlayConfig, stanza, other: OverlayConfig, ostanza) -> List[ConfigError]:
+    if cfg.iface == other.iface and cfg.family != other.family:
+        # One overlay's two families: they share the tables (the kernel keeps an IPv4 and an
+        # IPv6 route table of each ID apart, and one fwmark picks the link for both), the
+        # member NICs and the monitor.
+        return _families(cfg, stanza, other)
     out = []
     for table in sorted(set(cfg.tables) & set(other.tables)):
         out.append(Conflict(
@@ -181,6 +186,16 @@ def _pair(cfg: OverlayConfig, stanza, other: OverlayConfig, ostanza) -> List[Con
             f"{cfg.monitor.port + 1})", other=other.iface, iface=cfg.iface, option="agg-probe-port",
             location=_where(stanza, "agg-probe-port")))
     return out
+
+
+def _families(cfg: OverlayConfig, stanza, other: OverlayConfig) -> List[ConfigError]:
+    if cfg.tables == other.tables:
+        return []
+    return [Conflict(
+        f"lists tables {' '.join(map(str, cfg.tables))} but the {other.family} stanza of "
+        f"{cfg.iface} lists {' '.join(map(str, other.tables))}; both families of one overlay "
+        "use the same tables, one per member link, in the same order", other=other.iface,
+        iface=cfg.iface, option="table", location=_where(stanza, "table"))]
 
 
 def _ports(parsed) -> Dict[str, object]:

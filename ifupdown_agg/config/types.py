@@ -117,6 +117,9 @@ def parse_rspec(value: str) -> Tuple[RspecEntry, ...]:
         raise TokenError(value, "expects one VIRT:HOP[:HOP...] entry per host")
     entries = []
     for tok in toks:
+        if "[" in tok:
+            raise TokenError(tok, f"'{tok}' is an IPv6 entry in an inet stanza's rspec "
+                             "(families mixed); IPv6 hosts go in an inet6 stanza")
         parts = tok.split(":")
         if len(parts) < 2 or "" in parts:
             raise TokenError(tok, f"'{tok}' is not VIRT:HOP[:HOP...] (a virtual address, then one next hop per table)")

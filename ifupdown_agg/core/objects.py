@@ -16,6 +16,12 @@ from ifupdown_agg.core.spreader import Spreader
 RTPROT_IFAGG = 173
 DEVICE_ALIAS = "ifupdown-agg"
 NFT_PREFIX = "ifagg_"
+NFT6_PREFIX = "ifagg6_"        # an inet6 overlay's table, in the ip6 family
+
+
+def nft_family(name: str) -> str:
+    """The nft family of one of our tables, by its name."""
+    return "ip6" if name.startswith(NFT6_PREFIX) else "ip"
 
 
 def nft_table_name(iface: str) -> str:
@@ -80,11 +86,16 @@ class Route:
     congctl: Optional[str] = None
     reordering: Optional[int] = None
 
+    @property
+    def family(self) -> int:
+        """4 or 6, by the destination: one table ID holds a route table of each."""
+        return 6 if ":" in self.dst else 4
+
     def key(self):
         return ("route", self.table, self.dst)
 
     def describe(self) -> str:
-        text = f"ip route add {self.dst}"
+        text = f"ip {'-6 ' if self.family == 6 else ''}route add {self.dst}"
         if self.gateway:
             text += f" via {self.gateway}"
         text += f" dev {self.dev}"
@@ -105,12 +116,13 @@ class Rule:
     priority: int
     fwmark: int
     table: int
+    family: int = 4                 # 4 or 6: the kernel keeps a rule list per family
 
     def key(self):
-        return ("rule", self.priority, self.fwmark, self.table)
+        return ("rule6" if self.family == 6 else "rule", self.priority, self.fwmark, self.table)
 
     def describe(self) -> str:
-        return (f"ip rule add priority {self.priority} fwmark {self.fwmark} "
+        return (f"ip {'-6 ' if self.family == 6 else ''}rule add priority {self.priority} fwmark {self.fwmark} "
                 f"lookup {self.table} proto {RTPROT_IFAGG}")
 
 
@@ -124,16 +136,7 @@ class NftTable:
         return ("nft", self.name)
 
     def describe(self) -> str:
-        return f"nft -f - <<< 'table ip {self.name} {{ ... }}'  # {self.digest}"
-
-
-def digest_from_listing(listing: str) -> str:
-    """The digest we wrote in the table comment, or "" if absent."""
-    for line in listing.splitlines():
-        line = line.strip()
-        if line.startswith(f'comment "{DEVICE_ALIAS} '):
-            return line.rstrip('"').split()[-1]
-    return ""
+        return f"nft -f - <<< 'table {nft_family(self.name)} {self.name} {{ ... }}'  # {self.digest}"
 
 
 @dataclass(frozen=True)

@@ -6,7 +6,7 @@ import enum
 from dataclasses import dataclass
 from typing import Optional
 
-from ifupdown_agg.core.objects import (Bond, BridgePort, Enslave, KObject, NftTable,
+from ifupdown_agg.core.objects import (Bond, BridgePort, Enslave, KObject, NftTable, nft_family,
                                        TunDevice, UsbGadget, to_json)
 from ifupdown_agg.core.spreader import SPREADER_PRIO, Spreader
 
@@ -61,7 +61,7 @@ class Op:
             elif isinstance(self.obj, UsbGadget):
                 text = f"configfs del usb_gadget/ifagg_{self.obj.iface}"
             elif isinstance(self.obj, NftTable):
-                text = f"nft delete table ip {self.obj.name}"
+                text = f"nft delete table {nft_family(self.obj.name)} {self.obj.name}"
             elif isinstance(self.obj, Spreader):
                 text = f"tc filter del dev {self.obj.dev} egress prio {SPREADER_PRIO}"
         elif self.action is Action.SET and isinstance(self.obj, NftTable):

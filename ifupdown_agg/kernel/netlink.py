@@ -25,7 +25,7 @@ from ifupdown_agg.errors import ApplyError
 from ifupdown_agg.core.objects import (DEVICE_ALIAS, RTPROT_IFAGG, Address, Bond,
                                        BondSettings, BridgePort, Enslave, LinkAttrs, LinkInfo, NftTable,
                                        Observed, Route, Rule, SeenRoute, SeenRule, Spreader,
-                                       Sysctl, TunDevice, UsbGadget)
+                                       Sysctl, TunDevice, UsbGadget, nft_family)
 from ifupdown_agg.core.ops import Op
 from ifupdown_agg.config.types import BOND_MODES
 
@@ -72,11 +72,12 @@ class Kernel:
         Judging them (bus shares, bond mode names) is the wings' business."""
         obs = Observed()
         names = self._observe_links(obs)
-        for msg in self.ipr.get_addr(family=socket.AF_INET):
-            name = names.get(msg["index"])
-            if name:
+        for family in (socket.AF_INET, socket.AF_INET6):     # IPv4 first, as before IPv6
+            for msg in self.ipr.get_addr(family=family):
+                name = names.get(msg["index"])
                 addr = msg.get_attr("IFA_LOCAL") or msg.get_attr("IFA_ADDRESS")
-                obs.links[name].addrs.append((addr, msg["prefixlen"]))
+                if name and not addr.startswith("fe80:"):    # link-local: on every link
+                    obs.links[name].addrs.append((addr, msg["prefixlen"]))
         self._observe_routing(obs, names)
         clsact = set()
         for msg in self.ipr.get_qdiscs():
@@ -121,27 +122,36 @@ class Kernel:
         return names
 
     def _observe_routing(self, obs: Observed, names: Dict[int, str]) -> None:
-        for msg in self.ipr.get_routes(family=socket.AF_INET):
+        for msg in self._routes_of_both():
             if msg["type"] != RTN_UNICAST:
                 continue
             metrics = msg.get_attr("RTA_METRICS")
             obs.routes.append(SeenRoute(Route(
                 table=msg.get_attr("RTA_TABLE") or msg["table"],
-                dst=f"{msg.get_attr('RTA_DST') or '0.0.0.0'}/{msg['dst_len']}",
+                dst=f"{msg.get_attr('RTA_DST') or _ANY[msg['family']]}/{msg['dst_len']}",
                 dev=names.get(msg.get_attr("RTA_OIF"), ""),
                 gateway=msg.get_attr("RTA_GATEWAY"),
                 prefsrc=msg.get_attr("RTA_PREFSRC"),
                 congctl=metrics.get_attr("RTAX_CC_ALGO") if metrics else None,
                 reordering=metrics.get_attr("RTAX_REORDERING") if metrics else None,
             ), msg["proto"]))
-        for msg in self.ipr.get_rules(family=socket.AF_INET):
-            fwmark = msg.get_attr("FRA_FWMARK")
-            if fwmark is None:
-                continue    # only fwmark rules can collide with ours
-            obs.rules.append(SeenRule(Rule(
-                priority=msg.get_attr("FRA_PRIORITY") or 0, fwmark=fwmark,
-                table=msg.get_attr("FRA_TABLE") or msg["table"]),
-                msg.get_attr("FRA_PROTOCOL") or 0))
+        for family in (socket.AF_INET, socket.AF_INET6):
+            for msg in self.ipr.get_rules(family=family):
+                fwmark = msg.get_attr("FRA_FWMARK")
+                if fwmark is None:
+                    continue    # only fwmark rules can collide with ours
+                obs.rules.append(SeenRule(Rule(
+                    priority=msg.get_attr("FRA_PRIORITY") or 0, fwmark=fwmark,
+                    table=msg.get_attr("FRA_TABLE") or msg["table"],
+                    family=6 if family == socket.AF_INET6 else 4),
+                    msg.get_attr("FRA_PROTOCOL") or 0))
+
+    def _routes_of_both(self):
+        """IPv4 routes, and IPv6 ones but the kernel's local table (neither ours nor in the way)."""
+        yield from self.ipr.get_routes(family=socket.AF_INET)
+        for msg in self.ipr.get_routes(family=socket.AF_INET6):
+            if msg["proto"] == RTPROT_IFAGG or (msg.get_attr("RTA_TABLE") or msg["table"]) != 255:
+                yield msg
 
     @staticmethod
     def _bond_attrs(info) -> Dict[str, object]:
@@ -226,14 +236,14 @@ class Kernel:
                 raise ApplyError(f"{op.describe()}: {self._route_error(obj, code)}")
         elif isinstance(obj, Rule):
             self.ipr.rule("add" if add else "del", priority=obj.priority, fwmark=obj.fwmark,
-                          table=obj.table, protocol=RTPROT_IFAGG)
+                          table=obj.table, protocol=RTPROT_IFAGG, family=_AF[obj.family])
         elif isinstance(obj, NftTable):
             if op.action == "add":
                 self.nft.run(obj.script)
             elif op.action == "set":
-                self.nft.run(f"delete table ip {obj.name}\n{obj.script}")
+                self.nft.run(f"delete table {nft_family(obj.name)} {obj.name}\n{obj.script}")
             else:
-                self.nft.run(f"delete table ip {obj.name}")
+                self.nft.run(f"delete table {nft_family(obj.name)} {obj.name}")
         elif isinstance(obj, Spreader):
             bpf.apply(op.action, obj, op.old, self._index)
         elif isinstance(obj, Sysctl):
@@ -380,6 +390,10 @@ class Kernel:
 # What the kernel answers when asked to delete something that is not there (a route:
 # ESRCH, a rule or an address: ENOENT, a device: ENODEV). The goal of a del is met.
 _GONE = (errno.ENOENT, errno.ESRCH, errno.ENODEV)
+
+
+_AF = {4: socket.AF_INET, 6: socket.AF_INET6}
+_ANY = {socket.AF_INET: "0.0.0.0", socket.AF_INET6: "::"}
 
 
 def _already_gone(op: Op, code) -> bool:

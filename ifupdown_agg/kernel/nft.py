@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from typing import Dict
 
-from ifupdown_agg.core.objects import NFT_PREFIX, NftTable, digest_from_listing
+from ifupdown_agg.core.objects import DEVICE_ALIAS, NFT6_PREFIX, NFT_PREFIX, NftTable, nft_family
 from ifupdown_agg.errors import ApplyError
 
 
@@ -49,20 +49,30 @@ class Nft:
 
     def our_tables(self) -> Dict[str, NftTable]:
         tables = {}
-        for line in self.read("list tables ip").splitlines():
-            name = line.split()[-1] if line.startswith("table ip ") else ""
-            if name.startswith(NFT_PREFIX):
-                listing = self.read(f"list table ip {name}")
-                tables[name] = NftTable(name, digest_from_listing(listing), listing)
+        for family, prefix in (("ip", NFT_PREFIX), ("ip6", NFT6_PREFIX)):
+            for line in self.read(f"list tables {family}").splitlines():
+                name = line.split()[-1] if line.startswith(f"table {family} ") else ""
+                if name.startswith(prefix):
+                    listing = self.read(f"list table {family} {name}")
+                    tables[name] = NftTable(name, digest_from_listing(listing), listing)
         return tables
 
     def counters(self, name: str) -> Dict[str, Dict[str, int]]:
         """Packets and bytes of every named counter of our table."""
         self._nft.set_json_output(True)
         try:
-            data = json.loads(self.read(f"list counters table ip {name}"))
+            data = json.loads(self.read(f"list counters table {nft_family(name)} {name}"))
         finally:
             self._nft.set_json_output(False)
         return {c["counter"]["name"]: {"packets": c["counter"]["packets"],
                                        "bytes": c["counter"]["bytes"]}
                 for c in data.get("nftables", []) if "counter" in c}
+
+
+def digest_from_listing(listing: str) -> str:
+    """The digest we wrote in the table comment, or "" if absent."""
+    for line in listing.splitlines():
+        line = line.strip()
+        if line.startswith(f'comment "{DEVICE_ALIAS} '):
+            return line.rstrip('"').split()[-1]
+    return ""

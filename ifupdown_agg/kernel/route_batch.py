@@ -37,16 +37,21 @@ def encode(seq: int, add: bool, table: int, dst: str, plen: int, proto: int,
         flags = NLM_F_REQUEST | NLM_F_ACK | NLM_F_CREATE | NLM_F_EXCL
     else:
         scope, flags = RT_SCOPE_NOWHERE, NLM_F_REQUEST | NLM_F_ACK
-    head = _RTMSG.pack(socket.AF_INET, plen, 0, 0, table if table < 256 else RT_TABLE_COMPAT,
+    # The family follows the destination: an IPv6 overlay's routes are IPv6 throughout.
+    family = socket.AF_INET6 if ":" in dst else socket.AF_INET
+
+    def pack(addr: str) -> bytes:
+        return socket.inet_pton(family, addr)
+    head = _RTMSG.pack(family, plen, 0, 0, table if table < 256 else RT_TABLE_COMPAT,
                        proto, scope, RTN_UNICAST, 0)
-    attrs = _attr(RTA_TABLE, struct.pack("=I", table)) + _attr(RTA_DST, socket.inet_aton(dst))
+    attrs = _attr(RTA_TABLE, struct.pack("=I", table)) + _attr(RTA_DST, pack(dst))
     if add:
         if oif is not None:
             attrs += _attr(RTA_OIF, struct.pack("=I", oif))
         if gateway:
-            attrs += _attr(RTA_GATEWAY, socket.inet_aton(gateway))
+            attrs += _attr(RTA_GATEWAY, pack(gateway))
         if prefsrc:
-            attrs += _attr(RTA_PREFSRC, socket.inet_aton(prefsrc))
+            attrs += _attr(RTA_PREFSRC, pack(prefsrc))
         metrics = b""
         if reordering is not None:
             metrics += _attr(RTAX_REORDERING, struct.pack("=I", reordering))

@@ -52,7 +52,7 @@ def paths_from(cfg: OverlayConfig, desired_objects, obs: Observed) -> List[Path]
             grouped.setdefault((obj.dst.split("/")[0], obj.dev, obj.gateway), []).append(obj.table)
     paths = []
     for (peer, dev, gateway), tables in grouped.items():
-        local = next((a for a, plen in obs.links[dev].addrs if plen < 32), "")
+        local = next((a for a, plen in obs.links[dev].addrs if plen < 32 and ":" not in a), "")
         paths.append(Path(peer, index[peer], dev, local, gateway, tuple(tables)))
     return paths
 

@@ -15,7 +15,7 @@ import time
 from typing import List
 
 from ifupdown_agg.monitor import service as monitor
-from ifupdown_agg.overlay import lifecycle as overlay, plan
+from ifupdown_agg.overlay import lifecycle as overlay, plan, teardown
 from ifupdown_agg.core import record as state
 from ifupdown_agg.errors import ConfigError, Location
 from ifupdown_agg.core.objects import (KObject, LinkAttrs, NftTable, Route, Spreader, Sysctl,
@@ -94,7 +94,7 @@ def post_apply(iface: str, root: str = "/", prefix: str = PREFIX, remove: bool =
         want = {o.key() for o in extras}
         made = state.load(record_key(iface))
         # Undo what an earlier run made that the config no longer wants, then add the rest.
-        ops = plan.plan_down([op for op in made if op.obj.key() not in want], obs)
+        ops = teardown.plan_down([op for op in made if op.obj.key() not in want], obs)
         ops += plan.diff(extras, obs)
         result = executor.run(ops)
         if result.changed_kernel:
@@ -111,7 +111,7 @@ def _remove(iface: str, kernel, executor) -> List[Op]:
         monitor.stop(iface)     # before the nft table it rewrites goes away
     obs = kernel.observe()
     made = state.load(record_key(iface))
-    ops = plan.plan_down(made, obs)
+    ops = teardown.plan_down(made, obs)
     table = obs.nft.get(nft_table_name(iface))
     if table is not None and not any(op.obj.key() == table.key() for op in ops):
         ops.append(Op("del", table))        # no record (lost /run): the name is our mark

@@ -95,8 +95,9 @@ def from_observed(obs: Observed, skip: Iterable[str]) -> Dict[str, MemberNic]:
     out = {}
     skip = set(skip) | {"lo"}
     for link in obs.links.values():
-        if link.name not in skip and link.addrs:
-            out[link.name] = MemberNic(link.name, [f"{a}/{p}" for a, p in link.addrs])
+        ipv4 = [f"{a}/{p}" for a, p in link.addrs if ":" not in a]    # observe() has IPv6 too
+        if link.name not in skip and ipv4:
+            out[link.name] = MemberNic(link.name, ipv4)
     return out
 
 

@@ -12,7 +12,7 @@ from typing import Dict, List, Mapping, Optional, Tuple
 
 from ifupdown_agg.config import ifaces_file
 from ifupdown_agg.monitor import service as monitor
-from ifupdown_agg.overlay import plan
+from ifupdown_agg.overlay import plan, teardown
 from ifupdown_agg.core import record as state
 from ifupdown_agg.core import transaction
 from ifupdown_agg.kernel import tun as tundev
@@ -29,22 +29,37 @@ class Loaded:
     raw: Dict[str, RawOption]
 
 
-def from_file(iface: str, path: str = "/etc/network/interfaces") -> Loaded:
+def from_file(iface: str, path: str = "/etc/network/interfaces",
+              family: str = "inet") -> Loaded:
+    if family == "inet" and iface.endswith(".inet6"):
+        iface, family = iface[:-len(".inet6")], "inet6"    # ifagg plan|up|check tun0.inet6
     parsed = ifaces_file.read(path)
-    stanza = parsed.find(iface)
+    stanza = parsed.find(iface, family)
     if stanza is None:
         known = ", ".join(s.name for s in parsed.stanzas) or "none"
-        raise ConfigError(f"no 'iface {iface} inet ...' stanza (stanzas: {known})",
+        raise ConfigError(f"no 'iface {iface} {family} ...' stanza (stanzas: {known})",
                           location=Location(path))
-    loaded = Loaded(overlay_from_options(iface, stanza.options), stanza.options)
+    loaded = Loaded(overlay_from_options(iface, stanza.options, family), stanza.options)
     err = method_error(iface, stanza.method, stanza.location)
     if err is not None:
         raise err
     return loaded
 
 
-def from_raw(iface: str, raw: Mapping[str, RawOption]) -> Loaded:
-    return Loaded(overlay_from_options(iface, raw), dict(raw))
+def from_raw(iface: str, raw: Mapping[str, RawOption], family: str = "inet") -> Loaded:
+    return Loaded(overlay_from_options(iface, raw, family), dict(raw))
+
+
+def record_key(iface: str, family: str = "inet") -> str:
+    """The record of a device's inet overlay is the device's name, its inet6 one's
+    tun0.inet6: ifdown of one stanza undoes exactly what that stanza made."""
+    return iface if family == "inet" else f"{iface}.{family}"
+
+
+def runs_monitor(cfg: OverlayConfig) -> bool:
+    # The monitor's hellos are IPv4 (monitor/probe.py): an inet6 overlay runs none and
+    # spreads by its configured (or auto) weights; its paths' failover is not watched.
+    return cfg.monitor.enabled and cfg.family == "inet"
 
 
 def up(loaded: Loaded, kernel, executor) -> Tuple[List[Op], plan.Desired]:
@@ -53,7 +68,7 @@ def up(loaded: Loaded, kernel, executor) -> Tuple[List[Op], plan.Desired]:
     With agg-spread auto, a BPF spreader the kernel refuses (an old kernel, no
     cls_bpf) rolls back like any failure and the overlay comes up with nft; the
     reason is kept in the state directory, so later plans take nft at once."""
-    if loaded.cfg.monitor.enabled:
+    if runs_monitor(loaded.cfg):
         check_probe_key(loaded)
     try:
         return _up(loaded, kernel, executor)
@@ -75,8 +90,8 @@ def _up(loaded: Loaded, kernel, executor) -> Tuple[List[Op], plan.Desired]:
         wanted.append(desired)
         return ops
 
-    done = transaction.up(loaded.cfg.iface, kernel, executor, planner)
-    if done.result.changed_kernel:
+    done = transaction.up(loaded.cfg.key, kernel, executor, planner)
+    if done.result.changed_kernel and loaded.cfg.family == "inet":
         keep_monitor(loaded, restart=bool(done.result.applied))
     return done.ops, wanted[0]
 
@@ -97,19 +112,24 @@ def check_probe_key(loaded: Loaded) -> None:
 # so they stay clear of pyroute2, whose import is most of a hook's run time.
 
 def create_device(loaded: Loaded) -> None:
-    name = loaded.cfg.iface
+    name, key = loaded.cfg.iface, loaded.cfg.key
     if not tundev.exists(name):
         tundev.create(name, DEVICE_ALIAS)
-        state.save(name, state.merge(state.load(name), [Op("add", TunDevice(name))]))
+        state.save(key, state.merge(state.load(key), [Op("add", TunDevice(name))]))
 
 
-def remove_device(iface: str) -> None:
-    made = state.load(iface)
+def remove_device(iface: str, family: str = "inet") -> None:
+    key = record_key(iface, family)
+    made = state.load(key)
     recorded = any(op.action == "add" and op.obj == TunDevice(iface) for op in made)
-    if (recorded or not made) and tundev.exists(iface) and tundev.alias(iface) == DEVICE_ALIAS:
+    # Without a record the inet stanza takes an unrecorded device of ours; the inet6 one
+    # only the device it made, so it never pulls the device from under an inet overlay.
+    unrecorded = not made and family == "inet"
+    if (recorded or unrecorded) and tundev.exists(iface) and tundev.alias(iface) == DEVICE_ALIAS:
         tundev.delete(iface)
-    state.remove(iface)
-    monitor.forget_options(iface)
+    state.remove(key)
+    if family == "inet":
+        monitor.forget_options(iface)
 
 
 def keep_monitor(loaded: Loaded, restart: bool) -> None:
@@ -123,14 +143,16 @@ def keep_monitor(loaded: Loaded, restart: bool) -> None:
 
 
 def down(iface: str, kernel, executor, cfg: Optional[OverlayConfig] = None,
-         keep_device: bool = False) -> List[Op]:
+         keep_device: bool = False, family: str = "inet") -> List[Op]:
     """Undo what ifup made; without a record, remove what carries our marks."""
-    if executor.changes_kernel:
+    inet = family == "inet"
+    if executor.changes_kernel and inet:
         monitor.stop(iface)     # before the nft table it rewrites goes away
 
     def planner(obs, made):
-        ops = (plan.plan_down(made, obs) if made
-               else plan.plan_sweep(obs, iface, cfg.tables if cfg else ()))
+        ops = (teardown.plan_down(made, obs) if made
+               else teardown.plan_sweep(obs, iface, cfg.tables if cfg else (),
+                                        family=4 if inet else 6))
         if keep_device:
             ops = [op for op in ops if not isinstance(op.obj, TunDevice)]
         return ops
@@ -138,7 +160,7 @@ def down(iface: str, kernel, executor, cfg: Optional[OverlayConfig] = None,
     def kept(op):
         return keep_device and isinstance(op.obj, TunDevice)
 
-    done = transaction.down(iface, kernel, executor, planner, keep=kept)
-    if done.result.changed_kernel and not keep_device:
+    done = transaction.down(record_key(iface, family), kernel, executor, planner, keep=kept)
+    if done.result.changed_kernel and not keep_device and inet:
         monitor.forget_options(iface)
     return done.ops

@@ -15,7 +15,7 @@ import netaddr
 from ifupdown_agg.errors import ConfigError, Location
 from ifupdown_agg.core.objects import nft_table_name
 from ifupdown_agg.config.schema import RawOption, parse_options
-from ifupdown_agg.overlay.options import OPTIONS
+from ifupdown_agg.overlay.options import OPTIONS_BY_FAMILY
 from ifupdown_agg.config.types import RspecEntry
 
 
@@ -45,6 +45,17 @@ class OverlayConfig:
     monitor: "MonitorConfig"
     spread: str = "auto"
     pace: Union[str, int] = "auto"
+    family: str = "inet"
+
+    @property
+    def host_prefix(self) -> int:
+        return 128 if self.family == "inet6" else 32
+
+    @property
+    def key(self) -> str:
+        """Its entry in the record: the inet stanza keeps the device's name (as before
+        IPv6), the inet6 one is `tun0.inet6`, so ifdown of one leaves the other's."""
+        return self.iface if self.family == "inet" else f"{self.iface}.{self.family}"
 
     @property
     def me(self) -> RspecEntry:
@@ -61,11 +72,14 @@ class OverlayConfig:
 
     @property
     def nft_table(self) -> str:
-        return nft_table_name(self.iface)
+        # ifagg_tun0 for inet, as before; ifagg6_tun0 (an ip6 table) for inet6.
+        name = nft_table_name(self.iface)
+        return name if self.family == "inet" else name.replace("ifagg_", "ifagg6_", 1)
 
 
-def overlay_from_options(iface: str, raw: Mapping[str, RawOption]) -> OverlayConfig:
-    values = parse_options(iface, raw, OPTIONS)
+def overlay_from_options(iface: str, raw: Mapping[str, RawOption],
+                         family: str = "inet") -> OverlayConfig:
+    values = parse_options(iface, raw, OPTIONS_BY_FAMILY[family])
 
     def fail(option: str, reason: str, token: str = "") -> ConfigError:
         where: Optional[Location] = None
@@ -75,11 +89,13 @@ def overlay_from_options(iface: str, raw: Mapping[str, RawOption]) -> OverlayCon
 
     address, prefix = values["address"]
     netmask = values["netmask"]
-    if prefix not in (None, 32):
-        raise fail("address", f"must be a /32, not /{prefix}: a wider prefix makes the kernel "
-                   "route the fake net itself", f"{address}/{prefix}")
-    if netmask != 32:
-        raise fail("netmask", "must be 255.255.255.255: a wider mask makes the kernel route "
+    host = 128 if family == "inet6" else 32
+    if prefix not in (None, host):
+        raise fail("address", f"must be a /{host}, not /{prefix}: a wider prefix makes the "
+                   "kernel route the fake net itself", f"{address}/{prefix}")
+    if netmask != host:
+        mask = "128" if family == "inet6" else "255.255.255.255"
+        raise fail("netmask", f"must be {mask}: a wider mask makes the kernel route "
                    "the fake net itself, hiding the overlay route", raw["netmask"].text)
     fakenet = netaddr.IPNetwork(values["fakenet"])
     if netaddr.IPAddress(address) not in fakenet:
@@ -116,7 +132,7 @@ def overlay_from_options(iface: str, raw: Mapping[str, RawOption]) -> OverlayCon
         monitor=MonitorConfig(values["agg-monitor"], values["agg-probe-interval"],
                               values["agg-probe-loss"], values["agg-probe-rejoin"],
                               values["agg-probe-port"], values["agg-probe-key-file"]),
-        spread=values["agg-spread"], pace=values["agg-pace"])
+        spread=values["agg-spread"], pace=values["agg-pace"], family=family)
 
 
 

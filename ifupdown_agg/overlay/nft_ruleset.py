@@ -16,7 +16,7 @@ from functools import reduce
 from math import gcd
 from typing import List, Sequence, Tuple
 
-from ifupdown_agg.core.objects import DEVICE_ALIAS, NftTable
+from ifupdown_agg.core.objects import DEVICE_ALIAS, NftTable, nft_family
 
 MAX_SLOTS = 64
 
@@ -72,12 +72,14 @@ def build(name: str, iface: str, peers: Sequence[Tuple[int, str]],
     for index, _ in peers:
         body += [f"\tcounter {counter_name(index, m)} {{ }}" for m in marks]
     vmap = ", ".join(f"{addr} : jump {chain_name(index)}" for index, addr in peers)
+    family = nft_family(name)       # ip, or ip6 for an inet6 overlay's table
+    daddr = "ip6 daddr" if family == "ip6" else "ip daddr"
     body += [
         "\tchain output {",
         # A route-type chain makes the kernel route the packet again after the
         # mark is set, so the fwmark rules pick the member table.
         "\t\ttype route hook output priority mangle; policy accept;",
-        f"\t\tip daddr vmap {{ {vmap} }}" if peers else "",
+        f"\t\t{daddr} vmap {{ {vmap} }}" if peers else "",
         "\t}",
     ]
     for index, _ in peers:
@@ -87,7 +89,7 @@ def build(name: str, iface: str, peers: Sequence[Tuple[int, str]],
     body = [line for line in body if line]
     digest = hashlib.sha256("\n".join(body).encode()).hexdigest()[:16]
     script = "\n".join(
-        [f"table ip {name} {{", f'\tcomment "{DEVICE_ALIAS} {iface} {digest}"'] + body + ["}", ""])
+        [f"table {family} {name} {{", f'\tcomment "{DEVICE_ALIAS} {iface} {digest}"'] + body + ["}", ""])
     return NftTable(name, digest, script)
 
 
@@ -95,5 +97,6 @@ def peer_update(name: str, peer_index: int, all_marks: Sequence[int], marks: Seq
                 weights: Sequence[int]) -> str:
     """Script that swaps one peer's rotation; several of them make one transaction."""
     chain = chain_name(peer_index)
-    return (f"flush chain ip {name} {chain}\n"
-            f"add rule ip {name} {chain} {peer_rule(peer_index, all_marks, marks, weights)}\n")
+    family = nft_family(name)
+    return (f"flush chain {family} {name} {chain}\n"
+            f"add rule {family} {name} {chain} {peer_rule(peer_index, all_marks, marks, weights)}\n")

@@ -3,9 +3,11 @@ scope is the default, Scope.OVERLAY."""
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Dict, Tuple
 
 from ifupdown_agg.config import types as T
+from ifupdown_agg.config import types6 as T6
 from ifupdown_agg.config.schema import Carrier, NetworkdKey as K, Option
 from ifupdown_agg.errors import TokenError
 
@@ -167,3 +169,14 @@ OVERLAY_OPTIONS: Tuple[Option, ...] = (
 )
 
 OPTIONS: Dict[str, Option] = {opt.name: opt for opt in OVERLAY_OPTIONS}
+
+# An inet6 stanza (iface tunN inet6 static) takes the same rows; only the options that
+# hold addresses read IPv6 (rspec entries in brackets). ifupdown's inet6 `netmask` is a
+# prefix length, and a /128 is the only one that keeps the kernel from routing the fake
+# net itself.
+_V6_TYPES = {"address": (T6.ADDRESS6, None), "netmask": (T6.NETMASK6, "128"),
+             "fakenet": (T6.CIDR6, None), "rspec": (T6.RSPEC6, None)}
+OPTIONS6: Dict[str, Option] = {
+    name: replace(opt, vtype=_V6_TYPES[name][0], default=_V6_TYPES[name][1] or opt.default)
+    if name in _V6_TYPES else opt for name, opt in OPTIONS.items()}
+OPTIONS_BY_FAMILY: Dict[str, Dict[str, Option]] = {"inet": OPTIONS, "inet6": OPTIONS6}

@@ -76,7 +76,7 @@ def _connected(obs: Observed) -> List[Tuple[netaddr.IPNetwork, str, str]]:
 def _dev_for(hop: str, nets, skip: str) -> Optional[str]:
     ip = netaddr.IPAddress(hop)
     for net, dev, _ in nets:
-        if dev != skip and ip in net and net.prefixlen < 32:
+        if dev != skip and ip in net and net.prefixlen < (128 if net.version == 6 else 32):
             return dev
     return None
 
@@ -147,6 +147,7 @@ def desired_state(cfg: OverlayConfig, obs: Observed,
     devs = _member_devs(cfg, {addr: dev for _, dev, addr in nets}, loc)
 
     notes: List[str] = []
+    v6 = cfg.family == "inet6"
     if cfg.weights == "auto":
         weights, note = auto_weights(devs, obs)
         notes += [note] if note else []
@@ -154,11 +155,18 @@ def desired_state(cfg: OverlayConfig, obs: Observed,
         weights = list(cfg.weights)
     members = [Member(t, d, cfg.me.hop_for(i), w)
                for i, (t, d, w) in enumerate(zip(cfg.tables, devs, weights))]
-    mode, top, gso, paced = _marking(cfg, obs, devs, weights, notes, loc)
-    objects: List[KObject] = [TunDevice(cfg.iface),
-                              LinkAttrs(cfg.iface, up=True, gso_max_segs=gso,
-                                        mtu=spread.overlay_mtu(cfg.mtu, cfg.iface, obs, devs, notes, mode)),
-                              Address(cfg.iface, cfg.address, 32)]
+    if v6:
+        # The BPF spreader reads IPv4 only (its program passes other packets on), so the
+        # ip6 nft table marks an inet6 overlay's packets; the device's GSO limit and MTU
+        # are the inet stanza's (or the kernel's) to set.
+        mode, top, paced = "nft", 0, 0
+        link = LinkAttrs(cfg.iface, up=True)
+    else:
+        mode, top, gso, paced = _marking(cfg, obs, devs, weights, notes, loc)
+        link = LinkAttrs(cfg.iface, up=True, gso_max_segs=gso,
+                         mtu=spread.overlay_mtu(cfg.mtu, cfg.iface, obs, devs, notes, mode))
+    objects: List[KObject] = [TunDevice(cfg.iface), link,
+                              Address(cfg.iface, cfg.address, cfg.host_prefix)]
 
     route_devs = set(devs)
     table_routes: List[KObject] = []
@@ -170,12 +178,12 @@ def desired_state(cfg: OverlayConfig, obs: Observed,
                 raise loc.error("rspec", f"next hop {hop} of {peer.virt} for table {table} is on "
                                 "no network connected to this host", hop)
             route_devs.add(dev)
-            table_routes.append(Route(table, f"{peer.virt}/32", dev, gateway=hop))
+            table_routes.append(Route(table, f"{peer.virt}/{cfg.host_prefix}", dev, gateway=hop))
             peer_paths.setdefault((index, peer.virt), []).append((dev, hop))
 
-    objects += _rp_filters(obs, route_devs)
+    objects += [] if v6 else _rp_filters(obs, route_devs)     # IPv6 has no rp_filter
     objects += table_routes
-    objects += [Rule(cfg.rule_priority, t, t) for t in cfg.tables]
+    objects += [Rule(cfg.rule_priority, t, t, 6 if v6 else 4) for t in cfg.tables]
     objects.append(Route(MAIN_TABLE, cfg.fakenet, cfg.iface, prefsrc=cfg.address,
                          congctl=cfg.congctl, reordering=cfg.reordering))
     if mode == "bpf":
@@ -205,7 +213,7 @@ def check_conflicts(cfg: OverlayConfig, obs: Observed,
     ours = set(cfg.tables)
     for seen in obs.routes:
         r = seen.route
-        if seen.proto == RTPROT_IFAGG:
+        if seen.proto == RTPROT_IFAGG or r.family != _family(cfg):
             continue
         if r.table in ours:
             raise loc.error("table", f"table {r.table} already holds a route that ifupdown-agg "
@@ -217,12 +225,16 @@ def check_conflicts(cfg: OverlayConfig, obs: Observed,
                             "another fake net", cfg.fakenet)
     for seen in obs.rules:
         r = seen.rule
-        if seen.proto == RTPROT_IFAGG:
+        if seen.proto == RTPROT_IFAGG or r.family != _family(cfg):
             continue
         if r.table in ours or r.fwmark in ours:
             raise loc.error("table", f"ip rule priority {r.priority} (fwmark {r.fwmark}, lookup "
                             f"{r.table}) is not ours and uses the same table or mark",
                             str(r.table if r.table in ours else r.fwmark))
+
+
+def _family(cfg: OverlayConfig) -> int:
+    return 6 if cfg.family == "inet6" else 4
 
 
 def _current(obj: KObject, obs: Observed) -> Tuple[bool, Optional[KObject]]:
@@ -305,13 +317,15 @@ def stale(cfg: OverlayConfig, desired: Sequence[KObject], obs: Observed,
             exists, cur = _current(op.obj, obs)
             if exists and cur != op.old:
                 ops.append(Op("set", op.old, cur))
+    # Only this family's: both families of a device share its tables (and rule priority).
     for seen in obs.routes:
         r = seen.route
-        if seen.proto == RTPROT_IFAGG and (
+        if seen.proto == RTPROT_IFAGG and r.family == _family(cfg) and (
                 r.table in ours or (r.table == MAIN_TABLE and r.dev == cfg.iface)):
             drop(r)
     for seen in obs.rules:
-        if seen.proto == RTPROT_IFAGG and (seen.rule.table in ours or seen.rule.fwmark in ours):
+        if seen.proto == RTPROT_IFAGG and seen.rule.family == _family(cfg) and (
+                seen.rule.table in ours or seen.rule.fwmark in ours):
             drop(seen.rule)
     # Removing the marking first stops packets towards tables about to change.
     return sorted(ops, key=lambda op: not isinstance(op.obj, (NftTable, Spreader)))
@@ -327,68 +341,6 @@ def plan_up(cfg: OverlayConfig, obs: Observed,
     return stale(cfg, desired.objects, obs, made) + diff(desired.objects, obs), desired
 
 
-def plan_down(made: Sequence[Op], obs: Observed) -> List[Op]:
-    """Undo recorded changes, newest first, skipping what is already gone."""
-    ops: List[Op] = []
-    for op in reversed(made):
-        undo = op.inverse()
-        if undo is None:
-            continue        # nothing to restore
-        if undo.action == "del":
-            exists, _ = _current(undo.obj, obs)
-            if not exists:
-                continue
-            if isinstance(undo.obj, TunDevice):
-                link = obs.links[undo.obj.name]
-                if link.alias != DEVICE_ALIAS:
-                    continue    # replaced by someone else's device of the same name
-        elif undo.action == "set":
-            if isinstance(undo.obj, LinkAttrs) and undo.obj.name not in obs.links:
-                continue
-            if isinstance(undo.obj, Sysctl) and undo.obj.path not in obs.sysctls:
-                continue
-        ops.append(undo)
-    # A deleted device takes its addresses and routes with it.
-    gone = {op.obj.name for op in ops if op.action == "del" and isinstance(op.obj, TunDevice)}
-    return [op for op in ops if not _dies_with(op, gone)]
-
-
 def _steers(seen: Spreader) -> bool:
     """Every peer has a run somewhere (the monitor never writes all zeros)."""
     return all(any(run for _, _, run in paths) for _, _, paths in seen.live or seen.peers)
-
-
-def _dies_with(op: Op, gone) -> bool:
-    if op.action == "del" and isinstance(op.obj, Address):
-        return op.obj.dev in gone
-    if op.action == "del" and isinstance(op.obj, Route):
-        return op.obj.dev in gone and op.obj.table == MAIN_TABLE
-    if op.action == "set" and isinstance(op.obj, LinkAttrs):
-        return op.obj.name in gone
-    if isinstance(op.obj, Spreader):
-        return op.obj.dev in gone
-    return False
-
-
-def plan_sweep(obs: Observed, iface: Optional[str] = None,
-               tables: Sequence[int] = ()) -> List[Op]:
-    """Remove everything carrying our marks (for one overlay, or all), without state."""
-    ops: List[Op] = []
-    for name, table in obs.nft.items():
-        if iface is None or name == nft_table_name(iface):
-            ops.append(Op("del", table))
-    for dev, seen in obs.spreaders.items():
-        if iface is None or dev == iface:
-            ops.append(Op("del", seen))
-    mine = set(tables)
-    for seen in obs.rules:
-        if seen.proto == RTPROT_IFAGG and (iface is None or seen.rule.table in mine):
-            ops.append(Op("del", seen.rule))
-    for seen in obs.routes:
-        r = seen.route
-        if seen.proto == RTPROT_IFAGG and (iface is None or r.table in mine or r.dev == iface):
-            ops.append(Op("del", r))
-    for link in obs.links.values():
-        if link.alias == DEVICE_ALIAS and (iface is None or link.name == iface):
-            ops.append(Op("del", TunDevice(link.name)))
-    return ops

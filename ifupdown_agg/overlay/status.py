@@ -95,7 +95,7 @@ def collect(kernel: Kernel, iface: str, interfaces: str) -> Dict:
             c = counters.get(counter_name(index, t), {})
             p = all_paths.get((virt, t), {})
             route = next(o for o in desired.objects if isinstance(o, Route)
-                         and o.table == t and o.dst == f"{virt}/32")
+                         and o.table == t and o.dst == f"{virt}/{cfg.host_prefix}")
             rows.append({"table": t, "dev": route.dev, "via": route.gateway,
                          "health": p.get("state", "unmonitored") if health else "unmonitored",
                          "since": p.get("since"), "reason": p.get("reason", ""),

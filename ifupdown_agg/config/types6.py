@@ -1,0 +1,130 @@
+"""Value parsers for an overlay's inet6 stanza (iface tunN inet6 static).
+
+The rows are the overlay's own (overlay/options.py); only the value types of the
+options that hold addresses differ by family. IPv6 addresses in an rspec are
+written in brackets, `[VIRT]:[HOP1]:[HOP2]`, because ':' separates the entry's
+fields: `[fd99:ff::10]:[fd99:0::10]:[fd99:1::10]`.
+"""
+
+from __future__ import annotations
+
+from typing import List, Tuple, Union
+
+import netaddr
+
+from ifupdown_agg.config.types import RspecEntry, ValueType, _tokens, is_decimal, parse_ipv4
+from ifupdown_agg.errors import TokenError
+
+
+def _is_ipv4(token: str) -> bool:
+    try:
+        parse_ipv4(token)
+    except TokenError:
+        return False
+    return True
+
+
+def parse_ipv6(token: str) -> str:
+    """One IPv6 address, in its compact form; an IPv4 one is named as the wrong family."""
+    if _is_ipv4(token):
+        raise TokenError(token, f"'{token}' is an IPv4 address; an inet6 stanza takes "
+                         "IPv6 addresses only (families mixed)")
+    if "%" in token or "/" in token:
+        raise TokenError(token, f"'{token}' is not an IPv6 address (no zone or prefix here)")
+    try:
+        return str(netaddr.IPAddress(token, 6))
+    except (netaddr.AddrFormatError, ValueError, TypeError):
+        raise TokenError(token, f"'{token}' is not an IPv6 address") from None
+
+
+def _prefix(tok: str, plen: str) -> int:
+    if not is_decimal(plen):
+        raise TokenError(tok, f"'{tok}' has a bad prefix length")
+    if int(plen) > 128:
+        raise TokenError(tok, f"'{tok}': prefix /{int(plen)} is longer than /128")
+    return int(plen)
+
+
+def parse_address6(value: str) -> Tuple[str, Union[int, None]]:
+    """ifupdown's inet6 `address`: ADDRESS or ADDRESS/PREFIX."""
+    tok = value.strip()
+    addr, slash, plen = tok.partition("/")
+    prefix = _prefix(tok, plen) if slash else None
+    return parse_ipv6(addr), prefix
+
+
+def parse_netmask6(value: str) -> int:
+    """ifupdown's inet6 `netmask`: a prefix length."""
+    tok = value.strip()
+    return _prefix(tok, tok)
+
+
+def parse_cidr6(value: str) -> str:
+    toks = _tokens(value)
+    if len(toks) != 1:
+        raise TokenError(value, "expects one network such as fd99:ff::/64")
+    tok = toks[0]
+    addr, slash, plen = tok.partition("/")
+    if _is_ipv4(addr):
+        raise TokenError(tok, f"'{tok}' is an IPv4 network; an inet6 stanza's fakenet "
+                         "must be an IPv6 prefix such as fd99:ff::/64")
+    if not slash:
+        raise TokenError(tok, f"'{tok}' is not an IPv6 network written ADDRESS/PREFIX")
+    _prefix(tok, plen)
+    parse_ipv6(addr)
+    net = netaddr.IPNetwork(tok)
+    if net.ip != net.network:
+        raise TokenError(tok, f"'{tok}' has host bits set; did you mean {net.network}/{net.prefixlen}?")
+    return str(net)
+
+
+def _split_bracketed(tok: str) -> List[str]:
+    """`[a]:[b]:[c]` -> [a, b, c]; a bracket that is not closed names its field."""
+    parts: List[str] = []
+    rest = tok
+    while True:
+        if not rest.startswith("["):
+            field = rest.split(":")[0]
+            if _is_ipv4(field):
+                raise TokenError(field, f"'{field}' is an IPv4 address in an inet6 "
+                                 f"stanza's rspec entry '{tok}' (families mixed); write "
+                                 "every address as [IPv6]")
+            raise TokenError(rest or tok, f"'{tok}' is not [VIRT]:[HOP][:[HOP]...] (IPv6 "
+                             "addresses in brackets, separated by ':')")
+        end = rest.find("]")
+        if end < 0:
+            raise TokenError(rest, f"'{rest}' has no closing ']' (in rspec entry '{tok}')")
+        parts.append(rest[1:end])
+        rest = rest[end + 1:]
+        if not rest:
+            return parts
+        if not rest.startswith(":") or len(rest) == 1:
+            raise TokenError(tok, f"'{tok}' is not [VIRT]:[HOP][:[HOP]...]: expected ':' "
+                             f"after '[{parts[-1]}]'")
+        rest = rest[1:]
+
+
+def parse_rspec6(value: str) -> Tuple[RspecEntry, ...]:
+    toks = _tokens(value)
+    if not toks:
+        raise TokenError(value, "expects one [VIRT]:[HOP][:[HOP]...] entry per host")
+    entries = []
+    for tok in toks:
+        parts = _split_bracketed(tok)
+        if len(parts) < 2:
+            raise TokenError(tok, f"'{tok}' is not [VIRT]:[HOP][:[HOP]...] (a virtual "
+                             "address, then one next hop per table)")
+        addrs = []
+        for part in parts:
+            try:
+                addrs.append(parse_ipv6(part))
+            except TokenError as err:
+                raise TokenError(part or tok, f"{err.reason} (in rspec entry '{tok}')") from None
+        entries.append(RspecEntry(addrs[0], tuple(addrs[1:])))
+    return tuple(entries)
+
+
+ADDRESS6 = ValueType("ADDRESS[/128]", parse_address6, "an IPv6 address")
+NETMASK6 = ValueType("PREFIXLEN", parse_netmask6, "a prefix length")
+CIDR6 = ValueType("NETWORK/PREFIX", parse_cidr6, "an IPv6 network")
+RSPEC6 = ValueType("[VIRT]:[HOP][:[HOP]...]...", parse_rspec6, "overlay hosts, IPv6")

@@ -1,0 +1,122 @@
+"""A dual-stack overlay through real ifupdown: an inet and an inet6 stanza on tun0 of
+three namespace hosts, over the same two shaped links (each a segment of all three)."""
+
+import json
+
+import pytest
+
+from lab.cluster import Lab
+
+pytestmark = [pytest.mark.root, pytest.mark.ifupdown]
+HOSTS = {"a": 10, "b": 20, "c": 30}
+
+STANZAS = """\
+auto tun0
+iface tun0 inet static
+    address 198.19.255.{n}
+    netmask 255.255.255.255
+    fakenet 198.19.255.0/24
+    table 10000 10001
+    rspec {rspec4}
+    pre-up ip tuntap add mode tun tun0
+    post-down ip tuntap del mode tun tun0
+
+iface tun0 inet6 static
+    address fd99:ff::{n}
+    netmask 128
+    fakenet fd99:ff::/64
+    table 10000 10001
+    rspec {rspec6}
+"""
+
+
+def stanzas(n: int) -> str:
+    rspec4 = " ".join(f"198.19.255.{m}:198.18.0.{m}:198.18.1.{m}" for m in HOSTS.values())
+    rspec6 = " ".join(f"[fd99:ff::{m}]:[fd99:0::{m}]:[fd99:1::{m}]" for m in HOSTS.values())
+    return STANZAS.format(n=n, rspec4=rspec4, rspec6=rspec6)
+
+
+@pytest.fixture(scope="module")
+def cluster():
+    with Lab("i6") as lab:
+        hosts = {name: lab.host(name) for name in HOSTS}
+        for i in range(2):
+            lab.segment([(h, f"eth{i}", f"198.18.{i}.{HOSTS[name]}") for name, h in hosts.items()],
+                        rate="200mbit")
+            for name, h in hosts.items():
+                # nodad: the hops are usable at once, as after a settled DAD.
+                h.run(["ip", "-6", "addr", "add", f"fd99:{i}::{HOSTS[name]}/64", "dev", f"eth{i}",
+                       "nodad"])
+        for name, h in hosts.items():
+            h.write_interfaces(stanzas(HOSTS[name]))
+        for h in hosts.values():
+            h.ifup("tun0")
+        yield lab
+
+
+def test_ping_and_ping6_cross_the_overlay(cluster):
+    for src in cluster.hosts.values():
+        for name, n in HOSTS.items():
+            if name != src.name:
+                src.run(["ping", "-c", "2", "-i", "0.2", "-W", "2", f"198.19.255.{n}"])
+                src.run(["ping", "-6", "-c", "2", "-i", "0.2", "-W", "2", f"fd99:ff::{n}"])
+
+
+def test_both_families_are_ours_and_ipv6_is_spread_by_the_ip6_table(cluster):
+    a = cluster.hosts["a"]
+    rules6 = a.run(["ip", "-6", "rule", "show"]).stdout
+    assert "fwmark 0x2710 lookup 10000 proto 173" in rules6.replace("fwmark 10000", "fwmark 0x2710")
+    route = a.run(["ip", "-6", "route", "show", "fd99:ff::/64"]).stdout
+    assert "src fd99:ff::10" in route and "congctl cubic" in route and "proto 173" in route
+    for table in (10000, 10001):
+        routes = a.run(["ip", "-6", "route", "show", "table", str(table)]).stdout
+        assert "fd99:ff::20 via" in routes and "fd99:ff::30 via" in routes
+    assert "table ip6 ifagg6_tun0" in a.run(["nft", "list", "tables"]).stdout
+    before = a.run(["nft", "list", "counters", "table", "ip6", "ifagg6_tun0"]).stdout
+    a.run(["ping", "-6", "-c", "20", "-i", "0.01", "-W", "2", "fd99:ff::20"])
+    after = a.run(["nft", "list", "counters", "table", "ip6", "ifagg6_tun0"]).stdout
+    assert before != after
+    # The inet stanza's objects are still there beside them.
+    assert "198.19.255.20 via" in a.run(["ip", "route", "show", "table", "10000"]).stdout
+
+
+def test_status_and_check_cover_both_stanzas(cluster):
+    a = cluster.hosts["a"]
+    st = json.loads(a.ifagg("status", "--json", check=False).stdout)["overlays"]
+    assert [s["iface"] for s in st] == ["tun0", "tun0.inet6"] and all(s["up"] for s in st)
+    six = st[1]
+    assert six["spread"] == "nft" and [p["peer"] for p in six["peers"]] == ["fd99:ff::20", "fd99:ff::30"]
+    assert {r["via"] for p in six["peers"] for r in p["paths"]} == {
+        "fd99::20", "fd99:1::20", "fd99::30", "fd99:1::30"}
+    checked = json.loads(a.ifagg("check", "--json").stdout)
+    assert [s["iface"] for s in checked["stanzas"]] == ["tun0", "tun0.inet6"]
+    assert checked["in_sync"], checked
+
+
+def test_applying_again_changes_nothing(cluster):
+    for h in cluster.hosts.values():
+        assert "up to date" in h.ifagg("plan", "tun0").stdout
+        assert "up to date" in h.ifagg("plan", "tun0.inet6").stdout
+        assert h.ifagg("up", "tun0.inet6").stdout.strip() == "tun0.inet6: already up to date"
+        assert h.ifagg("up", "tun0").stdout.strip() == "tun0: already up to date"
+
+
+def test_down_of_the_inet6_overlay_leaves_the_inet_one(cluster):
+    a = cluster.hosts["a"]
+    before = a.our_objects()
+    a.ifagg("down", "tun0.inet6")
+    six = a.sh("ip -6 rule show; ip -6 route show table all; nft list tables").stdout
+    assert "proto 173" not in six and "ifagg6_" not in six
+    # Two rules, a route per peer and table, the fake net's: the inet stanza's, all there.
+    assert a.sh("ip -4 rule show; ip -4 route show table all").stdout.count("proto 173") == 7
+    a.run(["ping", "-c", "2", "-i", "0.2", "-W", "2", "198.19.255.20"])
+    a.ifagg("up", "tun0.inet6")
+    assert sorted(a.our_objects()) == sorted(before)
+    a.run(["ping", "-6", "-c", "2", "-i", "0.2", "-W", "2", "fd99:ff::20"])
+
+
+def test_ifdown_leaves_nothing_of_ours_in_either_family(cluster):
+    for h in cluster.hosts.values():
+        h.ifdown("tun0")
+        assert h.our_objects() == []
+        assert "tun0" not in h.run(["ip", "-o", "link"]).stdout
