@@ -75,8 +75,27 @@ def _alias(name: str) -> str:
         return ""
 
 
+def _ours_entry(entry: str) -> bool:
+    """Our alias; or none yet with our exit as its peer: `ip link add` cannot set the
+    alias, so an ifup killed between the add and the alias leaves the pair bare."""
+    alias = _alias(entry)
+    if alias == HOP_ALIAS:
+        return True
+    exit_ = "aggx-" + entry[len("aggs-"):]
+    return alias == "" and entry.startswith("aggs-") and ifindex(exit_) != 0 \
+        and _peer_index(exit_) == ifindex(entry)
+
+
+def _peer_index(name: str) -> int:
+    try:
+        with open(f"/sys/class/net/{name}/iflink") as fh:
+            return int(fh.read())
+    except (OSError, ValueError):
+        return 0
+
+
 def ours(dev: str) -> bool:
-    return _alias(names(dev)[0]) == HOP_ALIAS
+    return _ours_entry(names(dev)[0])
 
 
 def max_segs(dev: str) -> int:
@@ -162,7 +181,7 @@ def left(dev: Optional[str] = None) -> List[str]:
         return []
     wanted = names(dev)[0] if dev else None
     return [n for n in found if n.startswith("aggs-") and (wanted is None or n == wanted)
-            and _alias(n) == HOP_ALIAS]
+            and _ours_entry(n)]
 
 
 def delete(entry: str) -> None:
