@@ -126,17 +126,14 @@ def observe(dev: str, names: Dict[int, str]) -> Optional[Spreader]:
             base.append((virt, slot, tuple((d, gw, b) for d, (_, gw, _, b) in zip(nic, paths))))
             live.append((virt, slot, tuple((d, gw, r) for d, (_, gw, r, _) in zip(nic, paths))))
         by_slot = lambda p: p[1]        # noqa: E731
-        return Spreader(dev, tuple(sorted(base, key=by_slot)), pace=_pace_of(dev, maps),
-                        live=tuple(sorted(live, key=by_slot)), live_pace=hop.paced(dev))
+        planned = maps.hop_pace()
+        now = hop.paced(dev) if planned else 0      # one tc fork, only where we pace
+        # The planned rate while the program paces through a tbf of ours; 0 (drift, when
+        # one was planned) when either is gone. The tbf's own rate is the live one.
+        return Spreader(dev, tuple(sorted(base, key=by_slot)), pace=planned if now else 0,
+                        live=tuple(sorted(live, key=by_slot)), live_pace=now)
     finally:
         maps.close()
-
-
-def _pace_of(dev: str, maps: Maps) -> int:
-    """The planned pacing rate while the program paces through a tbf of ours; 0 (drift,
-    when one was planned) when either is gone. The tbf's own rate is the live one."""
-    planned = maps.hop_pace()
-    return planned if planned and hop.paced(dev) else 0
 
 
 def observe_into(obs, devs: Sequence[str], names: Dict[int, str]) -> None:

@@ -52,19 +52,31 @@ def names(dev: str) -> Tuple[str, str]:
     return f"aggs-{dev}"[:15], f"aggx-{dev}"[:15]
 
 
-def _ip(*args: str) -> subprocess.CompletedProcess:
+def _run(tool: str, *args: str) -> subprocess.CompletedProcess:
     try:
-        return subprocess.run(["ip", *args], capture_output=True, text=True, timeout=20)
+        return subprocess.run([tool, *args], capture_output=True, text=True, timeout=20)
     except (OSError, subprocess.TimeoutExpired) as err:
         return subprocess.CompletedProcess(args, 1, "", str(err))
 
 
-def ifindex(name: str) -> int:
+def _ip(*args: str) -> subprocess.CompletedProcess:
+    return _run("ip", *args)
+
+
+def _tc(*args: str) -> subprocess.CompletedProcess:
+    return _run("tc", *args)
+
+
+def _sysfs_int(name: str, attr: str) -> int:
     try:
-        with open(f"/sys/class/net/{name}/ifindex") as fh:
+        with open(f"/sys/class/net/{name}/{attr}") as fh:
             return int(fh.read())
     except (OSError, ValueError):
         return 0
+
+
+def ifindex(name: str) -> int:
+    return _sysfs_int(name, "ifindex")
 
 
 def _alias(name: str) -> str:
@@ -83,15 +95,7 @@ def _ours_entry(entry: str) -> bool:
         return True
     exit_ = "aggx-" + entry[len("aggs-"):]
     return alias == "" and entry.startswith("aggs-") and ifindex(exit_) != 0 \
-        and _peer_index(exit_) == ifindex(entry)
-
-
-def _peer_index(name: str) -> int:
-    try:
-        with open(f"/sys/class/net/{name}/iflink") as fh:
-            return int(fh.read())
-    except (OSError, ValueError):
-        return 0
+        and _sysfs_int(exit_, "iflink") == ifindex(entry)     # a veth's iflink: its peer
 
 
 def ours(dev: str) -> bool:
@@ -106,13 +110,6 @@ def max_segs(dev: str) -> int:
         return max(1, int(json.loads(done.stdout)[0]["gso_max_segs"])) if done.returncode == 0 else 1
     except (ValueError, LookupError, TypeError):
         return 1
-
-
-def _tc(*args: str) -> subprocess.CompletedProcess:
-    try:
-        return subprocess.run(["tc", *args], capture_output=True, text=True, timeout=20)
-    except (OSError, subprocess.TimeoutExpired) as err:
-        return subprocess.CompletedProcess(args, 1, "", str(err))
 
 
 def pace(dev: str, mbit: int) -> str:
