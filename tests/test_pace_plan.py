@@ -73,3 +73,13 @@ def test_auto_does_not_pace_above_the_measured_limit():
     rate, note, _ = spread.pace("auto", "bpf", [500, 500], tcx=True)
     assert rate == 0 and "above 600" in note
     assert spread.pace("auto", "bpf", [300, 300], tcx=True)[0] == 600
+
+
+def test_a_kernel_without_tcx_gets_no_hop_attempt_and_no_warning(monkeypatch):
+    # Bookworm's 6.1: no veth pair made and removed at every ifup; the plan's note says it.
+    from ifupdown_agg.kernel import bpf, hop
+    monkeypatch.setattr(hop, "supported", lambda release="": False)
+    monkeypatch.setattr(hop, "make", lambda *a: pytest.fail("a hop was made"))
+    assert bpf.wire_hop("tun0") == "this kernel has no tcx (Linux 6.6)"
+    paced, note, error = spread.pace("auto", "bpf", [100, 100], tcx=False)
+    assert (paced, error) == (0, "") and "forwarded or tunnelled" in note

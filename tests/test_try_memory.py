@@ -110,3 +110,24 @@ def test_a_revert_leaves_alone_a_record_another_run_wrote_meanwhile(state):
 
     assert try_.trial([(iface, "bond")], path, kernel, RealExecutor(kernel), meanwhile) == 1
     assert other.exists() and not (state / f"{iface}.json").exists()
+
+
+def test_reload_and_try_take_an_inet6_stanza_as_name_inet6_and_never_take_it_down(state):
+    # Before: reload -a took the record tun0.inet6 for a stanza removed from the file.
+    import argparse
+    from ifupdown_agg.cli import reload
+    case = os.path.join(HERE, "planner", "dual-stack-inet6-beside-inet")
+    path = os.path.join(case, "interfaces")
+    with open(os.path.join(case, "case.json")) as fh:
+        kernel = MemoryKernel(observed_from(json.load(fh)["observed"]))
+    assert stanzas.ours(path, [], only_auto=True) == [("tun0", "overlay"), ("tun0.inet6", "overlay")]
+    assert stanzas.ours(path, ["tun0.inet6"]) == [("tun0.inet6", "overlay")]
+    for name in ("tun0", "tun0.inet6"):
+        stanzas.up(name, "overlay", path, kernel, RealExecutor(kernel))
+    assert {"tun0.json", "tun0.inet6.json"} <= set(files(state))
+    ups, gone = reload.targets(argparse.Namespace(interfaces=path, all=True, iface=[]))
+    assert gone == [] and ("tun0.inet6", "overlay") in ups
+    # Its down undoes the inet6 record only.
+    made = stanzas.down("tun0.inet6", "overlay", kernel, RealExecutor(kernel))
+    assert made and all(":" in str(op.describe()) for op in made if "route" in op.describe())
+    assert "tun0.json" in files(state) and "tun0.inet6.json" not in files(state)

@@ -19,8 +19,7 @@ from ifupdown_agg.errors import AggError
 def targets(args) -> Tuple[List[Tuple[str, str]], List[Tuple[str, str]]]:
     """(stanzas to bring up, records to take down), as (name, kind)."""
     from ifupdown_agg.config import ifaces_file
-    in_file = {s.name: stanzas.kind_of(s.options)
-               for s in ifaces_file.read(args.interfaces).stanzas if s.family == "inet"}
+    in_file = stanzas.in_file_of(ifaces_file.read(args.interfaces))
     recorded = stanzas.records()
     if args.all:
         ups = stanzas.ours(args.interfaces, [], only_auto=True)

@@ -29,20 +29,28 @@ def ours(path: str, names: List[str], only_auto: bool = False) -> List[Tuple[str
     auto or allow-*). A named stanza that is not in the file, or not ours, is an error."""
     from ifupdown_agg.config import ifaces_file
     parsed = ifaces_file.read(path)
-    stanzas = [s for s in parsed.stanzas if s.family == "inet"]
+    in_file = in_file_of(parsed)
     if names:
-        out = []
         for name in names:
-            stanza = next((s for s in stanzas if s.name == name), None)
-            kind = kind_of(stanza.options) if stanza else None
-            if kind is None:
+            if in_file.get(name) is None:
                 raise ConfigError(f"{name}: no stanza with ifupdown-agg options",
                                   location=Location(path))
-            out.append((name, kind))
-        return out
+        return [(name, in_file[name]) for name in names]
     marked = set(parsed.auto).union(*parsed.allow.values()) if only_auto else None
-    return [(s.name, kind_of(s.options)) for s in stanzas
-            if kind_of(s.options) and (marked is None or s.name in marked)]
+    return [(name, kind) for name, kind in in_file.items()
+            if kind and (marked is None or name.partition(".")[0] in marked)]
+
+
+def in_file_of(parsed) -> Dict[str, Optional[str]]:
+    """Stanza name -> kind (None: not ours), in file order. An inet6 overlay stanza is
+    NAME.inet6, as its record and `ifagg up|down NAME.inet6` name it; other families
+    are not ours."""
+    out: Dict[str, Optional[str]] = {s.name: kind_of(s.options)
+                                     for s in parsed.stanzas if s.family == "inet"}
+    # After every inet stanza: an inet6 one comes up on the device its inet one made.
+    out.update((f"{s.name}.inet6", OVERLAY) for s in parsed.stanzas
+               if s.family == "inet6" and kind_of(s.options) == OVERLAY)
+    return out
 
 
 def changing(what: str):
@@ -59,7 +67,7 @@ def refuse_conflicts(name: str, kind: str, path: str) -> None:
     from ifupdown_agg.cli import common
     refuse = getattr(common, "refuse_conflicts", None)
     if refuse and kind == OVERLAY:
-        refuse(name, path)
+        refuse(name.partition(".")[0], path)
 
 
 def state_dir() -> str:
@@ -124,5 +132,6 @@ def down(name: str, kind: str, kernel, executor) -> list:
         return bond.down(name, kernel, executor)
     if kind == OVERLAY:
         from ifupdown_agg.overlay import lifecycle as overlay
-        return overlay.down(name, kernel, executor)
+        iface, _, family = name.partition(".")         # tun0.inet6: tun0's inet6 record
+        return overlay.down(iface, kernel, executor, family=family or "inet")
     raise AggError(f"{name}: a USB link's record is undone by ifdown (or `ifagg usbnet down`)")

@@ -185,7 +185,7 @@ def apply(action: str, spreader: Spreader, old: Optional[Spreader], index_of) ->
     if why and spreader.pace:
         raise SpreaderError(f"{spreader.dev}: pacing at {spreader.pace} Mbit/s needs the "
                             f"segmenting hop: {why}; set agg-pace off")
-    if why:
+    if why and hop.supported():        # else the plan's note says it (spread.NO_TCX)
         print(f"ifagg: warning: {spreader.dev}: no segmenting hop ({why}); GSO packets it "
               "forwards or tunnels leave whole on one link", file=sys.stderr)
 
@@ -195,6 +195,8 @@ def wire_hop(dev: str, pace: int = 0) -> str:
     and tell the program about it (its ifindexes; the device's GSO cap, or 0 when
     every packet takes it); why there is none, or "". Without one the program
     spreads foreign GSO packets whole, as before."""
+    if not hop.supported():
+        return "this kernel has no tcx (Linux 6.6)"     # nothing made, nothing to undo
     found = prog_id(dev)
     if found is None:
         return f"no spreader program on {dev}"

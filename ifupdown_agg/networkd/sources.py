@@ -40,15 +40,18 @@ class Sources:
 
 def from_interfaces(path: str) -> Sources:
     parsed = ifaces_file.read(path)
-    overlays, nics = [], {}
+    overlays, nics, notes6 = [], {}, []
     for stanza in parsed.stanzas:
         if stanza.family == "inet" and is_ours(stanza.options):
             overlays.append(stanza)
+        elif stanza.family == "inet6" and is_ours(stanza.options):
+            notes6.append(f"{stanza.name}: its inet6 overlay stanza is not carried: the "
+                          "networkd files are IPv4 only (an IPv6 overlay needs ifupdown)")
         else:
             nic = M.from_stanza(stanza)
             if nic is not None:
                 nics[nic.name] = nic
-    out = Sources([], devices=D.from_interfaces(path, parsed))
+    out = Sources([], notes=notes6, devices=D.from_interfaces(path, parsed))
     if not overlays and not out.devices:
         out.notes.append(f"{path} has no overlay, bond or usbnet stanza: every file of ours "
                          "goes away")

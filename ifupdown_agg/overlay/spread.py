@@ -45,6 +45,9 @@ PACED_GSO = 64     # the overlay device's GSO cap behind the pacing hop: full GS
 # against 470/492, 1000+100 one flow 561-661 against 997-1017 (2 cores,
 # bench/results/20261202-pacing-hop.md).
 PACE_AUTO_MAX = 600
+# Bookworm's own kernel is 6.1: said once in the plan, not as a warning at every ifup.
+NO_TCX = "this kernel has no tcx (Linux 6.6) for the hop"
+NO_HOP = "GSO packets forwarded or tunnelled over the overlay also leave whole on one link"
 
 
 def pace(wanted, mode: str, rates: Sequence[Optional[int]], tcx: bool) -> Tuple[int, str, str]:
@@ -55,7 +58,7 @@ def pace(wanted, mode: str, rates: Sequence[Optional[int]], tcx: bool) -> Tuple[
     if wanted == "off" or (wanted == "auto" and mode != "bpf"):
         return 0, "", ""        # agg-spread's own note says why not bpf
     why = ("the bpf spreader is not in use" if mode != "bpf" else
-           "this kernel has no tcx (Linux 6.6) for the hop" if not tcx else
+           NO_TCX if not tcx else
            "a member NIC's rate is unknown" if wanted == "auto" and not all(rates) else
            f"the links' sum {sum(rates)} Mbit/s is above {PACE_AUTO_MAX}, where the hop's cost "
            "per segment measured more than the reordering it saves (agg-pace MBITS paces anyway)"
@@ -63,7 +66,7 @@ def pace(wanted, mode: str, rates: Sequence[Optional[int]], tcx: bool) -> Tuple[
     if why and wanted != "auto":
         return 0, "", f"cannot pace: {why}; set agg-pace auto or off"
     if why:
-        return 0, f"agg-pace auto: not paced, {why}", ""
+        return 0, f"agg-pace auto: not paced, {why}" + (f"; {NO_HOP}" if why == NO_TCX else ""), ""
     rate = wanted if wanted != "auto" else sum(rates)      # type: ignore[arg-type]
     basis = "as written" if wanted != "auto" else "the member NICs' summed rate"
     return int(rate), (f"agg-pace: every packet takes the pacing hop at {rate} Mbit/s ({basis}); "

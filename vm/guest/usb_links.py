@@ -172,25 +172,41 @@ def main() -> int:
     return 0
 
 
+def step(r: dict, started: float, func, *args) -> None:
+    """One numbered step: its name and time on the console as it starts and ends, and the
+    results so far on disk, so a VM that times out still shows where it was."""
+    print(f"@@step {func.__name__} start t={time.monotonic() - started:.1f}s",
+          file=sys.stderr, flush=True)
+    try:
+        func(r, *args)
+    finally:
+        r.setdefault("steps", {})[func.__name__] = round(time.monotonic() - started, 1)
+        with open(os.path.join(RESULTS, "usb-links.json"), "w") as fh:
+            json.dump(r, fh, indent=1, default=str)
+        print(f"@@step {func.__name__} end t={time.monotonic() - started:.1f}s",
+              file=sys.stderr, flush=True)
+
+
 def run(r: dict) -> None:
     os.makedirs(LINK_DIR, exist_ok=True)
+    started = time.monotonic()
     with Lab("vm") as lab:
         g = lab.host("g", attach_pid=1)       # the VM's own namespace: where gadgets live
         c = lab.host("c")
         g.write_interfaces(GADGET)
         c.write_interfaces(CONTROLLER.format(policy="strict"))
-        provoke_missing(r, g)
-        gadget_by_ifup(r, g, c)
+        step(r, started, provoke_missing, g)
+        step(r, started, gadget_by_ifup, g, c)
         if r["host_side_named"]:
-            replug(r, g)
-        provoke_in_use(r, g)
+            step(r, started, replug, g)
+        step(r, started, provoke_in_use, g)
         if r["host_side_named"]:
-            overlay_veth_usb(r, lab, g, c)
-        bond_over_ncm(r, lab, g, c)
+            step(r, started, overlay_veth_usb, lab, g, c)
+        step(r, started, bond_over_ncm, lab, g, c)
         if r["usbh_named"]:
-            overlay_over_ncm(r, lab, g, c)
-        ifdown_removes(r, g)
-        cleanup_and_cli(r, g)
+            step(r, started, overlay_over_ncm, lab, g, c)
+        step(r, started, ifdown_removes, g)
+        step(r, started, cleanup_and_cli, g)
     sh("udevadm control --exit")
 
 
