@@ -25,6 +25,8 @@ REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 HOOK_PHASES = ("if-pre-up.d", "if-up.d", "if-down.d", "if-post-down.d")
 # Per command; the VM tier (TCG, several times slower) raises it through the environment.
 DEFAULT_TIMEOUT = float(os.environ.get("IFAGG_LAB_TIMEOUT", "60"))
+# IFAGG_LAB_TRACE=S prints every command that took S seconds or more (the VM tier sets it).
+TRACE = float(os.environ.get("IFAGG_LAB_TRACE", "0") or 0)
 CONFIGFS = "/sys/kernel/config"
 
 
@@ -34,7 +36,11 @@ class LabError(RuntimeError):
 
 def _run(cmd: Sequence[str], check: bool = True, timeout: float = DEFAULT_TIMEOUT,
          input: Optional[str] = None) -> subprocess.CompletedProcess:
+    started = time.monotonic()
     proc = subprocess.run(list(cmd), capture_output=True, text=True, timeout=timeout, input=input)
+    if TRACE and time.monotonic() - started >= TRACE:
+        print(f"@@lab {time.monotonic() - started:.1f} s rc={proc.returncode}: "
+              f"{' '.join(cmd)[-160:]}", file=sys.stderr, flush=True)
     if check and proc.returncode != 0:
         raise LabError(f"{' '.join(map(shlex.quote, cmd))} failed ({proc.returncode}):\n"
                        f"{proc.stdout}{proc.stderr}")

@@ -99,7 +99,7 @@ def write_job(results: str, command: str) -> None:
     with open(os.path.join(results, "job.sh"), "w") as fh:
         fh.write(f"""# written by vm/run
 export PATH={GUEST_PATH} PYTHONPATH=/host PYTHONDONTWRITEBYTECODE=1
-export IFAGG_VM=1 IFAGG_VM_RESULTS=/results IFAGG_LAB_TIMEOUT=240
+export IFAGG_VM=1 IFAGG_VM_RESULTS=/results IFAGG_LAB_TIMEOUT=240 IFAGG_LAB_TRACE=3
 cd /host
 {command}
 echo $? > /results/rc

@@ -15,7 +15,8 @@ from ifupdown_agg.doctor import report as doctor
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 VM_RUN = os.path.join(REPO, "vm", "run")
-GUEST_TIMEOUT = 600     # TCG on two busy cores: the USB guest has taken 250 s
+GUEST_TIMEOUT = 1200    # TCG on two busy cores: every ifup or ifdown in a guest takes 15-28 s
+                        # (python imports pyroute2 per hook phase); the USB guest took 600+ s
 
 
 def _missing() -> str:
