@@ -146,6 +146,18 @@ def usb_link_state(g, c) -> dict:
     return out
 
 
+def wait_carriers(ctrl) -> bool:
+    """Carrier on both cdc_ncm links (host side in ctrl, gadget side here), within WAIT_STEPS."""
+    for _ in range(WAIT_STEPS):
+        state = [sh(f"cat /sys/class/net/usbg{i}/carrier").stdout.strip() for i in (1, 2)]
+        state += [ctrl.run(["cat", f"/sys/class/net/usbh{i}/carrier"], check=False).stdout.strip()
+                  for i in (1, 2)]
+        if state == ["1"] * 4:
+            return True
+        time.sleep(0.1)
+    return False
+
+
 def carriers(ctrl) -> dict:
     return {"usbg0": sh("cat /sys/class/net/usbg0/carrier").stdout.strip(),
             "usbc0": ctrl.run(["cat", "/sys/class/net/usbc0/carrier"], check=False).stdout.strip(),
@@ -324,6 +336,14 @@ def overlay_over_ncm(r: dict, lab, g, c) -> None:
     for i in (1, 2):
         sh(f"ip addr add 198.18.1{i}.2/24 dev usbg{i} && ip link set usbg{i} up")
         c.sh(f"ip addr add 198.18.1{i}.1/24 dev usbh{i} && ip link set usbh{i} up")
+    # cdc_ncm's carrier follows the gadget's NCM state: after the bond released them a link
+    # has come up without it (CI, once); wait for both, bounce a link once if need be.
+    r["usb_carrier"] = [wait_carriers(c), None]
+    if not r["usb_carrier"][0]:
+        for i in (1, 2):
+            sh(f"ip link set usbg{i} down && ip link set usbg{i} up")
+            c.sh(f"ip link set usbh{i} down && ip link set usbh{i} up")
+        r["usb_carrier"][1] = wait_carriers(c)
     r["usb_links_before_overlay"] = usb_link_state(g, c)
     for h, virt in ((g, "10.98.255.2"), (c, "10.98.255.1")):
         h.write_interfaces(OVERLAY_USB.format(virt=virt))
