@@ -17,6 +17,7 @@ import signal
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from dataclasses import dataclass, field
 from typing import Dict, List, Optional, Sequence
@@ -141,6 +142,10 @@ def _rate_bits(rate: str) -> int:
     return int(rate)
 
 
+def _terminated(signum, frame):
+    raise SystemExit(128 + signum)
+
+
 class Lab:
     """Namespaces named <prefix><pid>-<host>; close() removes every one of them."""
 
@@ -155,10 +160,20 @@ class Lab:
         self._attached: set = set()
 
     def __enter__(self) -> "Lab":
+        # timeout(1) and kill send SIGTERM, whose default ends Python without unwinding:
+        # turned into SystemExit, it still runs close() (a benchmark left namespaces so).
+        self._term = None
+        if threading.current_thread() is threading.main_thread() and \
+                signal.getsignal(signal.SIGTERM) == signal.SIG_DFL:
+            self._term = signal.signal(signal.SIGTERM, _terminated)
         return self
 
     def __exit__(self, *exc) -> None:
-        self.close()
+        try:
+            self.close()
+        finally:
+            if self._term is not None:
+                signal.signal(signal.SIGTERM, self._term)
 
     def _netns(self, name: str) -> str:
         ns = f"{self.tag}-{name}"

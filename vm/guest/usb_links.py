@@ -178,14 +178,18 @@ def main() -> int:
     try:
         run(r)
     finally:
-        with open(os.path.join(RESULTS, "usb-links.json"), "w") as fh:
-            json.dump(r, fh, indent=1, default=str)
+        save(r)
         print(json.dumps(r, indent=1, default=str))
     return 0
 
 
+def save(r: dict) -> None:
+    with open(os.path.join(RESULTS, "usb-links.json"), "w") as fh:
+        json.dump(r, fh, indent=1, default=str)
+
+
 def step(r: dict, started: float, func, *args) -> None:
-    """One numbered step: its name and time on the console as it starts and ends, and the
+    """One step of run(): its name and time on the console as it starts and ends, and the
     results so far on disk, so a VM that times out still shows where it was."""
     print(f"@@step {func.__name__} start t={time.monotonic() - started:.1f}s",
           file=sys.stderr, flush=True)
@@ -193,8 +197,7 @@ def step(r: dict, started: float, func, *args) -> None:
         func(r, *args)
     finally:
         r.setdefault("steps", {})[func.__name__] = round(time.monotonic() - started, 1)
-        with open(os.path.join(RESULTS, "usb-links.json"), "w") as fh:
-            json.dump(r, fh, indent=1, default=str)
+        save(r)
         print(f"@@step {func.__name__} end t={time.monotonic() - started:.1f}s",
               file=sys.stderr, flush=True)
 
