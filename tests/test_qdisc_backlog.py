@@ -1,4 +1,4 @@
-"""Kernel.qdisc_backlogs against a real tbf in a namespace, with a flow filling it.
+"""Kernel.qdisc_stats against a real tbf in a namespace, with a flow filling it.
 
 No duration is asserted: the flow runs for a bounded time and the reader
 samples a bounded number of times. IFAGG_LAB_PYTHONPATH (as in lab/cluster.py)
@@ -33,12 +33,14 @@ from ifupdown_agg.kernel.netlink import Kernel
 k = Kernel()
 seen = []
 for _ in range(40):
-    seen.append(k.qdisc_backlogs(["eth0"])["eth0"])
-    if seen[-1]:
+    seen.append(k.qdisc_stats(["eth0"])["eth0"])
+    if seen[-1].backlog:
         break
     time.sleep(0.05)
-print(json.dumps({"eth0": seen, "lo": k.qdisc_backlogs(["lo"])["lo"],
-                  "gone": k.qdisc_backlogs(["nosuch0"])["nosuch0"]}))
+lo = k.qdisc_stats(["lo"])["lo"]
+print(json.dumps({"eth0": [s.backlog for s in seen], "sent": [s.sent for s in seen],
+                  "lo": lo.backlog if lo else None,
+                  "gone": k.qdisc_stats(["nosuch0"])["nosuch0"]}))
 """
 
 
@@ -64,4 +66,6 @@ def test_backlog_of_a_tbf_with_a_flow_and_of_an_idle_link():
         finally:
             blast.kill()
         assert max(v or 0 for v in busy["eth0"]) > 1400   # at least one packet waiting
+        # The bytes it sent grow with the flow (read beside the backlog, one dump).
+        assert busy["sent"][-1] > max(idle["sent"][0], 1400)
         assert busy["lo"] in (0, None)      # noqueue or nothing at all on lo

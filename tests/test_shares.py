@@ -19,7 +19,7 @@ PEER = "198.19.255.20"
 
 class Net:
     def __init__(self, rates, weights=None, fixed=False, signal="local", seed=7, jitter_us=0.0,
-                 app_limit=2000.0):
+                 app_limit=2000.0, counts=True):
         self.rates = rates
         self.keys = [(PEER, 10000 + i) for i in range(len(rates))]
         self.ctl = ShareController({k: (weights or rates)[i] for i, k in enumerate(self.keys)}, fixed)
@@ -28,9 +28,11 @@ class Net:
         self.qmax = [r * 1e6 / 8 * 0.02 for r in rates]
         self.rate, self.cross, self.cross_kind = 50.0, 0.0, None
         self.sent = [0.0] * len(rates)
+        self.took = [0.0] * len(rates)       # bytes each link's queue took in, every sender's
         self.signal, self.rnd, self.t = signal, random.Random(seed), 0.0
         self.jitter = jitter_us          # noise on the hellos' delay (a busy host's scheduling)
         self.app_limit = app_limit       # the most the overlay's application offers, Mbit/s
+        self.counts = counts             # the qdisc's byte counts are read (other traffic known)
         self.trace = []          # per tick: (t, shares, overlay Mbit/s per link, cross Mbit/s)
         self.up = {k: True for k in self.keys}
         self._acc = [0.0] * (len(rates) + 1)
@@ -49,6 +51,7 @@ class Net:
             other = self.cross if i == 0 else 0.0
             arriving = ours + other
             self.sent[i] += ours * 1e6 / 8 * STEP
+            q0 = self.q[i]
             self.q[i] += (arriving - cap) * 1e6 / 8 * STEP
             if self.q[i] > self.qmax[i]:                   # tail drop, shared by arrivals
                 self.q[i] = self.qmax[i]
@@ -57,6 +60,7 @@ class Net:
             self.q[i] = max(0.0, self.q[i])
             # The link sends at its rate while a queue is left, shared in proportion.
             out = cap if self.q[i] > 0 else min(cap, arriving)
+            self.took[i] += self.q[i] - q0 + out * 1e6 / 8 * STEP
             self._acc[i] += out * ours / arriving if arriving else 0.0
             if i == 0:
                 self._acc[-1] += out * other / arriving if arriving else 0.0
@@ -76,13 +80,17 @@ class Net:
         for i, k in enumerate(self.keys):
             if self.signal == "local":
                 signals[k] = Signal(backlog_bytes=int(self.q[i]), nic_rate_mbps=self.rates[i],
-                                    sent_bytes=int(self.sent[i]))
+                                    sent_bytes=int(self.sent[i]),
+                                    link_bytes=int(self.took[i]) if self.counts else None)
             else:                    # a bottleneck past our NIC: only the hellos see it
                 noise = self.rnd.random() * self.jitter
+                # Our NIC's qdisc sees only our own packets: nothing else shares it.
                 signals[k] = Signal(tx_excess_us=self.q[i] * 8 / self.rates[i] + noise,
-                                    sent_bytes=int(self.sent[i]))
+                                    sent_bytes=int(self.sent[i]), nic_rate_mbps=self.rates[i],
+                                    link_bytes=int(self.sent[i]) if self.counts else None)
         self.weights = self.ctl.update(self.up, signals, STEP * TICK)
         self.sent = [0.0] * len(self.rates)
+        self.took = [0.0] * len(self.rates)
         shares = self.ctl.shares()
         self.trace.append((round(self.t, 2), [shares[k] for k in self.keys],
                            [a / TICK for a in self._acc[:-1]], self._acc[-1] / TICK))
@@ -253,3 +261,52 @@ def test_noisy_hellos_on_clear_links_cost_little_share():
     rows = net.between(1, 10)
     assert all(min(row[1]) >= 0.2 for row in rows)
     assert mean(sum(row[2]) for row in rows) >= 0.95 * 300
+
+
+def test_other_traffic_on_our_nic_caps_the_share_and_its_end_lifts_it_at_once():
+    # The member NIC's qdisc took 2.5 MB in 100 ms (200 Mbit/s), of which 1.25 MB were ours:
+    # other traffic at 100 of 200 Mbit/s leaves us half the link, less the margin.
+    keys = [(PEER, 1), (PEER, 2)]
+    ctl = ShareController({k: 200 for k in keys})
+    up = {k: True for k in keys}
+    busy = Signal(backlog_bytes=0, nic_rate_mbps=200, sent_bytes=1_250_000, link_bytes=2_500_000)
+    clear = Signal(backlog_bytes=0, nic_rate_mbps=200, sent_bytes=1_250_000, link_bytes=1_250_000)
+    w = ctl.update(up, {keys[0]: busy, keys[1]: clear}, 0.1)
+    assert w[keys[0]] == 90 and w[keys[1]] == 200
+    assert ctl.why()[keys[0]] == "other traffic 100 Mbit/s of 200: share capped at 31%"
+    # Gone: the estimate halves each interval (100 -> 50 -> 25 -> 12.5 -> 6, below the noise).
+    seen = [ctl.update(up, {k: clear for k in keys}, 0.1)[keys[0]] for _ in range(4)]
+    assert seen == [140, 165, 178, 200]
+    assert ctl.why()[keys[0]] == "other traffic 6 Mbit/s of 200: share back to 50%"
+    ctl.update(up, {k: clear for k in keys}, 0.1)
+    assert ctl.why()[keys[0]] == "clear: base weight (50%)"
+
+
+def test_a_greedy_neighbours_dip_is_no_link_set_free():
+    # Other traffic at 190 of 200 Mbit/s dips to 130 for one interval (its loss): no jump.
+    keys = [(PEER, 1), (PEER, 2)]
+    ctl = ShareController({k: 200 for k in keys})
+    up = {k: True for k in keys}
+    def sig(other_mbps):
+        return Signal(backlog_bytes=0, nic_rate_mbps=200, sent_bytes=10_000,
+                      link_bytes=10_000 + int(other_mbps * 1e6 / 8 * 0.1))
+    for _ in range(3):
+        w = ctl.update(up, {keys[0]: sig(190), keys[1]: sig(0)}, 0.1)
+    assert w[keys[0]] == 1                      # the floor: nothing is free
+    w = ctl.update(up, {keys[0]: sig(130), keys[1]: sig(0)}, 0.1)
+    assert w[keys[0]] <= 20                     # at most the probe's small step
+
+
+def test_a_queue_past_our_nic_comes_back_by_probing_not_at_once():
+    # Our NIC sees only our own bytes (the bottleneck is a switch port): after a cut by the
+    # hellos' delay, the share rises step by step, it does not jump to the base.
+    keys = [(PEER, 1), (PEER, 2)]
+    ctl = ShareController({k: 200 for k in keys})
+    up = {k: True for k in keys}
+    own = dict(nic_rate_mbps=200, sent_bytes=500_000, link_bytes=500_000)
+    for _ in range(3):
+        ctl.update(up, {keys[0]: Signal(tx_excess_us=20_000, **own), keys[1]: Signal(0, **own)}, 0.1)
+    cut = ctl.paths[keys[0]].weight
+    after = [ctl.update(up, {keys[0]: Signal(0, **own), keys[1]: Signal(0, **own)}, 0.1)[keys[0]]
+             for _ in range(2)]
+    assert cut <= after[0] < after[1] < 100        # held one interval after the cut, then probes

@@ -20,7 +20,7 @@ from ifupdown_agg.kernel.nft import Nft
 from ifupdown_agg.kernel import tun as tundev
 from ifupdown_agg.kernel import bpf, configfs, files
 from ifupdown_agg.kernel.route_batch import RouteBatch
-from ifupdown_agg.kernel.qdisc_dump import QdiscDump
+from ifupdown_agg.kernel.qdisc_dump import QdiscDump, QdiscStats
 from ifupdown_agg.errors import ApplyError
 from ifupdown_agg.core.objects import (DEVICE_ALIAS, RTPROT_IFAGG, Address, Bond,
                                        BondSettings, BridgePort, Enslave, LinkAttrs, LinkInfo, NftTable,
@@ -359,20 +359,20 @@ class Kernel:
     def counters(self, nft_table: str) -> Dict[str, Dict[str, int]]:
         return self.nft.counters(nft_table)
 
-    def qdisc_backlogs(self, devs) -> Dict[str, Optional[int]]:
-        """Bytes queued in each NIC's root qdisc, from one dump (the monitor reads them
-        every interval; a dump for one device costs what one for all does)."""
+    def qdisc_stats(self, devs) -> Dict[str, Optional[QdiscStats]]:
+        """Each NIC's root qdisc backlog and bytes sent, from one dump (the monitor reads
+        them every interval; a dump for one device costs what one for all does)."""
         index = {}
         for dev in devs:
             try:
                 index[self._index(dev)] = dev
             except OSError:
-                pass        # gone: no backlog to read
-        out: Dict[str, Optional[int]] = dict.fromkeys(devs)
+                pass        # gone: nothing to read
+        out: Dict[str, Optional[QdiscStats]] = dict.fromkeys(devs)
         if self._qdiscs is None:
             self._qdiscs = QdiscDump()      # read by hand: pyroute2's parsing cost 2.5 ms
-        for ifindex, backlog in self._qdiscs.root_backlogs(index).items():
-            out[index[ifindex]] = backlog
+        for ifindex, stats in self._qdiscs.root_stats(index).items():
+            out[index[ifindex]] = stats
         return out
 
     def steering(self, dev: str) -> "bpf.Steering":

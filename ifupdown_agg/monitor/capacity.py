@@ -1,8 +1,8 @@
 """Weights that follow each path's free capacity (issue #19): the monitor's glue
 between the kernel's signals and the pure controller in monitor/shares.py.
 
-Once per interval: each member NIC's root qdisc backlog (one netlink dump per NIC)
-and what this overlay sent through it (the BPF spreader's counters), and per path
+Once per interval: each member NIC's root qdisc backlog and bytes sent (one netlink
+dump) and what this overlay sent through it (the BPF spreader's counters), and per path
 the delay growth the peer reports in its hellos (path.tx_excess_us), go into the
 controller; its weights, where a peer's changed, come back as the rotation
 updates the monitor writes (one map update per peer with bpf).
@@ -17,6 +17,10 @@ from ifupdown_agg.monitor.health import DOWN
 from ifupdown_agg.monitor.shares import ShareController, Signal
 
 Key = Tuple[str, int]          # (peer address, table)
+# The spreader counts IP bytes on the overlay device (no MAC header yet); the qdisc
+# counts frames. One Ethernet header per segment makes the two comparable (within
+# ~1%: at the hop's exit the skb has its header already).
+ETH_HLEN = 14
 
 
 class Capacity:
@@ -32,6 +36,7 @@ class Capacity:
         self.controller = ShareController(base, fixed=cfg.weights != "auto")
         self.written: Dict[str, Dict[int, int]] = {}
         self.sent: Dict[str, int] = {}          # bytes per member NIC, cumulative
+        self.took: Dict[str, int] = {}          # bytes its root qdisc took in, cumulative
         self.slot = {virt: i for i, virt in cfg.peer_indexes}
         self.batch = hasattr(steering, "counters_below")
 
@@ -45,15 +50,17 @@ class Capacity:
 
     def tick(self, paths: Sequence, dt: float) -> List[str]:
         """Update the controller; returns the peers whose weights changed."""
-        backlog = self.kernel.qdisc_backlogs(sorted({p.dev for p in paths}))
+        stats = self.kernel.qdisc_stats(sorted({p.dev for p in paths}))
+        backlog = {dev: st.backlog if st else None for dev, st in stats.items()}
         sent = self._sent_delta(paths)
+        took = self._took_delta(stats) if self.steering is not None else {}
         up, signals = {}, {}
         for p in paths:
             for t in p.tables:
                 up[(p.peer, t)] = p.state != DOWN
                 signals[(p.peer, t)] = Signal(tx_excess_us=p.tx_excess_us, backlog_bytes=backlog[p.dev],
                                               nic_rate_mbps=self.rate.get(p.dev),
-                                              sent_bytes=sent.get(p.dev))
+                                              sent_bytes=sent.get(p.dev), link_bytes=took.get(p.dev))
         weights = self.controller.update(up, signals, dt)
         changed = []
         for peer in {p.peer for p in paths}:
@@ -73,12 +80,21 @@ class Capacity:
         for peer, slot in self.slot.items():
             per_path = every[slot * MAX_PATHS:slot * MAX_PATHS + len(self.tables)] if every else \
                 self.steering.counters(slot, len(self.tables))
-            for t, (_, nbytes) in zip(self.tables, per_path):
+            for t, (npackets, nbytes) in zip(self.tables, per_path):
                 dev = dev_of.get((peer, t))
                 if dev:
-                    total[dev] = total.get(dev, 0) + nbytes
+                    total[dev] = total.get(dev, 0) + nbytes + ETH_HLEN * npackets
         delta = {d: n - self.sent[d] for d, n in total.items() if d in self.sent}
         self.sent = total
+        return delta
+
+    def _took_delta(self, stats) -> Dict[str, int]:
+        """Bytes each member NIC's root qdisc took in since the last tick, from every
+        sender: what it sent plus its backlog's growth (drops are not counted)."""
+        total = {dev: st.sent + (st.backlog or 0) for dev, st in stats.items()
+                 if st is not None and st.sent is not None}
+        delta = {d: n - self.took[d] for d, n in total.items() if d in self.took and n >= self.took[d]}
+        self.took = total
         return delta
 
     def _counters(self) -> Optional[list]:

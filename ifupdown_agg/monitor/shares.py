@@ -24,6 +24,15 @@ congestion controller:
   then accelerating probes up to the base).
 - in between: hold (the hysteresis band that keeps it from oscillating).
 
+Other traffic's rate on the link, where both counts are known (the bytes the member
+NIC's root qdisc took this interval, less what this overlay sent through it), caps
+the weight: a path may take at most what the others leave, less a margin. A stream
+that does not back off (UDP at half a link) leaves no standing queue for the delay
+to see, because the overlay's flow backs off first (its packets on the busy link
+arrive late and count as losses): the overlay flow sat at 3x the busy link's free
+rate, 266-276 of 500 Mbit/s (bench/results/20261202-cross-paced.md). When the other
+traffic goes, a clear path goes straight back to what is measured free.
+
 The weight never goes below the floor while the path is healthy (0.2% of the
 peer's healthy base total, at least 1), so the path keeps carrying packets and
 keeps being measured. A down path weighs 0; it comes back from 0 by the
@@ -62,6 +71,13 @@ STEP_MIN = 0.05         # smallest increase per interval, of the base
 STEP_MAX = 0.5          # largest increase per interval, of the base
 PLATEAU = 3             # intervals held near the weight of the last cut
 RESOLUTION = 100        # a peer's base total below this is scaled up (x an integer)
+FREE_MARGIN = 0.05      # of the link rate, left unclaimed beside other traffic
+OTHER_NOISE = 0.05      # other traffic below this share of the link counts as none
+# A clear path whose link the other traffic leaves at least this free goes straight to
+# what is free (the other flow stopped: back in 0.2-0.3 s, not after 0.7-1.2 s of probing).
+# Not below it: a greedy flow's dip after a loss is no link set free. Only after other
+# traffic was measured: a cut for a queue past our NIC (the hellos') comes back by probing.
+JUMP_FREE = 0.4
 
 
 @dataclass
@@ -73,6 +89,9 @@ class Signal:
     # What this overlay sent through the path's member link this interval, over all the
     # peers' paths on that link (the test "is the queue our own" is per link).
     sent_bytes: Optional[int] = None
+    # What the member link's root qdisc took this interval from every sender, ours
+    # included (sent plus backlog growth); with sent_bytes, the other traffic's rate.
+    link_bytes: Optional[int] = None
 
 
 @dataclass
@@ -85,6 +104,7 @@ class PathState:
     d_prev: Optional[float] = None     # the delay of the interval before
     remote_prev: Optional[float] = None     # the hellos' delay growth of the interval before
     plateau: int = 0        # intervals to hold when back at the weight of the last cut
+    other: Optional[float] = None      # other traffic on the link, Mbit/s (smoothed)
     why: str = "starting: base weight ({share})"
 
 
@@ -109,6 +129,21 @@ def _delay(sig: Signal, st: "PathState") -> Tuple[Optional[float], str]:
     if remote is None or (local is not None and local >= remote):
         return local, "local queue"
     return max(0.0, remote), "path delay"
+
+
+def free_share(sig: Signal, st: "PathState", dt: float) -> Optional[float]:
+    """The fraction of the link's rate that other traffic leaves us, less the margin;
+    None where it is not known. Other traffic counts at once when it grows, and by
+    halves when it shrinks (one interval's dip is not a link set free)."""
+    rate = sig.nic_rate_mbps
+    if sig.link_bytes is None or sig.sent_bytes is None or not rate or dt <= 0:
+        st.other = None
+        return None
+    other = max(0.0, (sig.link_bytes - sig.sent_bytes) * 8.0 / dt / 1e6)
+    st.other = other if st.other is None or other >= st.other else (st.other + other) / 2
+    if st.other < OTHER_NOISE * rate:
+        return 1.0
+    return max(0.0, 1.0 - st.other / rate - FREE_MARGIN)
 
 
 def _ms(us: float) -> str:
@@ -178,6 +213,24 @@ class ShareController:
 
     def _step(self, st: PathState, d: Optional[float], source: str, least: float,
               sig: Signal, dt: float, floor: float) -> None:
+        self._delay_step(st, d, source, least, sig, dt, floor)
+        rate = sig.nic_rate_mbps or 0.0
+        beside = st.other is not None and st.other >= OTHER_NOISE * rate    # until now
+        free = free_share(sig, st, dt)
+        if free is None:
+            return
+        cap = max(floor, st.base * min(1.0, free))
+        if st.weight > cap:
+            st.weight, st.last_step = cap, 0.0      # probes above it start small again
+            st.why = (f"other traffic {st.other:.0f} Mbit/s of {sig.nic_rate_mbps:.0f}: "
+                      "share capped at {share}")
+        elif beside and free >= JUMP_FREE and st.weight < cap and (d is None or d <= self.target / 2):
+            st.weight, st.hold, st.last_step = cap, 0, 0.0
+            st.why = (f"other traffic {st.other:.0f} Mbit/s of {sig.nic_rate_mbps:.0f}: "
+                      "share back to {share}")
+
+    def _delay_step(self, st: PathState, d: Optional[float], source: str, least: float,
+                    sig: Signal, dt: float, floor: float) -> None:
         if d is None:
             self._increase(st)
             st.why = "no delay signal: " + ("base weight" if st.weight >= st.base else
