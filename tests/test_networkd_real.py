@@ -259,3 +259,50 @@ def test_usbnet_bridge_layout_on_networkd():
             assert "networkd files are up to date" in node.networkd("apply").stdout
         finally:
             node.stop()
+
+
+DUAL_INET6 = ("\niface tun0 inet6 static\n    address fd99:ff::{n}\n    netmask 128\n"
+              "    fakenet fd99:ff::/64\n    table 10000 10001\n"
+              "    rspec [fd99:ff::10]:[fd99:0::10]:[fd99:1::10] \\\n"
+              "          [fd99:ff::20]:[fd99:0::20]:[fd99:1::20]\n")
+
+
+def test_dual_stack_overlay_on_networkd_meets_one_on_ifupdown():
+    """b on networkd from a dual-stack stanza pair (and its NICs' inet6 stanzas); a the same
+    through ifupdown: networkd makes the IPv6 address, rules and routes, the unit the ip6 table."""
+    with Lab("nd6") as lab:
+        a, b = two_hosts(lab)
+        node = NetworkdNode(lab, b)
+        try:
+            for i in range(2):
+                a.run(["ip", "-6", "addr", "add", f"fd99:{i}::10/64", "dev", f"eth{i}", "nodad"])
+            a.write_interfaces(two_host_stanza(VIRT["a"]) + DUAL_INET6.format(n=10))
+            a.ifup("tun0")
+            members6 = "".join(f"\niface eth{i} inet6 static\n    address fd99:{i}::20/64\n"
+                               for i in range(2))
+            node.write_interfaces(member_stanzas(b) + members6 + two_host_stanza(VIRT["b"])
+                                  + DUAL_INET6.format(n=20))
+            hand_nics_to_networkd(b)
+            node.start()
+            out = node.networkd("apply").stdout
+            assert "verified" in out, out
+            rules = b.run(["ip", "-6", "-o", "rule", "show"]).stdout
+            for t, hop in ((10000, "fd99::10"), (10001, "fd99:1::10")):
+                assert f"lookup {t}" in rules and "7000:" in rules, rules
+                routes = b.run(["ip", "-6", "route", "show", "table", str(t)]).stdout
+                assert f"fd99:ff::10 via {hop} " in routes and "proto 173" in routes, routes
+            assert "inet6 fd99:ff::20/128" in b.run(["ip", "-6", "addr", "show", "dev", "tun0"]).stdout
+            route = b.run(["ip", "-6", "route", "show", "fd99:ff::/64"]).stdout
+            assert "src fd99:ff::20" in route and "congctl cubic" in route and "proto 173" in route
+            assert "table ip6 ifagg6_tun0" in b.run(["nft", "list", "tables"]).stdout
+            b.run(["ping", "-6", "-c", "4", "-i", "0.2", "-W", "2", "fd99:ff::10"])
+            b.run(["ping", "-c", "2", "-i", "0.2", "-W", "2", VIRT["a"]])
+            counters = b.run(["nft", "list", "counters", "table", "ip6", "ifagg6_tun0"]).stdout
+            assert counters.count("packets 0 ") == 0, counters    # both tables carried some
+            # Taking the stanza pair away takes the IPv6 side too.
+            node.write_interfaces(member_stanzas(b))
+            out = node.networkd("apply").stdout
+            assert "ifagg6_tun0" not in b.run(["nft", "list", "tables"]).stdout
+            assert "lookup 1000" not in b.run(["ip", "-6", "-o", "rule", "show"]).stdout
+        finally:
+            node.stop()

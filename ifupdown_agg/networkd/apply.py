@@ -66,7 +66,7 @@ def _old_tables(text: str, iface: str) -> List[int]:
     except AggError:
         return []
     for ov in nf.overlays:
-        if ov.iface == iface and "table" in ov.raw:
+        if ov.iface == iface and ov.family == "inet" and "table" in ov.raw:
             return [int(t) for t in ov.raw["table"].text.split() if t.isdigit()]
     return []
 
@@ -115,12 +115,13 @@ def verify(root: str, ifaces: List[str], prefix: str, timeout: float,
             obs = kernel.observe()
             missing = {}
             for iface in ifaces:
-                found = extras.load(root, iface, prefix)
+                found = extras.load_families(root, iface, prefix)
                 if found is None:
                     continue
-                loaded, _ = found
-                desired = plan.desired_state(loaded.cfg, obs, loaded.raw)
-                ops = plan.diff(desired.objects, obs)
+                ops = []
+                for loaded in found[0]:         # inet, and a dual-stack overlay's inet6
+                    desired = plan.desired_state(loaded.cfg, obs, loaded.raw)
+                    ops += plan.diff(desired.objects, obs)
                 if ops:
                     missing[iface] = [op.describe() for op in ops]
         finally:

@@ -5,7 +5,9 @@ Runs after networkd has configured the overlay (the unit orders it so, and
 file, observes the kernel, takes from plan.desired_state only the objects
 networkd does not make (the nft table, rp_filter before 255, the GSO limit,
 the fake net's route when it needs a reordering metric) and applies the
-difference. A record under /run lets --remove restore what it replaced.
+difference; of a dual-stack overlay's [IFACE.inet6] section too (its ip6 nft
+table), under the same record. A record under /run lets --remove restore what
+it replaced.
 """
 
 from __future__ import annotations
@@ -33,17 +35,24 @@ def record_key(iface: str) -> str:
     return f"networkd-{iface}"
 
 
-def load(root: str, iface: str, prefix: str = PREFIX):
-    """(overlay.Loaded, networkd version) from the extras file, or None if there is none."""
-    from ifupdown_agg.overlay import lifecycle as overlay
+def load_families(root: str, iface: str, prefix: str = PREFIX):
+    """([overlay.Loaded of inet, then of inet6 if there], networkd version) from the
+    extras file, or None if there is none."""
     path = os.path.join(root, extras_path(iface, prefix))
     if not os.path.exists(path):
         return None
     nf = read_native(path)
-    for ov in nf.overlays:
-        if ov.iface == iface:
-            return overlay.from_raw(iface, ov.raw), nf.networkd_version or BOOKWORM
-    raise ConfigError(f"has no [{iface}] section", location=Location(path))
+    found = {ov.family: ov for ov in nf.overlays if ov.iface == iface}
+    if "inet" not in found:
+        raise ConfigError(f"has no [{iface}] section", location=Location(path))
+    loaded = [overlay.from_raw(iface, found[f].raw, f) for f in ("inet", "inet6") if f in found]
+    return loaded, nf.networkd_version or BOOKWORM
+
+
+def load(root: str, iface: str, prefix: str = PREFIX):
+    """(overlay.Loaded, networkd version) of the inet overlay, or None if there is none."""
+    found = load_families(root, iface, prefix)
+    return None if found is None else (found[0][0], found[1])
 
 
 def select(desired: List[KObject], cfg, version: int) -> List[KObject]:
@@ -81,16 +90,19 @@ def post_apply(iface: str, root: str = "/", prefix: str = PREFIX, remove: bool =
     kernel = kernel or Kernel()
     try:
         executor = executor or RealExecutor(kernel)
-        found = None if remove else load(root, iface, prefix)
+        found = None if remove else load_families(root, iface, prefix)
         if found is None:
             return _remove(iface, kernel, executor)
-        loaded, version = found
+        families, version = found
+        loaded = families[0]
         obs = _wait_for_device(kernel, iface, wait)
         if iface not in obs.links:
             raise ConfigError(f"networkd has not made {iface} after {wait:g}s; see "
                               f"`networkctl status {iface}`", iface=iface)
-        desired = plan.desired_state(loaded.cfg, obs, loaded.raw)
-        extras = select(desired.objects, loaded.cfg, version)
+        extras: List[KObject] = []
+        for each in families:       # inet, then the inet6 overlay's ip6 table and metric
+            desired = plan.desired_state(each.cfg, obs, each.raw)
+            extras += select(desired.objects, each.cfg, version)
         want = {o.key() for o in extras}
         made = state.load(record_key(iface))
         # Undo what an earlier run made that the config no longer wants, then add the rest.
@@ -112,9 +124,10 @@ def _remove(iface: str, kernel, executor) -> List[Op]:
     obs = kernel.observe()
     made = state.load(record_key(iface))
     ops = teardown.plan_down(made, obs)
-    table = obs.nft.get(nft_table_name(iface))
-    if table is not None and not any(op.obj.key() == table.key() for op in ops):
-        ops.append(Op("del", table))        # no record (lost /run): the name is our mark
+    for name in (nft_table_name(iface), nft_table_name(iface).replace("ifagg_", "ifagg6_", 1)):
+        table = obs.nft.get(name)
+        if table is not None and not any(op.obj.key() == table.key() for op in ops):
+            ops.append(Op("del", table))    # no record (lost /run): the name is our mark
     if executor.run(ops).changed_kernel:
         state.remove(record_key(iface))
         monitor.forget_options(iface)

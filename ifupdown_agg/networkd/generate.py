@@ -100,17 +100,22 @@ def member_value(nic: MemberNic) -> str:
     return " ".join(words)
 
 
-def overlay_objects(src: Source) -> OverlayObjects:
-    cfg, raw = src.loaded.cfg, src.loaded.raw
+def overlay_objects(src: Source, loaded=None) -> OverlayObjects:
+    """The objects of the source's inet overlay, or of `loaded` (its inet6 one)."""
+    loaded = loaded or src.loaded
+    cfg, raw = loaded.cfg, loaded.raw
     have = {cidr.split("/")[0] for nic in src.nics.values() for cidr in nic.addresses}
     for i, table in enumerate(cfg.tables):
         hop = cfg.me.hop_for(i)
         if hop not in have:
             where = raw["rspec"].locate(hop) if "rspec" in raw else None
+            how = ("(iface ethN inet static / address {}/24), a [[members]] entry in the "
+                   "native file, or run on the node with --from-kernel" if cfg.family == "inet"
+                   else "(iface ethN inet6 static / address {}/64) or a [[members]] entry in "
+                   "the native file (--from-kernel reads IPv4 addresses only)")
             raise ConfigError(
                 f"this host's hop {hop} for table {table} is on no known NIC; give that NIC's "
-                f"stanza (iface ethN inet static / address {hop}/24), a [[members]] entry in the "
-                "native file, or run on the node with --from-kernel",
+                f"stanza {how.format(hop)}",
                 iface=cfg.iface, option="rspec", token=hop, location=where)
     desired = plan.desired_state(cfg, synthetic_observed(src.nics.values()), raw)
     by_dev: Dict[str, List[Route]] = {}
@@ -174,28 +179,38 @@ def _overlay_files(tree: Tree, env, src: Source, version: int, feats: Features, 
                               iface=cfg.iface, option="table")
         used_tables[t] = cfg.iface
     objs = overlay_objects(src)
+    six = src.inet6
+    objs6 = overlay_objects(src, six) if six is not None else None
+    if six is not None and six.cfg.tables != cfg.tables:
+        raise ConfigError("the inet6 stanza's 'table' must be the inet one's (one fwmark "
+                          "names one member link in both families)", iface=cfg.iface,
+                          option="table", location=six.raw["table"].location)
     common = dict(version=version, origin=src.origin, iface=cfg.iface, cfg=cfg,
-                  proto=RTPROT_IFAGG, feats=feats, unit=UNIT.replace("@", f"@{cfg.iface}"))
+                  proto=RTPROT_IFAGG, feats=feats, unit=UNIT.replace("@", f"@{cfg.iface}"),
+                  objs6=objs6, cfg6=six.cfg if six else None)
     netdev = f"{NETWORK_DIR}/{prefix}{cfg.iface}.netdev"
     tree.files[netdev] = env.get_template("overlay.netdev.j2").render(**common)
     tree.devices[netdev] = cfg.iface
     tree.files[f"{NETWORK_DIR}/{prefix}{cfg.iface}.network"] = env.get_template(
         "overlay.network.j2").render(objs=objs, **common)
-    for dev, routes in objs.routes_by_dev.items():
+    for dev, routes in [*objs.routes_by_dev.items(), *(objs6.routes_by_dev.items()
+                                                       if objs6 else [])]:
         members.routes.setdefault(dev, []).extend((cfg.iface, r) for r in routes)
         members.info.setdefault(dev, src.nics[dev])
     for dev in objs.loose_devs:
         members.loose[dev] = True
         members.info.setdefault(dev, src.nics[dev])
-    unit_members = sorted(objs.routes_by_dev)
-    raw = src.loaded.raw
-    options = [(name, " ".join(raw[name].text.split())) for name in OPTIONS if name in raw]
+    unit_members = sorted(set(objs.routes_by_dev) | set(objs6.routes_by_dev if objs6 else ()))
     tree.files[extras_path(cfg.iface, prefix)] = env.get_template("extras.conf.j2").render(
-        options=options, members=[(d, member_value(src.nics[d])) for d in unit_members],
+        options=_options(src.loaded.raw), options6=_options(six.raw) if six else [], members=[(d, member_value(src.nics[d])) for d in unit_members],
         dropins=[(d, src.nics[d].dropin) for d in unit_members if src.nics[d].dropin],
         objs=objs, **common)
     unit = UNIT.replace("@", f"@{cfg.iface}")
     tree.links[f"{WANTS_DIR}/{unit}"] = UNIT_PATH
+
+
+def _options(raw) -> List[Tuple[str, str]]:
+    return [(name, " ".join(raw[name].text.split())) for name in OPTIONS if name in raw]
 
 
 def _device_files(tree: Tree, env, devs: Devices, version: int, prefix: str) -> None:

@@ -16,18 +16,21 @@ from ifupdown_agg.core.objects import LinkInfo, Observed
 from ifupdown_agg.config.registry import ALL_OPTIONS
 from ifupdown_agg.config.schema import Scope
 from ifupdown_agg.config.types import MTU, parse_address, parse_ipv4, parse_netmask32
+from ifupdown_agg.config.types6 import parse_address6, parse_netmask6
 
 
 # What a member's .network carries of its stanza: inet static's own rows and gateway;
 # the bond and USB rows are carried by devices.py, into the same .network.
 CARRIED = frozenset({"gateway"} | {n for n, o in ALL_OPTIONS.items()
                                    if o.owner == "ifupdown" or Scope.OVERLAY not in o.scope})
+# Of an `iface NIC inet6 static` stanza (the hops of an inet6 overlay): its address.
+CARRIED6 = frozenset({"address", "netmask"})
 
 
 @dataclass
 class MemberNic:
     name: str
-    addresses: List[str]                 # "a.b.c.d/len"
+    addresses: List[str]                 # "a.b.c.d/len", and "IPv6/len" of its inet6 stanza
     gateway: Optional[str] = None
     mtu: Optional[int] = None
     dropin: Optional[str] = None         # the admin's .network that we extend instead
@@ -39,10 +42,42 @@ def _fail(nic: str, reason: str, where: Optional[Location], option: str = "") ->
     return ConfigError(reason, iface=nic, option=option, location=where)
 
 
+def _from_stanza6(stanza) -> MemberNic:
+    """An `iface NIC inet6 static` stanza: the NIC's IPv6 address (an inet6 overlay's hop)."""
+    opts = stanza.options
+    if "address" not in opts:
+        raise _fail(stanza.name, "inet6 static without 'address'", stanza.location, "address")
+    try:
+        addr, plen = parse_address6(opts["address"].text)
+        if plen is None:
+            plen = parse_netmask6(opts["netmask"].text) if "netmask" in opts else 64
+    except TokenError as err:
+        raise _fail(stanza.name, err.reason, stanza.location) from None
+    ignored = sorted(f"inet6 {n}" for n in opts if n not in CARRIED6)
+    ignored += [f"{kind} {cmd}" for kind, cmd in stanza.commands]
+    return MemberNic(stanza.name, [f"{addr}/{plen}"], location=stanza.location, ignored=ignored)
+
+
+def merge(nics: Dict[str, MemberNic], nic: MemberNic) -> None:
+    """Add a NIC's stanza to what its other family's stanza gave, in either order."""
+    have = nics.get(nic.name)
+    if have is None:
+        nics[nic.name] = nic
+        return
+    v4 = [a for a in have.addresses + nic.addresses if ":" not in a]
+    have.addresses = v4 + [a for a in have.addresses + nic.addresses if ":" in a]
+    have.gateway = have.gateway or nic.gateway
+    have.mtu = have.mtu or nic.mtu
+    have.location = have.location or nic.location
+    have.ignored = have.ignored + nic.ignored
+
+
 def from_stanza(stanza) -> Optional[MemberNic]:
-    """An `iface NIC inet static` stanza as a member; None for other methods."""
-    if stanza.family != "inet" or stanza.method != "static":
+    """An `iface NIC inet static` (or inet6 static) stanza as a member; None for other methods."""
+    if stanza.method != "static" or stanza.family not in ("inet", "inet6"):
         return None
+    if stanza.family == "inet6":
+        return _from_stanza6(stanza)
     opts = stanza.options
     if "address" not in opts:
         raise _fail(stanza.name, "inet static without 'address'", stanza.location, "address")
@@ -77,7 +112,7 @@ def parse_entry(nic: str, text: str, where: Optional[Location]) -> MemberNic:
                     mtu = MTU.parse(words[i + 1])
                 i += 2
                 continue
-            addr, plen = parse_address(word)
+            addr, plen = parse_address6(word) if ":" in word else parse_address(word)
             if plen is None:
                 raise TokenError(word, f"'{word}' needs a prefix length, as in {addr}/24")
             addrs.append(f"{addr}/{plen}")

@@ -11,6 +11,13 @@
         eth1 = 10.99.1.10/24
         [[member-dropins]]          # optional: NIC = the admin's own .network file,
         eth1 = 10-uplink.network    # extended by a drop-in instead of replaced
+    [tun0.inet6]                    # optional: the same device's inet6 overlay (dual stack)
+    address = fd99:ff::10
+    fakenet = fd99:ff::/64
+    table = 10000 10001
+    rspec = [fd99:ff::10]:[fd99:0::10]:[fd99:1::10] [fd99:ff::20]:[fd99:0::20]:[fd99:1::20]
+        [[members]]                 # the hops' IPv6 addresses (or beside [tun0]'s)
+        eth0 = fd99:0::10/64
 
 Values go through the same option table and model as a stanza; a list
 written with commas is read as the same words separated by spaces.
@@ -31,6 +38,7 @@ from ifupdown_agg.networkd.members import MemberNic, parse_entry
 
 SUBSECTIONS = ("members", "member-dropins")
 TOP_KEYS = ("networkd-version",)
+INET6 = ".inet6"                    # [tun0.inet6]: tun0's inet6 overlay
 
 
 @dataclass
@@ -39,6 +47,7 @@ class NativeOverlay:
     raw: Dict[str, RawOption]
     members: Dict[str, MemberNic] = field(default_factory=dict)
     location: Optional[Location] = None
+    family: str = "inet"            # inet6 for a [IFACE.inet6] section
 
 
 @dataclass
@@ -137,9 +146,8 @@ def _raw_options(iface: str, section, where: _Where) -> Dict[str, RawOption]:
     return raw
 
 
-def _add_dropins(ov: NativeOverlay, dropins, where: _Where) -> None:
-    """[[member-dropins]]: each names a member's own .network file to extend."""
-    iface = ov.iface
+def _add_dropins(ov: NativeOverlay, dropins, where: _Where, iface: str) -> None:
+    """[[member-dropins]] of section `iface`: each names a member's own .network file."""
     for nic in dropins.scalars if dropins else ():
         target = _text(dropins[nic]).strip()
         loc = where((iface, "member-dropins"), nic)
@@ -152,12 +160,16 @@ def _add_dropins(ov: NativeOverlay, dropins, where: _Where) -> None:
         ov.members[nic].dropin = target
 
 
-def _overlay(iface: str, section, where: _Where) -> NativeOverlay:
-    ov = NativeOverlay(iface, _raw_options(iface, section, where), location=where((iface,)))
+def _overlay(name: str, section, where: _Where) -> NativeOverlay:
+    iface, family = name, "inet"
+    if name.endswith(INET6):
+        iface, family = name[:-len(INET6)], "inet6"
+    ov = NativeOverlay(iface, _raw_options(name, section, where), location=where((name,)),
+                       family=family)
     members = section.get("members", {})
     for nic in members.scalars if members else ():
-        ov.members[nic] = parse_entry(nic, _text(members[nic]), where((iface, "members"), nic))
-    _add_dropins(ov, section.get("member-dropins", {}), where)
+        ov.members[nic] = parse_entry(nic, _text(members[nic]), where((name, "members"), nic))
+    _add_dropins(ov, section.get("member-dropins", {}), where, name)
     return ov
 
 

@@ -1,7 +1,8 @@
 """Where overlays and their member NICs come from: interfaces(5), our native file, the kernel.
 
 Every source ends as the same Source: the overlay validated by the model
-(ifupdown_agg.overlay.Loaded) and the NICs that may carry it.
+(ifupdown_agg.overlay.Loaded), its inet6 stanza's beside it when the device has
+one (dual stack), and the NICs that may carry it.
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ class Source:
     nics: Dict[str, M.MemberNic]
     origin: str                                   # file the overlay came from
     notes: List[str] = field(default_factory=list)
+    inet6: Optional[overlay.Loaded] = None        # the same device's inet6 overlay
 
 
 @dataclass
@@ -38,35 +40,52 @@ class Sources:
     devices: Optional[D.Devices] = None           # bonds, USB links, bridges (interfaces(5))
 
 
+def _commands_notes(stanza) -> List[str]:
+    notes = []
+    for kind, cmd in stanza.commands:
+        if any(cmd.startswith(c) for c in DEVICE_COMMANDS):
+            notes.append(f"{stanza.name}: '{kind} {cmd}' is not carried: the .netdev "
+                         "makes the device")
+        else:
+            notes.append(f"{stanza.name}: '{kind} {cmd}' is not carried: networkd runs "
+                         "no commands; move it to a unit")
+    return notes
+
+
+def _inet6_of(name: str, stanzas6: Dict[str, object], notes: List[str]):
+    """The inet6 overlay stanza of a device with an inet one, validated by the model."""
+    stanza = stanzas6.pop(name, None)
+    if stanza is None:
+        return None
+    notes += [n.replace(f"{name}: ", f"{name} (inet6): ", 1) for n in _commands_notes(stanza)]
+    return overlay.from_raw(name, stanza.options, "inet6")
+
+
 def from_interfaces(path: str) -> Sources:
     parsed = ifaces_file.read(path)
-    overlays, nics, notes6 = [], {}, []
+    overlays, nics, stanzas6 = [], {}, {}
     for stanza in parsed.stanzas:
         if stanza.family == "inet" and is_ours(stanza.options):
             overlays.append(stanza)
         elif stanza.family == "inet6" and is_ours(stanza.options):
-            notes6.append(f"{stanza.name}: its inet6 overlay stanza is not carried: the "
-                          "networkd files are IPv4 only (an IPv6 overlay needs ifupdown)")
+            stanzas6[stanza.name] = stanza
         else:
             nic = M.from_stanza(stanza)
             if nic is not None:
-                nics[nic.name] = nic
-    out = Sources([], notes=notes6, devices=D.from_interfaces(path, parsed))
+                M.merge(nics, nic)
+    out = Sources([], devices=D.from_interfaces(path, parsed))
     if not overlays and not out.devices:
         out.notes.append(f"{path} has no overlay, bond or usbnet stanza: every file of ours "
                          "goes away")
     for stanza in overlays:
-        notes = []
-        for kind, cmd in stanza.commands:
-            if any(cmd.startswith(c) for c in DEVICE_COMMANDS):
-                notes.append(f"{stanza.name}: '{kind} {cmd}' is not carried: the .netdev "
-                             "makes the device")
-            else:
-                notes.append(f"{stanza.name}: '{kind} {cmd}' is not carried: networkd runs "
-                             "no commands; move it to a unit")
+        notes = _commands_notes(stanza)
         loaded = overlay.from_raw(stanza.name, stanza.options)
+        inet6 = _inet6_of(stanza.name, stanzas6, notes)
         out.overlays.append(Source(loaded, {n: v for n, v in nics.items() if n != stanza.name},
-                                   path, notes))
+                                   path, notes, inet6))
+    out.notes += [f"{name}: its inet6 overlay stanza is not carried: networkd gets an IPv6 "
+                  "overlay only beside an inet one of the same device (dual stack)"
+                  for name in stanzas6]
     return out
 
 
@@ -75,9 +94,20 @@ def from_native(path: str) -> Sources:
     out = Sources([], nf.networkd_version)
     if not nf.overlays:
         out.notes.append(f"{path} has no overlay section: every file of ours goes away")
+    inet6 = {ov.iface: ov for ov in nf.overlays if ov.family == "inet6"}
     for ov in nf.overlays:
+        if ov.family != "inet":
+            continue
         loaded = overlay.from_raw(ov.iface, ov.raw)
-        out.overlays.append(Source(loaded, dict(ov.members), path))
+        src = Source(loaded, dict(ov.members), path)
+        six = inet6.pop(ov.iface, None)
+        if six is not None:
+            src.inet6 = overlay.from_raw(ov.iface, six.raw, "inet6")
+            for nic in six.members.values():
+                M.merge(src.nics, nic)
+        out.overlays.append(src)
+    out.notes += [f"{name}: its [{name}.inet6] section is not carried: networkd gets an "
+                  f"IPv6 overlay only beside an inet one ([{name}])" for name in inet6]
     return out
 
 
