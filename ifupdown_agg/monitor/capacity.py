@@ -84,7 +84,9 @@ class Capacity:
                 dev = dev_of.get((peer, t))
                 if dev:
                     total[dev] = total.get(dev, 0) + nbytes + ETH_HLEN * npackets
-        delta = {d: n - self.sent[d] for d, n in total.items() if d in self.sent}
+        # A count that went back (the program was replaced: its counters restart) says
+        # nothing for this interval.
+        delta = {d: n - self.sent[d] for d, n in total.items() if d in self.sent and n >= self.sent[d]}
         self.sent = total
         return delta
 
