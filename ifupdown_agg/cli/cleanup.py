@@ -79,9 +79,12 @@ def recorded() -> List[str]:
 
 def _stop_monitors(args, names: List[str]) -> List[str]:
     from ifupdown_agg.monitor import service
-    running = [n for n in names if service.running_pid(n)]
+    # Also those no pid file names (a hook killed right after starting one).
+    found = service.strays(None if args.all else names)
+    running = sorted({n for n in names if service.running_pid(n)} | set(found.values()))
     for name in running:
-        print(f"stop the link monitor of {name} (pid {service.running_pid(name)})")
+        pids = sorted({p for p, n in found.items() if n == name} | {service.running_pid(name) or 0} - {0})
+        print(f"stop the link monitor of {name} (pid {', '.join(map(str, pids))})")
         if not args.dry_run:
             service.stop(name)
     return running

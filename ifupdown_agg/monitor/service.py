@@ -13,7 +13,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from typing import Dict, Optional
+from typing import Dict, List, Optional
 
 from ifupdown_agg.config.schema import RawOption
 from ifupdown_agg.core import record as state
@@ -71,16 +71,56 @@ def _write_json(path: str, data, indent: Optional[int] = 1) -> None:
 
 # ---- start and stop ------------------------------------------------------------------------
 
+def _alive(pid: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/stat") as fh:
+            return fh.read().rsplit(")", 1)[1].split()[0] != "Z"   # Z: exited, not reaped
+    except (OSError, IndexError):
+        return False
+
+
 def running_pid(iface: str) -> Optional[int]:
     try:
         with open(_file(iface, "monitor.pid")) as fh:
             pid = int(fh.read().strip())
-        with open(f"/proc/{pid}/stat") as fh:
-            if fh.read().rsplit(")", 1)[1].split()[0] == "Z":
-                return None     # exited, not yet reaped by whoever inherited it
-        return pid
-    except (OSError, ValueError, IndexError):
+    except (OSError, ValueError):
         return None
+    return pid if _alive(pid) else None
+
+
+def _monitor_of(argv: List[bytes]) -> Optional[str]:
+    """The overlay a command line monitors: `python3 -m ifupdown_agg monitor IFACE` (a
+    hook's start) or `python3 /usr/bin/ifagg monitor IFACE` (the systemd unit)."""
+    for i in range(len(argv) - 2):
+        if os.path.basename(argv[i]) in (b"ifupdown_agg", b"ifagg") and argv[i + 1] == b"monitor":
+            return argv[i + 2].decode(errors="replace")
+    return None
+
+
+def strays(ifaces: Optional[List[str]] = None) -> Dict[int, str]:
+    """Our monitors running in this network namespace (of `ifaces`, or all), found by
+    their command line whatever the pid files say: a hook killed between starting one
+    and writing its pid file leaves one running that no file names. pid -> overlay."""
+    try:
+        own = os.stat("/proc/self/ns/net")
+        entries = os.listdir("/proc")
+    except OSError:
+        return {}
+    found: Dict[int, str] = {}
+    for entry in entries:
+        if not entry.isdigit() or int(entry) == os.getpid():
+            continue
+        try:
+            with open(f"/proc/{entry}/cmdline", "rb") as fh:
+                iface = _monitor_of(fh.read().split(b"\0"))
+            if iface is None or (ifaces is not None and iface not in ifaces):
+                continue
+            ns = os.stat(f"/proc/{entry}/ns/net")
+        except OSError:
+            continue            # gone, or not ours to read
+        if (ns.st_dev, ns.st_ino) == (own.st_dev, own.st_ino) and _alive(int(entry)):
+            found[int(entry)] = iface
+    return found
 
 
 def _systemd_unit_available() -> bool:
@@ -107,18 +147,29 @@ def start(iface: str) -> None:
         fh.write(f"{proc.pid}\n")
 
 
+def _signal(pid: int, sig: int) -> None:
+    try:
+        os.kill(pid, sig)
+    except ProcessLookupError:
+        pass                    # exited meanwhile
+
+
 def stop(iface: str, wait: float = 3.0) -> None:
     if _systemd_unit_available():
         subprocess.run(["systemctl", "stop", UNIT.format(iface)], check=False,
                        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    pids = set(strays([iface]))
     pid = running_pid(iface)
     if pid:
-        os.kill(pid, signal.SIGTERM)
-        deadline = time.monotonic() + wait
-        while time.monotonic() < deadline and running_pid(iface):   # bounded
-            time.sleep(0.02)
-        if running_pid(iface):
-            os.kill(pid, signal.SIGKILL)
+        pids.add(pid)
+    for pid in pids:
+        _signal(pid, signal.SIGTERM)
+    deadline = time.monotonic() + wait
+    while time.monotonic() < deadline and any(_alive(p) for p in pids):   # bounded
+        time.sleep(0.02)
+    for pid in pids:
+        if _alive(pid):
+            _signal(pid, signal.SIGKILL)
     for suffix in ("monitor.pid", "health.json"):
         try:
             os.unlink(_file(iface, suffix))
