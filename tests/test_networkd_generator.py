@@ -293,14 +293,3 @@ def test_a_bond_over_usb_links_names_them_and_joins_them(tmp_path):
         assert "Bond=bond1" in network and "RequiredForOnline=no" in network
         assert f"Name={port}" in files[f"etc/systemd/network/70-ifagg-{port}.link"]
     assert "Mode=802.3ad" in files["etc/systemd/network/60-ifagg-bond1.netdev"]
-
-
-def test_an_inet6_overlay_stanza_is_named_as_not_carried(tmp_path):
-    path = tmp_path / "interfaces"
-    path.write_text("iface eth0 inet static\n    address 10.99.0.10/24\n"
-                    "iface tun0 inet6 static\n    address fd99:ff::10\n    netmask 128\n"
-                    "    fakenet fd99:ff::/64\n    table 10000\n"
-                    "    rspec [fd99:ff::10]:[fd99::10] [fd99:ff::20]:[fd99::20]\n")
-    srcs = sources.from_interfaces(str(path))
-    assert srcs.overlays == []
-    assert any(n.startswith("tun0: its inet6 overlay stanza is not carried") for n in srcs.notes)

@@ -202,7 +202,8 @@ def _overlay_files(tree: Tree, env, src: Source, version: int, feats: Features, 
         members.info.setdefault(dev, src.nics[dev])
     unit_members = sorted(set(objs.routes_by_dev) | set(objs6.routes_by_dev if objs6 else ()))
     tree.files[extras_path(cfg.iface, prefix)] = env.get_template("extras.conf.j2").render(
-        options=_options(src.loaded.raw), options6=_options(six.raw) if six else [], members=[(d, member_value(src.nics[d])) for d in unit_members],
+        options=_options(src.loaded.raw), options6=_options(six.raw) if six else [],
+        members=[(d, member_value(src.nics[d])) for d in unit_members],
         dropins=[(d, src.nics[d].dropin) for d in unit_members if src.nics[d].dropin],
         objs=objs, **common)
     unit = UNIT.replace("@", f"@{cfg.iface}")
