@@ -33,11 +33,14 @@ CELLS = {"2x300/whole": ([300, 300], "64kb"), "2x300/serialised": ([300, 300], "
          "2x1000/whole": ([1000, 1000], "64kb"), "2x1000/serialised": ([1000, 1000], "3kb"),
          "1000+100/whole": ([1000, 100], "64kb"), "1000+100/serialised": ([1000, 100], "3kb"),
          "3x100/serialised": ([100, 100, 100], "3kb"), "2xveth/unshaped": ([0, 0], "64kb")}
-COMPETITORS = ["overlay-bpf", "overlay-bpf-unpaced", "overlay-nft", "mptcp", "single-link"]
+COMPETITORS = ["overlay-bpf", "overlay-bpf-unpaced", "overlay-bpf-nometer", "overlay-nft", "mptcp",
+               "single-link"]
 # The overlay competitors' stanza lines: the defaults (bpf paces where it can), the bpf
-# spreader straight from the overlay device (as before agg-pace), and the nft marking.
+# spreader straight from the overlay device (as before agg-pace), without its queue meters
+# (as before agg-queue-meter), and the nft marking.
 SPREAD_LINES = {"overlay-bpf": ["agg-spread bpf"],
                 "overlay-bpf-unpaced": ["agg-spread bpf", "agg-pace off"],
+                "overlay-bpf-nometer": ["agg-spread bpf", "agg-queue-meter off"],
                 "overlay-nft": ["agg-spread nft"]}
 EXTRA: list = []        # --overlay-option: extra stanza lines, for experiments
 OVERLAY_DST = "198.19.255.20"

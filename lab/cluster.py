@@ -131,7 +131,14 @@ class Host:
         found += [ln for ln in tables.splitlines() if "ifagg_" in ln or "ifagg6_" in ln]
         found += [ln for ln in tuns.splitlines() if ln.strip()]
         found += [ln for ln in filters.splitlines() if "spread" in ln]
-        return found
+        return found + self.meters_left()
+
+    def meters_left(self) -> List[str]:
+        """The spreader's queue meters still on a NIC's tcx egress (no tc shows them)."""
+        code = ("from ifupdown_agg.kernel import meters\n"
+                "for nic, prog in meters.strays((), every=True): print(f'tcx egress {nic}: {prog}')")
+        out = self.run(["env", f"PYTHONPATH={self.lab.repo}", self.lab.python, "-c", code]).stdout
+        return [ln for ln in out.splitlines() if ln.strip()]
 
 
 def _rate_bits(rate: str) -> int:

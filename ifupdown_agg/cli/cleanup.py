@@ -23,7 +23,8 @@ class Cleanup(Command):
     description = ("Stop our link monitors, undo what the records in /run/ifupdown-agg say "
                    "(rp_filter and the GSO limit get their old values back), remove nft "
                    "tables ifagg_*, routes and rules of protocol 173, tun devices and bonds "
-                   "with alias ifupdown-agg, the spreaders' segmenting hops (aggs-*), USB "
+                   "with alias ifupdown-agg, the spreaders' segmenting hops (aggs-*) and queue meters "
+                   "(on member NICs' tcx egress, once no spreader runs them), USB "
                    "gadgets named ifagg_* in configfs, and the "
                    "record files. Works without a config and without records.")
 
@@ -46,7 +47,7 @@ def _cleanup(args) -> int:
     monitors = _stop_monitors(args, names)
     ops, errors = _sweep_kernel(args, names)
     gadgets = _sweep_gadgets(args)
-    hops = _sweep_hops(args)
+    hops = _sweep_hops(args) + _sweep_meters(args)
     files = _remove_files(args, names)
     if not (ops or gadgets or monitors or files or hops):
         print("nothing of ifupdown-agg's is left")
@@ -162,6 +163,20 @@ def _sweep_hops(args) -> List[str]:
         if not args.dry_run:
             hop.delete(entry)
     return found
+
+
+def _sweep_meters(args) -> List[str]:
+    """Queue meters no spreader runs any more (its device went with a crash); every one
+    with --all (the kernel sweep removed their spreaders already)."""
+    from ifupdown_agg.kernel import bpf, hop, meters
+    if not hop.supported():
+        return []
+    found = meters.strays(bpf.live_programs(), every=args.all)
+    for nic, prog in found:
+        print(f"detach program {prog} from {nic}'s tcx egress  # a spreader's queue meter")
+        if not args.dry_run:
+            meters.detach_from(nic, prog)
+    return [nic for nic, _ in found]
 
 
 def _remove_files(args, names: List[str]) -> List[str]:

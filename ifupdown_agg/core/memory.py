@@ -38,9 +38,8 @@ from ifupdown_agg.errors import ApplyError
 GSO_MAX_SEGS = 65535
 CONF = "net/ipv4/conf/"
 
-# bond_options.c: options taken only without ports (NOSLAVES), only while the bond
-# is down (IFDOWN; ad_actor_* were IFDOWN in older kernels, kept so a plan that
-# passes here passes on every kernel), and only in some modes.
+# bond_options.c: options taken only without ports (NOSLAVES), only while the bond is down
+# (IFDOWN; ad_actor_* were in older kernels: a plan passing here passes on all), some modes.
 BOND_NOSLAVES = frozenset({"mode", "fail_over_mac"})
 BOND_IFDOWN = frozenset({"mode", "ad_lacp_rate", "ad_select", "ad_user_port_key", "lacp_active",
                          "tlb_dynamic_lb", "ad_actor_sys_prio", "ad_actor_system"})
@@ -298,10 +297,11 @@ class MemoryKernel:
     def _nft(self, obj, verb: str) -> None:     # an NftTable by name, or a Spreader by device
         tables, name = ((self.state.nft, obj.name) if isinstance(obj, NftTable)
                         else (self.state.spreaders, self._link(obj.dev).name))
-        if (verb == "add") == (name in tables):
+        gone_ok = verb == "del" and getattr(obj, "meters", ())  # bpf.detach sweeps its meters
+        if (verb == "add") == (name in tables) and not gone_ok:
             raise _Refused(errno.EEXIST if verb == "add" else errno.ENOENT)
         if verb == "del":
-            del tables[name]
+            tables.pop(name, None)
         else:
             tables[name] = obj
 

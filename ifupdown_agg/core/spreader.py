@@ -20,6 +20,7 @@ MAX_PEERS = 256
 
 Path = Tuple[str, str, int]                 # (member NIC, gateway, run bytes)
 Peer = Tuple[str, int, Tuple[Path, ...]]    # (virtual address, slot, paths)
+Meter = Tuple[str, int]                     # (member NIC, its rate in Mbit/s)
 
 
 def _peers(value) -> Tuple[Peer, ...]:
@@ -35,10 +36,14 @@ class Spreader:
     program: str = field(default="", compare=False)     # the object file it was loaded from
     live: Tuple[Peer, ...] = field(default=(), compare=False)   # the runs in use (observed)
     live_pace: int = field(default=0, compare=False)    # the tbf's rate now (the monitor's)
+    # Member NICs whose egress keeps a virtual queue of all their traffic (kernel/meters.py):
+    # the rotation skips a path queued well above the least-queued one.
+    meters: Tuple[Meter, ...] = ()
 
     def __post_init__(self):
         object.__setattr__(self, "peers", _peers(self.peers))   # from JSON lists
         object.__setattr__(self, "live", _peers(self.live))
+        object.__setattr__(self, "meters", tuple((str(d), int(r)) for d, r in self.meters))
 
     def key(self):
         return ("spreader", self.dev)
@@ -51,5 +56,6 @@ class Spreader:
     def describe(self) -> str:
         paths = sum(len(p[2]) for p in self.peers)
         paced = f", paced at {self.pace} Mbit/s" if self.pace else ""
+        metered = f", queues metered on {', '.join(d for d, _ in self.meters)}" if self.meters else ""
         return (f"tc filter add dev {self.dev} egress prio {SPREADER_PRIO} bpf da obj "
-                f"spread.bpf.o  # {len(self.peers)} peer(s), {paths} path(s){paced}")
+                f"spread.bpf.o  # {len(self.peers)} peer(s), {paths} path(s){paced}{metered}")

@@ -18,7 +18,7 @@ from typing import Dict, List, Optional, Sequence, Tuple
 
 from ifupdown_agg.core.spreader import SPREADER_PRIO, Peer, Spreader
 from ifupdown_agg.core import record
-from ifupdown_agg.kernel import hop
+from ifupdown_agg.kernel import hop, meters
 # The maps' bpf(2) calls and value layouts; pack_peer, unpack_peer, PEER_SIZE and Maps
 # are used through this module too.
 from ifupdown_agg.kernel.bpf_maps import (PEER_SIZE, Maps, _PROG_BY_ID, _bpf,  # noqa: F401
@@ -100,9 +100,15 @@ def attach(dev: str, program: str) -> int:
 
 
 def detach(dev: str) -> None:
-    """Remove our filter and segmenting hop; the clsact qdisc too when nothing else uses it."""
+    """Remove our filter, its queue meters and segmenting hop; the clsact qdisc too when
+    nothing else uses it."""
+    found = prog_id(dev)
+    if found is not None and hop.supported():
+        meters.unwire(found)
     hop.remove(dev)
     _tc("filter", "del", "dev", dev, "egress", "prio", str(SPREADER_PRIO), check=False)
+    if hop.supported():
+        sweep_meters()    # the meters of a program whose filter was removed behind our back
     left = _tc("filter", "show", "dev", dev, "egress", check=False).strip()
     left += _tc("filter", "show", "dev", dev, "ingress", check=False).strip()
     if not left:
@@ -131,7 +137,8 @@ def observe(dev: str, names: Dict[int, str]) -> Optional[Spreader]:
         # The planned rate while the program paces through a tbf of ours; 0 (drift, when
         # one was planned) when either is gone. The tbf's own rate is the live one.
         return Spreader(dev, tuple(sorted(base, key=by_slot)), pace=planned if now else 0,
-                        live=tuple(sorted(live, key=by_slot)), live_pace=now)
+                        live=tuple(sorted(live, key=by_slot)), live_pace=now,
+                        meters=meters.observed(found, maps, names))
     finally:
         maps.close()
 
@@ -167,7 +174,7 @@ def apply(action: str, spreader: Spreader, old: Optional[Spreader], index_of) ->
     if action == "del":
         detach(spreader.dev)
         return
-    if action == "add" or prog_id(spreader.dev) is None:
+    if action == "add" or prog_id(spreader.dev) is None or _cannot_meter(spreader):
         program = spreader.program or find_program()
         if not program:
             raise ApplyError("the BPF spreader (spread.bpf.o) is not installed; "
@@ -178,6 +185,8 @@ def apply(action: str, spreader: Spreader, old: Optional[Spreader], index_of) ->
     try:
         write(spreader, index_of, sorted(gone))
         why = wire_hop(spreader.dev, spreader.pace)
+        if hop.supported():
+            wire_meters(spreader, index_of)
     except (OSError, ApplyError) as err:
         if action == "add":
             detach(spreader.dev)
@@ -217,6 +226,54 @@ def wire_hop(dev: str, pace: int = 0) -> str:
         return why
     finally:
         maps.close()
+
+
+def _cannot_meter(spreader: Spreader) -> bool:
+    """Meters are wanted and the running program predates them (a package upgrade):
+    it is replaced by the installed one."""
+    found = prog_id(spreader.dev)
+    if not spreader.meters or found is None:
+        return False
+    maps = Maps(found)
+    try:
+        return "meters" not in maps.fds
+    finally:
+        maps.close()
+
+
+def wire_meters(spreader: Spreader, index_of) -> None:
+    """The spreader's program on each metered member NIC's egress, and no other NIC's."""
+    found = prog_id(spreader.dev)
+    if found is None:
+        raise ApplyError(f"no spreader program on {spreader.dev}")
+    maps = Maps(found)
+    try:
+        if "meters" not in maps.fds:
+            if spreader.meters:
+                raise ApplyError("the loaded spread.bpf.o predates the queue meters")
+            return
+        meters.wire(found, maps, [(index_of(d), mbit) for d, mbit in spreader.meters])
+    finally:
+        maps.close()
+    sweep_meters(keep=found)    # those of the program this one replaced
+
+
+def live_programs() -> List[int]:
+    """The ids of the spreader programs our tc filters run in this namespace."""
+    return [p for p in (prog_id(d) for d in meters.devices()) if p is not None]
+
+
+def sweep_meters(keep: Optional[int] = None) -> List[Tuple[str, int]]:
+    """Detach the queue meters whose program no tc filter of ours runs any more: left
+    by a program that was replaced or whose filter was deleted. (NIC, program id) each."""
+    found = [(nic, p) for nic, p in meters.strays(()) if p != keep]
+    if not found:       # the usual case, without a tc call per device
+        return []
+    live = set(live_programs())
+    gone = [(nic, p) for nic, p in found if p not in live]
+    for nic, p in gone:
+        meters.detach_from(nic, p)
+    return gone
 
 
 class Steering:

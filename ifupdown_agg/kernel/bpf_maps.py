@@ -104,7 +104,7 @@ class Maps:
         for map_id in _map_ids(prog_id):
             fd, _ = _bpf(_MAP_BY_ID, struct.pack("=III", map_id, 0, 0))
             name = _info(fd, 40)[24:40].split(b"\0")[0].decode()
-            if name in ("peers", "stats", "hops") and name not in self.fds:
+            if name in ("peers", "stats", "hops", "meters") and name not in self.fds:
                 self.fds[name] = fd
                 self.value_size[name] = struct.unpack_from("=I", _info(fd, 40), 12)[0]
             else:
@@ -135,13 +135,13 @@ class Maps:
             if err.errno != errno.ENOENT:
                 raise
 
-    def peer_keys(self) -> Iterator[str]:
+    def _keys(self, name: str) -> Iterator[bytes]:
         key = None
         for _ in range(1024):       # max_entries is 256
             out = ctypes.create_string_buffer(4)
             kbuf = ctypes.create_string_buffer(key or b"\0" * 4, 4)
             try:
-                _bpf(_NEXT_KEY, struct.pack("=IIQQQ", self.fds["peers"], 0,
+                _bpf(_NEXT_KEY, struct.pack("=IIQQQ", self.fds[name], 0,
                                             ctypes.addressof(kbuf) if key else 0,
                                             ctypes.addressof(out), 0))
             except OSError as err:
@@ -149,7 +149,35 @@ class Maps:
                     return
                 raise
             key = out.raw
-            yield socket.inet_ntoa(key)
+            yield key
+
+    def peer_keys(self) -> Iterator[str]:
+        return (socket.inet_ntoa(k) for k in self._keys("peers"))
+
+    # The queue meters (kernel/meters.py): a program older than them has no such map.
+    def meter_keys(self) -> List[int]:
+        return [struct.unpack("=I", k)[0] for k in self._keys("meters")] if "meters" in self.fds else []
+
+    def meter(self, ifindex: int) -> Optional[bytes]:
+        value = ctypes.create_string_buffer(self.value_size["meters"])
+        try:
+            self._elem(_LOOKUP, "meters", struct.pack("=I", ifindex), value)
+        except OSError as err:
+            if err.errno == errno.ENOENT:
+                return None
+            raise
+        return value.raw
+
+    def put_meter(self, ifindex: int, value: bytes) -> None:
+        self._elem(_UPDATE, "meters", struct.pack("=I", ifindex),
+                   ctypes.create_string_buffer(value, len(value)))
+
+    def drop_meter(self, ifindex: int) -> None:
+        try:
+            self._elem(_DELETE, "meters", struct.pack("=I", ifindex))
+        except OSError as err:
+            if err.errno != errno.ENOENT:
+                raise
 
     def peer(self, virt: str) -> Optional[bytes]:
         value = ctypes.create_string_buffer(PEER_SIZE)

@@ -45,6 +45,7 @@ class OverlayConfig:
     monitor: "MonitorConfig"
     spread: str = "auto"
     pace: Union[str, int] = "auto"
+    queue_meter: bool = True
     family: str = "inet"
 
     @property
@@ -132,7 +133,8 @@ def overlay_from_options(iface: str, raw: Mapping[str, RawOption],
         monitor=MonitorConfig(values["agg-monitor"], values["agg-probe-interval"],
                               values["agg-probe-loss"], values["agg-probe-rejoin"],
                               values["agg-probe-port"], values["agg-probe-key-file"]),
-        spread=values["agg-spread"], pace=values["agg-pace"], family=family)
+        spread=values["agg-spread"], pace=values["agg-pace"], family=family,
+        queue_meter=values["agg-queue-meter"])
 
 
 

@@ -111,6 +111,19 @@ OVERLAY_OPTIONS: Tuple[Option, ...] = (
         example="off", carrier=Carrier.NETWORKD_UNIT,
         note="set by ifupdown-agg-networkd@IFACE.service with the spreader"),
     Option(
+        "agg-queue-meter", T.ON_OFF, default="on",
+        help="With the bpf spreader, keep a virtual queue of everything each member "
+             "NIC sends (the overlay's packets and any other traffic), drained at the "
+             "NIC's rate, and skip for a packet a path whose NIC is queued more than "
+             "one full frame above the least-queued path: other traffic on a shared "
+             "link then delays none of the overlay's packets, so a flow does not see "
+             "them late. Needs tcx (Linux 6.6) and the member NICs' rates; the "
+             "spreader's program sits on each member NIC's tcx egress, first, and "
+             "lets the NIC's other programs run. 'off' rotates without looking at "
+             "the NICs' queues.",
+        example="off", carrier=Carrier.NETWORKD_UNIT,
+        note="set by ifupdown-agg-networkd@IFACE.service with the spreader"),
+    Option(
         "agg-spread", T.SPREAD, default="auto",
         help="How packets are spread over the paths. 'bpf': a tc program on the "
              "overlay device's egress sends each packet out of a member NIC by a "

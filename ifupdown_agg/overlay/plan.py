@@ -187,7 +187,11 @@ def desired_state(cfg: OverlayConfig, obs: Observed,
     objects.append(Route(MAIN_TABLE, cfg.fakenet, cfg.iface, prefsrc=cfg.address,
                          congctl=cfg.congctl, reordering=cfg.reordering))
     if mode == "bpf":
-        objects.append(spread.spreader(cfg.iface, peer_paths, weights, top, obs.bpf_program, paced))
+        path_devs = sorted({d for paths in peer_paths.values() for d, _ in paths})
+        path_rates = [getattr(obs.links.get(d), "rate", None) for d in path_devs]
+        metered = spread.meters(path_devs, path_rates, obs.tcx and cfg.queue_meter)
+        objects.append(spread.spreader(cfg.iface, peer_paths, weights, top, obs.bpf_program, paced,
+                                       metered))
     else:
         objects.append(nft_ruleset.build(cfg.nft_table, cfg.iface, cfg.peer_indexes,
                                          cfg.tables, weights))

@@ -111,6 +111,8 @@ def collect(kernel: Kernel, iface: str, interfaces: str) -> Dict:
     return {"iface": iface, "up": up, "address": cfg.address, "fakenet": cfg.fakenet,
             "spread": desired.spread, "tunnel_mtu": riding["tunnel_mtu"],
             "pace_mbit": _pace(obs.spreaders.get(cfg.iface)),
+            "queue_meters": [{"dev": d, "mbit": r} for d, r in
+                             getattr(obs.spreaders.get(cfg.iface), "meters", ())],
             "tunnels": riding["tunnels"],
             "monitor": {"running": bool(monitor.running_pid(iface)),
                         "interval_ms": cfg.monitor.interval_ms, "loss": cfg.monitor.loss,
@@ -146,10 +148,16 @@ def _paced(st: Dict) -> str:
     return f" paced at {pace['planned']} Mbit/s{now}"
 
 
+def _metered(st: Dict) -> str:
+    found = st.get("queue_meters") or []
+    return f", queues metered on {', '.join(m['dev'] for m in found)}" if found else ""
+
+
 def render(st: Dict) -> str:
     mon = st["monitor"]
     out = [f"{st['iface']}: {'up' if st['up'] else 'DOWN'}, {st['address']} in {st['fakenet']}, "
-           f"{len(st['peers'])} peer(s), spread by {st.get('spread', 'nft')}{_paced(st)}, monitor "
+           f"{len(st['peers'])} peer(s), spread by {st.get('spread', 'nft')}{_paced(st)}"
+           f"{_metered(st)}, monitor "
            + (f"running (probes every {mon['interval_ms']} ms, down after {mon['loss']} lost, "
               f"back after {mon['rejoin']} good)" if mon["running"] else "not running")]
     out.append(f"  {'link':<10} {'table':>6} {'weight':>7} {'rotation':>8} {'carried':>8} "

@@ -23,7 +23,7 @@ def plan_down(made: Sequence[Op], obs: Observed) -> List[Op]:
             continue        # nothing to restore
         if undo.action == "del":
             exists, _ = _current(undo.obj, obs)
-            if not exists:
+            if not exists and not _may_have_meters(undo.obj):
                 continue
             if isinstance(undo.obj, TunDevice):
                 link = obs.links[undo.obj.name]
@@ -40,6 +40,12 @@ def plan_down(made: Sequence[Op], obs: Observed) -> List[Op]:
     return [op for op in ops if not _dies_with(op, gone)]
 
 
+def _may_have_meters(obj) -> bool:
+    """A spreader whose filter is gone may have left its queue meters on the member
+    NICs (they are held by tcx, not by the filter): its removal detaches them."""
+    return isinstance(obj, Spreader) and bool(obj.meters)
+
+
 def _dies_with(op: Op, gone) -> bool:
     if op.action == "del" and isinstance(op.obj, Address):
         return op.obj.dev in gone
@@ -47,8 +53,8 @@ def _dies_with(op: Op, gone) -> bool:
         return op.obj.dev in gone and op.obj.table == MAIN_TABLE
     if op.action == "set" and isinstance(op.obj, LinkAttrs):
         return op.obj.name in gone
-    if isinstance(op.obj, Spreader):
-        return op.obj.dev in gone
+    if isinstance(op.obj, Spreader):      # its queue meters stay on the member NICs
+        return op.obj.dev in gone and not op.obj.meters
     return False
 
 

@@ -25,6 +25,16 @@
  * subnet via a peer) goes to the peer its route's gateway names.
  * With pacing (agg-pace) every packet takes the hop, whose entry's tbf paces
  * the overlay at its paths' summed rate (see struct hop).
+ *
+ * Other traffic on a member NIC (a backup job on the same LAN port) queues
+ * in front of ours and delays every packet we put behind it: the flow then
+ * sees them late, as reordering. So the same program also sits on each
+ * member NIC's tcx egress, where it keeps a virtual queue of everything that
+ * NIC sends (ours and the rest), drained at the NIC's rate (struct meter).
+ * The rotation skips a path whose NIC's queue is more than one packet's
+ * time of that link above the least-queued path's: such a packet would
+ * arrive late.  Equal rotation keeps queues within one packet of each
+ * other, so without other traffic nothing is skipped.
  */
 #include <linux/bpf.h>
 #include <linux/if_ether.h>
@@ -70,6 +80,19 @@ struct hop {
 			 * lowers the tbf's rate while paths are down or busy) */
 };
 
+/* A member NIC's virtual queue: when everything handed to it so far will have
+ * left, at its rate. Keyed by ifindex; written by userspace with finish 0. */
+struct meter {
+	struct bpf_spin_lock lock;
+	__u32 ps_per_byte;	/* its rate: picoseconds a byte takes */
+	__u64 finish;		/* ktime (ns) when its queue empties */
+	__u32 slack_ns;		/* how far above the least-queued path it may be and take a packet */
+	__u32 pad;
+};
+
+#define MAX_METERS 64
+#define TCX_NEXT -1		/* tcx: let the next program (the user's) run */
+
 struct counter {
 	__u64 packets;
 	__u64 bytes;
@@ -95,6 +118,25 @@ struct {
 	__type(key, __u32);
 	__type(value, struct hop);
 } hops SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, MAX_METERS);
+	__type(key, __u32);
+	__type(value, struct meter);
+} meters SEC(".maps");
+
+/* On a member NIC's egress: add the packet to the NIC's virtual queue. */
+static __always_inline int meter(struct __sk_buff *skb, struct meter *m)
+{
+	__u64 now = bpf_ktime_get_ns();
+	__u64 cost = (__u64)skb->len * m->ps_per_byte / 1000;
+
+	bpf_spin_lock(&m->lock);
+	m->finish = (m->finish > now ? m->finish : now) + cost;
+	bpf_spin_unlock(&m->lock);
+	return TCX_NEXT;
+}
 
 /* Frame an L3 skb of the overlay device and send it into the hop's entry,
  * whose transmit path segments it. */
@@ -139,6 +181,13 @@ int spread(struct __sk_buff *skb)
 	int framed = hop && hop->exit && skb->ifindex == hop->exit;
 	__be32 daddr;
 
+	if (!framed && (!hop || skb->ifindex != hop->dev)) {
+		__u32 nic = skb->ifindex;
+		struct meter *m = bpf_map_lookup_elem(&meters, &nic);
+		if (m)
+			return meter(skb, m);
+	}
+
 	if (skb->protocol != bpf_htons(ETH_P_IP) ||
 	    bpf_skb_load_bytes(skb, (framed ? ETH_HLEN : 0) + 16, &daddr, sizeof(daddr)))
 		return framed ? TC_ACT_SHOT : TC_ACT_OK;
@@ -160,12 +209,25 @@ static __always_inline int steer(struct __sk_buff *skb, struct peer *peer, int f
 {
 	__s64 len = skb->len, top = 0;
 	__s32 best = -1;
+	/* Each path's NIC queue, beyond what it may carry and take this packet
+	 * (read without the peer's lock: helpers may not run under it). */
+	__u64 late[MAX_PATHS] = {}, least = ~0ULL, now = bpf_ktime_get_ns();
+	for (__u32 i = 0; i < MAX_PATHS; i++) {
+		if (i >= peer->npaths)
+			break;
+		__u32 nic = peer->paths[i].ifindex;
+		struct meter *m = bpf_map_lookup_elem(&meters, &nic);
+		__u64 queue = m && m->finish > now ? m->finish - now : 0;
+		late[i] = m && queue > m->slack_ns ? queue - m->slack_ns : 0;
+		if (peer->paths[i].run && queue < least)
+			least = queue;
+	}
 	bpf_spin_lock(&peer->lock);
 	for (__u32 i = 0; i < MAX_PATHS; i++) {
 		if (i >= peer->npaths)
 			break;
 		struct path *p = &peer->paths[i];
-		if (!p->run)
+		if (!p->run || late[i] > least)
 			continue;
 		p->credit += (__s64)p->run * len;
 		if (best < 0 || p->credit > top) {
