@@ -76,6 +76,20 @@ def test_a_removed_spreader_is_drift_and_up_puts_it_back(pair):
     assert pair.our_objects() == []
 
 
+def test_a_peer_removed_from_rspec_goes_in_place(pair):
+    third = " 198.19.7.3:198.18.70.3:198.18.71.3"
+    pair.write_interfaces(STANZA.replace("198.18.71.2\n", "198.18.71.2" + third + "\n")
+                          + f"    agg-spread {pair.spread}\n")
+    pair.ifagg("up", "tun7")
+    assert "198.19.7.3" in "\n".join(pair.our_objects())
+    pair.write_interfaces(STANZA + f"    agg-spread {pair.spread}\n")
+    pair.ifagg("up", "tun7")        # the BPF spreader's map loses its entry (a delete)
+    assert "198.19.7.3" not in "\n".join(pair.our_objects())
+    assert pair.ifagg("check").returncode == 0
+    pair.ifagg("down", "tun7")
+    assert pair.our_objects() == []
+
+
 def test_lost_state_is_cleaned_by_the_marks(pair):
     pair.ifagg("up", "tun7")
     os.unlink(f"{pair.dir}/run/ifupdown-agg/tun7.json")

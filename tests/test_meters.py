@@ -138,3 +138,14 @@ def test_ifdown_after_the_filter_was_deleted_leaves_no_meter(metered):
     assert a.our_objects() == []
     a.ifup("tun0")
     assert meters(a) == ["tcx egress eth0", "tcx egress eth1"]
+
+
+def test_turning_the_meters_off_and_on_in_place(metered):
+    lab, a, b = metered
+    a.write_interfaces(stanza(VIRT["a"]) + "    agg-queue-meter off\n")
+    a.ifagg("up", "tun0")
+    assert meters(a) == [] and a.ifagg("check", "tun0", check=False).returncode == 0
+    a.write_interfaces(stanza(VIRT["a"]))
+    a.ifagg("up", "tun0")
+    assert meters(a) == ["tcx egress eth0", "tcx egress eth1"]
+    assert a.ifagg("check", "tun0", check=False).returncode == 0

@@ -121,9 +121,9 @@ class Maps:
 
     def _elem(self, cmd: int, name: str, key: bytes, value=None, flags: int = 0):
         kbuf = ctypes.create_string_buffer(key, len(key))
-        vbuf = value if value is not None else ctypes.create_string_buffer(0)
-        _bpf(cmd, struct.pack("=IIQQQ", self.fds[name], 0, ctypes.addressof(kbuf),
-                              ctypes.addressof(vbuf), flags))
+        # A delete's attr ends at the key: the kernel refuses one with a value (EINVAL).
+        vptr = ctypes.addressof(value) if value is not None else 0
+        _bpf(cmd, struct.pack("=IIQQQ", self.fds[name], 0, ctypes.addressof(kbuf), vptr, flags))
 
     def put_peer(self, virt: str, value: bytes) -> None:
         self._elem(_UPDATE, "peers", socket.inet_aton(virt), ctypes.create_string_buffer(value, len(value)))
