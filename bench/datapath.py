@@ -185,6 +185,7 @@ def main() -> int:
             "machine": f"{os.cpu_count()} cores", "kernel": os.uname().release,
             "reps": args.reps, "seconds": args.seconds}
     text = render(cells, meta)
+    os.makedirs(args.out, exist_ok=True)
     stem = os.path.join(args.out, when.strftime("%Y%m%dT%H%M%SZ") + "-datapath")
     with open(stem + ".md", "w") as fh:
         fh.write(text + "\n")

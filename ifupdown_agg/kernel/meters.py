@@ -2,7 +2,7 @@
 
 There it adds every packet the NIC sends (ours and the user's) to a virtual
 queue in the program's "meters" map, drained at the NIC's rate; the rotation
-skips a path whose NIC is queued more than one packet's time above the
+skips a path whose NIC is queued more than one frame's time (and 60 us) above the
 least-queued path's (overlay/bpf/spread.bpf.c, struct meter).
 
 tcx (Linux 6.6) runs several programs on one hook, so the user's own
@@ -33,10 +33,16 @@ _METER = struct.Struct("=IIQII")  # struct meter: lock, ps_per_byte, finish, sla
 SLACK_BYTES = 1514
 
 
+# And at least 60 us: on a busy 2-core machine the softirqs that feed and drain a NIC run
+# that late; at 2x500 Mbit/s, one frame (24 us) skipped paths on jitter alone.
+SLACK_NS_MIN = 60_000
+
+
 def pack(mbit: int) -> bytes:
     """A meter's value for a NIC of `mbit` Mbit/s, its queue empty."""
     ps_per_byte = max(1, round(8e6 / max(1, mbit)))
-    return _METER.pack(0, ps_per_byte, 0, SLACK_BYTES * ps_per_byte // 1000, 0)
+    slack = max(SLACK_BYTES * ps_per_byte // 1000, SLACK_NS_MIN)
+    return _METER.pack(0, ps_per_byte, 0, slack, 0)
 
 
 def rate_of(value: bytes) -> int:

@@ -115,7 +115,7 @@ OVERLAY_OPTIONS: Tuple[Option, ...] = (
         help="With the bpf spreader, keep a virtual queue of everything each member "
              "NIC sends (the overlay's packets and any other traffic), drained at the "
              "NIC's rate, and skip for a packet a path whose NIC is queued more than "
-             "one full frame above the least-queued path: other traffic on a shared "
+             "one full frame (and 60 us) above the least-queued path: other traffic on a shared "
              "link then delays none of the overlay's packets, so a flow does not see "
              "them late. Needs tcx (Linux 6.6) and the member NICs' rates; the "
              "spreader's program sits on each member NIC's tcx egress, first, and "

@@ -31,10 +31,11 @@
  * sees them late, as reordering. So the same program also sits on each
  * member NIC's tcx egress, where it keeps a virtual queue of everything that
  * NIC sends (ours and the rest), drained at the NIC's rate (struct meter).
- * The rotation skips a path whose NIC's queue is more than one packet's
- * time of that link above the least-queued path's: such a packet would
- * arrive late.  Equal rotation keeps queues within one packet of each
- * other, so without other traffic nothing is skipped.
+ * The rotation skips a path whose NIC's queue is more than one frame's time
+ * of that link (and 60 us, the scheduler's jitter) above the least-queued
+ * path's: such a packet would arrive late. Equal rotation keeps queues
+ * within one packet of each other, so without other traffic nothing is
+ * skipped.
  */
 #include <linux/bpf.h>
 #include <linux/if_ether.h>
