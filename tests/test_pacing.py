@@ -13,37 +13,23 @@ import time
 
 import pytest
 
-from lab.cluster import Lab
+from lab.pair import VIRT, overlay_pair, stanza as pair_stanza
 from lab.transfer import transfer
 from ifupdown_agg.kernel.hop import names as hop_names
 
 pytestmark = [pytest.mark.root, pytest.mark.ifupdown]
 LINKS = 2
-VIRT = {"a": "198.19.255.10", "b": "198.19.255.20"}
 ENTRY = hop_names("tun0")[0]
 
 
 def stanza(me: str, extra: str = "") -> str:
-    rspec = " ".join(f"198.19.255.{h}:" + ":".join(f"198.18.{i}.{h}" for i in range(LINKS))
-                     for h in (10, 20))
-    return (f"auto tun0\niface tun0 inet static\n    address {me}\n    netmask 255.255.255.255\n"
-            f"    fakenet 198.19.255.0/24\n    table {' '.join(str(10000 + i) for i in range(LINKS))}\n"
-            f"    rspec {rspec}\n{extra}")
+    return pair_stanza(me, LINKS, extra)
 
 
 @pytest.fixture(scope="module")
 def paced():
-    with Lab("pace") as lab:
-        a, b = lab.host("a"), lab.host("b")
-        for i in range(LINKS):
-            lab.segment([(a, f"eth{i}", f"198.18.{i}.10"), (b, f"eth{i}", f"198.18.{i}.20")],
-                        rate="100mbit", burst="3kb")
-        for h in (a, b):
-            h.write_interfaces(stanza(VIRT[h.name]))
-            h.ifup("tun0")
-        yield lab, a, b
-        for h in (a, b):
-            h.ifdown("tun0", check=False)
+    with overlay_pair("pace", LINKS) as lab_a_b:
+        yield lab_a_b
 
 
 def tbf_rate(host) -> str:

@@ -13,35 +13,22 @@ import json
 import pytest
 
 from lab import flannel
-from lab.cluster import Lab
+from lab.pair import VIRT, overlay_pair
 from lab.transfer import transfer
 from ifupdown_agg.kernel.hop import names as hop_names
 
 pytestmark = [pytest.mark.root, pytest.mark.ifupdown]
 LINKS = 3
-VIRT = {"a": "198.19.255.10", "b": "198.19.255.20"}
 ROUTED = "198.18.150.1"
 
 
-def stanza(me: str) -> str:
-    rspec = " ".join(f"198.19.255.{h}:" + ":".join(f"198.18.{i}.{h}" for i in range(LINKS))
-                     for h in (10, 20))
-    return (f"auto tun0\niface tun0 inet static\n    address {me}\n    netmask 255.255.255.255\n"
-            f"    fakenet 198.19.255.0/24\n    table {' '.join(str(10000 + i) for i in range(LINKS))}\n"
-            f"    rspec {rspec}\n")
+def strict_rp_filter(host) -> None:
+    host.sh("sysctl -qw net.ipv4.conf.all.rp_filter=1 net.ipv4.conf.default.rp_filter=1")
 
 
 @pytest.fixture(scope="module")
 def pods():
-    with Lab("pod") as lab:
-        a, b = lab.host("a"), lab.host("b")
-        for i in range(LINKS):
-            lab.segment([(a, f"eth{i}", f"198.18.{i}.10"), (b, f"eth{i}", f"198.18.{i}.20")],
-                        rate="100mbit", burst="3kb")
-        for h in (a, b):
-            h.sh("sysctl -qw net.ipv4.conf.all.rp_filter=1 net.ipv4.conf.default.rp_filter=1")
-            h.write_interfaces(stanza(VIRT[h.name]))
-            h.ifup("tun0")
+    with overlay_pair("pod", LINKS, before_up=strict_rp_filter) as (lab, a, b):
         pod_hosts = flannel.setup(lab, (a, b), (VIRT["a"], VIRT["b"]))
         # A service address on b that a routes to through tun0 via b's overlay address
         # (flannel's host-gw style).
@@ -49,8 +36,6 @@ def pods():
         a.run(["ip", "route", "add", "198.18.150.0/24", "via", VIRT["b"], "dev", "tun0", "onlink"])
         yield lab, a, b, pod_hosts
         flannel.teardown((a, b))
-        for h in (a, b):
-            h.ifdown("tun0", check=False)
 
 
 def link_packets(host):
