@@ -174,19 +174,20 @@ def apply(action: str, spreader: Spreader, old: Optional[Spreader], index_of) ->
     if action == "del":
         detach(spreader.dev)
         return
-    if action == "add" or prog_id(spreader.dev) is None or _cannot_meter(spreader):
+    found = None if action == "add" else prog_id(spreader.dev)
+    if found is None or _cannot_meter(spreader, found):
         program = spreader.program or find_program()
         if not program:
             raise ApplyError("the BPF spreader (spread.bpf.o) is not installed; "
                              "set agg-spread nft")
         hop.remove(spreader.dev)        # attached to the program being replaced
-        attach(spreader.dev, program)
+        found = attach(spreader.dev, program)
     gone = {p[0] for p in old.peers} - {p[0] for p in spreader.peers} if old else set()
     try:
         write(spreader, index_of, sorted(gone))
         why = wire_hop(spreader.dev, spreader.pace)
         if hop.supported():
-            wire_meters(spreader, index_of)
+            wire_meters(spreader, found, index_of)
     except (OSError, ApplyError) as err:
         if action == "add":
             detach(spreader.dev)
@@ -228,11 +229,10 @@ def wire_hop(dev: str, pace: int = 0) -> str:
         maps.close()
 
 
-def _cannot_meter(spreader: Spreader) -> bool:
-    """Meters are wanted and the running program predates them (a package upgrade):
-    it is replaced by the installed one."""
-    found = prog_id(spreader.dev)
-    if not spreader.meters or found is None:
+def _cannot_meter(spreader: Spreader, found: int) -> bool:
+    """Meters are wanted and the running program `found` predates them (a package
+    upgrade): it is replaced by the installed one."""
+    if not spreader.meters:
         return False
     maps = Maps(found)
     try:
@@ -241,11 +241,9 @@ def _cannot_meter(spreader: Spreader) -> bool:
         maps.close()
 
 
-def wire_meters(spreader: Spreader, index_of) -> None:
-    """The spreader's program on each metered member NIC's egress, and no other NIC's."""
-    found = prog_id(spreader.dev)
-    if found is None:
-        raise ApplyError(f"no spreader program on {spreader.dev}")
+def wire_meters(spreader: Spreader, found: int, index_of) -> None:
+    """The spreader's program (id `found`) on each metered member NIC's egress, and no
+    other NIC's."""
     maps = Maps(found)
     try:
         if "meters" not in maps.fds:
