@@ -77,8 +77,9 @@ def test_cleanup_detaches_a_meter_whose_overlay_device_is_gone(metered):
     assert meters(a) == ["tcx egress eth0", "tcx egress eth1"]
 
 
-# A user's own tcx program: "return next" (r0 = -1; exit), named user_next, loaded and
-# attached by bpf(2) in the host's namespace; it stays attached when this process exits.
+# A user's own tcx program: "return next" (r0 = -1; exit), loaded and attached by bpf(2)
+# in the host's namespace; it stays attached when this process exits. It is named
+# `spread`, as ours is: only a program that also holds a meters map is taken for ours.
 USER_PROGRAM = """
 import ctypes, struct
 from ifupdown_agg.kernel import meters
@@ -87,7 +88,7 @@ code = struct.pack('=BBhi', 0xb7, 0, 0, -1) + struct.pack('=BBhi', 0x95, 0, 0, 0
 insns = ctypes.create_string_buffer(code, len(code))
 lic = ctypes.create_string_buffer(b'GPL')
 attr = struct.pack('=IIQQIIQII16s', 3, 2, ctypes.addressof(insns), ctypes.addressof(lic),
-                   0, 0, 0, 0, 0, b'user_next')
+                   0, 0, 0, 0, 0, b'spread')
 fd, _ = _bpf(5, attr)
 index = int(open('/sys/class/net/eth0/ifindex').read())
 _bpf(8, struct.pack('=IIIII', index, fd, meters.TCX_EGRESS, 0, 0))

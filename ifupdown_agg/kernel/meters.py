@@ -21,7 +21,8 @@ import os
 import struct
 from typing import Dict, Iterable, List, Sequence, Tuple
 
-from ifupdown_agg.kernel.bpf_maps import _INFO, _PROG_BY_ID, _bpf
+from ifupdown_agg.errors import ApplyError
+from ifupdown_agg.kernel.bpf_maps import _INFO, _PROG_BY_ID, Maps, _bpf
 
 _ATTACH, _DETACH, _QUERY = 8, 9, 16
 TCX_EGRESS = 47                 # enum bpf_attach_type, Linux 6.6
@@ -163,9 +164,23 @@ def strays(live: Iterable[int], every: bool = False) -> List[Tuple[str, int]]:
     out = []
     for name, ifindex in sorted(_ifindexes().items()):
         for prog_id in attached(ifindex):
-            if (every or prog_id not in keep) and _name(prog_id) == PROGRAM_NAME:
+            if (every or prog_id not in keep) and _is_spreader(prog_id):
                 out.append((name, prog_id))
     return out
+
+
+def _is_spreader(prog_id: int) -> bool:
+    """Named as ours and holding a meters map: a user's program called `spread` is not."""
+    if _name(prog_id) != PROGRAM_NAME:
+        return False
+    try:
+        maps = Maps(prog_id)
+    except (OSError, ApplyError):    # gone meanwhile, or without our peers/stats maps
+        return False
+    try:
+        return "meters" in maps.fds
+    finally:
+        maps.close()
 
 
 def detach_from(name: str, prog_id: int) -> None:
