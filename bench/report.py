@@ -55,20 +55,49 @@ def _udp(rows) -> list:
     return md + [""]
 
 
+# Issue #15's targets for the flow after a failure (leaving the rotation is measured by
+# bench/silent_detect.py): carrier 0.2 s, silent 0.25 s.
+FAILOVER_LIMIT_S = {"carrier": 0.2, "silent": 0.25}
+
+
+def _seconds(values) -> str:
+    """Median (min–max) of recovery times; a run that never recovered counts as such."""
+    got = sorted(v for v in values if v is not None)
+    if not got:
+        return "never"
+    text = f"{got[len(got) // 2]:.2f} ({got[0]:.2f}–{got[-1]:.2f})"
+    return text + (f", {len(values) - len(got)} never" if len(got) < len(values) else "")
+
+
 def _failover(rows) -> list:
     md = ["## Failover (4x200, link eth1 fails at 5 s of 20 s)", "",
           "Recovery: time from the failure until a 0.1 s interval is back at (N−1)/N of the "
-          "healthy rate. Target: ≤0.2 s after a carrier loss; a silent failure within the "
-          "probe's detection time (300 ms) + 0.2 s; no connection lost.", "",
-          "| failure | competitor | recovery s | survived | healthy Mbit/s | after Mbit/s | target |",
-          "|---|---|---|---|---|---|---|"]
+          "healthy rate (\"exact\"), and at 95% of it: a flow bound by the links' rate settles at "
+          "(N−1)/N itself, so about half of its later intervals fall just below the exact "
+          "figure. Target: ≤0.2 s after a carrier loss, ≤0.25 s after a silent failure "
+          "(issue #15), judged on the 95% column; no connection lost. Median (range) of the "
+          "repetitions.", "",
+          "| failure | competitor | runs | recovery s, 95% | recovery s, exact | survived | "
+          "healthy Mbit/s | after Mbit/s | target |", "|---|---|---|---|---|---|---|---|---|"]
+    groups: dict = {}
     for r in rows:
-        limit = 0.2 if r["failure"] == "carrier" else 0.5
-        ok = r["survived"] and r["recovery_s"] is not None and r["recovery_s"] <= limit
-        verdict = "-" if r["competitor"] != "overlay" else ("met" if ok else "MISSED")
-        md.append(f"| {r['failure']} | {r['competitor']} | {r['recovery_s']} | {r['survived']} | "
-                  f"{r['healthy_mbps']:.0f} | {r['after_mbps']:.0f} | {verdict} |")
+        groups.setdefault((r["failure"], r["competitor"]), []).append(r)
+    for (failure, kind), runs in groups.items():
+        rec95 = [r.get("recovery95_s", r["recovery_s"]) for r in runs]
+        limit = FAILOVER_LIMIT_S[failure]
+        ok = all(r["survived"] for r in runs) and all(v is not None and v <= limit for v in rec95)
+        verdict = "-" if kind != "overlay" else ("met" if ok else "MISSED")
+        md.append(f"| {failure} | {kind} | {len(runs)} | {_seconds(rec95)} | "
+                  f"{_seconds([r['recovery_s'] for r in runs])} | "
+                  f"{sum(r['survived'] for r in runs)}/{len(runs)} | "
+                  f"{_median(r['healthy_mbps'] for r in runs):.0f} | "
+                  f"{_median(r['after_mbps'] for r in runs):.0f} | {verdict} |")
     return md + [""]
+
+
+def _median(values) -> float:
+    got = sorted(values)
+    return got[len(got) // 2] if got else 0.0
 
 
 def _apply(apply: dict) -> list:
