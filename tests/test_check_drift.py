@@ -64,6 +64,9 @@ DRIFTS = {
                     "mtu 1400"),
     "member NIC bounced": (lambda h: h.sh("ip link set eth1 down && ip link set eth1 up"),
                            "table 17001"),
+    "rto_min dropped": (lambda h: h.run(["ip", "route", "change", "198.19.7.0/24", "dev", "tun7",
+                                         "proto", "173", "scope", "link", "src", "198.19.7.1",
+                                         "congctl", "cubic"]), "rto_min 50ms"),
     "device down": (lambda h: h.run(["ip", "link", "set", "tun7", "down"]), "ip link set tun7 up"),
 }
 

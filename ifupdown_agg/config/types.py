@@ -217,6 +217,8 @@ def parse_pace(value: str) -> Union[str, int]:
 
 PACE = ValueType("auto|off|MBITS", parse_pace, "a rate in Mbit/s, auto or off")
 REORDERING = ValueType("PACKETS|none", parse_uint_or_none(3, 300), "a reordering metric")
+RTO_MIN = ValueType("MS|none", parse_uint_or_none(5, 1000),
+                    "a minimum retransmission timeout in milliseconds")
 ON_OFF = ValueType("on|off", parse_on_off, "on or off")
 MILLISECONDS = ValueType("MS", parse_uint(10, 10000), "milliseconds")
 PROBES = ValueType("COUNT", parse_uint(1, 100), "a number of probes")

@@ -85,6 +85,7 @@ class Route:
     prefsrc: Optional[str] = None
     congctl: Optional[str] = None
     reordering: Optional[int] = None
+    rto_min: Optional[int] = None  # ms, a locked metric (TCP ignores one not locked)
 
     @property
     def family(self) -> int:
@@ -106,6 +107,8 @@ class Route:
         text += f" proto {RTPROT_IFAGG}"
         if self.reordering is not None:
             text += f" reordering {self.reordering}"
+        if self.rto_min is not None:
+            text += f" rto_min {self.rto_min}ms"
         if self.congctl:
             text += f" congctl {self.congctl}"
         return text

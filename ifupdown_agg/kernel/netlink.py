@@ -19,7 +19,7 @@ from pyroute2.netlink.rtnl.rtmsg import rtmsg
 from ifupdown_agg.kernel.nft import Nft
 from ifupdown_agg.kernel import tun as tundev
 from ifupdown_agg.kernel import bpf, configfs, files
-from ifupdown_agg.kernel.route_batch import RouteBatch
+from ifupdown_agg.kernel.route_batch import RouteBatch, route_metrics
 from ifupdown_agg.kernel.qdisc_dump import QdiscDump, QdiscStats
 from ifupdown_agg.errors import ApplyError
 from ifupdown_agg.core.objects import (DEVICE_ALIAS, RTPROT_IFAGG, Address, Bond,
@@ -125,15 +125,13 @@ class Kernel:
         for msg in self._routes_of_both():
             if msg["type"] != RTN_UNICAST:
                 continue
-            metrics = msg.get_attr("RTA_METRICS")
             obs.routes.append(SeenRoute(Route(
                 table=msg.get_attr("RTA_TABLE") or msg["table"],
                 dst=f"{msg.get_attr('RTA_DST') or _ANY[msg['family']]}/{msg['dst_len']}",
                 dev=names.get(msg.get_attr("RTA_OIF"), ""),
                 gateway=msg.get_attr("RTA_GATEWAY"),
                 prefsrc=msg.get_attr("RTA_PREFSRC"),
-                congctl=metrics.get_attr("RTAX_CC_ALGO") if metrics else None,
-                reordering=metrics.get_attr("RTAX_REORDERING") if metrics else None,
+                **route_metrics(msg.get_attr("RTA_METRICS")),
             ), msg["proto"]))
         for family in (socket.AF_INET, socket.AF_INET6):
             for msg in self.ipr.get_rules(family=family):
@@ -346,7 +344,7 @@ class Kernel:
         if not add:
             return (False, r.table, addr, int(plen), RTPROT_IFAGG)
         return (True, r.table, addr, int(plen), RTPROT_IFAGG, self._index(r.dev),
-                r.gateway, r.prefsrc, r.congctl, r.reordering)
+                r.gateway, r.prefsrc, r.congctl, r.reordering, r.rto_min)
 
     @staticmethod
     def _route_error(r: Route, code: int) -> str:

@@ -19,7 +19,7 @@ RTM_NEWROUTE, RTM_DELROUTE = 24, 25
 NLMSG_ERROR = 2
 NLM_F_REQUEST, NLM_F_ACK, NLM_F_EXCL, NLM_F_CREATE = 0x1, 0x4, 0x200, 0x400
 RTA_DST, RTA_OIF, RTA_GATEWAY, RTA_PREFSRC, RTA_METRICS, RTA_TABLE = 1, 4, 5, 7, 8, 15
-RTAX_REORDERING, RTAX_CC_ALGO = 9, 16
+RTAX_LOCK, RTAX_REORDERING, RTAX_RTO_MIN, RTAX_CC_ALGO = 1, 9, 13, 16
 RT_SCOPE_UNIVERSE, RT_SCOPE_LINK, RT_SCOPE_NOWHERE = 0, 253, 255
 RTN_UNICAST = 1
 RT_TABLE_COMPAT = 252
@@ -30,7 +30,7 @@ _RTMSG = struct.Struct("=BBBBBBBBI")
 def encode(seq: int, add: bool, table: int, dst: str, plen: int, proto: int,
            oif: Optional[int] = None, gateway: Optional[str] = None,
            prefsrc: Optional[str] = None, congctl: Optional[str] = None,
-           reordering: Optional[int] = None) -> bytes:
+           reordering: Optional[int] = None, rto_min: Optional[int] = None) -> bytes:
     """One RTM_NEWROUTE (exclusive create) or RTM_DELROUTE message."""
     if add:
         scope = RT_SCOPE_UNIVERSE if gateway else RT_SCOPE_LINK
@@ -55,6 +55,9 @@ def encode(seq: int, add: bool, table: int, dst: str, plen: int, proto: int,
         metrics = b""
         if reordering is not None:
             metrics += _attr(RTAX_REORDERING, struct.pack("=I", reordering))
+        if rto_min is not None:     # in ms; TCP reads it only when locked
+            metrics += _attr(RTAX_LOCK, struct.pack("=I", 1 << RTAX_RTO_MIN))
+            metrics += _attr(RTAX_RTO_MIN, struct.pack("=I", rto_min))
         if congctl:
             metrics += _attr(RTAX_CC_ALGO, congctl.encode() + b"\0")
         if metrics:
@@ -62,6 +65,17 @@ def encode(seq: int, add: bool, table: int, dst: str, plen: int, proto: int,
     body = head + attrs
     return message(RTM_NEWROUTE if add else RTM_DELROUTE, flags, seq, body)
 
+
+
+def route_metrics(metrics) -> dict:
+    """Route's metric fields from a dumped route's RTA_METRICS (pyroute2's nla): the
+    rto_min only where locked, as TCP reads it."""
+    if not metrics:
+        return {"congctl": None, "reordering": None, "rto_min": None}
+    rto_min, lock = metrics.get_attr("RTAX_RTO_MIN"), metrics.get_attr("RTAX_LOCK") or 0
+    return {"congctl": metrics.get_attr("RTAX_CC_ALGO"),
+            "reordering": metrics.get_attr("RTAX_REORDERING"),
+            "rto_min": rto_min if rto_min is not None and lock & (1 << RTAX_RTO_MIN) else None}
 
 class RouteBatch:
     def __init__(self):

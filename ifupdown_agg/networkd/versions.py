@@ -35,7 +35,8 @@ class Features:
 
     @property
     def route_metrics(self) -> bool:
-        """No version has a key for RTAX_REORDERING; only congctl has one."""
+        """No version has a key for RTAX_REORDERING, and 252 none for a locked
+        RTAX_RTO_MIN; only congctl has one."""
         return False
 
 

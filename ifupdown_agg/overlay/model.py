@@ -39,6 +39,7 @@ class OverlayConfig:
     weights: Union[str, Tuple[int, ...]]
     congctl: Optional[str]
     reordering: Optional[int]
+    rto_min: Optional[int]     # ms; None keeps the kernel's 200
     gso_max_segs: Union[str, int, None]
     rule_priority: int
     mtu: Optional[int]
@@ -128,6 +129,7 @@ def overlay_from_options(iface: str, raw: Mapping[str, RawOption],
     return OverlayConfig(
         iface=iface, address=address, fakenet=str(fakenet), tables=tables, rspec=rspec,
         weights=weights, congctl=values["agg-congctl"], reordering=values["agg-reordering"],
+        rto_min=values["agg-rto-min"],
         gso_max_segs=values["agg-gso-max-segs"], rule_priority=values["agg-rule-priority"],
         mtu=values["mtu"],
         monitor=MonitorConfig(values["agg-monitor"], values["agg-probe-interval"],

@@ -84,6 +84,17 @@ OVERLAY_OPTIONS: Tuple[Option, ...] = (
         example="32", carrier=Carrier.NETWORKD_UNIT,
         note="no networkd key: set by ifupdown-agg-networkd@IFACE.service"),
     Option(
+        "agg-rto-min", T.RTO_MIN, default="50",
+        help="The least retransmission timeout, in ms, of TCP flows over the "
+             "overlay (a locked rto_min metric on the overlay route). A path that "
+             "fails silently loses the packets sent on it until the monitor takes "
+             "it out (about 150 ms); a flow whose retransmissions were among them "
+             "waits for its timeout, the kernel's 200 ms by default. 50 ms brought "
+             "a flow back at (N-1)/N in 0.2 s instead of 0.3-0.4 s "
+             "(bench/results/20261203-rto-min.md). 'none' keeps the kernel's.",
+        example="none", carrier=Carrier.NETWORKD_UNIT,
+        note="no networkd key in 252: set by ifupdown-agg-networkd@IFACE.service"),
+    Option(
         "agg-gso-max-segs", T.GSO_SEGS, default="auto",
         help="GSO segment limit of the overlay device: a GSO super-packet leaves "
              "through one link whole, so this bounds how many segments go down "

@@ -185,7 +185,8 @@ def desired_state(cfg: OverlayConfig, obs: Observed,
     objects += table_routes
     objects += [Rule(cfg.rule_priority, t, t, 6 if v6 else 4) for t in cfg.tables]
     objects.append(Route(MAIN_TABLE, cfg.fakenet, cfg.iface, prefsrc=cfg.address,
-                         congctl=cfg.congctl, reordering=cfg.reordering))
+                         congctl=cfg.congctl, reordering=cfg.reordering,
+                         rto_min=cfg.rto_min))
     if mode == "bpf":
         path_devs = sorted({d for paths in peer_paths.values() for d, _ in paths})
         path_rates = [getattr(obs.links.get(d), "rate", None) for d in path_devs]
