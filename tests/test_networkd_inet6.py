@@ -110,9 +110,9 @@ def test_the_unit_adds_the_ip6_marking_and_the_ipv6_reordering(tmp_path, monkeyp
     assert "table ip6 ifagg6_tun0" in next(op.obj for op in ops
                                            if getattr(op.obj, "name", "") == "ifagg6_tun0").script
     routes = [op.obj for op in ops if isinstance(op.obj, Route)]
-    # Both fake-net routes carry the default rto_min, which networkd 252 cannot set.
+    # Only the IPv6 route needs the unit (its reordering); rto_min is not carried.
     assert [(r.dst, r.reordering, r.rto_min) for r in routes] == [
-        ("10.99.255.0/24", None, 50), ("fd99:ff::/64", 20, 50)]
+        ("fd99:ff::/64", 20, None)]
     # Nothing networkd makes: no rule, no table route, no address.
     assert not [op for op in ops if isinstance(op.obj, (Rule, Address))]
 

@@ -4,18 +4,18 @@ Pure (no netlink, no nft, no /proc), so that the planners' round trips and the
 executor's rollback are tested without root. It answers what the lifecycles
 ask of kernel.netlink.Kernel (observe, apply_all, port_facts, counters,
 forget_neighbour), and it refuses what the kernel refuses, with its errno:
-adding what exists, deleting what is gone, a route through a device that is
-down or via a gateway off the device's networks, a bond option the bond's
-state does not allow (drivers/net/bonding/bond_options.c). It has the kernel's
-side effects: a device that goes takes its routes, rp_filter and ports along; a link taken
-down loses its routes; an address that goes takes the routes that use it as source; bonding
-opens a port it takes and closes one it releases; a USB gadget makes its interface.
+adding what exists (a route set replaces one), deleting what is gone, a route through a
+device down or via a gateway off its networks, a bond option the bond's state does not
+allow (drivers/net/bonding/bond_options.c). It has the kernel's
+side effects: a device that goes takes its routes, rp_filter and ports along; a link taken down
+loses its routes; an address that goes takes the routes using it as source; bonding opens a
+port it takes and closes one it releases; a USB gadget makes its interface.
 
 Stricter than the kernel where it lets a redundant change pass (creating a tun or nft table
 that exists, enslaving a port to its own bond, releasing a port without a master): the planners
 never mean one, so here it is a plan bug. Not modelled: connected and local routes, neighbours,
-carrier. `MemoryKernel(snapshot, fail_at=k)` makes the k-th op tried fail (counting from 0
-over every apply_all), which is how rollback gets tested at each op.
+carrier. `MemoryKernel(snapshot, fail_at=k)` makes the k-th op tried fail (counting from 0 over
+every apply_all), which is how rollback gets tested at each op.
 """
 
 from __future__ import annotations
@@ -265,14 +265,14 @@ class MemoryKernel:
 
     def _route(self, obj: Route, verb: str) -> None:
         routes = self.state.routes
-        if verb != "add":   # Kernel._route_args sends a delete for anything but add
+        if verb == "del":
             ours = [s for s in routes if s.route.key() == obj.key() and s.proto == RTPROT_IFAGG]
             if not ours:
                 raise _Refused(errno.ESRCH)
             routes.remove(ours[0])
             return
-        if any(s.route.key() == obj.key() for s in routes):
-            raise _Refused(errno.EEXIST)
+        if verb == "add" and any(s.route.key() == obj.key() for s in routes):
+            raise _Refused(errno.EEXIST)    # a set replaces it, as NLM_F_REPLACE does
         link = self._link(obj.dev)
         if not link.up:
             raise _Refused(errno.ENETDOWN)
@@ -280,7 +280,7 @@ class MemoryKernel:
             raise _Refused(errno.EINVAL)        # "Nexthop has invalid gateway"
         if obj.prefsrc and not self._local(obj.prefsrc):
             raise _Refused(errno.EINVAL)        # "Invalid prefsrc address"
-        routes.append(SeenRoute(obj, RTPROT_IFAGG))
+        routes[:] = [s for s in routes if s.route.key() != obj.key()] + [SeenRoute(obj, RTPROT_IFAGG)]
 
     def _rule(self, obj: Rule, verb: str) -> None:
         rules = self.state.rules

@@ -6,8 +6,8 @@ import enum
 from dataclasses import dataclass
 from typing import Optional
 
-from ifupdown_agg.core.objects import (Bond, BridgePort, Enslave, KObject, NftTable, nft_family,
-                                       TunDevice, UsbGadget, to_json)
+from ifupdown_agg.core.objects import (Bond, BridgePort, Enslave, KObject, NftTable, Route,
+                                       TunDevice, UsbGadget, nft_family, to_json)
 from ifupdown_agg.core.spreader import SPREADER_PRIO, Spreader
 
 
@@ -64,6 +64,8 @@ class Op:
                 text = f"nft delete table {nft_family(self.obj.name)} {self.obj.name}"
             elif isinstance(self.obj, Spreader):
                 text = f"tc filter del dev {self.obj.dev} egress prio {SPREADER_PRIO}"
+        elif self.action is Action.SET and isinstance(self.obj, Route):
+            text = text.replace(" add ", " replace ", 1)
         elif self.action is Action.SET and isinstance(self.obj, NftTable):
             text = text.replace("nft -f -", "nft -f - (replace)")
         elif self.action is Action.SET and isinstance(self.obj, Spreader):

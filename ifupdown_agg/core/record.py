@@ -13,7 +13,7 @@ import tempfile
 from typing import List
 
 from ifupdown_agg.core.ops import Action, Op
-from ifupdown_agg.core.objects import from_json
+from ifupdown_agg.core.objects import Route, from_json
 
 STATE_DIR = os.environ.get("IFUPDOWN_AGG_STATE_DIR", "/run/ifupdown-agg")
 VERSION = 1
@@ -92,6 +92,9 @@ def merge(made: List[Op], applied: List[Op]) -> List[Op]:
             if same:
                 out[same[-1]] = op      # the newest value, once
                 continue
+        if op.action is Action.SET and isinstance(op.obj, Route) and recorded(Action.ADD, key):
+            out[recorded(Action.ADD, key)[-1]] = Op(Action.ADD, op.obj)   # ours, repaired
+            continue
         if op.action is Action.SET:
             earlier = recorded(Action.SET, key)
             if earlier:

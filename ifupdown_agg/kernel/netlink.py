@@ -339,12 +339,14 @@ class Kernel:
         return self._routes
 
     def _route_args(self, op: Op) -> tuple:
-        r, add = op.obj, op.action == "add"
+        r = op.obj
         addr, plen = r.dst.split("/")
-        if not add:
+        if op.action == "del":
             return (False, r.table, addr, int(plen), RTPROT_IFAGG)
+        # A set replaces the route in one step: no moment without a route to the fake
+        # net (its packets would take the default route), none for networkd to fill.
         return (True, r.table, addr, int(plen), RTPROT_IFAGG, self._index(r.dev),
-                r.gateway, r.prefsrc, r.congctl, r.reordering, r.rto_min)
+                r.gateway, r.prefsrc, r.congctl, r.reordering, r.rto_min, op.action == "set")
 
     @staticmethod
     def _route_error(r: Route, code: int) -> str:

@@ -17,7 +17,7 @@ from ifupdown_agg.kernel.nlmsg import attr as _attr, message, messages
 
 RTM_NEWROUTE, RTM_DELROUTE = 24, 25
 NLMSG_ERROR = 2
-NLM_F_REQUEST, NLM_F_ACK, NLM_F_EXCL, NLM_F_CREATE = 0x1, 0x4, 0x200, 0x400
+NLM_F_REQUEST, NLM_F_ACK, NLM_F_REPLACE, NLM_F_EXCL, NLM_F_CREATE = 0x1, 0x4, 0x100, 0x200, 0x400
 RTA_DST, RTA_OIF, RTA_GATEWAY, RTA_PREFSRC, RTA_METRICS, RTA_TABLE = 1, 4, 5, 7, 8, 15
 RTAX_LOCK, RTAX_REORDERING, RTAX_RTO_MIN, RTAX_CC_ALGO = 1, 9, 13, 16
 RT_SCOPE_UNIVERSE, RT_SCOPE_LINK, RT_SCOPE_NOWHERE = 0, 253, 255
@@ -30,11 +30,13 @@ _RTMSG = struct.Struct("=BBBBBBBBI")
 def encode(seq: int, add: bool, table: int, dst: str, plen: int, proto: int,
            oif: Optional[int] = None, gateway: Optional[str] = None,
            prefsrc: Optional[str] = None, congctl: Optional[str] = None,
-           reordering: Optional[int] = None, rto_min: Optional[int] = None) -> bytes:
-    """One RTM_NEWROUTE (exclusive create) or RTM_DELROUTE message."""
+           reordering: Optional[int] = None, rto_min: Optional[int] = None,
+           replace: bool = False) -> bytes:
+    """One RTM_NEWROUTE (exclusive create, or with `replace` one that takes the place
+    of the route to the same destination in one step) or RTM_DELROUTE message."""
     if add:
         scope = RT_SCOPE_UNIVERSE if gateway else RT_SCOPE_LINK
-        flags = NLM_F_REQUEST | NLM_F_ACK | NLM_F_CREATE | NLM_F_EXCL
+        flags = NLM_F_REQUEST | NLM_F_ACK | NLM_F_CREATE | (NLM_F_REPLACE if replace else NLM_F_EXCL)
     else:
         scope, flags = RT_SCOPE_NOWHERE, NLM_F_REQUEST | NLM_F_ACK
     # The family follows the destination: an IPv6 overlay's routes are IPv6 throughout.

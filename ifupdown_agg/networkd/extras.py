@@ -4,7 +4,7 @@ Runs after networkd has configured the overlay (the unit orders it so, and
 `networkd apply` calls it after the reload). It reads the overlay's extras
 file, observes the kernel, takes from plan.desired_state only the objects
 networkd does not make (the nft table, rp_filter before 255, the GSO limit,
-the fake net's route when it needs a reordering or rto_min metric) and applies the
+the fake net's route when it needs a reordering metric) and applies the
 difference; of a dual-stack overlay's [IFACE.inet6] section too (its ip6 nft
 table), under the same record. A record under /run lets --remove restore what
 it replaced.
@@ -27,6 +27,7 @@ from ifupdown_agg.core.ops import Op
 from ifupdown_agg.networkd import PREFIX
 from ifupdown_agg.networkd.generate import extras_path
 from ifupdown_agg.networkd.native import read as read_native
+from ifupdown_agg.networkd.sources import carried
 from ifupdown_agg.networkd.versions import BOOKWORM, Features
 
 
@@ -45,7 +46,7 @@ def load_families(root: str, iface: str, prefix: str = PREFIX):
     found = {ov.family: ov for ov in nf.overlays if ov.iface == iface}
     if "inet" not in found:
         raise ConfigError(f"has no [{iface}] section", location=Location(path))
-    loaded = [overlay.from_raw(iface, found[f].raw, f) for f in ("inet", "inet6") if f in found]
+    loaded = [carried(iface, found[f].raw, f) for f in ("inet", "inet6") if f in found]
     return loaded, nf.networkd_version or BOOKWORM
 
 
@@ -67,7 +68,7 @@ def select(desired: List[KObject], cfg, version: int) -> List[KObject]:
         elif isinstance(obj, LinkAttrs) and (obj.gso_max_segs is not None or obj.mtu):
             out.append(LinkAttrs(obj.name, up=None, gso_max_segs=obj.gso_max_segs, mtu=obj.mtu))
         elif (isinstance(obj, Route) and obj.table == plan.MAIN_TABLE
-              and (obj.reordering is not None or obj.rto_min is not None)
+              and obj.reordering is not None
               and not feats.route_metrics):
             out.append(obj)     # replaces networkd's route with the same one plus the metric
     return out

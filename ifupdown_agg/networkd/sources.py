@@ -7,6 +7,7 @@ one (dual stack), and the NICs that may carry it.
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass, field
 from typing import Dict, List, Optional
 
@@ -52,13 +53,27 @@ def _commands_notes(stanza) -> List[str]:
     return notes
 
 
+def carried(iface: str, raw, family: str = "inet", notes: Optional[List[str]] = None):
+    """overlay.from_raw, less what networkd cannot keep: agg-rto-min. 252 has no key
+    for a locked rto_min, and a route of ours replacing networkd's fake-net route does
+    not last: on its next reconfiguration networkd adds its own beside it (two routes
+    to the fake net, measured). So the fake net keeps the kernel's 200 ms there."""
+    loaded = overlay.from_raw(iface, raw, family)
+    if loaded.cfg.rto_min is None:
+        return loaded
+    if notes is not None and "agg-rto-min" in raw:
+        notes.append(f"{iface}: agg-rto-min {loaded.cfg.rto_min} is not carried: networkd "
+                     "has no key for it and re-adds its own route to the fake net")
+    return overlay.Loaded(dataclasses.replace(loaded.cfg, rto_min=None), loaded.raw)
+
+
 def _inet6_of(name: str, stanzas6: Dict[str, object], notes: List[str]):
     """The inet6 overlay stanza of a device with an inet one, validated by the model."""
     stanza = stanzas6.pop(name, None)
     if stanza is None:
         return None
     notes += [n.replace(f"{name}: ", f"{name} (inet6): ", 1) for n in _commands_notes(stanza)]
-    return overlay.from_raw(name, stanza.options, "inet6")
+    return carried(name, stanza.options, "inet6", notes)
 
 
 def from_interfaces(path: str) -> Sources:
@@ -79,7 +94,7 @@ def from_interfaces(path: str) -> Sources:
                          "goes away")
     for stanza in overlays:
         notes = _commands_notes(stanza)
-        loaded = overlay.from_raw(stanza.name, stanza.options)
+        loaded = carried(stanza.name, stanza.options, notes=notes)
         inet6 = _inet6_of(stanza.name, stanzas6, notes)
         out.overlays.append(Source(loaded, {n: v for n, v in nics.items() if n != stanza.name},
                                    path, notes, inet6))
@@ -98,11 +113,11 @@ def from_native(path: str) -> Sources:
     for ov in nf.overlays:
         if ov.family != "inet":
             continue
-        loaded = overlay.from_raw(ov.iface, ov.raw)
+        loaded = carried(ov.iface, ov.raw, notes=out.notes)
         src = Source(loaded, dict(ov.members), path)
         six = inet6.pop(ov.iface, None)
         if six is not None:
-            src.inet6 = overlay.from_raw(ov.iface, six.raw, "inet6")
+            src.inet6 = carried(ov.iface, six.raw, "inet6", out.notes)
             for nic in six.members.values():
                 M.merge(src.nics, nic)
         out.overlays.append(src)

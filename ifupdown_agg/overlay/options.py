@@ -92,8 +92,9 @@ OVERLAY_OPTIONS: Tuple[Option, ...] = (
              "waits for its timeout, the kernel's 200 ms by default. 50 ms brought "
              "a flow back at (N-1)/N in 0.2 s instead of 0.3-0.4 s "
              "(bench/results/20261203-rto-min.md). 'none' keeps the kernel's.",
-        example="none", carrier=Carrier.NETWORKD_UNIT,
-        note="no networkd key in 252: set by ifupdown-agg-networkd@IFACE.service"),
+        example="none", carrier=Carrier.NOTHING,
+        note="not carried: networkd has no key for it, and re-adds its own route to "
+             "the fake net beside one that carries it"),
     Option(
         "agg-gso-max-segs", T.GSO_SEGS, default="auto",
         help="GSO segment limit of the overlay device: a GSO super-packet leaves "

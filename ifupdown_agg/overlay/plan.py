@@ -292,7 +292,7 @@ def diff(desired: Sequence[KObject], obs: Observed) -> List[Op]:
             elif cur != obj or not _steers(cur):
                 ops.append(Op("set", obj, cur))
         elif isinstance(obj, Route) and exists and cur != obj:
-            ops += [Op("del", cur), Op("add", obj)]
+            ops.append(Op("set", obj, cur))     # ip route replace
         elif not exists:
             ops.append(Op("add", obj))
     return ops
