@@ -21,6 +21,7 @@ iface tun7 inet static
     agg-weights 1 3
     agg-monitor off
     agg-spread nft
+    agg-rto-min 50
 """
 
 

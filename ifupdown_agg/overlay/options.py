@@ -84,15 +84,16 @@ OVERLAY_OPTIONS: Tuple[Option, ...] = (
         example="32", carrier=Carrier.NETWORKD_UNIT,
         note="no networkd key: set by ifupdown-agg-networkd@IFACE.service"),
     Option(
-        "agg-rto-min", T.RTO_MIN, default="50",
+        "agg-rto-min", T.RTO_MIN, default="none",
         help="The least retransmission timeout, in ms, of TCP flows over the "
-             "overlay (a locked rto_min metric on the overlay route). A path that "
-             "fails silently loses the packets sent on it until the monitor takes "
-             "it out (about 150 ms); a flow whose retransmissions were among them "
-             "waits for its timeout, the kernel's 200 ms by default. 50 ms brought "
-             "a flow back at (N-1)/N in 0.2 s instead of 0.3-0.4 s "
-             "(bench/results/20261203-rto-min.md). 'none' keeps the kernel's.",
-        example="none", carrier=Carrier.NOTHING,
+             "overlay (a locked rto_min metric on the overlay route); 'none' keeps "
+             "the kernel's 200 ms. A path that fails silently loses the packets sent "
+             "on it until the monitor takes it out (about 150 ms); a flow whose "
+             "retransmissions were among them waits for this timeout. 50 brought a "
+             "flow back sooner on a quiet machine (0.2 s against 0.3 s) but later on "
+             "a loaded one (0.9 s against 0.36 s: spurious timeouts when the CPU is "
+             "busy), so it is not the default (bench/results/20261203-rto-min.md).",
+        example="50", carrier=Carrier.NOTHING,
         note="not carried: networkd has no key for it, and re-adds its own route to "
              "the fake net beside one that carries it"),
     Option(
