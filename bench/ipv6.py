@@ -16,7 +16,7 @@ every competitor runs once, interleaved. CPU is the whole machine's busy time pe
 delivered (datapath.py). Addresses: 198.18.0.0/15, ULA fd18::/16 and fd19::/16 only.
 Not a test: nothing asserts.
 
-  # python3 bench/ipv6.py                              both cells, 3 x 10 s (~12 minutes)
+  # python3 bench/ipv6.py                              both cells, 3 x 10 s (~10 minutes)
   # python3 bench/ipv6.py --cell 4x200/serialised --reps 1 --seconds 3
 """
 
@@ -231,7 +231,7 @@ def _meta(args, commit: str, load_start: str, when) -> dict:
     cpu = next((ln.split(":", 1)[1].strip() for ln in open("/proc/cpuinfo")
                 if ln.startswith("model name")), "")
     return {"when": when.strftime("%Y-%m-%d %H:%M UTC"), "commit": commit,
-            "command": "python3 bench/ipv6.py " + " ".join(sys.argv[1:]),
+            "command": " ".join(["python3 bench/ipv6.py"] + sys.argv[1:]),
             "machine": f"nproc {os.cpu_count()}, {cpu}", "kernel": os.uname().release,
             "reps": args.reps, "seconds": args.seconds,
             "load": {"start": load_start, "end": loadavg()}}
