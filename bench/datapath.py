@@ -80,6 +80,12 @@ def target(kind: str, rates):
 
 def measure(lab, a, b, kind, rates, seconds, bidir) -> dict:
     dst, prefix = target(kind, rates)
+    return measure_to(lab, a, b, kind, dst, prefix, seconds, bidir)
+
+
+def measure_to(lab, a, b, kind, dst, prefix, seconds, bidir=False) -> dict:
+    """One iperf3 run a -> b (both ways with bidir) to dst, under prefix (mptcpize run):
+    Mbit/s each way, retransmits, and the whole machine's busy CPU-s per Gbit delivered."""
     before = busy_seconds()
     data = iperf(lab, b, a, dst, seconds, ["--bidir"] if bidir else (), prefix)
     busy = busy_seconds() - before
