@@ -9,6 +9,7 @@ all, also after a failure.
 
 from __future__ import annotations
 
+import ipaddress
 import json
 import os
 import shlex
@@ -220,6 +221,36 @@ class Lab:
                 burst: str = "64kb", latency: str = "20ms") -> None:
         """One L2 link: [(host, nic, address), ...]; two members are a veth pair,
         more meet on a bridge in a switch namespace. `rate` shapes each host's egress."""
+        self._wire(members)
+        for h, nic, addr in members:
+            h.nics.append(nic)
+            h.run(["ip", "addr", "add", f"{addr}/{prefixlen}", "dev", nic])
+            h.run(["ip", "link", "set", nic, "up"])
+            if rate:
+                self.shape(h, nic, rate, burst, latency)
+
+    def link_local_segment(self, members: Sequence[tuple], rate: Optional[str] = None,
+                           burst: str = "64kb", latency: str = "20ms") -> None:
+        """One L2 link whose ends hold IPv6 link-local addresses only (no IPv4, no global
+        or ULA): [(host, nic, lladdr, mac), ...]. An lladdr ("fe80::10") is added without
+        DAD, beside the kernel's own; None leaves the NIC the kernel's EUI-64 one, made
+        from `mac` when one is given (eui64() says which); "down" leaves the NIC down,
+        for an inet6 stanza or the caller to bring up (and the kernel's DAD to start then)."""
+        self._wire([(h, nic, None) for h, nic, *_ in members])
+        for h, nic, lladdr, mac in members:
+            h.nics.append(nic)
+            if mac:
+                h.run(["ip", "link", "set", nic, "address", mac])
+            if rate:
+                self.shape(h, nic, rate, burst, latency)
+            if lladdr == "down":
+                continue
+            if lladdr:
+                h.run(["ip", "-6", "addr", "add", f"{lladdr}/64", "dev", nic, "nodad"])
+            h.run(["ip", "link", "set", nic, "up"])
+
+    def _wire(self, members: Sequence[tuple]) -> None:
+        """The veth pair, or the bridge and a veth per member, of one L2 link."""
         if len(members) == 2:
             (a, nic_a, _), (b, nic_b, _) = members
             a.run(["ip", "link", "add", nic_a, "type", "veth", "peer", "name", nic_b,
@@ -233,12 +264,6 @@ class Lab:
                 port = f"p{i}"
                 h.run(["ip", "link", "add", nic, "type", "veth", "peer", "name", port, "netns", sw])
                 _run(["ip", "-n", sw, "link", "set", port, "master", "br0", "up"])
-        for h, nic, addr in members:
-            h.nics.append(nic)
-            h.run(["ip", "addr", "add", f"{addr}/{prefixlen}", "dev", nic])
-            h.run(["ip", "link", "set", nic, "up"])
-            if rate:
-                self.shape(h, nic, rate, burst, latency)
 
     def shape(self, h: Host, nic: str, rate: str, burst: str = "64kb", latency: str = "20ms") -> None:
         h.run(["tc", "qdisc", "replace", "dev", nic, "root", "tbf", "rate", rate,
@@ -292,6 +317,20 @@ def iperf3(lab: Lab, server: Host, client: Host, dst: str, seconds: float = 4,
         if srv.poll() is None:
             srv.kill()
         srv.communicate(timeout=5)
+
+
+def eui64(mac: str) -> str:
+    """The link-local address the kernel makes from a MAC (addr_gen_mode eui64)."""
+    b = [int(x, 16) for x in mac.split(":")]
+    iid = [b[0] ^ 0x02, b[1], b[2], 0xFF, 0xFE, b[3], b[4], b[5]]
+    words = [f"{iid[i] << 8 | iid[i + 1]:x}" for i in range(0, 8, 2)]
+    return str(ipaddress.IPv6Address("fe80::" + ":".join(words)))
+
+
+def counters(host: Host, nics: Sequence[str], what: str = "tx_bytes") -> Dict[str, int]:
+    """Each NIC's byte (or packet) counter, from the host's /sys/class/net."""
+    out = host.sh(" ".join(f"cat /sys/class/net/{n}/statistics/{what};" for n in nics)).stdout
+    return dict(zip(nics, map(int, out.split())))
 
 
 def missing_tools(*names: str) -> List[str]:

@@ -27,7 +27,8 @@ MAX_FUNCTION_LINES = 60
 SIZE_DIRS = ("ifupdown_agg", "lab", "bench", "vm", "tools")
 
 PURE = ("ifupdown_agg.config", "ifupdown_agg.core", "ifupdown_agg.errors",
-        "ifupdown_agg.overlay.model", "ifupdown_agg.overlay.plan", "ifupdown_agg.overlay.options",
+        "ifupdown_agg.overlay.model", "ifupdown_agg.overlay.plan", "ifupdown_agg.overlay.hops",
+        "ifupdown_agg.overlay.options",
         "ifupdown_agg.overlay.nft_ruleset", "ifupdown_agg.bond.options", "ifupdown_agg.bond.plan",
         "ifupdown_agg.bond.preflight", "ifupdown_agg.bond.procfs", "ifupdown_agg.usb.options",
         "ifupdown_agg.monitor.health", "ifupdown_agg.monitor.shares", "ifupdown_agg.doctor.findings",

@@ -219,12 +219,15 @@ def _member_claims(cfg: OverlayConfig, stanza, parsed) -> List[ConfigError]:
         raw = nic.options.get("address")
         if raw is not None and nic.name != cfg.iface:
             by_address.setdefault(raw.text.split("/")[0], nic)
+    by_name = {nic.name: nic for nic in reversed(parsed.stanzas) if nic.name != cfg.iface}
     out = []
-    for hop in dict.fromkeys(cfg.me.hops):
-        nic = by_address.get(hop)
+    for hop in dict.fromkeys(cfg.me.written(j) for j in range(len(cfg.me.hops))):
+        # A link-local hop names its NIC (fe80::10%eth1); any other is found by address.
+        nic = by_name.get(hop.partition("%")[2]) if "%" in hop else by_address.get(hop)
         claim = ports.get(nic.name) if nic is not None else None
-        if claim is not None:
-            bond = claim.options["bond-master"].text if claim is nic else claim.name
+        if nic is not None and claim is not None:
+            bond = (claim.options["bond-master"].text if claim.name == nic.name
+                    and "bond-master" in claim.options else claim.name)
             out.append(Conflict(
                 f"this host's hop {hop} is on {nic.name} ({nic.location}), a port of "
                 f"{bond} ({claim.location}); a bond's port cannot carry an overlay table: "

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from typing import Callable, List, Tuple, Union
+from typing import Callable, List, Optional, Tuple, Union
 
 import netaddr
 
@@ -31,10 +31,25 @@ class RspecEntry:
 
     virt: str
     hops: Tuple[str, ...]
+    # Per hop, the NIC of a link-local one (inet6's [fe80::X%NIC]): the NIC, on the host
+    # whose entry this is, that holds the address; None for any other hop. () for none.
+    nics: Tuple[Optional[str], ...] = ()
+
+    def index_for(self, table_index: int) -> int:
+        # A host with fewer hops than tables reuses its hops in order.
+        return table_index % len(self.hops)
 
     def hop_for(self, table_index: int) -> str:
-        # A host with fewer hops than tables reuses its hops in order.
-        return self.hops[table_index % len(self.hops)]
+        return self.hops[self.index_for(table_index)]
+
+    def nic_at(self, index: int) -> Optional[str]:
+        """The NIC of hop `index` when it is link-local, else None."""
+        return self.nics[index] if self.nics else None
+
+    def written(self, index: int) -> str:
+        """Hop `index` as the rspec writes it (fe80::10%eth1, fd99::10)."""
+        nic = self.nic_at(index)
+        return f"{self.hops[index]}%{nic}" if nic else self.hops[index]
 
 
 class ValueType:
@@ -120,6 +135,10 @@ def parse_rspec(value: str) -> Tuple[RspecEntry, ...]:
         if "[" in tok:
             raise TokenError(tok, f"'{tok}' is an IPv6 entry in an inet stanza's rspec "
                              "(families mixed); IPv6 hosts go in an inet6 stanza")
+        if "%" in tok:
+            raise TokenError(tok, f"'{tok}' names a NIC with '%': only an IPv6 link-local "
+                             "hop does, in an inet6 stanza's rspec ([fe80::X%NIC]); an inet "
+                             "stanza's hops are IPv4 addresses (families mixed)")
         parts = tok.split(":")
         if len(parts) < 2 or "" in parts:
             raise TokenError(tok, f"'{tok}' is not VIRT:HOP[:HOP...] (a virtual address, then one next hop per table)")

@@ -3,17 +3,23 @@
 The rows are the overlay's own (overlay/options.py); only the value types of the
 options that hold addresses differ by family. IPv6 addresses in an rspec are
 written in brackets, `[VIRT]:[HOP1]:[HOP2]`, because ':' separates the entry's
-fields: `[fd99:ff::10]:[fd99:0::10]:[fd99:1::10]`.
+fields: `[fd99:ff::10]:[fd99:0::10]:[fd99:1::10]`. A link-local hop names its NIC,
+`[fe80::10%eth1]`: the NIC, on the host whose entry it is, that holds the address (the
+entry is the same text on every host; elsewhere the hop is reached on the link of the
+same position, see overlay/hops.py).
 """
 
 from __future__ import annotations
 
-from typing import List, Tuple, Union
+import re
+from typing import List, Optional, Tuple, Union
 
 import netaddr
 
 from ifupdown_agg.config.types import RspecEntry, ValueType, _tokens, is_decimal, parse_ipv4
 from ifupdown_agg.errors import TokenError
+
+LINK_LOCAL = netaddr.IPNetwork("fe80::/10")
 
 
 def _is_ipv4(token: str) -> bool:
@@ -75,6 +81,9 @@ def parse_cidr6(value: str) -> str:
     net = netaddr.IPNetwork(tok)
     if net.ip != net.network:
         raise TokenError(tok, f"'{tok}' has host bits set; did you mean {net.network}/{net.prefixlen}?")
+    if net in LINK_LOCAL:
+        raise TokenError(tok, f"'{tok}' is link-local (fe80::/10): its addresses are never "
+                         "routed off a link; take a ULA prefix such as fd99:ff::/64")
     return str(net)
 
 
@@ -104,6 +113,47 @@ def _split_bracketed(tok: str) -> List[str]:
         rest = rest[1:]
 
 
+# A zone's NIC name as the kernel takes it (dev_valid_name): 1 to 15 bytes, no '/', ':' or
+# blank; '%' and brackets would not read back either.
+_NIC = re.compile(r"^[A-Za-z0-9_.+-]{1,15}$")
+
+
+def is_link_local(addr: str) -> bool:
+    """fe80::/10: on every IPv6 link, so only a NIC says which one."""
+    return netaddr.IPAddress(addr, 6) in LINK_LOCAL
+
+
+def _hop(part: str, entry: str) -> Tuple[str, Optional[str]]:
+    """One hop of an entry: (address, its NIC if link-local). `fe80::10%eth1` is a
+    link-local hop and the NIC, on the host whose entry it is, that holds it."""
+    addr, pct, nic = part.partition("%")
+    where = f"(in rspec entry '{entry}')"
+    if pct and _is_ipv4(addr):
+        raise TokenError(part, f"'{part}' is an IPv4 address with a %NIC in an inet6 "
+                         f"stanza's rspec (families mixed) {where}; write [fe80::X%NIC]")
+    if pct and not addr:
+        raise TokenError(part, f"'{part}' has a NIC but no address before the '%' {where}")
+    try:
+        addr = parse_ipv6(addr)
+    except TokenError as err:
+        raise TokenError(part or entry, f"{err.reason} {where}") from None
+    local = is_link_local(addr)
+    if pct and not nic:
+        raise TokenError(part, f"'{part}' has '%' but no NIC after it {where}; write "
+                         f"[{addr}%NIC], the NIC that holds it on the host whose entry this is")
+    if pct and not local:
+        raise TokenError(part, f"'{part}': only a link-local (fe80::/10) hop names its NIC "
+                         f"{where}; write [{addr}]")
+    if pct and (not _NIC.match(nic) or nic in (".", "..")):
+        raise TokenError(part, f"'{nic}' in '{part}' is not a NIC name (1 to 15 letters, "
+                         f"digits, '_.+-') {where}")
+    if local and not pct:
+        raise TokenError(part, f"'{part}' is a link-local address, on every link {where}: "
+                         f"write [{addr}%NIC], the NIC that holds it on the host whose entry "
+                         "this is")
+    return addr, nic or None
+
+
 def parse_rspec6(value: str) -> Tuple[RspecEntry, ...]:
     toks = _tokens(value)
     if not toks:
@@ -114,17 +164,22 @@ def parse_rspec6(value: str) -> Tuple[RspecEntry, ...]:
         if len(parts) < 2:
             raise TokenError(tok, f"'{tok}' is not [VIRT]:[HOP][:[HOP]...] (a virtual "
                              "address, then one next hop per table)")
-        addrs = []
-        for part in parts:
-            try:
-                addrs.append(parse_ipv6(part))
-            except TokenError as err:
-                raise TokenError(part or tok, f"{err.reason} (in rspec entry '{tok}')") from None
-        entries.append(RspecEntry(addrs[0], tuple(addrs[1:])))
+        if "%" in parts[0]:
+            raise TokenError(parts[0], f"'{parts[0]}': the virtual address takes no %NIC "
+                             f"(in rspec entry '{tok}'); it is the first field, [VIRT]")
+        try:
+            virt = parse_ipv6(parts[0])
+        except TokenError as err:
+            raise TokenError(parts[0] or tok, f"{err.reason} (in rspec entry '{tok}')") from None
+        hops = [_hop(part, tok) for part in parts[1:]]
+        nics = tuple(nic for _, nic in hops)
+        entries.append(RspecEntry(virt, tuple(a for a, _ in hops),
+                                  nics if any(nics) else ()))
     return tuple(entries)
 
 
 ADDRESS6 = ValueType("ADDRESS[/128]", parse_address6, "an IPv6 address")
 NETMASK6 = ValueType("PREFIXLEN", parse_netmask6, "a prefix length")
 CIDR6 = ValueType("NETWORK/PREFIX", parse_cidr6, "an IPv6 network")
-RSPEC6 = ValueType("[VIRT]:[HOP][:[HOP]...]...", parse_rspec6, "overlay hosts, IPv6")
+RSPEC6 = ValueType("[VIRT]:[HOP][:[HOP]...]...", parse_rspec6,
+                   "overlay hosts, IPv6; a link-local hop names its NIC: [fe80::X%NIC]")

@@ -11,11 +11,10 @@ side effects: a device that goes takes its routes, rp_filter and ports along; a 
 loses its routes; an address that goes takes the routes using it as source; bonding opens a
 port it takes and closes one it releases; a USB gadget makes its interface.
 
-Stricter than the kernel where it lets a redundant change pass (creating a tun or nft table
-that exists, enslaving a port to its own bond, releasing a port without a master): the planners
-never mean one, so here it is a plan bug. Not modelled: connected and local routes, neighbours,
-carrier. `MemoryKernel(snapshot, fail_at=k)` makes the k-th op tried fail (counting from 0 over
-every apply_all), which is how rollback gets tested at each op.
+Stricter than the kernel where it lets a redundant change pass (a tun or nft table that
+exists, a port enslaved to its own bond or released without a master): a plan bug here. Not
+modelled: connected and local routes, neighbours, carrier. `MemoryKernel(snapshot, fail_at=k)`
+fails the k-th op tried (from 0 over every apply_all): how rollback is tested at each op.
 """
 
 from __future__ import annotations
@@ -387,9 +386,10 @@ class MemoryKernel:
 
 
 def _on_link(link: LinkInfo, gateway: str) -> bool:
-    """A gateway must be on one of the device's networks (its connected routes)."""
+    """A gateway must be on one of the device's networks, or IPv6 link-local (on each link)."""
     ip = ipaddress.ip_address(gateway)
-    return any(ip in ipaddress.ip_network(f"{a}/{p}", strict=False) for a, p in link.addrs)
+    return (ip.version == 6 and ip.is_link_local) or any(
+        ip in ipaddress.ip_network(f"{a}/{p}", strict=False) for a, p in link.addrs)
 
 
 _HANDLERS = {TunDevice: MemoryKernel._tun, LinkAttrs: MemoryKernel._link_attrs,

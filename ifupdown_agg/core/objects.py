@@ -315,6 +315,7 @@ class LinkInfo:
         known = [r for r in (self.speed, self.shaped, self.bus_cap) if r]
         return min(known) if known else None
     addrs: List[Tuple[str, int]] = field(default_factory=list)
+    link_local: List[Tuple[str, str]] = field(default_factory=list)  # fe80::/10: (address, DAD state)
 
 
 @dataclass(frozen=True)

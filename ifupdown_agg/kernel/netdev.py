@@ -1,4 +1,5 @@
-"""A netdev's name, up flag, MACs and carrier: ioctls and /sys/class/net reads.
+"""A netdev's name, up flag, MACs, carrier and link-local addresses: ioctls, /sys/class/net
+reads, and the sorting of the addresses a netlink dump gives.
 
 The usb wing renames its gadget's interface and bounces it through here, so that
 kernel/ stays the only package that touches the running system.
@@ -18,6 +19,7 @@ from ifupdown_agg.kernel import sysfs
 SYSFS_NET = "/sys/class/net"
 SIOCGIFFLAGS, SIOCSIFFLAGS, SIOCSIFNAME = 0x8913, 0x8914, 0x8923
 IFF_UP = 0x1
+IFA_F_DADFAILED, IFA_F_TENTATIVE = 0x08, 0x40
 
 
 def _ifreq(fmt: str, *args) -> bytes:
@@ -63,3 +65,22 @@ def carrier(iface: str) -> Optional[bool]:
     """The carrier: None while the interface is down (sysfs refuses to say) or gone."""
     value = sysfs.read(os.path.join(SYSFS_NET, iface, "carrier"))
     return None if value is None else value == "1"
+
+
+def dad_state(flags: int) -> str:
+    """An IPv6 address's duplicate address detection: "" (done, or never run: nodad),
+    "tentative" (under way: the address is the NIC's, usable once it ends) or
+    "dadfailed" (another host on the link holds it)."""
+    if flags & IFA_F_DADFAILED:
+        return "dadfailed"
+    return "tentative" if flags & IFA_F_TENTATIVE else ""
+
+
+def file_address(link, addr: str, prefixlen: int, flags: int) -> None:
+    """One address of a netlink dump into its LinkInfo: a link-local one (fe80::/10, on
+    every IPv6 link, so no hop is found by it) to link_local with its DAD state, any
+    other to addrs."""
+    if addr[:3].lower() in ("fe8", "fe9", "fea", "feb") and ":" in addr:
+        link.link_local.append((addr, dad_state(flags)))
+    else:
+        link.addrs.append((addr, prefixlen))

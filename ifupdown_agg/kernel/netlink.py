@@ -18,7 +18,7 @@ from pyroute2.netlink.rtnl.rtmsg import rtmsg
 
 from ifupdown_agg.kernel.nft import Nft
 from ifupdown_agg.kernel import tun as tundev
-from ifupdown_agg.kernel import bpf, configfs, files
+from ifupdown_agg.kernel import bpf, configfs, files, netdev
 from ifupdown_agg.kernel.route_batch import RouteBatch, route_metrics
 from ifupdown_agg.kernel.qdisc_dump import QdiscDump, QdiscStats
 from ifupdown_agg.errors import ApplyError
@@ -76,8 +76,9 @@ class Kernel:
             for msg in self.ipr.get_addr(family=family):
                 name = names.get(msg["index"])
                 addr = msg.get_attr("IFA_LOCAL") or msg.get_attr("IFA_ADDRESS")
-                if name and not addr.startswith("fe80:"):    # link-local: on every link
-                    obs.links[name].addrs.append((addr, msg["prefixlen"]))
+                if name:        # IFA_FLAGS holds all 32 bits of the flags; msg's the low 8
+                    netdev.file_address(obs.links[name], addr, msg["prefixlen"],
+                                        msg.get_attr("IFA_FLAGS") or msg["flags"])
         self._observe_routing(obs, names)
         clsact = set()
         for msg in self.ipr.get_qdiscs():
@@ -343,8 +344,7 @@ class Kernel:
         addr, plen = r.dst.split("/")
         if op.action == "del":
             return (False, r.table, addr, int(plen), RTPROT_IFAGG)
-        # A set replaces the route in one step: no moment without a route to the fake
-        # net (its packets would take the default route), none for networkd to fill.
+        # A set replaces the route in one step: never a moment without it.
         return (True, r.table, addr, int(plen), RTPROT_IFAGG, self._index(r.dev),
                 r.gateway, r.prefsrc, r.congctl, r.reordering, r.rto_min, op.action == "set")
 

@@ -51,6 +51,7 @@ class OverlayObjects:
     routes_by_dev: Dict[str, List[Route]]
     rules: List[Rule]
     loose_devs: List[str]
+    notes: List[str] = field(default_factory=list)
 
 
 def _env() -> jinja2.Environment:
@@ -105,9 +106,12 @@ def overlay_objects(src: Source, loaded=None) -> OverlayObjects:
     loaded = loaded or src.loaded
     cfg, raw = loaded.cfg, loaded.raw
     have = {cidr.split("/")[0] for nic in src.nics.values() for cidr in nic.addresses}
+    obs, notes = synthetic_observed(src.nics.values()), []
     for i, table in enumerate(cfg.tables):
         hop = cfg.me.hop_for(i)
-        if hop not in have:
+        if cfg.me.nic_at(cfg.me.index_for(i)) is not None:
+            notes += _own_link_local(cfg, cfg.me.index_for(i), table, src, obs, raw)
+        elif hop not in have:
             where = raw["rspec"].locate(hop) if "rspec" in raw else None
             how = ("(iface ethN inet static / address {}/24), a [[members]] entry in the "
                    "native file, or run on the node with --from-kernel" if cfg.family == "inet"
@@ -117,7 +121,7 @@ def overlay_objects(src: Source, loaded=None) -> OverlayObjects:
                 f"this host's hop {hop} for table {table} is on no known NIC; give that NIC's "
                 f"stanza {how.format(hop)}",
                 iface=cfg.iface, option="rspec", token=hop, location=where)
-    desired = plan.desired_state(cfg, synthetic_observed(src.nics.values()), raw)
+    desired = plan.desired_state(cfg, obs, raw)
     by_dev: Dict[str, List[Route]] = {}
     rules, loose, address, main = [], [], None, None
     for obj in desired.objects:
@@ -132,7 +136,27 @@ def overlay_objects(src: Source, loaded=None) -> OverlayObjects:
         elif isinstance(obj, Sysctl):
             loose.append(obj.path.split("/")[3])
     assert address is not None and main is not None
-    return OverlayObjects(address, main, by_dev, rules, loose)
+    return OverlayObjects(address, main, by_dev, rules, loose, list(dict.fromkeys(notes)))
+
+
+def _own_link_local(cfg, j: int, table: int, src: Source, obs, raw) -> List[str]:
+    """This host's link-local hop j: its NIC must be a known member. An address its
+    stanza does not set is taken for the one the kernel makes there (EUI-64, from the MAC;
+    networkd keeps it), with a note: `ifagg networkd apply` checks the live NIC."""
+    hop, nic, token = cfg.me.hops[j], cfg.me.nic_at(j), cfg.me.written(j)
+    if nic not in src.nics:
+        where = raw["rspec"].locate(token) if "rspec" in raw else None
+        raise ConfigError(
+            f"this host's hop {token} for table {table} names {nic}, which has no stanza here; "
+            f"give it one (iface {nic} inet6 static / address {hop}/64) or a [[members]] entry",
+            iface=cfg.iface, option="rspec", token=token, location=where)
+    link = obs.links[nic]
+    if any(addr == hop for addr, _ in link.link_local):
+        return []
+    link.link_local.append((hop, ""))
+    return [f"{nic}: this host's hop {token} is no address of its stanza: it must be the "
+            f"link-local address the kernel makes on {nic} (EUI-64, from its MAC); `ifagg "
+            "networkd apply` checks it"]
 
 
 def _shadowing(root: str, nic: str, prefix: str) -> Optional[str]:
@@ -181,6 +205,7 @@ def _overlay_files(tree: Tree, env, src: Source, version: int, feats: Features, 
     objs = overlay_objects(src)
     six = src.inet6
     objs6 = overlay_objects(src, six) if six is not None else None
+    tree.notes += objs.notes + (objs6.notes if objs6 else [])
     if six is not None and six.cfg.tables != cfg.tables:
         raise ConfigError("the inet6 stanza's 'table' must be the inet one's (one fwmark "
                           "names one member link in both families)", iface=cfg.iface,

@@ -16,7 +16,7 @@ from ifupdown_agg.core.objects import LinkInfo, Observed
 from ifupdown_agg.config.registry import ALL_OPTIONS
 from ifupdown_agg.config.schema import Scope
 from ifupdown_agg.config.types import MTU, parse_address, parse_ipv4, parse_netmask32
-from ifupdown_agg.config.types6 import parse_address6, parse_netmask6
+from ifupdown_agg.config.types6 import is_link_local, parse_address6, parse_netmask6
 
 
 # What a member's .network carries of its stanza: inet static's own rows and gateway;
@@ -148,7 +148,10 @@ def synthetic_observed(nics: Iterable[MemberNic]) -> Observed:
         link = LinkInfo(name=nic.name, index=index, up=True)
         for cidr in nic.addresses:
             addr, plen = cidr.split("/")
-            link.addrs.append((addr, int(plen)))
+            if ":" in addr and is_link_local(addr):     # as kernel/netlink.py observes them
+                link.link_local.append((addr, ""))
+            else:
+                link.addrs.append((addr, int(plen)))
         obs.links[nic.name] = link
     obs.sysctls["net/ipv4/conf/all/rp_filter"] = "1"
     return obs

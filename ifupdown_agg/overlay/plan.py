@@ -11,9 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Dict, List, Mapping, Optional, Sequence, Tuple
 
-import netaddr
-
-from ifupdown_agg.overlay import nft_ruleset, spread
+from ifupdown_agg.overlay import hops, nft_ruleset, spread
 from ifupdown_agg.overlay.rates import auto_gso_segs, auto_weights, fill_bus_caps
 from ifupdown_agg.errors import ConfigError, Location
 from ifupdown_agg.core.objects import (DEVICE_ALIAS, RTPROT_IFAGG, Address, KObject, LinkAttrs,
@@ -63,60 +61,6 @@ class _Locator:
                            location=where)
 
 
-def _connected(obs: Observed) -> List[Tuple[netaddr.IPNetwork, str, str]]:
-    nets = []
-    for link in obs.links.values():
-        for addr, plen in link.addrs:
-            nets.append((netaddr.IPNetwork(f"{addr}/{plen}"), link.name, addr))
-    # Longest prefix first, as the kernel would pick.
-    nets.sort(key=lambda n: -n[0].prefixlen)
-    return nets
-
-
-def _dev_for(hop: str, nets, skip: str) -> Optional[str]:
-    ip = netaddr.IPAddress(hop)
-    for net, dev, _ in nets:
-        if dev != skip and ip in net and net.prefixlen < (128 if net.version == 6 else 32):
-            return dev
-    return None
-
-
-def _next_hop(peer, i: int, link_dev: str, nets, skip: str) -> Tuple[str, Optional[str]]:
-    """The peer's hop for table i, and the device that reaches it.
-
-    The rspec's own hop wins whenever it is reachable. Otherwise (a host with
-    one NIC, such as the seed's gateway, seeing a peer's hop on a link it does
-    not have) the peer is reached through another of its hops: one on this
-    table's own link if there is one, else any connected one.
-    """
-    literal = peer.hop_for(i)
-    dev = _dev_for(literal, nets, skip)
-    if dev is not None:
-        return literal, dev
-    for hop in peer.hops:
-        if _dev_for(hop, nets, skip) == link_dev:
-            return hop, link_dev
-    for hop in peer.hops:
-        dev = _dev_for(hop, nets, skip)
-        if dev is not None:
-            return hop, dev
-    return literal, None
-
-
-def _member_devs(cfg: OverlayConfig, local_addrs, loc: _Locator) -> List[str]:
-    """This host's member NIC per table: the one holding its hop."""
-    devs = []
-    for i, table in enumerate(cfg.tables):
-        hop = cfg.me.hop_for(i)
-        dev = local_addrs.get(hop)
-        if dev is None or dev == cfg.iface:
-            raise loc.error("rspec", f"this host's hop {hop} for table {table} is not an address "
-                            "of any interface here; bring that NIC up with its address before "
-                            f"{cfg.iface} (or fix the rspec entry)", hop)
-        devs.append(dev)
-    return devs
-
-
 def _marking(cfg: OverlayConfig, obs: Observed, devs: Sequence[str], weights: Sequence[int],
              notes: List[str], loc: _Locator) -> Tuple[str, int, Optional[int], int]:
     """(bpf or nft, the fastest path's run, the overlay device's GSO limit, pacing Mbit/s)."""
@@ -143,8 +87,8 @@ def _marking(cfg: OverlayConfig, obs: Observed, devs: Sequence[str], weights: Se
 def desired_state(cfg: OverlayConfig, obs: Observed,
                   raw: Optional[Mapping[str, RawOption]] = None) -> Desired:
     loc = _Locator(cfg, raw)
-    nets = _connected(obs)
-    devs = _member_devs(cfg, {addr: dev for _, dev, addr in nets}, loc)
+    nets = hops.connected(obs)
+    devs = hops.member_devs(cfg.me, cfg.tables, obs, nets, cfg.iface, loc.error)
 
     notes: List[str] = []
     v6 = cfg.family == "inet6"
@@ -171,12 +115,12 @@ def desired_state(cfg: OverlayConfig, obs: Observed,
     route_devs = set(devs)
     table_routes: List[KObject] = []
     peer_paths: Dict[Tuple[int, str], List[Tuple[str, str]]] = {}
+    reach = hops.Reach(cfg.me, devs, nets, cfg.iface)
     for i, table in enumerate(cfg.tables):
         for (index, _), peer in zip(cfg.peer_indexes, cfg.peers):
-            hop, dev = _next_hop(peer, i, devs[i], nets, cfg.iface)
+            hop, dev, written = reach.next_hop(peer, i)
             if dev is None:
-                raise loc.error("rspec", f"next hop {hop} of {peer.virt} for table {table} is on "
-                                "no network connected to this host", hop)
+                raise loc.error("rspec", reach.unreachable(peer, i, table), written)
             route_devs.add(dev)
             table_routes.append(Route(table, f"{peer.virt}/{cfg.host_prefix}", dev, gateway=hop))
             peer_paths.setdefault((index, peer.virt), []).append((dev, hop))
