@@ -380,7 +380,8 @@ class Kernel:
     def forget_neighbour(self, dev: str, address: str) -> None:
         """Drop a neighbour entry, so packets queued for a dead link's next hop go."""
         try:
-            self.ipr.neigh("del", dst=address, ifindex=self._index(dev))
+            self.ipr.neigh("del", dst=address, ifindex=self._index(dev),
+                           family=socket.AF_INET6 if ":" in address else socket.AF_INET)
         except (NetlinkError, OSError):
             pass    # already gone, or the device with it
 
