@@ -131,12 +131,14 @@ def test_the_monitors_path_changes_are_warning_down_and_notice_up(monkeypatch):
     monkeypatch.setattr(daemon.log, "error", lambda fmt, *a: seen.append((40, fmt % a)))
     path = NS(peer="198.19.7.2", peer_index=0, dev="eth0", gateway="198.18.70.2",
               tables=(17000,))
-    me = NS(cfg=NS(iface="tun0"), _rewrite=lambda idx: ["198.19.7.2"],
+    # name: the stanza's record the monitor is named by (tun0, or tun0.inet6).
+    me = NS(name="tun0", cfg=NS(iface="tun0"), _rewrite=lambda idx: ["198.19.7.2"],
             kernel=NS(forget_neighbour=lambda dev, gw: None), write_health=lambda: None,
             exchange=NS(tell=lambda paths: None))
     daemon.Monitor._apply(me, [Change(path, DOWN, "3 hellos lost"), Change(path, UP, "back")])
     assert [lvl for lvl, _ in seen] == [logging.WARNING, logs.NOTICE, logging.ERROR]
-    assert "eth0 (198.18.70.2, tables 17000) DOWN: 3 hellos lost" in seen[0][1]
+    assert seen[0][1].startswith("tun0: path to 198.19.7.2 via eth0 (198.18.70.2, tables "
+                                 "17000) DOWN: 3 hellos lost")
 
 
 def test_a_monitor_under_systemd_that_cannot_start_says_so_as_err(tmp_path):

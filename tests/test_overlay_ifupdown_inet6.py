@@ -1,56 +1,19 @@
 """A dual-stack overlay through real ifupdown: an inet and an inet6 stanza on tun0 of
-three namespace hosts, over the same two shaped links (each a segment of all three)."""
+three namespace hosts, over the same two shaped links (each a segment of all three):
+lab/dualstack.py."""
 
 import json
 
 import pytest
 
-from lab.cluster import Lab
+from lab.dualstack import HOSTS, dual_stack
 
 pytestmark = [pytest.mark.root, pytest.mark.ifupdown]
-HOSTS = {"a": 10, "b": 20, "c": 30}
-
-STANZAS = """\
-auto tun0
-iface tun0 inet static
-    address 198.19.255.{n}
-    netmask 255.255.255.255
-    fakenet 198.19.255.0/24
-    table 10000 10001
-    rspec {rspec4}
-    pre-up ip tuntap add mode tun tun0
-    post-down ip tuntap del mode tun tun0
-
-iface tun0 inet6 static
-    address fd99:ff::{n}
-    netmask 128
-    fakenet fd99:ff::/64
-    table 10000 10001
-    rspec {rspec6}
-"""
-
-
-def stanzas(n: int) -> str:
-    rspec4 = " ".join(f"198.19.255.{m}:198.18.0.{m}:198.18.1.{m}" for m in HOSTS.values())
-    rspec6 = " ".join(f"[fd99:ff::{m}]:[fd99:0::{m}]:[fd99:1::{m}]" for m in HOSTS.values())
-    return STANZAS.format(n=n, rspec4=rspec4, rspec6=rspec6)
 
 
 @pytest.fixture(scope="module")
 def cluster():
-    with Lab("i6") as lab:
-        hosts = {name: lab.host(name) for name in HOSTS}
-        for i in range(2):
-            lab.segment([(h, f"eth{i}", f"198.18.{i}.{HOSTS[name]}") for name, h in hosts.items()],
-                        rate="200mbit")
-            for name, h in hosts.items():
-                # nodad: the hops are usable at once, as after a settled DAD.
-                h.run(["ip", "-6", "addr", "add", f"fd99:{i}::{HOSTS[name]}/64", "dev", f"eth{i}",
-                       "nodad"])
-        for name, h in hosts.items():
-            h.write_interfaces(stanzas(HOSTS[name]))
-        for h in hosts.values():
-            h.ifup("tun0")
+    with dual_stack("i6") as lab:
         yield lab
 
 

@@ -23,12 +23,13 @@ class Monitor(Command):
     help = "run the link monitor of an overlay in the foreground"
     description = ("Watch carrier and probe every (peer, link) path; take dead "
                    "paths out of the peer's rotation and put them back when "
-                   "healthy. ifup starts it (ifupdown-agg-monitor@IFACE.service "
-                   "under systemd) and ifdown stops it; run it by hand only to "
-                   "debug.")
+                   "healthy. One per overlay stanza: IFACE for the inet one, "
+                   "IFACE.inet6 for the inet6 one (IPv6 hellos). ifup starts it "
+                   "(ifupdown-agg-monitor@IFACE.service under systemd) and ifdown "
+                   "stops it; run it by hand only to debug.")
 
     def add_arguments(self, p) -> None:
-        p.add_argument("iface")
+        p.add_argument("iface", help="the stanza: tun0, or tun0.inet6 for its inet6 one")
 
     def run(self, args) -> int:
         from ifupdown_agg.monitor import daemon as monitor

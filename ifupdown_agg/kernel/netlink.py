@@ -382,7 +382,8 @@ class Kernel:
     def forget_neighbour(self, dev: str, address: str) -> None:
         """Drop a neighbour entry, so packets queued for a dead link's next hop go."""
         try:
-            self.ipr.neigh("del", dst=address, ifindex=self._index(dev))
+            self.ipr.neigh("del", dst=address, ifindex=self._index(dev),
+                           family=_AF[6 if ":" in address else 4])
         except (NetlinkError, OSError):
             pass    # already gone, or the device with it
 
@@ -390,8 +391,6 @@ class Kernel:
 # What the kernel answers when asked to delete something that is not there (a route:
 # ESRCH, a rule or an address: ENOENT, a device: ENODEV). The goal of a del is met.
 _GONE = (errno.ENOENT, errno.ESRCH, errno.ENODEV)
-
-
 _AF = {4: socket.AF_INET, 6: socket.AF_INET6}
 _ANY = {socket.AF_INET: "0.0.0.0", socket.AF_INET6: "::"}
 

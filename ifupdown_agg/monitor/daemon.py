@@ -1,8 +1,10 @@
 """The link monitor: takes dead paths out of each peer's rotation, and back in.
 
-One process per overlay, started at post-up and stopped at pre-down (by
-systemd as ifupdown-agg-monitor@IFACE.service where systemd runs, else as a
-plain process with a pidfile). Its loop waits on carrier events and hellos;
+One process per overlay stanza, started at post-up and stopped at pre-down (by
+systemd as ifupdown-agg-monitor@NAME.service where systemd runs, else as a
+plain process with a pidfile), NAME being the stanza's record: tun0 for the
+inet stanza, tun0.inet6 for the inet6 one, whose monitor sends IPv6 hellos
+(version 4, monitor/probe.py) and rewrites the ip6 table's rotations. Its loop waits on carrier events and hellos;
 every change of health is one atomic nft transaction that rewrites only the
 affected peers' chains, plus a flush of the dead next hop's neighbour entry
 (segments queued behind an INCOMPLETE entry would otherwise stall TCP for
@@ -22,8 +24,9 @@ from ifupdown_agg.overlay import plan, rotation
 from ifupdown_agg.monitor.capacity import Capacity
 from ifupdown_agg.monitor import keys, logs, probe
 from ifupdown_agg.monitor.exchange import Exchange
-from ifupdown_agg.monitor.health import DOWN, Change, Path, Tracker
-from ifupdown_agg.core.objects import Observed, Route
+from ifupdown_agg.monitor.health import DOWN, Change, Tracker
+from ifupdown_agg.monitor.paths import paths_from
+from ifupdown_agg.core.objects import Route
 from ifupdown_agg.kernel import lock
 from ifupdown_agg.kernel.linkwatch import LinkWatch, carrier_of
 from ifupdown_agg.overlay.model import OverlayConfig
@@ -43,20 +46,6 @@ COALESCE = 0.1
 
 # ---- the daemon ----------------------------------------------------------------------------
 
-def paths_from(cfg: OverlayConfig, desired_objects, obs: Observed) -> List[Path]:
-    """One Path per (peer, NIC, next hop), with the tables that use it."""
-    index = {virt: i for i, virt in cfg.peer_indexes}
-    grouped: Dict[tuple, List[int]] = {}
-    for obj in desired_objects:
-        if isinstance(obj, Route) and obj.table != plan.MAIN_TABLE:
-            grouped.setdefault((obj.dst.split("/")[0], obj.dev, obj.gateway), []).append(obj.table)
-    paths = []
-    for (peer, dev, gateway), tables in grouped.items():
-        local = next((a for a, plen in obs.links[dev].addrs if plen < 32 and ":" not in a), "")
-        paths.append(Path(peer, index[peer], dev, local, gateway, tuple(tables)))
-    return paths
-
-
 class Monitor:
     def __init__(self, cfg: OverlayConfig, kernel):
         self.cfg = cfg
@@ -67,7 +56,9 @@ class Monitor:
         mon = cfg.monitor
         # Our sequence starts at the wall clock in µs, so a restarted monitor goes on
         # above what its peers took from the last run (one step per interval).
-        self.tracker = Tracker(paths_from(cfg, desired.objects, obs), mon.interval_ms / 1000.0,
+        self.name = cfg.key         # tun0, or tun0.inet6: its files, unit and log lines
+        self.tracker = Tracker(paths_from(cfg, desired.objects, obs, desired.members),
+                               mon.interval_ms / 1000.0,
                                mon.loss, mon.rejoin, seq=time.time_ns() // 1000)
         for path in self.tracker.paths:
             path.since = time.monotonic()
@@ -208,24 +199,24 @@ class Monitor:
             return
         self.key_stamp = stamp
         try:
-            keyset = keys.load(self.key_file, self.cfg.iface)
+            keyset = keys.load(self.key_file, self.name)
         except AggError as err:
             if first:
                 raise
-            log.error("%s: %s; the monitor keeps its keys", self.cfg.iface, err)
+            log.error("%s: %s; the monitor keeps its keys", self.name, err)
             return
         if keyset is None and self.signer.keys is not None:
             log.error("%s: the key file %s is gone; the monitor keeps its keys",
-                      self.cfg.iface, self.key_file)
+                      self.name, self.key_file)
             return
         self.signer = probe.Signer(keyset)
         if hasattr(self, "exchange"):
             self.exchange.set_signer(self.signer)
         if keyset is None:
-            log.warning("%s: %s", self.cfg.iface, keys.UNAUTHENTICATED.format(path=self.key_file))
+            log.warning("%s: %s", self.name, keys.UNAUTHENTICATED.format(path=self.key_file))
         elif not first:
             log.log(logs.NOTICE, "%s: probe keys reloaded from %s: signing with key %d, "
-                    "accepting %s", self.cfg.iface, self.key_file, keyset.send_id,
+                    "accepting %s", self.name, self.key_file, keyset.send_id,
                     ", ".join(map(str, sorted(keyset.keys))))
 
     def _repair(self) -> None:
@@ -238,10 +229,10 @@ class Monitor:
                 missing = [op for op in ops if op.action == "add" and isinstance(op.obj, Route)]
                 RealExecutor(self.kernel).run(missing)
         except AggError as err:
-            log.error("%s: cannot restore the routes: %s", self.cfg.iface, err)
+            log.error("%s: cannot restore the routes: %s", self.name, err)
             return
         for op in missing:
-            log.warning("%s: restored %s", self.cfg.iface, op.describe())
+            log.warning("%s: restored %s", self.name, op.describe())
 
     def _follow_capacity(self, now: float, changes: List[Change]) -> None:
         """Every CAPACITY_S: the controller's step; peers whose weights moved are
@@ -279,12 +270,12 @@ class Monitor:
             with self._locked("rotation rewrite"):
                 self.rotation.write(updates)
         except lock.LockTimeout as err:
-            log.warning("%s: rotation not rewritten: %s", self.cfg.iface, err)
+            log.warning("%s: rotation not rewritten: %s", self.name, err)
         return stranded
 
     def _locked(self, what: str):
         """The lock of kernel/lock.py, waited for briefly; asked to stop, we give up."""
-        return lock.held(f"ifupdown-agg-monitor {self.cfg.iface} {what}", timeout=LOCK_WAIT,
+        return lock.held(f"ifupdown-agg-monitor {self.name} {what}", timeout=LOCK_WAIT,
                          give_up=lambda: self.stopping)
 
     def _apply(self, changes: List[Change]) -> None:
@@ -294,13 +285,13 @@ class Monitor:
             p = ch.path
             # A path lost is a warning, a path back a notice.
             log.log(logging.WARNING if ch.state == DOWN else logs.NOTICE,
-                    "%s: path to %s via %s (%s, tables %s) %s: %s", self.cfg.iface, p.peer,
+                    "%s: path to %s via %s (%s, tables %s) %s: %s", self.name, p.peer,
                     p.dev, p.gateway, " ".join(map(str, p.tables)), ch.state.upper(), ch.reason)
         self.exchange.tell([ch.path for ch in changes if ch.state == DOWN])
         stranded = self._rewrite([ch.path.peer_index for ch in changes])
         for peer in stranded:
             log.error("%s: every path to %s is down; it keeps its full rotation so that "
-                      "whatever still works carries its traffic", self.cfg.iface, peer)
+                      "whatever still works carries its traffic", self.name, peer)
         for ch in changes:
             if ch.state == DOWN:
                 self.kernel.forget_neighbour(ch.path.dev, ch.path.gateway)
@@ -310,8 +301,8 @@ class Monitor:
         t = self.tracker
         shares = self.capacity.shares() if self.capacity else {}
         why = self.capacity.why() if self.capacity else {}
-        _write_json(_file(self.cfg.iface, "health.json"), {
-            "iface": self.cfg.iface, "pid": os.getpid(),
+        _write_json(_file(self.name, "health.json"), {
+            "iface": self.name, "pid": os.getpid(),
             "interval_ms": int(t.interval * 1000), "loss": t.loss, "rejoin": t.rejoin,
             "probed_peers": sorted(t.probed_peers),
             "authenticated": self.signer.keys is not None, "key_file": self.key_file,
@@ -344,7 +335,8 @@ def _setup_logging() -> None:
     logs.setup(log)     # one line per event with its priority: monitor/logs.py
 
 
-def main(iface: str) -> int:
+def main(name: str) -> int:
+    """Monitor one overlay stanza: NAME is its record, tun0 (inet) or tun0.inet6."""
     stop_requested = []
 
     def stop_signal(signum, frame):
@@ -360,21 +352,22 @@ def main(iface: str) -> int:
     from ifupdown_agg.kernel.netlink import Kernel
 
     _setup_logging()
-    raw = load_options(iface)
+    raw = load_options(name)
     if raw is None:
-        log.error("%s: not up (no %s)", iface, _file(iface, "options.json"))
+        log.error("%s: not up (no %s)", name, _file(name, "options.json"))
         return 1
-    cfg = overlay.from_raw(iface, raw).cfg
+    iface, family = overlay.split_key(name)
+    cfg = overlay.from_raw(iface, raw, family).cfg
     kernel = Kernel()
     try:
         mon = Monitor(cfg, kernel)
         monitor_ref.append(mon)
         mon.stopping = bool(stop_requested)
-        with open(_file(iface, "monitor.pid"), "w") as fh:
+        with open(_file(name, "monitor.pid"), "w") as fh:
             fh.write(f"{os.getpid()}\n")
         keyset = mon.signer.keys
         log.info("%s: monitoring %d path(s) to %d peer(s), probes every %d ms, down after %d lost, %s",
-                 iface, len(mon.tracker.paths), len(cfg.peers), cfg.monitor.interval_ms,
+                 name, len(mon.tracker.paths), len(cfg.peers), cfg.monitor.interval_ms,
                  cfg.monitor.loss, f"hellos signed with key {keyset.send_id} of {keyset.path}"
                  if keyset else "hellos UNAUTHENTICATED")
         mon.write_health()
@@ -387,8 +380,8 @@ def main(iface: str) -> int:
         kernel.close()
         for suffix in ("monitor.pid", "health.json"):
             try:
-                os.unlink(_file(iface, suffix))
+                os.unlink(_file(name, suffix))
             except FileNotFoundError:
                 pass
-        log.info("%s: monitor stopped", iface)
+        log.info("%s: monitor stopped", name)
     return 0

@@ -20,6 +20,7 @@ from ifupdown_agg.monitor import probe
 from ifupdown_agg.monitor.health import DOWN, Tracker
 
 _IP, _IP_TTL = probe.socket.IPPROTO_IP, probe.socket.IP_TTL
+_IP6, _HOPLIMIT = probe.socket.IPPROTO_IPV6, probe.IPV6_HOPLIMIT
 _SOL, _STAMPNS = probe.socket.SOL_SOCKET, probe.SO_TIMESTAMPNS
 _TIMESPEC = probe.struct.Struct("=qq")
 _ORDER = sys.byteorder
@@ -27,11 +28,12 @@ READ_MAX = 512          # datagrams per socket per wake; the rest at the next (l
 
 
 def ancillary(anc) -> Tuple[int, int]:
-    """(TTL, CLOCK_REALTIME arrival ns) from recvmsg's control data: probe._ancillary
-    for the two messages our sockets ask for, without its general checks."""
+    """(TTL or hop limit, CLOCK_REALTIME arrival ns) from recvmsg's control data:
+    probe._ancillary for the two messages our sockets ask for, without its general
+    checks."""
     ttl, stamp = -1, 0
     for level, kind, value in anc:
-        if kind == _IP_TTL and level == _IP:
+        if (kind == _IP_TTL and level == _IP) or (kind == _HOPLIMIT and level == _IP6):
             ttl = int.from_bytes(value[:4], _ORDER)
         elif kind == _STAMPNS and level == _SOL and len(value) == 16:
             sec, nsec = _TIMESPEC.unpack(value)
@@ -47,8 +49,12 @@ class Exchange:
         self.tracker, self.sockets, self.virt = tracker, sockets, virt
         self.stray: Dict[str, int] = {}     # rejected hellos from no known path, by why
         self.set_signer(signer)
-        port = sockets.port
-        self.out = [(p, sockets.by_dev[p.dev].sendto, (p.gateway, port)) for p in tracker.paths]
+        # The hellos' version and layout follow our virtual address's family (an inet6
+        # overlay's monitor speaks version 4 only), and so does each path's sendto
+        # address (IPv6: with the NIC's ifindex as scope id).
+        self.parse = probe.parser_for(virt)
+        self.out = [(p, sockets.by_dev[p.dev].sendto, sockets.address(p.dev, p.gateway))
+                    for p in tracker.paths]
         self.inbox = {fd: (sockets.by_dev[dev].recvmsg, dev) for fd, dev in sockets.dev_of.items()}
         self.by_key = {p.key: p for p in tracker.paths}
         self.resync()
@@ -110,17 +116,20 @@ class Exchange:
             ttl, stamp = ancillary(anc)
             rx_ns = stamp - offset if stamp else time.monotonic_ns()
             rx = rx_ns / 1e9
-            newly |= take(dev, addr[0], data, ttl, rx if rx < now else now, rx_ns)
+            source = addr[0]
+            if "%" in source:       # a link-local source comes with its zone: fe80::1%eth1
+                source = source[:source.index("%")]
+            newly |= take(dev, source, data, ttl, rx if rx < now else now, rx_ns)
         return newly
 
     def take(self, dev: str, source: str, data: bytes, ttl: int, now: float, rx_ns: int) -> bool:
         """Take one datagram, or count why not; only a hello that passed every check
-        (TTL 255, version, MAC, newer than the last) reaches the path's state."""
+        (TTL or hop limit 255, version, MAC, newer than the last) reaches the path's state."""
         path = self.by_key.get((dev, source))
         if ttl != probe.GTSM_TTL:
             why = "ttl"
         else:
-            f = probe.parse(data, self.verify)
+            f = self.parse(data, self.verify)
             if type(f) is tuple:
                 if path is not None:
                     return self.tracker.take(path, f, now, rx_ns)[1]

@@ -67,6 +67,16 @@ class MinWindow:
         return value - (newest if self.older is None or newest < self.older else self.older)
 
 
+def _raw(address: str) -> bytes:
+    """A virtual address as the hellos' virt field carries it (4 or 16 bytes)."""
+    try:
+        if ":" in address:
+            return socket.inet_pton(socket.AF_INET6, address)
+        return socket.inet_aton(address)
+    except OSError:
+        return b""
+
+
 @dataclass
 class Path:
     peer: str               # the peer's virtual address
@@ -95,6 +105,7 @@ class Path:
     tx_excess_us: Optional[int] = None
     owd: MinWindow = field(default_factory=MinWindow, repr=False)
     wire: int = 3           # the hello version the peer last used here: we answer in it
+                            # (an IPv6 path's is 4, the only one there)
     peer_down: bool = False  # the peer's last hello said it has this path out (FLAG_DOWN)
     peer_raw: bytes = field(default=b"", repr=False)    # peer as in the hellos' virt field
 
@@ -129,10 +140,7 @@ class Tracker:
         # monitor to apply at once.
         self.pending: List[Change] = []
         for p in self.paths:
-            try:
-                p.peer_raw = socket.inet_aton(p.peer)
-            except OSError:
-                p.peer_raw = b""
+            p.peer_raw = _raw(p.peer)
 
     def path_for(self, dev: str, source: str) -> Optional[Path]:
         return self._by_key.get((dev, source))
@@ -158,11 +166,8 @@ class Tracker:
     def receive(self, path: Path, hello, now: float, rx_ns: int = 0) -> Tuple[bool, bool]:
         """Take a hello (probe.Hello) that passed the codec's checks unless it is stale.
         Returns (taken, first hello from this peer)."""
-        try:
-            virt = socket.inet_aton(hello.virt)
-        except OSError:
-            virt = b""
-        return self.take(path, (None, 3, 0, getattr(hello, "flags", 0), virt, hello.seq,
+        virt = _raw(hello.virt)
+        return self.take(path, (None, path.wire, 0, getattr(hello, "flags", 0), virt, hello.seq,
                                 hello.heard, hello.t_send, hello.t_echo, hello.hold_us,
                                 hello.excess_us), now, rx_ns)
 

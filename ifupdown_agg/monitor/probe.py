@@ -3,7 +3,7 @@
 Format (version 3, network byte order, 68 bytes):
 
     "IFAG"  version(1)=3  key id(1)  flags(1)  reserved(1)=0
-    virt(4)        the sender's virtual address
+    virt(4)        the sender's virtual address (16 bytes in version 4)
     seq(8)         the sender's sequence number, strictly increasing
     heard(8)       the last of the receiver's sequence numbers heard on this path
     t_send(8)      the sender's monotonic clock at sending, ns
@@ -25,12 +25,22 @@ keyed is a MAC by construction (no inner/outer pass) and costs 0.8 µs per
 hello in CPython where the HMAC costs 2.5 µs (bench/results/monitor-cost.md),
 at twice per hello (sign, verify) the largest single cost of the monitor.
 
+Version 4 is version 3 for an inet6 overlay (IPv6 hellos): the same fields and
+MAC with a 16-byte virt (80 bytes). An inet monitor takes versions 2 and 3, an
+inet6 one version 4 only (it has no older peers to answer); a well-formed hello
+of the other family's version is counted as "family" (REJECT_REASONS), an
+unknown version as "version".
+
 Each socket is bound to one member NIC (SO_BINDTODEVICE) and its address, so a
-hello proves that exact link in both directions. Hellos leave with TTL 255 and
-are taken only with TTL 255 (the GTSM rule of RFC 5881: a host further away
-cannot reach us with 255). The kernel stamps each datagram on arrival
-(SO_TIMESTAMPNS): the monitor reads hellos as they arrive (one epoll wait for
-every socket), and a late reading still dates a hello by its true arrival.
+hello proves that exact link in both directions. An IPv6 socket binds with
+IPV6_FREEBIND (a hop address still in DAD cannot be bound otherwise) and every
+IPv6 address it binds or sends to carries the NIC's ifindex as its scope id, so
+link-local hops (fe80::, written fe80::X%eth1 or not) work the same as global
+ones. Hellos leave with TTL (IPv6: hop limit) 255 and are taken only with 255
+(the GTSM rule of RFC 5881: a host further away cannot reach us with 255). The
+kernel stamps each datagram on arrival (SO_TIMESTAMPNS): the monitor reads
+hellos as they arrive (one epoll wait for every socket), and a late reading
+still dates a hello by its true arrival.
 """
 
 from __future__ import annotations
@@ -48,24 +58,35 @@ from ifupdown_agg.monitor.keys import KeySet
 MAGIC = b"IFAG"
 VERSION = 3             # keyed BLAKE2s-128
 HMAC_VERSION = 2        # HMAC-SHA-256/128, still taken and answered
-VERSIONS = (HMAC_VERSION, VERSION)
+VERSIONS = (HMAC_VERSION, VERSION)     # what an inet monitor takes
+VERSION6 = 4            # keyed BLAKE2s-128, 16-byte virt: an inet6 monitor's only one
+VERSIONS6 = (VERSION6,)
+KNOWN_VERSIONS = VERSIONS + VERSIONS6
 FLAG_DOWN = 0x01
 MAC_BYTES = 16
 _HEAD = struct.Struct("!4sBBBx4sQQQQIi")
 HEAD_BYTES = _HEAD.size
 SIZE = _HEAD.size + MAC_BYTES
+_HEAD6 = struct.Struct("!4sBBBx16sQQQQIi")
+HEAD6_BYTES = _HEAD6.size
+SIZE6 = _HEAD6.size + MAC_BYTES
 _NO_MAC = bytes(MAC_BYTES)
 _U64 = (1 << 64) - 1
 
 # Linux values the socket module does not name (include/uapi/linux/in.h, asm-generic/socket.h).
 IP_RECVTTL = getattr(socket, "IP_RECVTTL", 12)
 SO_TIMESTAMPNS = getattr(socket, "SO_TIMESTAMPNS", 35)
+IP_FREEBIND = getattr(socket, "IP_FREEBIND", 15)
+IPV6_FREEBIND = getattr(socket, "IPV6_FREEBIND", 78)       # Linux 4.15; IP_FREEBIND before
+IPV6_RECVHOPLIMIT = getattr(socket, "IPV6_RECVHOPLIMIT", 51)
+IPV6_HOPLIMIT = getattr(socket, "IPV6_HOPLIMIT", 52)
 GTSM_TTL = 255
 _CMSG_SPACE = socket.CMSG_SPACE(4) + socket.CMSG_SPACE(16)
 
 # Why a datagram was not taken; the counts are shown by `ifagg status` ("source":
-# a good hello from an address that is no path's next hop, counted apart).
-REJECT_REASONS = ("mac", "replay", "ttl", "version", "format", "source")
+# a good hello from an address that is no path's next hop, counted apart; "family": a
+# hello of the other address family's version, 2 or 3 on an IPv6 path, 4 on an IPv4 one).
+REJECT_REASONS = ("mac", "replay", "ttl", "version", "format", "source", "family")
 
 
 class Hello(NamedTuple):
@@ -88,6 +109,7 @@ class Signer:
         self.by_version = {
             VERSION: {kid: hashlib.blake2s(key=k, digest_size=MAC_BYTES) for kid, k in items},
             HMAC_VERSION: {kid: hmac.new(k, digestmod=hashlib.sha256) for kid, k in items}}
+        self.by_version[VERSION6] = self.by_version[VERSION]     # the same MAC
         self.send_id = keys.send_id if keys else 0
 
     def mac(self, key_id: int, head: bytes, version: int = VERSION) -> Optional[bytes]:
@@ -104,37 +126,71 @@ def _clamp(hold_us: int, excess_us: int) -> Tuple[int, int]:
             excess_us if -1 <= excess_us <= 0x7FFFFFFF else (-1 if excess_us < 0 else 0x7FFFFFFF))
 
 
-def encode(h: Hello, signer: Optional[Signer] = None, version: int = VERSION) -> bytes:
-    return encode_fields(socket.inet_aton(h.virt), h.seq, h.heard, h.t_send, h.t_echo,
-                         h.hold_us, h.excess_us, signer, version, h.flags)
+def plain(address: str) -> str:
+    """An address without its zone: fe80::1%eth1 -> fe80::1. The zone is the member
+    NIC, which the socket is bound to and whose ifindex every IPv6 address carries."""
+    cut = address.find("%")
+    return address if cut < 0 else address[:cut]
+
+
+def pack_virt(address: str) -> bytes:
+    """A virtual address as the hellos carry it: 4 bytes (IPv4) or 16 (IPv6)."""
+    address = plain(address)
+    if ":" in address:
+        return socket.inet_pton(socket.AF_INET6, address)
+    return socket.inet_aton(address)
+
+
+def unpack_virt(raw: bytes) -> str:
+    return socket.inet_ntop(socket.AF_INET6 if len(raw) == 16 else socket.AF_INET, raw)
+
+
+def version_for(virt: str) -> int:
+    """The version a monitor of this virtual address's family sends first."""
+    return VERSION6 if ":" in virt else VERSION
+
+
+def encode(h: Hello, signer: Optional[Signer] = None, version: Optional[int] = None) -> bytes:
+    """With no version: 3 for an IPv4 virt, 4 for an IPv6 one."""
+    return encode_fields(pack_virt(h.virt), h.seq, h.heard, h.t_send, h.t_echo,
+                         h.hold_us, h.excess_us, signer,
+                         version_for(h.virt) if version is None else version, h.flags)
 
 
 def encode_fields(virt: bytes, seq: int, heard: int, t_send: int, t_echo: int, hold_us: int,
                   excess_us: int, signer: Optional[Signer] = None, version: int = VERSION,
                   flags: int = 0) -> bytes:
-    """encode() without building a Hello."""
+    """encode() without building a Hello; `virt` is 16 bytes for version 4, else 4."""
     kid = signer.send_id if signer else 0
     hold_us, excess_us = _clamp(hold_us, excess_us)
-    head = _HEAD.pack(MAGIC, version, kid, flags, virt, seq & _U64, heard & _U64, t_send & _U64,
-                      t_echo & _U64, hold_us, excess_us)
+    head = (_HEAD6 if version == VERSION6 else _HEAD).pack(
+        MAGIC, version, kid, flags, virt, seq & _U64, heard & _U64, t_send & _U64,
+        t_echo & _U64, hold_us, excess_us)
     return head + (signer.mac(kid, head, version) if kid else _NO_MAC)
 
 
 class Encoder:
     """The sender's hot path: one hello's bytes from its fields, signed, with the
-    key's state and the struct looked up once (rebuilt when the keys change)."""
+    key's state and the struct looked up once (rebuilt when the keys change). An
+    IPv6 virt makes version 4 hellos whatever version is asked for (the only one
+    an inet6 monitor speaks)."""
 
     def __init__(self, virt: str, signer: Signer):
-        self.virt = socket.inet_aton(virt)
+        self.virt = pack_virt(virt)
+        self.v6 = len(self.virt) == 16
         self.kid = signer.send_id
-        self.base = {v: signer.by_version[v].get(self.kid) for v in VERSIONS} if self.kid else {}
+        mine = VERSIONS6 if self.v6 else VERSIONS
+        self.base = {v: signer.by_version[v].get(self.kid) for v in mine} if self.kid else {}
+        self.pack = (_HEAD6 if self.v6 else _HEAD).pack
 
     def __call__(self, version: int, flags: int, seq: int, heard: int, t_send: int, t_echo: int,
                  hold_us: int, excess_us: int) -> bytes:
         if not (0 <= hold_us <= 0xFFFFFFFF and -1 <= excess_us <= 0x7FFFFFFF):
             hold_us, excess_us = _clamp(hold_us, excess_us)
-        head = _HEAD.pack(MAGIC, version, self.kid, flags, self.virt, seq & _U64, heard & _U64,
-                          t_send, t_echo, hold_us, excess_us)
+        if self.v6:
+            version = VERSION6
+        head = self.pack(MAGIC, version, self.kid, flags, self.virt, seq & _U64, heard & _U64,
+                         t_send, t_echo, hold_us, excess_us)
         base = self.base.get(version)
         if base is None:
             return head + _NO_MAC
@@ -143,20 +199,23 @@ class Encoder:
         return head + h.digest()[:MAC_BYTES]
 
 
-def _why(data: bytes) -> str:
+def _why(data: bytes, mine: Tuple[int, ...] = VERSIONS) -> str:
     if len(data) < 5 or data[:4] != MAGIC:
         return "format"
-    if data[4] not in VERSIONS:
-        return "version"
-    return "format"
+    if data[4] in mine:
+        return "format"
+    if data[4] in KNOWN_VERSIONS:
+        return "family"     # the other family's hello: 4 on an IPv4 path, 2 or 3 on IPv6
+    return "version"
 
 
 def parse(data: bytes, signer: Optional[Signer] = None):
-    """The receiver's hot path: the header's fields as unpacked (magic, version, key
-    id, flags, virt as 4 bytes, seq, heard, t_send, t_echo, hold_us, excess_us) if
-    the datagram is a well-formed, rightly signed hello, else why not (a str)."""
+    """The inet receiver's hot path: the header's fields as unpacked (magic, version,
+    key id, flags, virt as 4 bytes, seq, heard, t_send, t_echo, hold_us, excess_us)
+    if the datagram is a well-formed, rightly signed version 2 or 3 hello, else why
+    not (a str)."""
     if len(data) != SIZE or data[:4] != MAGIC or data[4] not in VERSIONS:
-        return _why(data)
+        return _why(data, VERSIONS)
     f = _HEAD.unpack_from(data)
     if signer is not None and signer.keys is not None:
         base = signer.by_version[f[1]].get(f[2])
@@ -169,22 +228,47 @@ def parse(data: bytes, signer: Optional[Signer] = None):
     return f
 
 
+def parse6(data: bytes, signer: Optional[Signer] = None):
+    """parse() for an inet6 monitor: version 4 only, virt as 16 bytes (written out
+    again rather than shared: one call less per hello on either hot path)."""
+    if len(data) != SIZE6 or data[:4] != MAGIC or data[4] != VERSION6:
+        return _why(data, VERSIONS6)
+    f = _HEAD6.unpack_from(data)
+    if signer is not None and signer.keys is not None:
+        base = signer.by_version[VERSION6].get(f[2])
+        if base is None:
+            return "mac"
+        h = base.copy()
+        h.update(data[:HEAD6_BYTES])
+        if not hmac.compare_digest(h.digest()[:MAC_BYTES], data[HEAD6_BYTES:]):
+            return "mac"
+    return f
+
+
+def parser_for(virt: str):
+    """The parse of a monitor whose own virtual address is `virt`."""
+    return parse6 if ":" in virt else parse
+
+
 def decode(data: bytes, signer: Optional[Signer] = None) -> Tuple[Optional[Hello], str]:
     """(hello, "") or (None, why): "format", "version" (an older monitor) or "mac".
+    Either family's versions (2 and 3 with an IPv4 virt, 4 with an IPv6 one).
     With keys, a hello must carry a known key id and its right MAC; without,
     any well-formed hello is taken (the monitor is unauthenticated)."""
-    f = parse(data, signer)
+    f = (parse6 if len(data) > 4 and data[4] == VERSION6 else parse)(data, signer)
     if isinstance(f, str):
         return None, f
     _, _, _, flags, virt, seq, heard, t_send, t_echo, hold, excess = f
-    return Hello(socket.inet_ntoa(virt), seq, heard, t_send, t_echo, hold, excess, flags), ""
+    return Hello(unpack_virt(virt), seq, heard, t_send, t_echo, hold, excess, flags), ""
 
 
 def _ancillary(ancdata) -> Tuple[int, int]:
-    """(TTL, kernel arrival time in CLOCK_REALTIME ns) from recvmsg's control data."""
+    """(TTL or IPv6 hop limit, kernel arrival time in CLOCK_REALTIME ns) from recvmsg's
+    control data."""
     ttl, stamp = -1, 0
     for level, kind, value in ancdata:
-        if level == socket.IPPROTO_IP and kind == socket.IP_TTL and len(value) >= 4:
+        if ((level == socket.IPPROTO_IP and kind == socket.IP_TTL)
+                or (level == socket.IPPROTO_IPV6 and kind == IPV6_HOPLIMIT)) and len(value) >= 4:
             ttl = int.from_bytes(value[:4], sys.byteorder)
         elif level == socket.SOL_SOCKET and kind == SO_TIMESTAMPNS:
             # struct timespec: two longs (8 bytes each on 64-bit, 4 on 32-bit ARM).
@@ -195,50 +279,77 @@ def _ancillary(ancdata) -> Tuple[int, int]:
 
 
 class Sockets:
-    """One bound UDP socket per (NIC, local address)."""
+    """One bound UDP socket per member NIC: opened with (NIC, our address on it), sent
+    on with (NIC, the peer's address). The family is the local address's; an IPv6
+    address is bound and sent to with the NIC's ifindex as its scope id, so a
+    link-local hop (fe80::, with or without its %zone) works like a global one."""
 
     def __init__(self, port: int):
         self.port = port
         self.by_dev: Dict[str, socket.socket] = {}
         self.dev_of: Dict[int, str] = {}
+        self.scope: Dict[str, int] = {}         # dev -> ifindex, for the IPv6 sockets
 
     def open(self, dev: str, local: str) -> None:
         if dev in self.by_dev:
             return
-        sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_BINDTODEVICE, dev.encode())
-        # Probes must not wait behind a bulk transfer in the NIC's queue.
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_PRIORITY, 6)
-        sock.setsockopt(socket.IPPROTO_IP, socket.IP_TTL, GTSM_TTL)
-        sock.setsockopt(socket.IPPROTO_IP, IP_RECVTTL, 1)
-        sock.setsockopt(socket.SOL_SOCKET, SO_TIMESTAMPNS, 1)
-        sock.bind((local, self.port))
-        sock.setblocking(False)
+        local = plain(local)
+        v6 = ":" in local
+        sock = socket.socket(socket.AF_INET6 if v6 else socket.AF_INET, socket.SOCK_DGRAM)
+        try:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_BINDTODEVICE, dev.encode())
+            # Probes must not wait behind a bulk transfer in the NIC's queue.
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_PRIORITY, 6)
+            sock.setsockopt(socket.SOL_SOCKET, SO_TIMESTAMPNS, 1)
+            if v6:
+                index = socket.if_nametoindex(dev)
+                sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
+                sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_UNICAST_HOPS, GTSM_TTL)
+                sock.setsockopt(socket.IPPROTO_IPV6, IPV6_RECVHOPLIMIT, 1)
+                _freebind6(sock)
+                sock.bind((local, self.port, 0, index))
+                self.scope[dev] = index
+            else:
+                sock.setsockopt(socket.IPPROTO_IP, socket.IP_TTL, GTSM_TTL)
+                sock.setsockopt(socket.IPPROTO_IP, IP_RECVTTL, 1)
+                sock.bind((local, self.port))
+            sock.setblocking(False)
+        except BaseException:
+            sock.close()
+            raise
         self.by_dev[dev] = sock
         self.dev_of[sock.fileno()] = dev
 
-    def send(self, dev: str, gateway: str, payload: bytes) -> None:
+    def address(self, dev: str, peer: str) -> tuple:
+        """Where a hello to `peer` through `dev` goes: the sendto address."""
+        index = self.scope.get(dev)
+        if index is None:
+            return (peer, self.port)
+        return (plain(peer), self.port, 0, index)
+
+    def send(self, dev: str, peer: str, payload: bytes) -> None:
         try:
-            self.by_dev[dev].sendto(payload, (gateway, self.port))
+            self.by_dev[dev].sendto(payload, self.address(dev, peer))
         except OSError:
             pass    # a dead link refuses or drops; the missing answer says so
 
     def receive(self, fileno: int) -> Iterator[Tuple[str, str, bytes, int, int]]:
-        """(dev, source address, payload, TTL, arrival in CLOCK_MONOTONIC ns) for
-        every datagram waiting on a socket."""
+        """(dev, source address without its zone, payload, TTL or hop limit, arrival
+        in CLOCK_MONOTONIC ns) for every datagram waiting on a socket."""
         dev = self.dev_of[fileno]
         sock = self.by_dev[dev]
         offset = time.time_ns() - time.monotonic_ns()
         for _ in range(4096):       # bounded: the rest waits for the next interval
             try:
-                data, anc, _, (source, _) = sock.recvmsg(128, _CMSG_SPACE)
+                data, anc, _, addr = sock.recvmsg(128, _CMSG_SPACE)
             except (BlockingIOError, InterruptedError):
                 return
             except OSError:
                 return
             ttl, stamp = _ancillary(anc)
-            yield dev, source, data, ttl, (stamp - offset) if stamp else time.monotonic_ns()
+            yield (dev, plain(addr[0]), data, ttl,
+                   (stamp - offset) if stamp else time.monotonic_ns())
 
     def filenos(self):
         return list(self.dev_of)
@@ -248,3 +359,13 @@ class Sockets:
             sock.close()
         self.by_dev.clear()
         self.dev_of.clear()
+        self.scope.clear()
+
+
+def _freebind6(sock: socket.socket) -> None:
+    """Bind before the address is usable: a hop address in DAD (tentative) cannot be
+    bound otherwise, and ifup may well start the monitor within DAD's second."""
+    try:
+        sock.setsockopt(socket.IPPROTO_IPV6, IPV6_FREEBIND, 1)
+    except OSError:
+        sock.setsockopt(socket.IPPROTO_IP, IP_FREEBIND, 1)     # before Linux 4.15

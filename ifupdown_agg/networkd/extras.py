@@ -96,7 +96,6 @@ def post_apply(iface: str, root: str = "/", prefix: str = PREFIX, remove: bool =
         if found is None:
             return _remove(iface, kernel, executor)
         families, version = found
-        loaded = families[0]
         obs = _wait_for_device(kernel, iface, wait)
         if iface not in obs.links:
             raise ConfigError(f"networkd has not made {iface} after {wait:g}s; see "
@@ -113,7 +112,8 @@ def post_apply(iface: str, root: str = "/", prefix: str = PREFIX, remove: bool =
         result = executor.run(ops)
         if result.changed_kernel:
             state.save(record_key(iface), state.merge(made, result.applied))
-            overlay.keep_monitor(loaded, restart=bool(result.applied))
+            for each in families:       # a monitor per family: tun0, tun0.inet6
+                overlay.keep_monitor(each, restart=bool(result.applied))
         return ops
     finally:
         if own_kernel:
@@ -122,7 +122,8 @@ def post_apply(iface: str, root: str = "/", prefix: str = PREFIX, remove: bool =
 
 def _remove(iface: str, kernel, executor) -> List[Op]:
     if executor.changes_kernel:
-        monitor.stop(iface)     # before the nft table it rewrites goes away
+        for name in (iface, overlay.record_key(iface, "inet6")):
+            monitor.stop(name)  # before the nft table it rewrites goes away
     obs = kernel.observe()
     made = state.load(record_key(iface))
     ops = teardown.plan_down(made, obs)
@@ -132,5 +133,6 @@ def _remove(iface: str, kernel, executor) -> List[Op]:
             ops.append(Op("del", table))    # no record (lost /run): the name is our mark
     if executor.run(ops).changed_kernel:
         state.remove(record_key(iface))
-        monitor.forget_options(iface)
+        for name in (iface, overlay.record_key(iface, "inet6")):
+            monitor.forget_options(name)
     return ops

@@ -56,10 +56,17 @@ def record_key(iface: str, family: str = "inet") -> str:
     return iface if family == "inet" else f"{iface}.{family}"
 
 
+def split_key(name: str) -> Tuple[str, str]:
+    """record_key's inverse: tun0 -> (tun0, inet), tun0.inet6 -> (tun0, inet6)."""
+    if name.endswith(".inet6"):
+        return name[:-len(".inet6")], "inet6"
+    return name, "inet"
+
+
 def runs_monitor(cfg: OverlayConfig) -> bool:
-    # The monitor's hellos are IPv4 (monitor/probe.py): an inet6 overlay runs none and
-    # spreads by its configured (or auto) weights; its paths' failover is not watched.
-    return cfg.monitor.enabled and cfg.family == "inet"
+    # Either family's stanza has a monitor of its own, named by its record (tun0,
+    # tun0.inet6); an inet6 one's hellos are IPv6 (monitor/probe.py, version 4).
+    return cfg.monitor.enabled
 
 
 def up(loaded: Loaded, kernel, executor) -> Tuple[List[Op], plan.Desired]:
@@ -91,7 +98,7 @@ def _up(loaded: Loaded, kernel, executor) -> Tuple[List[Op], plan.Desired]:
         return ops
 
     done = transaction.up(loaded.cfg.key, kernel, executor, planner)
-    if done.result.changed_kernel and loaded.cfg.family == "inet":
+    if done.result.changed_kernel:
         keep_monitor(loaded, restart=bool(done.result.applied))
     return done.ops, wanted[0]
 
@@ -128,26 +135,27 @@ def remove_device(iface: str, family: str = "inet") -> None:
     if (recorded or unrecorded) and tundev.exists(iface) and tundev.alias(iface) == DEVICE_ALIAS:
         tundev.delete(iface)
     state.remove(key)
-    if family == "inet":
-        monitor.forget_options(iface)
+    monitor.forget_options(key)
 
 
 def keep_monitor(loaded: Loaded, restart: bool) -> None:
-    """The monitor runs exactly while the overlay is up, with the config it is up with."""
-    iface = loaded.cfg.iface
-    monitor.save_options(iface, loaded.raw)
+    """The monitor runs exactly while the overlay is up, with the config it is up with;
+    one per stanza, named by its record (tun0, tun0.inet6)."""
+    name = loaded.cfg.key
+    monitor.save_options(name, loaded.raw)
     if restart or not loaded.cfg.monitor.enabled:
-        monitor.stop(iface)
+        monitor.stop(name)
     if loaded.cfg.monitor.enabled:
-        monitor.start(iface)
+        monitor.start(name)
 
 
 def down(iface: str, kernel, executor, cfg: Optional[OverlayConfig] = None,
          keep_device: bool = False, family: str = "inet") -> List[Op]:
     """Undo what ifup made; without a record, remove what carries our marks."""
     inet = family == "inet"
-    if executor.changes_kernel and inet:
-        monitor.stop(iface)     # before the nft table it rewrites goes away
+    name = record_key(iface, family)
+    if executor.changes_kernel:
+        monitor.stop(name)      # before the nft table it rewrites goes away
 
     def planner(obs, made):
         ops = (teardown.plan_down(made, obs) if made
@@ -160,7 +168,7 @@ def down(iface: str, kernel, executor, cfg: Optional[OverlayConfig] = None,
     def kept(op):
         return keep_device and isinstance(op.obj, TunDevice)
 
-    done = transaction.down(record_key(iface, family), kernel, executor, planner, keep=kept)
-    if done.result.changed_kernel and not keep_device and inet:
-        monitor.forget_options(iface)
+    done = transaction.down(name, kernel, executor, planner, keep=kept)
+    if done.result.changed_kernel and not keep_device:
+        monitor.forget_options(name)
     return done.ops

@@ -15,9 +15,14 @@ from ifupdown_agg.core.objects import Route
 from ifupdown_agg.overlay.nft_ruleset import counter_name, reduce_weights
 
 
-def _loaded(iface: str, interfaces: str) -> overlay.Loaded:
-    raw = monitor.load_options(iface)      # what the overlay is up with, if it is up
-    return overlay.from_raw(iface, raw) if raw else overlay.from_file(iface, interfaces)
+def _loaded(name: str, interfaces: str) -> overlay.Loaded:
+    """The stanza NAME (tun0, or tun0.inet6 for its inet6 one) as it is up, or as the
+    file has it."""
+    raw = monitor.load_options(name)       # what the overlay is up with, if it is up
+    if not raw:
+        return overlay.from_file(name, interfaces)
+    iface, family = overlay.split_key(name)
+    return overlay.from_raw(iface, raw, family)
 
 
 def _shares(tables: List[int], weights: Dict[int, int]) -> Dict[int, float]:
@@ -70,7 +75,9 @@ def collect(kernel: Kernel, iface: str, interfaces: str) -> Dict:
     obs = kernel.observe()
     desired = plan.desired_state(cfg, obs, loaded.raw)
     up, counters = _counters(kernel, cfg, desired.spread, obs)
-    live = _live_shares(obs.spreaders.get(cfg.iface), cfg)
+    # The device's BPF spreader is its inet stanza's: an inet6 one (nft) reads none of it.
+    seen = obs.spreaders.get(cfg.iface) if desired.spread == "bpf" else None
+    live = _live_shares(seen, cfg)
     weights = {m.table: m.weight for m in desired.members}
     health = monitor.load_health(iface) or {}
     down = {(p["peer"], t): p for p in health.get("paths", []) if p["state"] == "down"
@@ -110,9 +117,8 @@ def collect(kernel: Kernel, iface: str, interfaces: str) -> Dict:
     riding = _tunnels(cfg, desired, obs)
     return {"iface": iface, "up": up, "address": cfg.address, "fakenet": cfg.fakenet,
             "spread": desired.spread, "tunnel_mtu": riding["tunnel_mtu"],
-            "pace_mbit": _pace(obs.spreaders.get(cfg.iface)),
-            "queue_meters": [{"dev": d, "mbit": r} for d, r in
-                             getattr(obs.spreaders.get(cfg.iface), "meters", ())],
+            "pace_mbit": _pace(seen),
+            "queue_meters": [{"dev": d, "mbit": r} for d, r in getattr(seen, "meters", ())],
             "tunnels": riding["tunnels"],
             "monitor": {"running": bool(monitor.running_pid(iface)),
                         "interval_ms": cfg.monitor.interval_ms, "loss": cfg.monitor.loss,
@@ -135,8 +141,8 @@ def _when(ts) -> str:
 
 def _rejected(counts: Dict[str, int]) -> str:
     """"3 bad MAC, 1 replay": rejected hellos by why (monitor/probe.py REJECT_REASONS)."""
-    names = {"mac": "bad MAC", "ttl": "TTL < 255", "version": "old version",
-             "source": "from an unknown address"}
+    names = {"mac": "bad MAC", "ttl": "TTL < 255", "version": "unknown version",
+             "source": "from an unknown address", "family": "of the other address family"}
     return ", ".join(f"{n} {names.get(why, why)}" for why, n in sorted(counts.items()) if n)
 
 
