@@ -138,12 +138,22 @@ def test_one_tcp_flow_uses_every_link(cluster):
     assert all(n > 0.25 * sum(sent.values()) for n in sent.values()), sent
 
 
-def test_no_monitor_runs_and_the_weights_stay(cluster):
-    """An inet6 stanza starts no link monitor here, so nothing takes a link-local path
-    out: both tables keep their marks, and status lists every path."""
+def test_the_monitor_runs_over_link_local_paths_and_keeps_them_up(cluster):
+    """The inet6 stanza's monitor sends its hellos over the link-local hops (scope id =
+    the NIC): every path is timed and up, both tables keep their marks, and status
+    lists every path by its link-local next hop."""
     a = cluster.hosts["a"]
-    st = json.loads(a.ifagg("status", "--json", "tun0.inet6").stdout)["overlays"][0]
-    assert not st["monitor"]["running"]
+    deadline = time.monotonic() + 15
+    for _ in range(60):                 # health.json is rewritten about once a second
+        st = json.loads(a.ifagg("status", "--json", "tun0.inet6").stdout)["overlays"][0]
+        timed = all(r.get("rtt_us") is not None for p in st["peers"] for r in p["paths"])
+        if timed or time.monotonic() > deadline:
+            break
+        time.sleep(0.25)
+    assert st["monitor"]["running"], st["monitor"]
+    for peer in st["peers"]:
+        for row in peer["paths"]:
+            assert row["health"] == "up" and row["rtt_us"] is not None, row
     assert {r["via"] for p in st["peers"] for r in p["paths"]} == {
         lladdr(peer, i) for peer in ("b", "c") for i in (0, 1)}
     nft = a.run(["nft", "list", "table", "ip6", "ifagg6_tun0"]).stdout
