@@ -4,7 +4,8 @@ Each folder holds `interfaces` (the stanzas), `case.json` (the overlay to plan
 the kernel as observed, in the short form of planner_support, and optionally
 `made`, the state record of an earlier ifup) and the
 expected result: `plan.txt` (one change per line, nft scripts in full) or
-`error.txt` (the exact message); `family` picks the stanza (inet, or inet6). IFAGG_REGEN_GOLDEN=1 rewrites the expectations.
+`error.txt` (the exact message); `family` picks the stanza (inet, or inet6); `learned`
+lists the hops learned from hellos, [[VIRT, DEV, HOP], ...] (the learned file's content). IFAGG_REGEN_GOLDEN=1 rewrites the expectations.
 """
 
 import json
@@ -47,7 +48,9 @@ def test_planner_case(case):
     try:
         loaded = overlay.from_file(spec.get("iface", "tun0"), os.path.join(folder, "interfaces"),
                                    spec.get("family", "inet"))
-        ops, desired = plan.plan_up(loaded.cfg, obs, loaded.raw, made_from(spec.get("made", [])))
+        learned = {(v, d): h for v, d, h in spec.get("learned", [])}
+        ops, desired = plan.plan_up(loaded.cfg, obs, loaded.raw, made_from(spec.get("made", [])),
+                                    learned)
     except ConfigError as err:
         assert not os.path.exists(os.path.join(folder, "plan.txt")), f"unexpected error: {err}"
         golden(os.path.join(folder, "error.txt"), str(err).replace(folder + os.sep, "") + "\n")

@@ -26,7 +26,7 @@ from ifupdown_agg.core.objects import (RTPROT_IFAGG, Address, Bond, BondSettings
                                        TunDevice)
 from ifupdown_agg.core.ops import Op
 from ifupdown_agg.errors import ApplyError
-from ifupdown_agg.overlay import lifecycle as overlay_lifecycle
+from ifupdown_agg.overlay import learned, lifecycle as overlay_lifecycle
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 FOLDERS = {"overlay": "planner", "bond": "bond_planner"}
@@ -65,11 +65,14 @@ class OverlayCase:
                                                       spec.get("family", "inet"))
         self.iface, self.family = self.loaded.cfg.iface, self.loaded.cfg.family
         self.made = made_from(spec.get("made", []))
+        self.learned = {(v, d): h for v, d, h in spec.get("learned", [])}
 
     def reset(self):
         record.remove(self.loaded.cfg.key)
         if self.made:
             record.save(self.loaded.cfg.key, self.made)
+        if self.learned:        # the hops the monitor learned (overlay/learned.py)
+            learned.save(self.loaded.cfg.key, self.learned)
 
     def up(self, kernel, executor):
         return overlay_lifecycle.up(self.loaded, kernel, executor)[0]

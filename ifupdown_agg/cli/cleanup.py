@@ -14,7 +14,8 @@ from typing import List
 from ifupdown_agg.cli.common import Command, changing, executor
 
 # Files of ours in the state directory, besides IFACE.json (the record).
-SIDE_FILES = ("options.json", "monitor.pid", "health.json", "monitor.log", "usbnet-watch.log")
+SIDE_FILES = ("options.json", "monitor.pid", "health.json", "monitor.log", "usbnet-watch.log",
+              "learned.json")
 
 
 class Cleanup(Command):

@@ -46,9 +46,15 @@ class RspecEntry:
         """The NIC of hop `index` when it is link-local, else None."""
         return self.nics[index] if self.nics else None
 
+    def learns(self, index: int) -> bool:
+        """Hop `index` is learned (inet6's [eth1]): its address is "" and its NIC named."""
+        return not self.hops[index] and self.nic_at(index) is not None
+
     def written(self, index: int) -> str:
-        """Hop `index` as the rspec writes it (fe80::10%eth1, fd99::10)."""
+        """Hop `index` as the rspec writes it (fe80::10%eth1, fd99::10, eth1 if learned)."""
         nic = self.nic_at(index)
+        if nic and not self.hops[index]:
+            return nic
         return f"{self.hops[index]}%{nic}" if nic else self.hops[index]
 
 
@@ -126,12 +132,23 @@ def parse_table_ids(value: str) -> Tuple[int, ...]:
     return tuple(ids)
 
 
+def _is_address_like(text: str) -> bool:
+    """Digits and dots only (an IPv4 address, however malformed), not a NIC's name."""
+    return bool(re.match(r"^[0-9.]+$", text))
+
+
 def parse_rspec(value: str) -> Tuple[RspecEntry, ...]:
     toks = _tokens(value)
     if not toks:
         raise TokenError(value, "expects one VIRT:HOP[:HOP...] entry per host")
     entries = []
     for tok in toks:
+        learned = re.search(r"\[([A-Za-z0-9_.+-]+)\]", tok)
+        if learned and not _is_address_like(learned.group(1)):
+            raise TokenError(learned.group(0), f"'{learned.group(0)}' is a learned hop (the "
+                             "peer's link-local address on that NIC, learned from its hellos): "
+                             "only an inet6 stanza's rspec takes it; an inet stanza's hops are "
+                             f"IPv4 addresses (in rspec entry '{tok}')")
         if "[" in tok:
             raise TokenError(tok, f"'{tok}' is an IPv6 entry in an inet stanza's rspec "
                              "(families mixed); IPv6 hosts go in an inet6 stanza")

@@ -6,7 +6,10 @@ written in brackets, `[VIRT]:[HOP1]:[HOP2]`, because ':' separates the entry's
 fields: `[fd99:ff::10]:[fd99:0::10]:[fd99:1::10]`. A link-local hop names its NIC,
 `[fe80::10%eth1]`: the NIC, on the host whose entry it is, that holds the address (the
 entry is the same text on every host; elsewhere the hop is reached on the link of the
-same position, see overlay/hops.py).
+same position, see overlay/hops.py). A hop written as a NIC's name, `[eth1]`, is learned:
+on the host whose entry it is, its own link-local address on eth1; elsewhere the peer's
+link-local address on the link of that position, learned from the peer's hellos
+(overlay/learned.py, monitor/learn.py).
 """
 
 from __future__ import annotations
@@ -128,6 +131,14 @@ def _hop(part: str, entry: str) -> Tuple[str, Optional[str]]:
     link-local hop and the NIC, on the host whose entry it is, that holds it."""
     addr, pct, nic = part.partition("%")
     where = f"(in rspec entry '{entry}')"
+    if not part:
+        raise TokenError(entry, f"'{entry}' has empty brackets '[]' {where}; write a hop "
+                         "[ADDRESS], [fe80::X%NIC], or [NIC] to learn it from hellos")
+    if not pct and ":" not in part and not _is_ipv4(part) and not part[0].isdigit():
+        if not _NIC.match(part) or part in (".", ".."):
+            raise TokenError(part, f"'{part}' is not a NIC name (1 to 15 letters, digits, "
+                             f"'_.+-') nor an IPv6 address {where}")
+        return "", part     # learned: the peer's link-local address on that link
     if pct and _is_ipv4(addr):
         raise TokenError(part, f"'{part}' is an IPv4 address with a %NIC in an inet6 "
                          f"stanza's rspec (families mixed) {where}; write [fe80::X%NIC]")
@@ -164,6 +175,11 @@ def parse_rspec6(value: str) -> Tuple[RspecEntry, ...]:
         if len(parts) < 2:
             raise TokenError(tok, f"'{tok}' is not [VIRT]:[HOP][:[HOP]...] (a virtual "
                              "address, then one next hop per table)")
+        if parts[0] and ":" not in parts[0] and _NIC.match(parts[0]) \
+                and not _is_ipv4(parts[0]) and not parts[0][0].isdigit():
+            raise TokenError(parts[0], f"'[{parts[0]}]': the virtual address cannot be "
+                             f"learned (in rspec entry '{tok}'); the first field is [VIRT], "
+                             "an address of the fake net; only hops take [NIC]")
         if "%" in parts[0]:
             raise TokenError(parts[0], f"'{parts[0]}': the virtual address takes no %NIC "
                              f"(in rspec entry '{tok}'); it is the first field, [VIRT]")
@@ -182,4 +198,5 @@ ADDRESS6 = ValueType("ADDRESS[/128]", parse_address6, "an IPv6 address")
 NETMASK6 = ValueType("PREFIXLEN", parse_netmask6, "a prefix length")
 CIDR6 = ValueType("NETWORK/PREFIX", parse_cidr6, "an IPv6 network")
 RSPEC6 = ValueType("[VIRT]:[HOP][:[HOP]...]...", parse_rspec6,
-                   "overlay hosts, IPv6; a link-local hop names its NIC: [fe80::X%NIC]")
+                   "overlay hosts, IPv6; a link-local hop names its NIC: [fe80::X%NIC], "
+                   "or [NIC] to learn it from hellos")

@@ -22,7 +22,7 @@ from typing import Dict, List, Optional
 
 from ifupdown_agg.overlay import plan, rotation
 from ifupdown_agg.monitor.capacity import Capacity
-from ifupdown_agg.monitor import keys, logs, probe
+from ifupdown_agg.monitor import healthfile, keys, learn, logs, probe
 from ifupdown_agg.monitor.exchange import Exchange
 from ifupdown_agg.monitor.health import DOWN, Change, Tracker
 from ifupdown_agg.monitor.paths import paths_from
@@ -77,10 +77,15 @@ class Monitor:
         self.sockets = probe.Sockets(mon.port)
         for path in self.tracker.paths:
             self.sockets.open(path.dev, path.local)
+        self.learning = learn.Learning(cfg, desired.members, self.sockets,
+                                       self.signer.keys is not None)
+        self.routed = {v: learn.routed_tables(desired.objects, v) for _, v in cfg.peer_indexes}
+        self.restart = False        # hops learned: main() starts a monitor on the new paths
         self.watch = LinkWatch({p.dev for p in self.tracker.paths})
         self.stopping = False
         self.wall_offset = time.time() - time.monotonic()
         self.exchange = Exchange(self.tracker, self.sockets, cfg.address, self.signer)
+        self.exchange.learn = self.learning.take if self.learning.wanted else None
         self.next_tick = 0.0
         self.deadline = float("inf")
         # CPU seconds by phase (time.process_time around each once-per-interval part;
@@ -155,12 +160,25 @@ class Monitor:
                 changes += tracker.expire(now)
                 self._new_deadline()
         self._apply(changes)
+        if self.learning.fresh:
+            self._learned()
+
+    def _learned(self) -> None:
+        """Hops learned: route them (recorded, as ifup would), then start over."""
+        try:
+            with self._locked("learned hops"):
+                self.learning.apply(self.kernel)
+        except AggError as err:
+            log.error("%s: cannot route the learned hops: %s", self.name, err)
+            return
+        self.restart = self.stopping = True
 
     def _tick(self, now: float, changes: List[Change], newly: bool) -> None:
         """Once per interval: our hellos out, every path judged, capacity followed."""
         c0 = time.process_time()
         self.exchange.resync()
         self.exchange.send()
+        self.learning.send(self.exchange.encode, self.tracker.next_seq())
         c1 = time.process_time()
         changes += self.tracker.tick(now)
         self._new_deadline()
@@ -253,9 +271,12 @@ class Monitor:
     def _rewrite(self, peer_indexes) -> List[str]:
         """Write the rotation of these peers in one go; returns peers with no path left."""
         stranded, updates = [], {}
-        tables = list(self.cfg.tables)
         by_index = {i: virt for i, virt in self.cfg.peer_indexes}
         for index in sorted(set(peer_indexes)):
+            # Only the tables that route it (a learned hop not yet known leaves some out).
+            tables = [t for t in self.cfg.tables if t in self.routed[by_index[index]]]
+            if not tables:
+                continue        # no path known at all: no chain (overlay/nft_ruleset.py)
             marks, weights, all_down = self.tracker.rotation(
                 by_index[index], tables, self._weights(by_index[index], tables))
             if all_down:
@@ -298,37 +319,12 @@ class Monitor:
         self.write_health()
 
     def write_health(self) -> None:
-        t = self.tracker
-        shares = self.capacity.shares() if self.capacity else {}
-        why = self.capacity.why() if self.capacity else {}
-        _write_json(_file(self.name, "health.json"), {
-            "iface": self.name, "pid": os.getpid(),
-            "interval_ms": int(t.interval * 1000), "loss": t.loss, "rejoin": t.rejoin,
-            "probed_peers": sorted(t.probed_peers),
-            "authenticated": self.signer.keys is not None, "key_file": self.key_file,
-            "key_ids": sorted(self.signer.keys.keys) if self.signer.keys else [],
-            "rejected_stray": dict(self.exchange.stray),
-            "cpu_s": {k: round(v, 4) for k, v in self.cpu.items()},
-            "paths": [{"peer": p.peer, "peer_index": p.peer_index, "dev": p.dev,
-                       "gateway": p.gateway, "tables": list(p.tables), "state": p.state,
-                       "reason": p.reason, "since": round(p.since + self.wall_offset, 3),
-                       "rejected": dict(p.rejected), "restarts": p.restarts,
-                       "rtt_us": p.rtt_us, "rx_excess_us": p.rx_excess_us,
-                       "tx_excess_us": p.tx_excess_us, **_share_of(p, shares, why)}
-                      for p in t.paths]}, indent=None)   # compact: 7x cheaper, written every second
+        healthfile.write(self)
 
     def close(self) -> None:
         self.rotation.close()
         self.sockets.close()
         self.watch.close()
-
-
-def _share_of(path, shares, why) -> Dict:
-    """The path's share of its peer's traffic now, and why (capacity following)."""
-    key = (path.peer, path.tables[0])
-    if key not in shares:
-        return {}
-    return {"share": round(shares[key], 4), "share_why": why.get(key, "")}
 
 
 def _setup_logging() -> None:
@@ -360,22 +356,25 @@ def main(name: str) -> int:
     cfg = overlay.from_raw(iface, raw, family).cfg
     kernel = Kernel()
     try:
-        mon = Monitor(cfg, kernel)
-        monitor_ref.append(mon)
-        mon.stopping = bool(stop_requested)
-        with open(_file(name, "monitor.pid"), "w") as fh:
-            fh.write(f"{os.getpid()}\n")
-        keyset = mon.signer.keys
-        log.info("%s: monitoring %d path(s) to %d peer(s), probes every %d ms, down after %d lost, %s",
-                 name, len(mon.tracker.paths), len(cfg.peers), cfg.monitor.interval_ms,
-                 cfg.monitor.loss, f"hellos signed with key {keyset.send_id} of {keyset.path}"
-                 if keyset else "hellos UNAUTHENTICATED")
-        mon.write_health()
-        try:
-            if not mon.stopping:
-                mon.run()
-        finally:
-            mon.close()
+        for _ in range(10_000):     # a new monitor after each learning (monitor/learn.py)
+            mon = Monitor(cfg, kernel)
+            monitor_ref[:] = [mon]
+            mon.stopping = bool(stop_requested)
+            with open(_file(name, "monitor.pid"), "w") as fh:
+                fh.write(f"{os.getpid()}\n")
+            keyset = mon.signer.keys
+            log.info("%s: monitoring %d path(s) to %d peer(s), probes every %d ms, down after "
+                     "%d lost, %s", name, len(mon.tracker.paths), len(cfg.peers),
+                     cfg.monitor.interval_ms, cfg.monitor.loss, f"hellos signed with key "
+                     f"{keyset.send_id} of {keyset.path}" if keyset else "hellos UNAUTHENTICATED")
+            mon.write_health()
+            try:
+                if not mon.stopping:
+                    mon.run()
+            finally:
+                mon.close()
+            if not mon.restart or stop_requested:
+                break
     finally:
         kernel.close()
         for suffix in ("monitor.pid", "health.json"):

@@ -55,7 +55,10 @@ class Exchange:
         self.parse = probe.parser_for(virt)
         self.out = [(p, sockets.by_dev[p.dev].sendto, sockets.address(p.dev, p.gateway))
                     for p in tracker.paths]
-        self.inbox = {fd: (sockets.by_dev[dev].recvmsg, dev) for fd, dev in sockets.dev_of.items()}
+        self.extra = getattr(sockets, "extra", {})      # fd -> a socket on ff02::1 (learning)
+        self.inbox = {fd: ((self.extra.get(fd) or sockets.by_dev[dev]).recvmsg, dev)
+                      for fd, dev in sockets.dev_of.items()}
+        self.learn = None       # learned hops (monitor/learn.py): takes good strays
         self.by_key = {p.key: p for p in tracker.paths}
         self.resync()
 
@@ -107,7 +110,8 @@ class Exchange:
         """Every datagram waiting on a ready socket (at most READ_MAX); True if one
         was a peer's first hello."""
         recvmsg, dev = self.inbox[fd]
-        newly, offset, space, take = False, self.offset_ns, probe._CMSG_SPACE, self.take
+        newly, offset, space = False, self.offset_ns, probe._CMSG_SPACE
+        take = self.take if fd not in self.extra else self.take_learning
         for _ in range(READ_MAX):
             try:
                 data, anc, _, addr = recvmsg(128, space)
@@ -122,6 +126,16 @@ class Exchange:
             newly |= take(dev, source, data, ttl, rx if rx < now else now, rx_ns)
         return newly
 
+    def take_learning(self, dev: str, source: str, data: bytes, ttl: int, now: float,
+                      rx_ns: int) -> bool:
+        """A hello to ff02::1 (monitor/learn.py): it only teaches an unknown hop; a
+        path's own hellos are the unicast ones."""
+        if ttl == probe.GTSM_TTL and (dev, source) not in self.by_key and self.learn:
+            f = self.parse(data, self.verify)
+            if type(f) is tuple:
+                self.learn(dev, source, f)
+        return False
+
     def take(self, dev: str, source: str, data: bytes, ttl: int, now: float, rx_ns: int) -> bool:
         """Take one datagram, or count why not; only a hello that passed every check
         (TTL or hop limit 255, version, MAC, newer than the last) reaches the path's state."""
@@ -134,6 +148,8 @@ class Exchange:
                 if path is not None:
                     return self.tracker.take(path, f, now, rx_ns)[1]
                 why = "source"      # a good hello, but from no path of ours
+                if self.learn is not None:
+                    self.learn(dev, source, f)
             else:
                 why = f
         if path is not None:

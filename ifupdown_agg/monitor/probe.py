@@ -289,6 +289,7 @@ class Sockets:
         self.by_dev: Dict[str, socket.socket] = {}
         self.dev_of: Dict[int, str] = {}
         self.scope: Dict[str, int] = {}         # dev -> ifindex, for the IPv6 sockets
+        self.extra: Dict[int, socket.socket] = {}   # fd -> a listen_any socket
 
     def open(self, dev: str, local: str) -> None:
         if dev in self.by_dev:
@@ -306,6 +307,9 @@ class Sockets:
                 index = socket.if_nametoindex(dev)
                 sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
                 sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_UNICAST_HOPS, GTSM_TTL)
+                # The learning hellos to ff02::1 (monitor/learn.py) leave with 255 too.
+                sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_MULTICAST_HOPS, GTSM_TTL)
+                sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_MULTICAST_LOOP, 0)
                 sock.setsockopt(socket.IPPROTO_IPV6, IPV6_RECVHOPLIMIT, 1)
                 _freebind6(sock)
                 sock.bind((local, self.port, 0, index))
@@ -320,6 +324,27 @@ class Sockets:
             raise
         self.by_dev[dev] = sock
         self.dev_of[sock.fileno()] = dev
+
+    def listen_any(self, dev: str) -> None:
+        """A socket on `dev` bound to `::`: it takes the hellos sent to ff02::1 there
+        (a socket bound to our unicast address does not), for learned hops."""
+        sock = socket.socket(socket.AF_INET6, socket.SOCK_DGRAM)
+        try:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_BINDTODEVICE, dev.encode())
+            sock.setsockopt(socket.SOL_SOCKET, SO_TIMESTAMPNS, 1)
+            sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
+            sock.setsockopt(socket.IPPROTO_IPV6, IPV6_RECVHOPLIMIT, 1)
+            sock.bind(("::", self.port, 0, 0))
+            sock.setblocking(False)
+        except BaseException:
+            sock.close()
+            raise
+        self.extra[sock.fileno()] = sock
+        self.dev_of[sock.fileno()] = dev
+
+    def socket_of(self, fileno: int) -> socket.socket:
+        return self.extra.get(fileno) or self.by_dev[self.dev_of[fileno]]
 
     def address(self, dev: str, peer: str) -> tuple:
         """Where a hello to `peer` through `dev` goes: the sendto address."""
@@ -338,7 +363,7 @@ class Sockets:
         """(dev, source address without its zone, payload, TTL or hop limit, arrival
         in CLOCK_MONOTONIC ns) for every datagram waiting on a socket."""
         dev = self.dev_of[fileno]
-        sock = self.by_dev[dev]
+        sock = self.socket_of(fileno)
         offset = time.time_ns() - time.monotonic_ns()
         for _ in range(4096):       # bounded: the rest waits for the next interval
             try:
@@ -355,9 +380,10 @@ class Sockets:
         return list(self.dev_of)
 
     def close(self) -> None:
-        for sock in self.by_dev.values():
+        for sock in list(self.by_dev.values()) + list(self.extra.values()):
             sock.close()
         self.by_dev.clear()
+        self.extra.clear()
         self.dev_of.clear()
         self.scope.clear()
 

@@ -15,11 +15,14 @@ on the host whose entry it is, that holds the address.
   and a peer with fewer hops than tables (hop j reused for table n) through the NIC of
   table j. Link-local hops therefore suit links where position j is the same link on
   every host that has a hop j.
+- A learned hop, `[eth1]`, names the NIC only. This host's own is its link-local address
+  on that NIC (the kernel's, or a stanza's); a peer's is the address learned from its
+  hellos on the link of that position (overlay/learned.py), and unknown until then.
 """
 
 from __future__ import annotations
 
-from typing import Callable, List, Optional, Sequence, Tuple
+from typing import Callable, List, Mapping, Optional, Sequence, Tuple
 
 import netaddr
 
@@ -58,8 +61,17 @@ def _own_link_local(me: RspecEntry, i: int, table: int, obs: Observed, skip: str
     link = obs.links.get(nic) if nic != skip else None
     if link is None or nic is None:
         why = "is the overlay's own device" if nic == skip else "is not an interface here"
+        what = f"that holds {hop}" if hop else "of that link"
         raise fail("rspec", f"this host's hop {token} for table {table} names {nic}, which "
-                   f"{why}; name the member NIC that holds {hop}", token)
+                   f"{why}; name the member NIC {what}", token)
+    if not hop:
+        if own_learned(link) is None:
+            down = "" if link.up else (f"; {nic} is down, and the kernel makes its link-local "
+                                       "address when it comes up")
+            raise fail("rspec", f"this host's learned hop [{token}] for table {table} is "
+                       f"{nic}'s link-local address, and {nic} has none (or only ones that failed "
+                       f"duplicate address detection){down}", token)
+        return nic
     state = dict(link.link_local).get(hop)
     if state is None:
         have = ", ".join(a for a, _ in link.link_local) or "none"
@@ -95,11 +107,32 @@ def member_devs(me: RspecEntry, tables: Sequence[int], obs: Observed, nets: Nets
     return devs
 
 
+def own_learned(link) -> Optional[str]:
+    """This host's hop on a NIC written [NIC]: its first link-local address not failed."""
+    return next((a for a, state in link.link_local if state != "dadfailed"), None)
+
+
+def locals_for(me: RspecEntry, tables: Sequence[int], devs: Sequence[str],
+               obs: Observed) -> List[str]:
+    """This host's hop per table: the rspec's, or for a learned one its NIC's fe80."""
+    out = []
+    for i in range(len(tables)):
+        hop = me.hop_for(i)
+        out.append(hop or own_learned(obs.links[devs[i]]) or "")
+    return out
+
+
 class Reach:
     """Which device reaches each hop of a peer, from this host."""
 
-    def __init__(self, me: RspecEntry, devs: Sequence[str], nets: Nets, skip: str):
+    def __init__(self, me: RspecEntry, devs: Sequence[str], nets: Nets, skip: str,
+                 learned: Optional[Mapping[Tuple[str, str], str]] = None):
         self.me, self.devs, self.nets, self.skip = me, devs, nets, skip
+        self.learned = learned or {}
+
+    def _hop(self, peer: RspecEntry, j: int, dev: str) -> str:
+        """The peer's hop j through dev: written, or learned ("" if not yet)."""
+        return self.learned.get((peer.virt, dev), "") if peer.learns(j) else peer.hops[j]
 
     def dev(self, peer: RspecEntry, j: int) -> Optional[str]:
         """The device that reaches the peer's hop j, or None."""
@@ -114,16 +147,17 @@ class Reach:
         The rspec's own hop wins whenever it is reachable. Otherwise (a host with
         one NIC, such as the seed's gateway, seeing a peer's hop on a link it does
         not have) the peer is reached through another of its hops: one on this
-        table's own link if there is one, else any reachable one.
+        table's own link if there is one, else any reachable one. A learned hop not
+        yet known is "" (with its device): the table has no route to the peer yet.
         """
         j = peer.index_for(i)
         dev = self.dev(peer, j)
         if dev is not None:
-            return peer.hops[j], dev, peer.written(j)
+            return self._hop(peer, j, dev), dev, peer.written(j)
         reached = [(k, self.dev(peer, k)) for k in range(len(peer.hops))]
         for k, dev in sorted(reached, key=lambda kd: kd[1] != self.devs[i]):
             if dev is not None:
-                return peer.hops[k], dev, peer.written(k)
+                return self._hop(peer, k, dev), dev, peer.written(k)
         return peer.hops[j], None, peer.written(j)
 
     def unreachable(self, peer: RspecEntry, i: int, table: int) -> str:
@@ -132,6 +166,7 @@ class Reach:
         if peer.nic_at(j) is None:
             return (f"next hop {peer.hops[j]} of {peer.virt} for table {table} is on no "
                     "network connected to this host")
-        return (f"next hop {peer.written(j)} of {peer.virt} for table {table} is link-local, "
+        what = "learned" if peer.learns(j) else "link-local"
+        return (f"next hop {peer.written(j)} of {peer.virt} for table {table} is {what}, "
                 f"on the link of each entry's hop {j + 1}, and this host's entry has "
                 f"{len(self.me.hops)} hop(s) (none on that link), nor reaches another of its hops")

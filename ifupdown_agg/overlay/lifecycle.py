@@ -12,7 +12,7 @@ from typing import Dict, List, Mapping, Optional, Tuple
 
 from ifupdown_agg.config import ifaces_file
 from ifupdown_agg.monitor import service as monitor
-from ifupdown_agg.overlay import plan, teardown
+from ifupdown_agg.overlay import learned, plan, teardown
 from ifupdown_agg.core import record as state
 from ifupdown_agg.core import transaction
 from ifupdown_agg.kernel import tun as tundev
@@ -136,6 +136,7 @@ def remove_device(iface: str, family: str = "inet") -> None:
         tundev.delete(iface)
     state.remove(key)
     monitor.forget_options(key)
+    learned.remove(key)
 
 
 def keep_monitor(loaded: Loaded, restart: bool) -> None:
@@ -171,4 +172,5 @@ def down(iface: str, kernel, executor, cfg: Optional[OverlayConfig] = None,
     done = transaction.down(name, kernel, executor, planner, keep=kept)
     if done.result.changed_kernel and not keep_device:
         monitor.forget_options(name)
+        learned.remove(name)        # the hops learned from hellos go with their routes
     return done.ops

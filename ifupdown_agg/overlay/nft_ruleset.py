@@ -14,7 +14,7 @@ from __future__ import annotations
 import hashlib
 from functools import reduce
 from math import gcd
-from typing import List, Sequence, Tuple
+from typing import List, Mapping, Optional, Sequence, Tuple
 
 from ifupdown_agg.core.objects import DEVICE_ALIAS, NftTable, nft_family
 
@@ -66,8 +66,15 @@ def peer_rule(peer_index: int, all_marks: Sequence[int], marks: Sequence[int],
 
 
 def build(name: str, iface: str, peers: Sequence[Tuple[int, str]],
-          marks: Sequence[int], weights: Sequence[int]) -> NftTable:
-    """The whole table, ready for one atomic `nft -f`; `peers` is (rspec index, address)."""
+          marks: Sequence[int], weights: Sequence[int],
+          paths: Optional[Mapping[int, Sequence[int]]] = None) -> NftTable:
+    """The whole table, ready for one atomic `nft -f`; `peers` is (rspec index, address).
+
+    `paths`, when given, is per peer index the positions of the tables that route it
+    (learned hops not yet known leave some out): a peer rotates over those only, and a
+    peer with none has no chain (its packets are not marked)."""
+    if paths is not None:
+        peers = [(i, a) for i, a in peers if paths.get(i)]
     body = []
     for index, _ in peers:
         body += [f"\tcounter {counter_name(index, m)} {{ }}" for m in marks]
@@ -83,9 +90,9 @@ def build(name: str, iface: str, peers: Sequence[Tuple[int, str]],
         "\t}",
     ]
     for index, _ in peers:
-        body += [f"\tchain {chain_name(index)} {{",
-                 f"\t\t{peer_rule(index, marks, marks, weights)}",
-                 "\t}"]
+        kept = list(range(len(marks))) if paths is None else list(paths[index])
+        rule = peer_rule(index, marks, [marks[k] for k in kept], [weights[k] for k in kept])
+        body += [f"\tchain {chain_name(index)} {{", f"\t\t{rule}", "\t}"]
     body = [line for line in body if line]
     digest = hashlib.sha256("\n".join(body).encode()).hexdigest()[:16]
     script = "\n".join(

@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Dict, List, Mapping, Optional, Sequence, Tuple
 
-from ifupdown_agg.overlay import hops, nft_ruleset, spread
+from ifupdown_agg.overlay import hops, learned as learned_hops, nft_ruleset, spread
 from ifupdown_agg.overlay.rates import auto_gso_segs, auto_weights, fill_bus_caps
 from ifupdown_agg.errors import ConfigError, Location
 from ifupdown_agg.core.objects import (DEVICE_ALIAS, RTPROT_IFAGG, Address, KObject, LinkAttrs,
@@ -84,9 +84,19 @@ def _marking(cfg: OverlayConfig, obs: Observed, devs: Sequence[str], weights: Se
     return mode, top, gso, paced
 
 
+def learns(cfg: OverlayConfig) -> bool:
+    """Some peer's hop is learned from hellos ([NIC] in the rspec)."""
+    return any(e.learns(j) for e in cfg.peers for j in range(len(e.hops)))
+
+
 def desired_state(cfg: OverlayConfig, obs: Observed,
-                  raw: Optional[Mapping[str, RawOption]] = None) -> Desired:
+                  raw: Optional[Mapping[str, RawOption]] = None,
+                  learned: Optional[learned_hops.Learned] = None) -> Desired:
+    """`learned` is the hops learned from hellos; None reads the stanza's learned file
+    (overlay/learned.py) when its rspec has learned hops."""
     loc = _Locator(cfg, raw)
+    if learned is None:
+        learned = learned_hops.load(cfg.key) if learns(cfg) else {}
     nets = hops.connected(obs)
     devs = hops.member_devs(cfg.me, cfg.tables, obs, nets, cfg.iface, loc.error)
 
@@ -97,7 +107,8 @@ def desired_state(cfg: OverlayConfig, obs: Observed,
         notes += [note] if note else []
     else:
         weights = list(cfg.weights)
-    members = [Member(t, d, cfg.me.hop_for(i), w)
+    own = hops.locals_for(cfg.me, cfg.tables, devs, obs)
+    members = [Member(t, d, own[i], w)
                for i, (t, d, w) in enumerate(zip(cfg.tables, devs, weights))]
     if v6:
         # The BPF spreader reads IPv4 only (its program passes other packets on), so the
@@ -113,17 +124,9 @@ def desired_state(cfg: OverlayConfig, obs: Observed,
                               Address(cfg.iface, cfg.address, cfg.host_prefix)]
 
     route_devs = set(devs)
-    table_routes: List[KObject] = []
-    peer_paths: Dict[Tuple[int, str], List[Tuple[str, str]]] = {}
-    reach = hops.Reach(cfg.me, devs, nets, cfg.iface)
-    for i, table in enumerate(cfg.tables):
-        for (index, _), peer in zip(cfg.peer_indexes, cfg.peers):
-            hop, dev, written = reach.next_hop(peer, i)
-            if dev is None:
-                raise loc.error("rspec", reach.unreachable(peer, i, table), written)
-            route_devs.add(dev)
-            table_routes.append(Route(table, f"{peer.virt}/{cfg.host_prefix}", dev, gateway=hop))
-            peer_paths.setdefault((index, peer.virt), []).append((dev, hop))
+    reach = hops.Reach(cfg.me, devs, nets, cfg.iface, learned)
+    table_routes, peer_paths, routed = _table_routes(cfg, reach, loc, notes)
+    route_devs.update(r.dev for r in table_routes)
 
     objects += [] if v6 else _rp_filters(obs, route_devs)     # IPv6 has no rp_filter
     objects += table_routes
@@ -138,9 +141,30 @@ def desired_state(cfg: OverlayConfig, obs: Observed,
         objects.append(spread.spreader(cfg.iface, peer_paths, weights, top, obs.bpf_program, paced,
                                        metered))
     else:
+        full = all(len(r) == len(cfg.tables) for r in routed.values())
         objects.append(nft_ruleset.build(cfg.nft_table, cfg.iface, cfg.peer_indexes,
-                                         cfg.tables, weights))
+                                         cfg.tables, weights, None if full else routed))
     return Desired(objects, members, notes, mode, top)
+
+
+def _table_routes(cfg: OverlayConfig, reach: hops.Reach, loc: _Locator, notes: List[str]):
+    """Every peer's route per table, the paths per peer, and per peer the positions of
+    the tables that route it (a learned hop not yet known has none, and a note)."""
+    table_routes: List[Route] = []
+    peer_paths: Dict[Tuple[int, str], List[Tuple[str, str]]] = {}
+    routed: Dict[int, List[int]] = {index: [] for index, _ in cfg.peer_indexes}
+    for i, table in enumerate(cfg.tables):
+        for (index, _), peer in zip(cfg.peer_indexes, cfg.peers):
+            hop, dev, written = reach.next_hop(peer, i)
+            if dev is None:
+                raise loc.error("rspec", reach.unreachable(peer, i, table), written)
+            if not hop:     # learned from hellos, not yet: no route, out of the rotation
+                notes.append(learned_hops.pending_note(peer.virt, written, dev, table))
+                continue
+            routed[index].append(i)
+            table_routes.append(Route(table, f"{peer.virt}/{cfg.host_prefix}", dev, gateway=hop))
+            peer_paths.setdefault((index, peer.virt), []).append((dev, hop))
+    return table_routes, peer_paths, routed
 
 
 def _rp_filters(obs: Observed, devs) -> List[KObject]:
@@ -282,10 +306,11 @@ def stale(cfg: OverlayConfig, desired: Sequence[KObject], obs: Observed,
 
 def plan_up(cfg: OverlayConfig, obs: Observed,
             raw: Optional[Mapping[str, RawOption]] = None,
-            made: Sequence[Op] = ()) -> Tuple[List[Op], Desired]:
+            made: Sequence[Op] = (),
+            learned: Optional[learned_hops.Learned] = None) -> Tuple[List[Op], Desired]:
     """The changes that bring the kernel to the config; `made` is this overlay's record."""
     check_conflicts(cfg, obs, raw)
-    desired = desired_state(cfg, obs, raw)
+    desired = desired_state(cfg, obs, raw, learned)
     # Stale objects go first: a changed table list must free its marks before reuse.
     return stale(cfg, desired.objects, obs, made) + diff(desired.objects, obs), desired
 
