@@ -177,7 +177,7 @@ def parse_rspec6(value: str) -> Tuple[RspecEntry, ...]:
                              "address, then one next hop per table)")
         if parts[0] and ":" not in parts[0] and _NIC.match(parts[0]) \
                 and not _is_ipv4(parts[0]) and not parts[0][0].isdigit():
-            raise TokenError(parts[0], f"'[{parts[0]}]': the virtual address cannot be "
+            raise TokenError(parts[0], f"'{parts[0]}': the virtual address cannot be "
                              f"learned (in rspec entry '{tok}'); the first field is [VIRT], "
                              "an address of the fake net; only hops take [NIC]")
         if "%" in parts[0]:

@@ -178,7 +178,7 @@ class Monitor:
         c0 = time.process_time()
         self.exchange.resync()
         self.exchange.send()
-        self.learning.send(self.exchange.encode, self.tracker.next_seq())
+        self.learning.send(self.exchange.encode, self.tracker)
         c1 = time.process_time()
         changes += self.tracker.tick(now)
         self._new_deadline()

@@ -84,11 +84,13 @@ class Learning:
             sockets.listen_any(dev)
         self.out = [(sockets.by_dev[d].sendto, sockets.address(d, ALL_NODES)) for d in self.devs]
 
-    def send(self, encode, seq: int) -> None:
-        """One hello to ff02::1 on each NIC with an unknown hop: nothing heard yet."""
+    def send(self, encode, tracker) -> None:
+        """One hello to ff02::1 on each NIC with an unknown hop: nothing heard yet, the
+        sequence number of this interval's unicast hellos (a number more per interval
+        would halve the window in which the peers' echoes count as heard)."""
         if not self.out:
             return
-        payload = encode(probe.VERSION6, 0, seq, 0, 0, 0, 0, -1)
+        payload = encode(probe.VERSION6, 0, tracker.seq, 0, 0, 0, 0, -1)
         for sendto, addr in self.out:
             try:
                 sendto(payload, addr)
