@@ -251,3 +251,33 @@ def test_what_is_learned_is_kept_and_routed_through_the_record(tmp_path, monkeyp
     assert data["hops"] == [{"virt": PEER6, "dev": "eth1", "hop": "fe80::ff:fe01:20"}]
     made = [op.obj for op in record.load("tun0.inet6")]
     assert Route(10001, "fd99:ff::20/128", "eth1", gateway="fe80::ff:fe01:20") in made
+
+
+def test_networkd_refuses_a_learned_hop_located(tmp_path):
+    from ifupdown_agg.errors import ConfigError
+    from ifupdown_agg.networkd import generate, sources
+    (tmp_path / "interfaces").write_text("""\
+iface eth0 inet static
+    address 10.99.0.10/24
+
+iface tun0 inet static
+    address 10.99.255.10
+    netmask 255.255.255.255
+    fakenet 10.99.255.0/24
+    table 10000
+    rspec 10.99.255.10:10.99.0.10 10.99.255.20:10.99.0.20
+
+iface tun0 inet6 static
+    address fd99:ff::10
+    netmask 128
+    fakenet fd99:ff::/64
+    table 10000
+    rspec [fd99:ff::10]:[fe80::10%eth0] [fd99:ff::20]:[eth0]
+""")
+    path = str(tmp_path / "interfaces")
+    with pytest.raises(ConfigError) as err:
+        generate.generate(sources.from_interfaces(path))
+    assert str(err.value).replace(path, "interfaces") == (
+        "interfaces:16: tun0: rspec: hop [eth0] is learned from hellos, and networkd has static "
+        "routes only (the monitor routes what it learns through the ifupdown hook); write the "
+        "hop as [fe80::X%NIC] for networkd (token 'eth0')")

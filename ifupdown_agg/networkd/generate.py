@@ -107,6 +107,13 @@ def overlay_objects(src: Source, loaded=None) -> OverlayObjects:
     cfg, raw = loaded.cfg, loaded.raw
     have = {cidr.split("/")[0] for nic in src.nics.values() for cidr in nic.addresses}
     obs, notes = synthetic_observed(src.nics.values()), []
+    if plan.learns(cfg) or any(cfg.me.learns(j) for j in range(len(cfg.me.hops))):
+        token = next(e.written(j) for e in cfg.rspec for j in range(len(e.hops)) if e.learns(j))
+        raise ConfigError(
+            f"hop [{token}] is learned from hellos, and networkd has static routes only (the "
+            "monitor routes what it learns through the ifupdown hook); write the hop as "
+            "[fe80::X%NIC] for networkd", iface=cfg.iface, option="rspec", token=token,
+            location=raw["rspec"].locate(token) if "rspec" in raw else None)
     for i, table in enumerate(cfg.tables):
         hop = cfg.me.hop_for(i)
         if cfg.me.nic_at(cfg.me.index_for(i)) is not None:
