@@ -281,3 +281,20 @@ iface tun0 inet6 static
         "interfaces:16: tun0: rspec: hop [eth0] is learned from hellos, and networkd has static "
         "routes only (the monitor routes what it learns through the ifupdown hook); write the "
         "hop as [fe80::X%NIC] for networkd (token 'eth0')")
+
+
+def test_all_learned_no_multicast_but_a_moved_hop_is_learned_again(tmp_path, monkeypatch):
+    monkeypatch.setattr(record, "STATE_DIR", str(tmp_path))
+    cfg, raw = config(tmp_path)
+    known = {(PEER6, "eth0"): "fe80::ff:fe00:20", (PEER6, "eth1"): "fe80::ff:fe01:20"}
+    learned.save(cfg.key, known)
+    desired = plan.desired_state(cfg, observed(), raw)
+    socks = FakeSockets()
+    lrn = learn.Learning(cfg, desired.members, socks, True)
+    tracker = Tracker([], interval=0.05, loss=3, rejoin=4, seq=1000)
+    lrn.send(probe.Encoder(ME6, signer(1)), tracker)
+    assert lrn.devs == [] and socks.sent == []
+    assert len(socks.extra) == 2        # still listening on ff02::1: a rebooted peer greets
+    lrn.take("eth1", "fe80::77", probe.parse6(probe.encode(probe.Hello(PEER6, 4, 0),
+                                                             signer(1)), signer(1)))
+    assert lrn.learned[(PEER6, "eth1")] == "fe80::77" and lrn.fresh

@@ -154,6 +154,19 @@ def test_check_sees_no_drift_in_learned_routes(cluster):
         assert checked["in_sync"], checked
 
 
+def test_a_host_brought_down_and_up_again_learns_again(cluster):
+    """b forgets (ifdown removes its learned file and routes) while a keeps its own: b
+    learns again from a's hellos, and the overlay carries pings again."""
+    a, b = cluster.hosts["a"], cluster.hosts["b"]
+    b.ifdown("tun0")
+    assert not os.path.exists(learned_file(b)) and b.our_objects() == []
+    b.ifup("tun0")
+    wait_learned(cluster.hosts)
+    assert learned(b) == {("fd99:ff::10", f"eth{i}"): eui64(mac("a", i)) for i in (0, 1)}
+    b.run(["ping", "-6", "-c", "4", "-i", "0.2", "-W", "2", "fd99:ff::10"])
+    assert learned(a) == {("fd99:ff::20", f"eth{i}"): eui64(mac("b", i)) for i in (0, 1)}
+
+
 def test_ifdown_leaves_nothing_learned_nor_routed(cluster):
     for h in cluster.hosts.values():
         h.ifdown("tun0")

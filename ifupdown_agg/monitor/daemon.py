@@ -356,8 +356,10 @@ def main(name: str) -> int:
     cfg = overlay.from_raw(iface, raw, family).cfg
     kernel = Kernel()
     try:
+        seqs: Dict = {}             # what the last one learned from (against replays)
         for _ in range(10_000):     # a new monitor after each learning (monitor/learn.py)
             mon = Monitor(cfg, kernel)
+            mon.learning.seqs = seqs      # one dict for every monitor of this run
             monitor_ref[:] = [mon]
             mon.stopping = bool(stop_requested)
             with open(_file(name, "monitor.pid"), "w") as fh:

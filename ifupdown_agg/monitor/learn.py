@@ -76,10 +76,12 @@ class Learning:
         self.fresh = False
         self.ignored: Dict[str, int] = {}
         self.seqs: Dict[Tuple[str, str], int] = {}      # the last seq learned from
-        # The NICs where some peer's hop is unknown: multicast there, and listen.
+        # The NICs where some peer's hop is unknown: multicast there. Listen on every NIC
+        # of a learned hop: a peer that lost what it learned (a reboot) and whose address
+        # moved greets us there, and we would send to its old address for ever.
         self.devs = sorted({d for v, d in self.wanted if (v, d) not in self.learned})
         local = {m.dev: m.local for m in members}
-        for dev in self.devs:
+        for dev in sorted({d for _, d in self.wanted}):
             sockets.open(dev, local[dev])
             sockets.listen_any(dev)
         self.out = [(sockets.by_dev[d].sendto, sockets.address(d, ALL_NODES)) for d in self.devs]
