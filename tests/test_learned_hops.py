@@ -298,3 +298,19 @@ def test_all_learned_no_multicast_but_a_moved_hop_is_learned_again(tmp_path, mon
     lrn.take("eth1", "fe80::77", probe.parse6(probe.encode(probe.Hello(PEER6, 4, 0),
                                                              signer(1)), signer(1)))
     assert lrn.learned[(PEER6, "eth1")] == "fe80::77" and lrn.fresh
+
+
+def test_status_shows_a_hop_not_yet_learned_as_learning(tmp_path, monkeypatch):
+    from ifupdown_agg.core.memory import MemoryKernel
+    from ifupdown_agg.overlay import status
+    monkeypatch.setattr(record, "STATE_DIR", str(tmp_path))
+    path = write(tmp_path)
+    cfg, _ = config(tmp_path)
+    learned.save(cfg.key, {(PEER6, "eth0"): "fe80::ff:fe00:20"})
+    st = status.collect(MemoryKernel(observed()), "tun0.inet6", path)
+    (peer,) = st["peers"]
+    assert [(r["dev"], r["via"], r["health"]) for r in peer["paths"]] == [
+        ("eth0", "fe80::ff:fe00:20", "unmonitored"), ("eth1", None, "learning")]
+    assert any("not yet known" in n for n in st["notes"])
+    text = status.render(st)
+    assert "eth1       -                learning" in text, text

@@ -40,7 +40,7 @@ PLAN = _obj({"version": _version(), "iface": _STR,
 _LINK = _obj({"table": _INT, "dev": _STR, "local": _STR, "weight": _INT, "rotation_share": _NUM,
               "carried_share": _NUM, "packets": _INT, "bytes": _INT})
 _PATH = _obj({"table": _INT, "dev": _STR, "via": _NSTR,
-              "health": {"enum": ["up", "down", "unmonitored"]},
+              "health": {"enum": ["up", "down", "unmonitored", "learning"]},
               "since": {"type": ["number", "null"]}, "reason": _STR, "weight": _INT,
               "rotation_share": _NUM, "packets": _INT, "bytes": _INT})
 _OVERLAY = _obj({"iface": _STR, "up": _BOOL, "address": _STR, "fakenet": _STR,

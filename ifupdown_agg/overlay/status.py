@@ -69,6 +69,20 @@ def _tunnels(cfg, desired, obs) -> Dict:
             "tunnel_notes": notes + warnings}
 
 
+def _links(cfg, desired, counters, weights) -> List[Dict]:
+    links = []
+    for m in desired.members:
+        pk = [counters.get(counter_name(i, m.table), {}) for i, _ in cfg.peer_indexes]
+        links.append({"table": m.table, "dev": m.dev, "local": m.local, "weight": m.weight,
+                      "rotation_share": round(_shares(list(cfg.tables), weights)[m.table], 4),
+                      "packets": sum(c.get("packets", 0) for c in pk),
+                      "bytes": sum(c.get("bytes", 0) for c in pk)})
+    total = sum(ln["packets"] for ln in links)
+    for ln in links:
+        ln["carried_share"] = round(ln["packets"] / total, 4) if total else 0.0
+    return links
+
+
 def collect(kernel: Kernel, iface: str, interfaces: str) -> Dict:
     loaded = _loaded(iface, interfaces)
     cfg = loaded.cfg
@@ -84,27 +98,23 @@ def collect(kernel: Kernel, iface: str, interfaces: str) -> Dict:
             for t in p["tables"]}
     all_paths = {(p["peer"], t): p for p in health.get("paths", []) for t in p["tables"]}
 
-    links, peers = [], []
-    for m in desired.members:
-        pk = [counters.get(counter_name(i, m.table), {}) for i, _ in cfg.peer_indexes]
-        links.append({"table": m.table, "dev": m.dev, "local": m.local, "weight": m.weight,
-                      "rotation_share": round(_shares(list(cfg.tables), weights)[m.table], 4),
-                      "packets": sum(c.get("packets", 0) for c in pk),
-                      "bytes": sum(c.get("bytes", 0) for c in pk)})
-    total = sum(ln["packets"] for ln in links)
-    for ln in links:
-        ln["carried_share"] = round(ln["packets"] / total, 4) if total else 0.0
+    links, peers = _links(cfg, desired, counters, weights), []
+    member_dev = {m.table: m.dev for m in desired.members}
     for index, virt in cfg.peer_indexes:
-        alive = [t for t in cfg.tables if (virt, t) not in down] or list(cfg.tables)
-        shares = _shares(alive, weights)
+        routes = {o.table: o for o in desired.objects if isinstance(o, Route)
+                  and o.dst == f"{virt}/{cfg.host_prefix}"}
+        routed = [t for t in cfg.tables if t in routes]
+        alive = [t for t in routed if (virt, t) not in down] or routed
+        shares = _shares(alive, weights) if alive else {}
         rows = []
         for t in cfg.tables:
             c = counters.get(counter_name(index, t), {})
             p = all_paths.get((virt, t), {})
-            route = next(o for o in desired.objects if isinstance(o, Route)
-                         and o.table == t and o.dst == f"{virt}/{cfg.host_prefix}")
-            rows.append({"table": t, "dev": route.dev, "via": route.gateway,
-                         "health": p.get("state", "unmonitored") if health else "unmonitored",
+            route = routes.get(t)       # none: a learned hop not yet known (learning)
+            rows.append({"table": t, "dev": route.dev if route else member_dev[t],
+                         "via": route.gateway if route else None,
+                         "health": "learning" if route is None else
+                         p.get("state", "unmonitored") if health else "unmonitored",
                          "since": p.get("since"), "reason": p.get("reason", ""),
                          "share_why": p.get("share_why", ""),
                          "weight": weights[t],
@@ -175,7 +185,7 @@ def render(st: Dict) -> str:
                f"{'packets':>11} {'bytes':>14}  reason")
     for peer in st["peers"]:
         for row in peer["paths"]:
-            out.append(f"  {peer['peer']:<16} {row['dev']:<10} {row['via']:<16} {row['health']:<11} "
+            out.append(f"  {peer['peer']:<16} {row['dev']:<10} {row['via'] or '-':<16} {row['health']:<11} "
                        f"{_when(row['since']):>8} {row['rotation_share']:>8.1%} {row['packets']:>11} "
                        f"{row['bytes']:>14}  {row['reason']}"
                        + (f"; {row['share_why']}" if row.get("share_why") else "")
