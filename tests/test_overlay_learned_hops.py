@@ -172,3 +172,55 @@ def test_ifdown_leaves_nothing_learned_nor_routed(cluster):
         h.ifdown("tun0")
         assert h.our_objects() == []
         assert not os.path.exists(learned_file(h))
+
+
+# ---- three hosts on two switched segments ------------------------------------------------
+
+HOSTS3 = {"a": 10, "b": 20, "c": 30}
+OVERLAY3 = OVERLAY.replace("rspec [fd99:ff::10]:[eth0]:[eth1] [fd99:ff::20]:[eth0]:[eth1]",
+                           "rspec [fd99:ff::10]:[eth0]:[eth1] [fd99:ff::20]:[eth0]:[eth1] \\\n"
+                           "          [fd99:ff::30]:[eth0]:[eth1]")
+
+
+def mac3(name: str, i: int) -> str:
+    return f"02:00:00:00:1{i}:{HOSTS3[name]:02x}"
+
+
+def test_three_hosts_on_switches_learn_every_peer_and_leave_nothing():
+    """On a switch the ff02::1 hello reaches every peer at once: each host learns both
+    peers on both links (four hops; the monitor starts over after each lesson), pings
+    cross every pair, and ifdown leaves nothing."""
+    with Lab("lrn3") as lab:
+        hosts = {name: lab.host(name) for name in HOSTS3}
+        for i in (0, 1):
+            lab.link_local_segment([(h, f"eth{i}", None, mac3(name, i))
+                                    for name, h in hosts.items()])
+        key = os.path.join(lab.root, "probe.key")
+        with open(os.open(key, os.O_WRONLY | os.O_CREAT, 0o600), "w") as fh:
+            fh.write("1 " + "3c" * 32 + "\n")
+        try:
+            for name, h in hosts.items():
+                settled(h)
+                h.write_interfaces(OVERLAY3.format(n=HOSTS3[name], key=key))
+            for h in hosts.values():
+                h.ifup("tun0")
+            t0 = time.monotonic()
+            while time.monotonic() - t0 < LEARN_WAIT and not all(
+                    len(learned(h)) == 4 for h in hosts.values()):
+                time.sleep(0.25)
+            for name, h in hosts.items():
+                assert learned(h) == {(f"fd99:ff::{n}", f"eth{i}"): eui64(mac3(peer, i))
+                                      for peer, n in HOSTS3.items() if peer != name
+                                      for i in (0, 1)}, name
+            for src in hosts.values():
+                for name, n in HOSTS3.items():
+                    if name != src.name:
+                        src.run(["ping", "-6", "-c", "2", "-i", "0.2", "-W", "2",
+                                 f"fd99:ff::{n}"])
+            for h in hosts.values():
+                assert json.loads(h.ifagg("check", "--json").stdout)["in_sync"], h.name
+        finally:
+            for h in hosts.values():
+                h.ifdown("tun0", check=False)
+        for h in hosts.values():
+            assert h.our_objects() == [] and not os.path.exists(learned_file(h))

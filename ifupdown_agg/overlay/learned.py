@@ -61,7 +61,7 @@ def load(key: str) -> Learned:
 def save(key: str, learned: Mapping[Tuple[str, str], str]) -> None:
     """Written whole and renamed into place: a reader sees the old file or the new one."""
     os.makedirs(record.STATE_DIR, mode=0o755, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=record.STATE_DIR, prefix=f".{key}.learned.")
+    fd, tmp = tempfile.mkstemp(dir=record.STATE_DIR, prefix=f".{key}.")   # as record.save
     try:
         with os.fdopen(fd, "w") as fh:
             json.dump(encode(learned), fh, indent=1)
