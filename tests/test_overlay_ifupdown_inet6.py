@@ -6,7 +6,8 @@ import json
 
 import pytest
 
-from lab.dualstack import HOSTS, dual_stack
+from lab.cluster import counters, iperf3
+from lab.dualstack import HOSTS, LINKS, dual_stack
 
 pytestmark = [pytest.mark.root, pytest.mark.ifupdown]
 
@@ -41,6 +42,19 @@ def test_both_families_are_ours_and_ipv6_is_spread_by_the_ip6_table(cluster):
     assert before != after
     # The inet stanza's objects are still there beside them.
     assert "198.19.255.20 via" in a.run(["ip", "route", "show", "table", "10000"]).stdout
+
+
+def test_one_ipv6_flow_beats_the_best_single_link_and_every_link_carries(cluster):
+    """#16's check, on this lab's two 200 Mbit/s links (bench/ipv6.py runs 4x200: 3.5x)."""
+    a, b = cluster.hosts["a"], cluster.hosts["b"]
+    nics = [f"eth{i}" for i in range(LINKS)]
+    single = max(iperf3(cluster, b, a, f"fd99:{i}::20", seconds=3) for i in range(LINKS))
+    before = counters(a, nics)
+    overlay = iperf3(cluster, b, a, "fd99:ff::20", seconds=4)
+    sent = {n: v - before[n] for n, v in counters(a, nics).items()}
+    print(f"best single link {single / 1e6:.0f} Mbit/s, IPv6 overlay {overlay / 1e6:.0f}, {sent}")
+    assert overlay >= 1.5 * single
+    assert all(v > 0.25 * sum(sent.values()) for v in sent.values()), sent
 
 
 def test_status_and_check_cover_both_stanzas(cluster):
