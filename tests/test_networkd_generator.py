@@ -95,6 +95,24 @@ def test_what_the_unit_applies_depends_on_the_version():
     assert old[2] == LinkAttrs("agg0", up=None, gso_max_segs=4)
 
 
+def test_agg_rto_min_is_not_carried_and_says_so(tmp_path):
+    """networkd 252 re-adds its own fake-net route beside one of ours that carries the
+    metric (seen in the real test), so the value is dropped with a note, and the files
+    and the unit's desired state both leave the route as networkd makes it."""
+    path = tmp_path / "interfaces"
+    path.write_text(open(SEED).read().replace("    table 10000", "    agg-rto-min 50\n    table 10000", 1))
+    srcs = sources.from_interfaces(str(path))
+    assert srcs.overlays[0].loaded.cfg.rto_min is None
+    tree = generate.generate(srcs)
+    notes = srcs.overlays[0].notes + tree.notes
+    assert any("agg-rto-min 50 is not carried" in n for n in notes), notes
+    assert not [name for name, text in tree.files.items()
+                if "rto_min 50" in text or "retransmission timeout" in text]
+    writer.write(str(tmp_path), tree)
+    loaded, _ = extras.load(str(tmp_path), "tun0")
+    assert loaded.cfg.rto_min is None
+
+
 def test_native_errors_point_at_the_line(tmp_path):
     bad = tmp_path / "n.conf"
     bad.write_text("[tun0]\naddress = 10.99.255.10\n    [[membres]]\n    eth0 = 10.99.0.10/24\n")
