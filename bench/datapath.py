@@ -165,6 +165,28 @@ def render(cells, meta) -> str:
     return "\n".join(out)
 
 
+def commit_label() -> str:
+    """The checkout's short commit, "(dirty)" after it when tracked files differ."""
+    def git(*args):
+        return subprocess.run(["git", *args], cwd=REPO, capture_output=True,
+                              text=True).stdout.strip()
+    dirty = git("status", "--porcelain", "--untracked-files=no")
+    return git("rev-parse", "--short", "HEAD") + (" (dirty)" if dirty else "")
+
+
+def write_result(out: str, when, name: str, text: str, meta: dict, cells: list) -> str:
+    """results/<UTC stamp>-<name>.md and .json (the meta and the cells); prints the text."""
+    os.makedirs(out, exist_ok=True)
+    stem = os.path.join(out, when.strftime("%Y%m%dT%H%M%SZ") + f"-{name}")
+    with open(stem + ".md", "w") as fh:
+        fh.write(text + "\n")
+    with open(stem + ".json", "w") as fh:
+        json.dump({"meta": meta, "cells": cells}, fh, indent=1)
+    print(text)
+    print(f"written to {stem}.md")
+    return stem
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(prog="bench/datapath.py", description=__doc__,
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -182,8 +204,7 @@ def main() -> int:
         COMPETITORS[:] = args.competitor
     if os.geteuid() != 0:
         ap.error("needs root (it creates network namespaces)")
-    commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=REPO, capture_output=True,
-                            text=True).stdout.strip()
+    commit = commit_label()
     when = datetime.datetime.utcnow()
     cells = [run_cell(c, args.reps, args.seconds) for c in (args.cell or list(CELLS))]
     meta = {"when": when.strftime("%Y-%m-%d %H:%M UTC"), "commit": commit,
@@ -191,14 +212,7 @@ def main() -> int:
             "machine": f"{os.cpu_count()} cores", "kernel": os.uname().release,
             "reps": args.reps, "seconds": args.seconds}
     text = render(cells, meta)
-    os.makedirs(args.out, exist_ok=True)
-    stem = os.path.join(args.out, when.strftime("%Y%m%dT%H%M%SZ") + "-datapath")
-    with open(stem + ".md", "w") as fh:
-        fh.write(text + "\n")
-    with open(stem + ".json", "w") as fh:
-        json.dump({"meta": meta, "cells": cells}, fh, indent=1)
-    print(text)
-    print(f"written to {stem}.md")
+    write_result(args.out, when, "datapath", text, meta, cells)
     return 0
 
 

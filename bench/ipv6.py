@@ -27,11 +27,10 @@ import datetime
 import json
 import os
 import shutil
-import subprocess
 import sys
 
-from datapath import EXTRA, measure_to, stanza, stats
-from workloads import HERE, REPO, log, setup_mptcp, two_hosts  # also puts REPO on sys.path
+from datapath import EXTRA, commit_label, measure_to, stanza, stats, write_result
+from workloads import HERE, log, setup_mptcp, two_hosts  # also puts the repo on sys.path
 
 from lab.cluster import Lab  # noqa: E402
 
@@ -258,22 +257,11 @@ def main() -> int:
     EXTRA.extend(args.overlay_option)
     if args.competitor:
         COMPETITORS[:] = args.competitor
-    commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=REPO, capture_output=True,
-                            text=True).stdout.strip()
-    dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=REPO,
-                           capture_output=True, text=True).stdout.strip()
     when, load_start = datetime.datetime.utcnow(), loadavg()
     cells = [run_cell(c, args.reps, args.seconds) for c in (args.cell or list(CELLS))]
-    meta = _meta(args, commit + (" (dirty)" if dirty else ""), load_start, when)
+    meta = _meta(args, commit_label(), load_start, when)
     text = render(cells, meta)
-    os.makedirs(args.out, exist_ok=True)
-    stem = os.path.join(args.out, when.strftime("%Y%m%dT%H%M%SZ") + "-ipv6")
-    with open(stem + ".md", "w") as fh:
-        fh.write(text + "\n")
-    with open(stem + ".json", "w") as fh:
-        json.dump({"meta": meta, "cells": cells}, fh, indent=1)
-    print(text)
-    print(f"written to {stem}.md")
+    write_result(args.out, when, "ipv6", text, meta, cells)
     return 0
 
 

@@ -23,13 +23,12 @@ from __future__ import annotations
 
 import argparse
 import datetime
-import json
 import os
 import subprocess
 import sys
 
-from workloads import HERE, REPO, iperf, log, two_hosts  # also puts REPO on sys.path
-from datapath import busy_seconds, stats, stanza
+from workloads import HERE, iperf, log, two_hosts  # also puts the repo on sys.path
+from datapath import busy_seconds, commit_label, stats, stanza, write_result
 
 from lab import flannel  # noqa: E402
 from lab.cluster import Lab  # noqa: E402
@@ -142,8 +141,7 @@ def main() -> int:
     args = ap.parse_args()
     if os.geteuid() != 0:
         ap.error("needs root (it creates network namespaces)")
-    commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=REPO, capture_output=True,
-                            text=True).stdout.strip()
+    commit = commit_label()
     when = datetime.datetime.utcnow()
     cells = [run_cell(c, args.reps, args.seconds)
              for c in (args.cell or ["3x200/serialised", "2x500/serialised"])]
@@ -152,13 +150,7 @@ def main() -> int:
             "machine": f"{os.cpu_count()} cores", "kernel": os.uname().release,
             "reps": args.reps, "seconds": args.seconds}
     text = render(cells, meta)
-    stem = os.path.join(args.out, when.strftime("%Y%m%dT%H%M%SZ") + "-pods")
-    with open(stem + ".md", "w") as fh:
-        fh.write(text + "\n")
-    with open(stem + ".json", "w") as fh:
-        json.dump({"meta": meta, "cells": cells}, fh, indent=1)
-    print(text)
-    print(f"written to {stem}.md")
+    write_result(args.out, when, "pods", text, meta, cells)
     return 0
 
 

@@ -333,6 +333,16 @@ def counters(host: Host, nics: Sequence[str], what: str = "tx_bytes") -> Dict[st
     return dict(zip(nics, map(int, out.split())))
 
 
+def wait_for(predicate, limit: float = 15.0) -> bool:
+    """Bounded: poll `predicate` every 0.2 s until it holds (True) or `limit` passes."""
+    deadline = time.monotonic() + limit
+    while time.monotonic() < deadline:
+        if predicate():
+            return True
+        time.sleep(0.2)
+    return False
+
+
 def missing_tools(*names: str) -> List[str]:
     return [n for n in names if shutil.which(n) is None]
 

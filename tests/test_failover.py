@@ -8,11 +8,10 @@ carrier up. The data must arrive intact. No test asserts a duration.
 
 import os
 import subprocess
-import time
 
 import pytest
 
-from lab.cluster import VIRT, Lab, build_seed_cluster, seed_stanza
+from lab.cluster import VIRT, Lab, build_seed_cluster, seed_stanza, wait_for
 from lab.transfer import transfer
 
 pytestmark = [pytest.mark.root, pytest.mark.ifupdown, pytest.mark.throughput]
@@ -39,15 +38,6 @@ def path_state(host, peer, dev):
             states = {row["health"] for row in p["paths"] if row["dev"] == dev}
             return states.pop() if len(states) == 1 else states
     raise AssertionError(peer)
-
-
-def wait_for(predicate, limit=15.0):
-    deadline = time.monotonic() + limit
-    while time.monotonic() < deadline:   # bounded
-        if predicate():
-            return True
-        time.sleep(0.2)
-    return False
 
 
 def test_every_peer_answers_probes(cluster):

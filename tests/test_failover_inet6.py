@@ -16,7 +16,7 @@ import time
 
 import pytest
 
-from lab.cluster import _run
+from lab.cluster import _run, wait_for
 from lab.dualstack import HOSTS, dual_stack, virt4, virt6
 
 pytestmark = [pytest.mark.root, pytest.mark.ifupdown]
@@ -49,15 +49,6 @@ def rotation_marks(host, peer_index):
     found = re.search(r"meta mark set numgen inc mod \d+ map \{([^}]*)\}", chain)
     assert found, chain
     return sorted({int(v.strip(), 0) for v in re.findall(r":\s*(0x[0-9a-f]+|\d+)", found.group(1))})
-
-
-def wait_for(predicate, limit=15.0):
-    deadline = time.monotonic() + limit
-    while time.monotonic() < deadline:   # bounded
-        if predicate():
-            return True
-        time.sleep(0.2)
-    return False
 
 
 def ping6(host, dst, count=20):

@@ -15,7 +15,7 @@ import time
 
 import pytest
 
-from lab.cluster import Lab
+from lab.cluster import Lab, wait_for
 
 pytestmark = [pytest.mark.root, pytest.mark.ifupdown]
 
@@ -100,15 +100,6 @@ def path_row(host, peer, dev):
         if p["peer"] == peer:
             return next(r for r in p["paths"] if r["dev"] == dev)
     raise AssertionError(peer)
-
-
-def wait_for(predicate, limit=15.0):
-    deadline = time.monotonic() + limit
-    while time.monotonic() < deadline:   # bounded
-        if predicate():
-            return True
-        time.sleep(0.2)
-    return False
 
 
 def attack(lab, seconds):

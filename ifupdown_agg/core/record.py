@@ -13,7 +13,7 @@ import tempfile
 from typing import List
 
 from ifupdown_agg.core.ops import Action, Op
-from ifupdown_agg.core.objects import Route, from_json
+from ifupdown_agg.core.objects import from_json
 
 STATE_DIR = os.environ.get("IFUPDOWN_AGG_STATE_DIR", "/run/ifupdown-agg")
 VERSION = 1
@@ -73,8 +73,8 @@ def remove(iface: str) -> None:
 def merge(made: List[Op], applied: List[Op]) -> List[Op]:
     """Fold newly applied ops into the record, keyed by obj.key(): a del cancels the
     add it undoes, an add of something recorded already is not recorded twice (an
-    `ifagg up` that repairs a rule removed by hand), and a set keeps the first value
-    it replaced."""
+    `ifagg up` that repairs a rule removed by hand), a set of what we added stays an
+    add, and any other set keeps the first value it replaced."""
     out = list(made)
 
     def recorded(action, key):
@@ -92,8 +92,10 @@ def merge(made: List[Op], applied: List[Op]) -> List[Op]:
             if same:
                 out[same[-1]] = op      # the newest value, once
                 continue
-        if op.action is Action.SET and isinstance(op.obj, Route) and recorded(Action.ADD, key):
-            out[recorded(Action.ADD, key)[-1]] = Op(Action.ADD, op.obj)   # ours, repaired
+        if op.action is Action.SET and recorded(Action.ADD, key):
+            # A set of what we added (a route replaced, our nft table rewritten) is still
+            # ours: ifdown deletes it, with nothing of before to restore.
+            out[recorded(Action.ADD, key)[-1]] = Op(Action.ADD, op.obj)
             continue
         if op.action is Action.SET:
             earlier = recorded(Action.SET, key)
