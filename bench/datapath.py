@@ -19,11 +19,12 @@ import argparse
 import datetime
 import json
 import os
+import shutil
 import statistics
 import subprocess
 import sys
 
-from workloads import HERE, REPO, iperf, log, setup_mptcp, two_hosts  # also puts REPO on sys.path
+from workloads import GRO, HERE, REPO, iperf, log, setup_mptcp, two_hosts  # also puts REPO on sys.path
 
 from lab.cluster import Lab  # noqa: E402
 
@@ -198,19 +199,26 @@ def main() -> int:
                     help="an extra stanza option for the overlay (repeatable)")
     ap.add_argument("--competitor", action="append", choices=COMPETITORS,
                     help="run only these (repeatable; default all)")
+    ap.add_argument("--gro", action="store_true",
+                    help="receive offload on every member NIC, as real NAPI drivers have it")
     args = ap.parse_args()
+    GRO["on"] = args.gro
     EXTRA.extend(args.overlay_option)
     if args.competitor:
         COMPETITORS[:] = args.competitor
     if os.geteuid() != 0:
         ap.error("needs root (it creates network namespaces)")
+    missing = [t for t in ("iperf3", "mptcpize", "ifup", "nft", "ethtool") if not shutil.which(t)]
+    if missing:      # without mptcpize every MPTCP row would read 0 Mbit/s
+        ap.error(f"missing {', '.join(missing)}: tools/deps bench (apt install iperf3 mptcpize "
+                 "ifupdown nftables ethtool)")
     commit = commit_label()
     when = datetime.datetime.utcnow()
     cells = [run_cell(c, args.reps, args.seconds) for c in (args.cell or list(CELLS))]
     meta = {"when": when.strftime("%Y-%m-%d %H:%M UTC"), "commit": commit,
             "command": "python3 bench/datapath.py " + " ".join(sys.argv[1:]),
             "machine": f"{os.cpu_count()} cores", "kernel": os.uname().release,
-            "reps": args.reps, "seconds": args.seconds}
+            "reps": args.reps, "seconds": args.seconds, "gro": args.gro}
     text = render(cells, meta)
     write_result(args.out, when, "datapath", text, meta, cells)
     return 0

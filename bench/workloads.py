@@ -31,6 +31,13 @@ def log(msg: str) -> None:
 
 # ---- topology ------------------------------------------------------------------------------
 
+# --gro: receive offload on every member NIC, as a real NIC's NAPI driver does
+# (bcmgenet, r8152, igb: `ethtool -k` says generic-receive-offload on). A veth without
+# it hands every segment up the stack alone; with it, veth receives through NAPI and
+# merges in-order segments.
+GRO = {"on": False}
+
+
 def two_hosts(lab: Lab, rates, burst: str):
     """a and b joined by one veth pair per rate, each end shaped to it."""
     a, b = lab.host("a"), lab.host("b")
@@ -41,6 +48,8 @@ def two_hosts(lab: Lab, rates, burst: str):
             h.run(["ip", "link", "set", f"eth{i}", "up"])
             if rate:
                 lab.shape(h, f"eth{i}", f"{rate}mbit", burst, "20ms")
+            if GRO["on"]:
+                h.run(["ethtool", "-K", f"eth{i}", "gro", "on"])
     for h in (a, b):
         h.sh("sysctl -qw net.ipv4.conf.all.rp_filter=2 net.ipv4.fib_multipath_hash_policy=1 "
              "net.mptcp.enabled=1")
