@@ -33,7 +33,8 @@ CELLS = {"2x300/whole": ([300, 300], "64kb"), "2x300/serialised": ([300, 300], "
          "2x500/serialised": ([500, 500], "3kb"),
          "2x1000/whole": ([1000, 1000], "64kb"), "2x1000/serialised": ([1000, 1000], "3kb"),
          "1000+100/whole": ([1000, 100], "64kb"), "1000+100/serialised": ([1000, 100], "3kb"),
-         "3x100/serialised": ([100, 100, 100], "3kb"), "2xveth/unshaped": ([0, 0], "64kb")}
+         "3x100/serialised": ([100, 100, 100], "3kb"), "2x200/serialised": ([200, 200], "3kb"),
+         "4x100/serialised": ([100, 100, 100, 100], "3kb"), "2xveth/unshaped": ([0, 0], "64kb")}
 COMPETITORS = ["overlay-bpf", "overlay-bpf-unpaced", "overlay-bpf-nometer", "overlay-nft", "mptcp",
                "single-link"]
 # The overlay competitors' stanza lines: the defaults (bpf paces where it can), the bpf
@@ -147,6 +148,7 @@ def render(cells, meta) -> str:
     out = [f"# Data path: BPF spreader, nft marking, MPTCP, single link ({meta['when']})", "",
            f"Command: `{meta['command']}`  ", f"Commit: {meta['commit']}  ",
            f"Machine: {meta['machine']}, kernel {meta['kernel']}  ",
+           f"Receive offload (GRO) on the member NICs: {'on' if meta.get('gro') else 'off (veth default)'}  ",
            f"{meta['reps']} repetitions of {meta['seconds']} s per competitor and mode, "
            "interleaved; median (min-max); % of the links' sum; CPU = busy CPU-seconds of the "
            "whole machine per Gbit delivered (both directions summed for bidir).", ""]

@@ -27,7 +27,7 @@ import os
 import subprocess
 import sys
 
-from workloads import HERE, iperf, log, two_hosts  # also puts the repo on sys.path
+from workloads import GRO, HERE, iperf, log, two_hosts  # also puts the repo on sys.path
 from datapath import busy_seconds, commit_label, stats, stanza, write_result
 
 from lab import flannel  # noqa: E402
@@ -110,6 +110,7 @@ def render(cells, meta) -> str:
     out = [f"# Pod-to-pod through VXLAN over the overlay (issue #18, {meta['when']})", "",
            f"Command: `{meta['command']}`  ", f"Commit: {meta['commit']}  ",
            f"Machine: {meta['machine']}, kernel {meta['kernel']}  ",
+           f"Receive offload (GRO) on the member NICs: {'on' if meta.get('gro') else 'off (veth default)'}  ",
            f"{meta['reps']} repetitions of {meta['seconds']} s per flow, interleaved; median "
            "(min-max). `hop` = the segmenting hop as shipped, `whole` = its entry lets GSO "
            "packets through whole (the data path before), `vxcap` = whole, and the VXLAN device's GSO capped at 1 segment instead (the alternative). % = of the overlay's own flow in the "
@@ -138,7 +139,10 @@ def main() -> int:
     ap.add_argument("--reps", type=int, default=3)
     ap.add_argument("--seconds", type=float, default=4)
     ap.add_argument("--out", default=os.path.join(HERE, "results"))
+    ap.add_argument("--gro", action="store_true",
+                    help="receive offload on every member NIC, as real NAPI drivers have it")
     args = ap.parse_args()
+    GRO["on"] = args.gro
     if os.geteuid() != 0:
         ap.error("needs root (it creates network namespaces)")
     commit = commit_label()
@@ -148,7 +152,7 @@ def main() -> int:
     meta = {"when": when.strftime("%Y-%m-%d %H:%M UTC"), "commit": commit,
             "command": "python3 bench/pods.py " + " ".join(sys.argv[1:]),
             "machine": f"{os.cpu_count()} cores", "kernel": os.uname().release,
-            "reps": args.reps, "seconds": args.seconds}
+            "reps": args.reps, "seconds": args.seconds, "gro": args.gro}
     text = render(cells, meta)
     write_result(args.out, when, "pods", text, meta, cells)
     return 0

@@ -117,8 +117,9 @@ OVERLAY_OPTIONS: Tuple[Option, ...] = (
              "TCP builds full GSO packets, which the pair segments below the "
              "stack (agg-gso-max-segs auto is then 64). 'auto' paces at the sum "
              "of the member NICs' rates when every rate is known, the sum is at "
-             "most 600 Mbit/s (above, the hop's cost per segment measured more "
-             "than it saves) and the kernel has tcx (Linux 6.6); a number paces "
+             "most 300 Mbit/s (above, pacing measured no better and at 600 far worse: "
+             "the hop's queue must release every frame on time) and the kernel "
+             "has tcx (Linux 6.6); a number paces "
              "at that many Mbit/s; 'off' "
              "spreads each packet straight from the overlay device.",
         example="off", carrier=Carrier.NETWORKD_UNIT,

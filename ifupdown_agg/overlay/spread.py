@@ -39,12 +39,16 @@ def choose(wanted: str, program: Optional[str], tables: int, peers: int) -> Tupl
 
 PACED_GSO = 64     # the overlay device's GSO cap behind the pacing hop: full GSO packets
 # auto paces up to this summed rate. Every segment still crosses the hop (a veth pass,
-# the tbf, a redirect): at 3x100 serialised pacing gave 286 Mbit/s one flow and 264-277
-# each way with --bidir, 0 retransmits (unpaced 268-286, 258-267, 317-2362 retr.); at
-# 2x300 the same rates; above, the machine's CPU runs out first: 2x500 bidir 381/347
-# against 470/492, 1000+100 one flow 561-661 against 997-1017 (2 cores,
-# bench/results/20261202-pacing-hop.md).
-PACE_AUTO_MAX = 600
+# the tbf, a redirect), and the hop's tbf must release a frame every 12000/rate us on
+# time: pacing at the sum only helps while the members really deliver that sum.
+# Interleaved on one machine (bench/results/20261204-pace-limit.md, one flow and
+# --bidir, serialised links): 3x100 paced 286 Mbit/s, 0 retransmits, bidir 247-255 /
+# 236-267 (unpaced 281-285, 443-871 retr., 238-252 / 240-241); 4x100 and 2x200 a wash
+# at 1.5x the CPU (4x100 bidir 212-265 against 299-330); 2x300 a cliff: 294-353
+# against 563-568 unpaced (the members gave 286 of 300 each, below the hop's 600).
+# An earlier machine had 2x300 paced at 567-569 (20261202-pacing-hop.md): the cliff
+# moves with the machine's timers, so auto keeps well below it.
+PACE_AUTO_MAX = 300
 # Bookworm's own kernel is 6.1: said once in the plan, not as a warning at every ifup.
 NO_TCX = "this kernel has no tcx (Linux 6.6) for the hop"
 NO_HOP = "GSO packets forwarded or tunnelled over the overlay also leave whole on one link"
@@ -60,8 +64,9 @@ def pace(wanted, mode: str, rates: Sequence[Optional[int]], tcx: bool) -> Tuple[
     why = ("the bpf spreader is not in use" if mode != "bpf" else
            NO_TCX if not tcx else
            "a member NIC's rate is unknown" if wanted == "auto" and not all(rates) else
-           f"the links' sum {sum(rates)} Mbit/s is above {PACE_AUTO_MAX}, where the hop's cost "
-           "per segment measured more than the reordering it saves (agg-pace MBITS paces anyway)"
+           f"the links' sum {sum(rates)} Mbit/s is above {PACE_AUTO_MAX}, where pacing measured "
+           "no faster, at more CPU, and far slower where the members fell short of their sum "
+           "(agg-pace MBITS paces anyway)"
            if wanted == "auto" and sum(rates) > PACE_AUTO_MAX else "")  # type: ignore[arg-type]
     if why and wanted != "auto":
         return 0, "", f"cannot pace: {why}; set agg-pace auto or off"
