@@ -43,7 +43,8 @@ COMPETITORS = ["overlay-bpf", "overlay-bpf-unpaced", "overlay-bpf-nometer", "ove
 SPREAD_LINES = {"overlay-bpf": ["agg-spread bpf"],
                 "overlay-bpf-unpaced": ["agg-spread bpf", "agg-pace off"],
                 "overlay-bpf-nometer": ["agg-spread bpf", "agg-queue-meter off"],
-                "overlay-nft": ["agg-spread nft"]}
+                "overlay-nft": ["agg-spread nft"],
+                "auto": []}     # every default as shipped (bench/pods.py)
 EXTRA: list = []        # --overlay-option: extra stanza lines, for experiments
 OVERLAY_DST = "198.19.255.20"
 
