@@ -74,6 +74,16 @@ def test_a_stand_in_socket_gets_no_batch_and_every_hello_goes_by_the_fallback():
     assert batch.send([bytes(68), bytes(68)], tried.append) == 0 and tried == [0, 1]
 
 
+def test_one_path_on_a_socket_goes_by_sendto_and_so_does_a_hello_of_another_size():
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
+        one = mmsg.Batch(sock, [("10.0.0.2", 7431)], 68)
+        two = mmsg.Batch(sock, [("10.0.0.2", 7431), ("10.0.0.3", 7431)], 68)
+        tried = []
+        assert not one.usable and one.send([bytes(68)], tried.append) == 0 and tried == [0]
+        assert two.usable == (mmsg.SENDMMSG is not None)
+        assert two.send([bytes(68), bytes(80)], tried.append) == 0 and tried == [0, 0, 1]
+
+
 @pytest.fixture(scope="module")
 def pair():
     from lab.cluster import Lab

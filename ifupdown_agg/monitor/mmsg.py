@@ -64,8 +64,9 @@ class Batch:
 
     def __init__(self, sock: socket.socket, addresses: Sequence[tuple], size: int):
         self.size, self.count = size, len(addresses)
-        # Only a real socket has a descriptor to give the kernel (tests pass stand-ins).
-        self.usable = SENDMMSG is not None and self.count > 0 and isinstance(sock, socket.socket)
+        # Only a real socket has a descriptor to give the kernel (tests pass stand-ins);
+        # one hello is one call either way, and sendto's is cheaper than ctypes'.
+        self.usable = SENDMMSG is not None and self.count > 1 and isinstance(sock, socket.socket)
         self.fd = sock.fileno() if self.usable else -1
         if not self.usable:
             return
@@ -84,8 +85,8 @@ class Batch:
         """Send payloads[i] to address i, every one tried once; a hello sendmmsg did
         not take goes by fallback(i) (sendto, which fails the same way or succeeds), and
         the batch goes on from the next one. Returns the number sendmmsg sent."""
-        data = b"".join(payloads)
-        if not self.usable or len(payloads) != self.count or len(data) != self.size * self.count:
+        data = b"".join(payloads) if self.usable and len(payloads) == self.count else b""
+        if len(data) != self.size * self.count or not data:
             for i in range(len(payloads)):
                 fallback(i)
             return 0
