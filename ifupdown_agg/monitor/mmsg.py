@@ -1,13 +1,15 @@
 """Every hello of one member NIC's socket in one sendmmsg(2), through ctypes.
 
-Why: at 32 peers x 4 links and 50 ms the monitor sends 2560 hellos a second, and one
-sendto() per hello made sending its largest cost (about 5% of a core,
-bench/results/20261203T1431Z-monitor-cost.md): a syscall's entry and exit, and Python
-parsing the address tuple, per hello. Python's socket module has no sendmmsg, libc
-has (glibc 2.14, Linux 3.0). A Batch holds, per socket, the arrays sendmmsg reads
-(mmsghdr, iovec, sockaddr_in or sockaddr_in6 with the NIC's ifindex as scope id, one
-buffer per hello), built once per path set; each interval only the hellos' bytes are
-copied in. Where libc or ctypes lacks it, SENDMMSG is None and the caller keeps sendto.
+Why: at 32 peers x 4 links and 50 ms the monitor sends 2560 hellos a second, one
+sendto() each, and sending was its largest cost (bench/results/20261203T1431Z-monitor-cost.md).
+Python's socket module has no sendmmsg; libc has (glibc 2.14, Linux 3.0). One call per
+socket saves, per hello, the syscall's entry and exit and CPython's handling of the
+arguments (the address tuple parsed each time); the kernel's own work per datagram stays,
+and in the lab that is most of it (bench/results/20261204T1850Z-monitor-batched.md).
+A Batch holds, per socket, the arrays sendmmsg reads (mmsghdr, iovec, sockaddr_in or
+sockaddr_in6 with the NIC's ifindex as scope id, one slot per hello), built once per
+path set; each interval only the hellos' bytes are copied in. Where libc or ctypes lacks
+it, SENDMMSG is None and the caller keeps sendto.
 """
 
 from __future__ import annotations
