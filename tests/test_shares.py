@@ -310,3 +310,72 @@ def test_a_queue_past_our_nic_comes_back_by_probing_not_at_once():
     after = [ctl.update(up, {keys[0]: Signal(0, **own), keys[1]: Signal(0, **own)}, 0.1)[keys[0]]
              for _ in range(2)]
     assert cut <= after[0] < after[1] < 100        # held one interval after the cut, then probes
+
+
+# ---- idle intervals: the settled step against the full one --------------------------------
+
+def _pair_of_controllers():
+    keys = [(p, t) for p in ("a", "b", "c") for t in (1, 2, 3)]
+    base = {k: (100, 200, 300)[k[1] - 1] for k in keys}
+    settling, full = ShareController(base), ShareController(base)
+    full.settle = False
+    return keys, settling, full
+
+
+def _idle_or_busy(rnd, key, busy):
+    """An interval's signal: idle (no queue, nothing sent, hellos' delay small noise,
+    with or without byte counts), or busy in one of the ways the controller reacts to."""
+    counted = key[1] != 3
+    idle = Signal(tx_excess_us=rnd.choice([None, 0, rnd.randint(0, 300)]), backlog_bytes=0,
+                  nic_rate_mbps=1000, sent_bytes=0 if counted else None,
+                  link_bytes=0 if counted else None)
+    if not busy:
+        return idle
+    kind = rnd.choice(["queue", "hellos", "other", "ours"])
+    if kind == "queue":
+        return Signal(backlog_bytes=rnd.randint(0, 400_000), nic_rate_mbps=1000, sent_bytes=0,
+                      link_bytes=rnd.randint(0, 5_000_000))
+    if kind == "hellos":
+        return Signal(tx_excess_us=rnd.randint(200, 20_000), nic_rate_mbps=1000)
+    if kind == "other":
+        return Signal(backlog_bytes=0, nic_rate_mbps=1000, sent_bytes=100_000,
+                      link_bytes=100_000 + rnd.randint(0, 12_000_000))
+    return Signal(backlog_bytes=100_000, nic_rate_mbps=1000, sent_bytes=12_000_000,
+                  link_bytes=12_000_000)
+
+
+def test_a_settled_interval_leaves_exactly_what_the_full_update_leaves():
+    rnd = random.Random(15)
+    keys, settling, full = _pair_of_controllers()
+    settled = []
+    original = settling._settled
+    settling._settled = lambda *a: settled.append(original(*a)) or settled[-1]
+    for tick in range(3000):                            # bounded
+        phase = (tick // 40) % 4                       # idle 120 ticks, busy 40, and again
+        up = {k: not (phase == 2 and k == ("b", 2) and tick % 7 < 3) for k in keys}
+        signals = {k: _idle_or_busy(rnd, k, phase == 1 and rnd.random() < 0.3) for k in keys
+                   if rnd.random() < 0.97}
+        dt = rnd.choice([0.1, 0.095, 0.13])
+        assert settling.update(up, signals, dt) == full.update(up, signals, dt)
+        assert settling.why() == full.why()
+        assert {k: vars(st) for k, st in settling.paths.items()} == \
+            {k: vars(st) for k, st in full.paths.items()}        # the memory, field by field
+    assert settled.count(True) > 1000 and settled.count(False) > 500
+
+
+def test_a_busy_interval_after_idle_ones_still_cuts():
+    keys, settling, full = _pair_of_controllers()
+    up = {k: True for k in keys}
+    idle = {k: Signal(tx_excess_us=20, backlog_bytes=0, nic_rate_mbps=1000, sent_bytes=0,
+                      link_bytes=0) for k in keys}
+    for _ in range(50):
+        before = settling.update(up, idle, 0.1)
+        assert before == full.update(up, idle, 0.1)
+    assert all(settling._settled([k], idle, 0.1) for k in keys)       # it was settled
+    # Another sender's queue of 2.4 ms on a's first link: cut at once, as without settling.
+    busy = dict(idle)
+    busy[("a", 1)] = Signal(backlog_bytes=300_000, nic_rate_mbps=1000, sent_bytes=0,
+                            link_bytes=3_000_000)
+    after = settling.update(up, busy, 0.1)
+    assert after == full.update(up, busy, 0.1)
+    assert after[("a", 1)] < before[("a", 1)] and after[("a", 2)] == before[("a", 2)]

@@ -7,16 +7,17 @@ method and address tuple, the keyed MAC state (copied per hello, never keyed
 again), the struct. The monitor waits on one epoll for every socket and reads
 each ready socket empty (bounded), so a monitor that was kept from running
 catches up in one wake instead of one wake per datagram; the kernel's arrival
-stamp (SO_TIMESTAMPNS) dates each hello.
+stamp (SO_TIMESTAMPNS) dates each hello. Each member NIC's hellos leave in one
+sendmmsg (monitor/mmsg.py), with one sendto per hello where that is not to be had.
 """
 
 from __future__ import annotations
 
 import sys
 import time
-from typing import Dict, Tuple
+from typing import Dict, List, Tuple
 
-from ifupdown_agg.monitor import probe
+from ifupdown_agg.monitor import mmsg, probe
 from ifupdown_agg.monitor.health import DOWN, Tracker
 
 _IP, _IP_TTL = probe.socket.IPPROTO_IP, probe.socket.IP_TTL
@@ -43,9 +44,17 @@ def ancillary(anc) -> Tuple[int, int]:
     return ttl, stamp
 
 
+def _sendto(entry, payload: bytes) -> None:
+    """One hello by sendto, to the path of an Exchange.out entry."""
+    try:
+        entry[1](payload, entry[2])
+    except OSError:
+        pass        # a dead link refuses or drops; the missing answer says so
+
+
 class Exchange:
     def __init__(self, tracker: Tracker, sockets: probe.Sockets, virt: str,
-                 signer: probe.Signer):
+                 signer: probe.Signer, batched: bool = True):
         self.tracker, self.sockets, self.virt = tracker, sockets, virt
         self.stray: Dict[str, int] = {}     # rejected hellos from no known path, by why
         self.set_signer(signer)
@@ -55,6 +64,7 @@ class Exchange:
         self.parse = probe.parser_for(virt)
         self.out = [(p, sockets.by_dev[p.dev].sendto, sockets.address(p.dev, p.gateway))
                     for p in tracker.paths]
+        self.batches = self._batches(sockets, batched)
         self.extra = getattr(sockets, "extra", {})      # fd -> a socket on ff02::1 (learning)
         self.inbox = {fd: ((self.extra.get(fd) or sockets.by_dev[dev]).recvmsg, dev)
                       for fd, dev in sockets.dev_of.items()}
@@ -71,21 +81,40 @@ class Exchange:
         """CLOCK_REALTIME minus CLOCK_MONOTONIC, for the kernel's stamps; once per tick."""
         self.offset_ns = time.time_ns() - time.monotonic_ns()
 
+    def _batches(self, sockets, batched: bool):
+        """self.out by member NIC, each with its mmsg.Batch; None: one sendto per hello."""
+        groups: Dict[str, list] = {}
+        for entry in self.out:
+            groups.setdefault(entry[0].dev, []).append(entry)
+        made = mmsg.batches([(sockets.by_dev[dev], [addr for _, _, addr in out])
+                             for dev, out in groups.items()],
+                            probe.SIZE6 if ":" in self.virt else probe.SIZE) if batched else None
+        return None if made is None else list(zip(made, groups.values()))
+
     def send(self) -> None:
-        """One hello on every path: our next sequence number, what we heard there, timing."""
+        """One hello on every path: our next sequence number, what we heard there, timing;
+        one sendmmsg per member NIC where there is one, else one sendto per path."""
         seq = self.tracker.next_seq()
-        encode, clock = self.encode, time.monotonic_ns
-        for path, sendto, addr in self.out:
+        if self.batches is None:
+            out = self.out
+            for entry, payload in zip(out, self._hellos(out, seq)):
+                _sendto(entry, payload)
+            return
+        for batch, out in self.batches:
+            payloads = self._hellos(out, seq)
+            batch.send(payloads, lambda i: _sendto(out[i], payloads[i]))
+
+    def _hellos(self, out, seq: int) -> List[bytes]:
+        """Each path's hello, stamped with the clock as it is made."""
+        encode, clock, payloads = self.encode, time.monotonic_ns, []
+        for path, _, _ in out:
             now_ns = clock()
             excess = path.rx_excess_us
-            payload = encode(path.wire, probe.FLAG_DOWN if path.state == DOWN else 0, seq,
-                             path.peer_seq, now_ns, path.echo_t,
-                             (now_ns - path.echo_rx) // 1000 if path.echo_t else 0,
-                             -1 if excess is None else excess)
-            try:
-                sendto(payload, addr)
-            except OSError:
-                pass        # a dead link refuses or drops; the missing answer says so
+            payloads.append(encode(path.wire, probe.FLAG_DOWN if path.state == DOWN else 0, seq,
+                                   path.peer_seq, now_ns, path.echo_t,
+                                   (now_ns - path.echo_rx) // 1000 if path.echo_t else 0,
+                                   -1 if excess is None else excess))
+        return payloads
 
     def tell(self, paths) -> None:
         """A hello at once on paths just taken out (BFD sends on a state change too), so
