@@ -7,11 +7,13 @@ device (VNI 1, UDP 8472) between the hosts' overlay addresses, as flannel sets i
 up (lab/flannel.py). The overlay comes up by real ifup with its defaults. In each
 repetition, in turn: one TCP flow on the overlay itself (its own route's
 congestion control), and one pod-to-pod flow with the kernel's default congestion
-control and with cubic, each once through the segmenting hop as shipped ("hop")
-once with the hop's entry letting GSO packets pass whole ("whole", the data
-path before issue #18: a tunnel's 64 KB burst leaves on one link), and once
-whole but with the VXLAN device's GSO capped at 1 segment ("vxcap", the
-alternative: segmenting before encapsulation). Reports
+control and with cubic, each once as shipped ("shipped": through the segmenting
+hop on slow members, whole on fast ones, overlay/spread.py whole_gso), and, where
+the hop is there, once through it ("hop", segmenting) and once with its entry
+letting GSO packets pass whole ("whole": a tunnel's 64 KB burst leaves on one
+link, through the hop's veth pass), and once with the VXLAN device's GSO capped
+at 1 segment and nothing segmented below it ("vxcap", the alternative:
+segmenting before encapsulation). Reports
 Mbit/s, retransmits, whole-machine CPU s/Gbit, and conntrack INVALID packets
 counted in both hosts' forward and input hooks. Not a test: nothing asserts.
 
@@ -26,6 +28,7 @@ import datetime
 import os
 import subprocess
 import sys
+from typing import Optional
 
 from workloads import GRO, HERE, iperf, log, two_hosts  # also puts the repo on sys.path
 from datapath import busy_seconds, commit_label, stats, stanza, write_result
@@ -36,25 +39,33 @@ from ifupdown_agg.kernel.hop import names as hop_names  # noqa: E402
 
 CELLS = {"3x200/serialised": ([200, 200, 200], "3kb"), "2x500/serialised": ([500, 500], "3kb"),
          "1000+100/serialised": ([1000, 100], "3kb")}
-KINDS = ["overlay", "pod-default-hop", "pod-default-whole", "pod-default-vxcap",
-         "pod-cubic-hop", "pod-cubic-whole", "pod-cubic-vxcap"]
+KINDS = ["overlay"] + [f"pod-{cc}-{mode}" for cc in ("default", "cubic")
+                       for mode in ("shipped", "hop", "whole", "vxcap")]
 
 
-def hop_mode(hosts, mode: str) -> None:
-    """hop: as shipped; whole: the hop passes GSO packets whole; vxcap: that, and
-    flannel.1's GSO capped at 1 segment instead (the alternative to the hop)."""
+def hop_mode(hosts, mode: str) -> bool:
+    """Set the data path `mode` (the module's docstring) on both hosts; False when it
+    needs a segmenting hop and the overlay made none (fast members)."""
     entry = hop_names("tun0")[0]
     for h in hosts:
-        h.run(["ip", "link", "set", entry, "gso_max_segs", "1" if mode == "hop" else "65535"])
+        hop = entry in h.run(["ls", "/sys/class/net"]).stdout.split()
+        if not hop and mode in ("hop", "whole"):
+            return False
+        if hop:
+            h.run(["ip", "link", "set", entry, "gso_max_segs",
+                   "1" if mode in ("shipped", "hop") else "65535"])
         h.run(["ip", "link", "set", "flannel.1", "gso_max_segs", "1" if mode == "vxcap" else "65535"])
+    return True
 
 
-def measure(lab, hosts, pods, kind: str, seconds: float) -> dict:
+def measure(lab, hosts, pods, kind: str, seconds: float) -> Optional[dict]:
+    """One flow of `kind`; None when this cell has no such data path."""
     a, b = hosts
     if kind == "overlay":
         client, server, dst, extra = a, b, "198.19.255.20", ()
     else:
-        hop_mode(hosts, kind.rsplit("-", 1)[1])
+        if not hop_mode(hosts, kind.rsplit("-", 1)[1]):
+            return None
         client, server, dst = pods[0], pods[1], flannel.pod_ip(1)
         extra = ("-C", "cubic") if "-cubic-" in kind else ()
     before, inval = busy_seconds(), sum(flannel.invalid(h) for h in hosts)
@@ -87,16 +98,18 @@ def run_cell(name: str, reps: int, seconds: float) -> dict:
         for rep in range(reps):
             for kind in KINDS:
                 r = measure(lab, (a, b), pods, kind, seconds)
+                if r is None:
+                    continue
                 rows[kind].append(r)
                 log(f"  rep {rep + 1} {kind:<18} {r['mbit']:7.1f} Mbit/s  retr {r['retr']}  "
                     f"cpu {r['cpu'] or 0:.2f} s/Gbit  invalid {r['invalid']}  {r.get('cc', '')}")
-        hop_mode((a, b), "hop")
+        hop_mode((a, b), "shipped")
         flannel.teardown((a, b))
         for h in (a, b):
             h.ifdown("tun0", check=False)
     return {"cell": name, "rates": rates, "burst": burst,
             "results": [{"kind": k, **{f: stats([r[f] for r in runs]) for f in ("mbit", "retr", "cpu")},
-                         "invalid": sum(r["invalid"] for r in runs),
+                         "invalid": sum(r["invalid"] for r in runs) if runs else None,
                          "cc": sorted({r.get("cc") or "" for r in runs})} for k, runs in rows.items()]}
 
 
@@ -112,8 +125,10 @@ def render(cells, meta) -> str:
            f"Machine: {meta['machine']}, kernel {meta['kernel']}  ",
            f"Receive offload (GRO) on the member NICs: {'on' if meta.get('gro') else 'off (veth default)'}  ",
            f"{meta['reps']} repetitions of {meta['seconds']} s per flow, interleaved; median "
-           "(min-max). `hop` = the segmenting hop as shipped, `whole` = its entry lets GSO "
-           "packets through whole (the data path before), `vxcap` = whole, and the VXLAN device's GSO capped at 1 segment instead (the alternative). % = of the overlay's own flow in the "
+           "(min-max). `shipped` = the defaults (the segmenting hop on slow members, GSO "
+           "packets whole on fast ones), `hop` = through the hop, `whole` = its entry lets GSO "
+           "packets through whole, `vxcap` = the VXLAN device's GSO capped at 1 segment instead "
+           "(the alternative); `-` = no hop here. % = of the overlay's own flow in the "
            "same run. CPU = busy CPU-seconds of the whole machine per Gbit delivered. "
            "INVALID = conntrack INVALID packets counted on both hosts (forward + input).", ""]
     for cell in cells:
@@ -126,7 +141,8 @@ def render(cells, meta) -> str:
             r = by[k]
             pct = f"{r['mbit']['median'] / base:.0%}" if base and r["mbit"] else "-"
             out.append(f"| {k} | {', '.join(c for c in r['cc'] if c) or '-'} | {_fmt(r['mbit'])} | "
-                       f"{pct} | {_fmt(r['retr'])} | {_fmt(r['cpu'], 2)} | {r['invalid']} |")
+                       f"{pct} | {_fmt(r['retr'])} | {_fmt(r['cpu'], 2)} | "
+                       f"{'-' if r['invalid'] is None else r['invalid']} |")
         out.append("")
     return "\n".join(out)
 

@@ -1,6 +1,8 @@
 """agg-pace, pure: what the planner chooses (spread.pace) and the live rate the monitor
-sets from the runs it writes (rotation.live_pace). The planner folders bpf-pace*/ hold
-the whole plans; tests/test_pacing.py the real kernel objects."""
+sets from the runs it writes (rotation.live_pace), and whether GSO packets built elsewhere
+take the segmenting hop (spread.whole_gso). The planner folders bpf-pace*/ and
+bpf-whole-gso-fast/ hold the whole plans; tests/test_pacing.py and test_whole_gso.py the
+real kernel objects."""
 
 import pytest
 
@@ -83,3 +85,22 @@ def test_a_kernel_without_tcx_gets_no_hop_attempt_and_no_warning(monkeypatch):
     assert bpf.wire_hop("tun0") == "this kernel has no tcx (Linux 6.6)"
     paced, note, error = spread.pace("auto", "bpf", [100, 100], tcx=False)
     assert (paced, error) == (0, "") and "forwarded or tunnelled" in note
+
+
+# ---- GSO packets built elsewhere: segmented in the hop, or whole (spread.whole_gso) -----
+
+@pytest.mark.parametrize("rates, paced, tcx, whole", [
+    ([500, 500], 0, True, True),             # fast members: whole, no hop
+    ([1000, 2500], 0, True, True),
+    ([1000, 100], 0, True, False),           # one slow member: its 64 KB bursts take 5 ms
+    ([200, 200, 200], 0, True, False),
+    ([100, 100], 200, True, False),          # pacing needs the hop
+    ([500, None], 0, True, False),           # a rate unknown: the hop, as before
+    ([500, 500], 0, False, False),           # no tcx: no hop to leave out, nothing to say
+])
+def test_whole_gso_on_fast_members_only(rates, paced, tcx, whole):
+    got, note = spread.whole_gso(rates, paced, tcx)
+    assert got is whole
+    assert bool(note) is whole
+    if whole:
+        assert f"{min(rates)} Mbit/s" in note and "no segmenting hop" in note

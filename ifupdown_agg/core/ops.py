@@ -73,6 +73,9 @@ class Op:
             if isinstance(self.old, Spreader) and self.old.pace != self.obj.pace:
                 text += (f"; pacing at {self.obj.pace} Mbit/s" if self.obj.pace else "; no pacing") + \
                     f" (now {f'{self.old.pace} Mbit/s' if self.old.pace else 'none'})"
+            if isinstance(self.old, Spreader) and self.old.whole_gso != self.obj.whole_gso:
+                text += ("; forwarded GSO packets whole (no segmenting hop)" if self.obj.whole_gso
+                         else "; the segmenting hop for forwarded GSO packets")
         return text
 
     def to_json(self) -> dict:

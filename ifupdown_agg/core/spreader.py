@@ -39,6 +39,9 @@ class Spreader:
     # Member NICs whose egress keeps a virtual queue of all their traffic (kernel/meters.py):
     # the rotation skips a path queued well above the least-queued one.
     meters: Tuple[Meter, ...] = ()
+    # GSO packets built elsewhere (forwarded, a tunnel to a peer) leave whole on one path:
+    # no segmenting hop (overlay/spread.py whole_gso: fast members).
+    whole_gso: bool = False
 
     def __post_init__(self):
         object.__setattr__(self, "peers", _peers(self.peers))   # from JSON lists
@@ -57,5 +60,6 @@ class Spreader:
         paths = sum(len(p[2]) for p in self.peers)
         paced = f", paced at {self.pace} Mbit/s" if self.pace else ""
         metered = f", queues metered on {', '.join(d for d, _ in self.meters)}" if self.meters else ""
+        whole = ", forwarded GSO packets whole" if self.whole_gso else ""
         return (f"tc filter add dev {self.dev} egress prio {SPREADER_PRIO} bpf da obj "
-                f"spread.bpf.o  # {len(self.peers)} peer(s), {paths} path(s){paced}{metered}")
+                f"spread.bpf.o  # {len(self.peers)} peer(s), {paths} path(s){paced}{metered}{whole}")

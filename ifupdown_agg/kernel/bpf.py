@@ -138,7 +138,8 @@ def observe(dev: str, names: Dict[int, str]) -> Optional[Spreader]:
         # one was planned) when either is gone. The tbf's own rate is the live one.
         return Spreader(dev, tuple(sorted(base, key=by_slot)), pace=planned if now else 0,
                         live=tuple(sorted(live, key=by_slot)), live_pace=now,
-                        meters=meters.observed(found, maps, names))
+                        meters=meters.observed(found, maps, names),
+                        whole_gso=hop.supported() and not hop.ours(dev))
     finally:
         maps.close()
 
@@ -185,7 +186,8 @@ def apply(action: str, spreader: Spreader, old: Optional[Spreader], index_of) ->
     gone = {p[0] for p in old.peers} - {p[0] for p in spreader.peers} if old else set()
     try:
         write(spreader, index_of, sorted(gone))
-        why = wire_hop(spreader.dev, spreader.pace)
+        why = unwire_hop(spreader.dev) if spreader.whole_gso else \
+            wire_hop(spreader.dev, spreader.pace)
         if hop.supported():
             wire_meters(spreader, found, index_of)
     except (OSError, ApplyError) as err:
@@ -227,6 +229,19 @@ def wire_hop(dev: str, pace: int = 0) -> str:
         return why
     finally:
         maps.close()
+
+
+def unwire_hop(dev: str) -> str:
+    """No segmenting hop: GSO packets built elsewhere leave whole (Spreader.whole_gso)."""
+    hop.remove(dev)
+    found = prog_id(dev)
+    if found is not None:
+        maps = Maps(found)
+        try:
+            maps.put_hop(0, 0, 0, hop.ifindex(dev), 0)
+        finally:
+            maps.close()
+    return ""
 
 
 def _cannot_meter(spreader: Spreader, found: int) -> bool:

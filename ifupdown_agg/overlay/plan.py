@@ -138,8 +138,10 @@ def desired_state(cfg: OverlayConfig, obs: Observed,
         path_devs = sorted({d for paths in peer_paths.values() for d, _ in paths})
         path_rates = [getattr(obs.links.get(d), "rate", None) for d in path_devs]
         metered = spread.meters(path_devs, path_rates, obs.tcx and cfg.queue_meter)
+        whole, why = spread.whole_gso(path_rates, paced, obs.tcx)
+        notes += [why] if why else []
         objects.append(spread.spreader(cfg.iface, peer_paths, weights, top, obs.bpf_program, paced,
-                                       metered))
+                                       metered, whole))
     else:
         full = all(len(r) == len(cfg.tables) for r in routed.values())
         objects.append(nft_ruleset.build(cfg.nft_table, cfg.iface, cfg.peer_indexes,

@@ -114,15 +114,39 @@ def meters(devs: Sequence[str], rates: Sequence[Optional[int]], tcx: bool) -> Tu
     return tuple(sorted({(d, int(r)) for d, r in zip(devs, rates)}))  # type: ignore[arg-type]
 
 
+# GSO packets the overlay did not build (forwarded from a container bridge, a VXLAN to
+# a peer's overlay address, #18) go through the segmenting hop, a veth pass for every
+# segment, so that they spread per segment. One pod flow in VXLAN, % of the overlay's
+# own flow in the same run (bench/results/20261204T184040Z-pods.md, 20261202T100917Z-pods.md):
+# at 3x200 the hop gave 83-84% (BBR, cubic) against 67-70% whole; at 2x500 whole gave 89%
+# and 70% against the hop's 68% and 63% (12-02: 64%/64% against 59%/57%). A 64 KB burst
+# takes about 1 ms on a 500 Mbit/s member and 2.6 ms on a 200: from this slowest rate up,
+# such packets leave whole.
+WHOLE_GSO_MIN = 400
+
+
+def whole_gso(rates: Sequence[Optional[int]], paced: int, tcx: bool) -> Tuple[bool, str]:
+    """(GSO packets built elsewhere leave whole, no segmenting hop; the plan's note)."""
+    if paced or not tcx or not rates or not all(rates):
+        return False, ""        # pacing needs the hop; without tcx there is none anyway
+    slowest = min(rates)        # type: ignore[type-var]
+    if slowest < WHOLE_GSO_MIN:
+        return False, ""
+    return True, (f"GSO packets forwarded or tunnelled over the overlay leave whole on one "
+                  f"link (no segmenting hop): its slowest member carries {slowest} Mbit/s, "
+                  f"at least {WHOLE_GSO_MIN}, where segmenting them cost more than the "
+                  "reordering it saved")
+
+
 def spreader(iface: str, peer_paths: Dict[Tuple[int, str], List[Tuple[str, str]]],
              weights: Sequence[int], top: int, program: Optional[str], paced: int = 0,
-             metered: Sequence[Tuple[str, int]] = ()) -> Spreader:
+             metered: Sequence[Tuple[str, int]] = (), whole: bool = False) -> Spreader:
     """The spreader for every peer; `peer_paths` maps (rspec index, address) to
     [(member NIC, gateway)] in table order."""
     path_runs = runs(weights, top)
     peers = tuple((virt, index, tuple((dev, gw, run) for (dev, gw), run in zip(paths, path_runs)))
                   for (index, virt), paths in sorted(peer_paths.items()))
-    return Spreader(iface, peers, paced, program or "", meters=tuple(metered))
+    return Spreader(iface, peers, paced, program or "", meters=tuple(metered), whole_gso=whole)
 
 
 def device_mtu(mode: str, iface: str, current: Optional[int],
