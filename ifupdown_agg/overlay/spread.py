@@ -116,14 +116,14 @@ def meters(devs: Sequence[str], rates: Sequence[Optional[int]], tcx: bool) -> Tu
 
 # GSO packets the overlay did not build (forwarded from a container bridge, a VXLAN to
 # a peer's overlay address, #18) go through the segmenting hop, a veth pass for every
-# segment, so that they spread per segment. One pod flow in VXLAN, % of the overlay's
-# own flow in the same run (bench/results/20261204T184040Z-pods.md, 20261202T100917Z-pods.md):
-# at 3x200 the hop gave 83-84% (BBR, cubic) against 67-70% whole; at 2x500 whole gave 89%
-# and 70% against the hop's 68% and 63% (12-02: 64%/64% against 59%/57%), and interleaved
-# with a copy that always segments (20261204-whole-gso.md) 455-484 and 417-476 Mbit/s
-# against 377-406 and 379-415, at less CPU per Gbit. A 64 KB burst
-# takes about 1 ms on a 500 Mbit/s member and 2.6 ms on a 200: from this slowest rate up,
-# such packets leave whole.
+# segment, so that they spread per segment. One pod flow in VXLAN, as % of the overlay's
+# own flow in the same run (bench/results/20261204T184040Z-pods.md, 20261204T194620Z-pods.md,
+# 20261202T100917Z-pods.md): at 3x200 the hop gave 77-84% (BBR, cubic; two runs) against
+# 65-72% whole; at 2x500 whole gave 89% and 70% against the hop's 68% and 63% (12-02:
+# 64%/64% against 59%/57%), and interleaved with a copy that always segments
+# (20261204-whole-gso.md) 455-484 and 417-476 Mbit/s against 377-406 and 379-415, at less
+# CPU per Gbit. A 64 KB burst takes about 1 ms on a 500 Mbit/s member and 2.6 ms on a
+# 200: from this slowest rate up, such packets leave whole.
 WHOLE_GSO_MIN = 400
 
 
