@@ -82,7 +82,7 @@ def test_a_kernel_without_tcx_gets_no_hop_attempt_and_no_warning(monkeypatch):
     from ifupdown_agg.kernel import bpf, hop
     monkeypatch.setattr(hop, "supported", lambda release="": False)
     monkeypatch.setattr(hop, "make", lambda *a: pytest.fail("a hop was made"))
-    assert bpf.wire_hop("tun0") == "this kernel has no tcx (Linux 6.6)"
+    assert bpf.wire_hop("tun0", 0) == "this kernel has no tcx (Linux 6.6)"
     paced, note, error = spread.pace("auto", "bpf", [100, 100], tcx=False)
     assert (paced, error) == (0, "") and "forwarded or tunnelled" in note
 

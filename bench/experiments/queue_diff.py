@@ -19,12 +19,10 @@ Not a test: nothing here asserts. Everything runs in namespaces it removes.
 from __future__ import annotations
 
 import argparse
-import ctypes
 import json
 import os
 import socket
 import statistics
-import struct
 import sys
 import time
 
@@ -36,8 +34,7 @@ from datapath import use_spread  # noqa: E402
 from lab.cluster import Lab  # noqa: E402
 
 NICS = ("eth0", "eth1")
-METER = struct.Struct("=IIQII")       # struct meter: lock, ps_per_byte, finish, slack, pad
-BPF_MAP_UPDATE_ELEM, BPF_F_LOCK = 2, 4
+BPF_F_LOCK = 4
 MAX_SAMPLES = 20000
 
 
@@ -58,6 +55,7 @@ def anchor(period_ms: float, seconds: float) -> None:
     """In the sender's namespace: each meter's queue set to the qdisc's real backlog."""
     from ifupdown_agg.kernel import bpf as kbpf
     from ifupdown_agg.kernel.bpf_maps import Maps
+    from ifupdown_agg.kernel.meters import _METER as METER    # struct meter's layout
     from ifupdown_agg.kernel.qdisc_dump import QdiscDump
     maps, dump = Maps(kbpf.prog_id("tun0")), QdiscDump()
     idx = [socket.if_nametoindex(n) for n in NICS]
@@ -72,8 +70,7 @@ def anchor(period_ms: float, seconds: float) -> None:
                 continue
             _, ps_per_byte, _, slack, _ = METER.unpack_from(value)
             new = METER.pack(0, ps_per_byte, now + stats[i].backlog * ps_per_byte // 1000, slack, 0)
-            maps._elem(BPF_MAP_UPDATE_ELEM, "meters", struct.pack("=I", i),
-                       ctypes.create_string_buffer(new, len(new)), BPF_F_LOCK)
+            maps.put_meter(i, new, BPF_F_LOCK)
         time.sleep(period_ms / 1000)
 
 

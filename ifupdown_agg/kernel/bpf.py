@@ -186,8 +186,8 @@ def apply(action: str, spreader: Spreader, old: Optional[Spreader], index_of) ->
     gone = {p[0] for p in old.peers} - {p[0] for p in spreader.peers} if old else set()
     try:
         write(spreader, index_of, sorted(gone))
-        why = unwire_hop(spreader.dev) if spreader.whole_gso else \
-            wire_hop(spreader.dev, spreader.pace)
+        why = unwire_hop(spreader.dev, found) if spreader.whole_gso else \
+            wire_hop(spreader.dev, found, spreader.pace)
         if hop.supported():
             wire_meters(spreader, found, index_of)
     except (OSError, ApplyError) as err:
@@ -202,16 +202,14 @@ def apply(action: str, spreader: Spreader, old: Optional[Spreader], index_of) ->
               "forwards or tunnels leave whole on one link", file=sys.stderr)
 
 
-def wire_hop(dev: str, pace: int = 0) -> str:
-    """Make the segmenting hop of `dev`'s spreader, pace it at `pace` Mbit/s (0: not),
+def wire_hop(dev: str, found: int, pace: int = 0) -> str:
+    """Make the segmenting hop of `dev`'s spreader (program id `found`), pace it at
+    `pace` Mbit/s (0: not),
     and tell the program about it (its ifindexes; the device's GSO cap, or 0 when
     every packet takes it); why there is none, or "". Without one the program
     spreads foreign GSO packets whole, as before."""
     if not hop.supported():
         return "this kernel has no tcx (Linux 6.6)"     # nothing made, nothing to undo
-    found = prog_id(dev)
-    if found is None:
-        return f"no spreader program on {dev}"
     maps = Maps(found)
     try:
         if "hops" not in maps.fds:
@@ -231,16 +229,14 @@ def wire_hop(dev: str, pace: int = 0) -> str:
         maps.close()
 
 
-def unwire_hop(dev: str) -> str:
+def unwire_hop(dev: str, found: int) -> str:
     """No segmenting hop: GSO packets built elsewhere leave whole (Spreader.whole_gso)."""
     hop.remove(dev)
-    found = prog_id(dev)
-    if found is not None:
-        maps = Maps(found)
-        try:
-            maps.put_hop(0, 0, 0, hop.ifindex(dev), 0)
-        finally:
-            maps.close()
+    maps = Maps(found)
+    try:
+        maps.put_hop(0, 0, 0, hop.ifindex(dev), 0)
+    finally:
+        maps.close()
     return ""
 
 

@@ -168,9 +168,10 @@ class Maps:
             raise
         return value.raw
 
-    def put_meter(self, ifindex: int, value: bytes) -> None:
+    def put_meter(self, ifindex: int, value: bytes, flags: int = 0) -> None:
+        """flags BPF_F_LOCK (4): under the entry's spin lock, beside the program."""
         self._elem(_UPDATE, "meters", struct.pack("=I", ifindex),
-                   ctypes.create_string_buffer(value, len(value)))
+                   ctypes.create_string_buffer(value, len(value)), flags)
 
     def drop_meter(self, ifindex: int) -> None:
         try:
