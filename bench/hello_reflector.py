@@ -21,6 +21,7 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 from ifupdown_agg.monitor import keys, probe  # noqa: E402
+from ifupdown_agg.monitor.demand import Pacer  # noqa: E402
 from ifupdown_agg.monitor.exchange import Exchange  # noqa: E402
 from ifupdown_agg.monitor.health import Path, Tracker  # noqa: E402
 
@@ -55,6 +56,9 @@ def open_peer(ns: str, addrs, port: int) -> probe.Sockets:
 def main() -> int:
     ap = argparse.ArgumentParser()
     ap.add_argument("--interval", type=int, default=50)
+    ap.add_argument("--idle-interval", type=int, default=0,
+                    help="the peers' agg-probe-idle-interval (0: always --interval); they carry "
+                         "no traffic, so they go idle once the measured host does")
     ap.add_argument("--port", type=int, default=7431)
     ap.add_argument("--key", default="")
     ap.add_argument("--seconds", type=float, default=600, help="stop after this long at most")
@@ -74,6 +78,7 @@ def main() -> int:
                  for i in range(len(addrs))]
         ex = Exchange(Tracker(paths, args.interval / 1000, 3, 10, seq=time.time_ns() // 1000),
                       socks, virt, signer)
+        ex.pacer = Pacer(ex.tracker, args.idle_interval / 1000, args.idle_interval > 0)
         exchanges.append(ex)
         for fd in socks.filenos():
             by_fd[fd] = ex
@@ -94,7 +99,7 @@ def main() -> int:
         if now >= next_tick:
             for ex in exchanges:
                 ex.resync()
-                ex.send()
+                ex.send(ex.pacer.due(now))
                 ex.tracker.tick(now)
                 ex.tracker.pending.clear()
             next_tick = max(next_tick + interval, now)

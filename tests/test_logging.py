@@ -134,7 +134,7 @@ def test_the_monitors_path_changes_are_warning_down_and_notice_up(monkeypatch):
     # name: the stanza's record the monitor is named by (tun0, or tun0.inet6).
     me = NS(name="tun0", cfg=NS(iface="tun0"), _rewrite=lambda idx: ["198.19.7.2"],
             kernel=NS(forget_neighbour=lambda dev, gw: None), write_health=lambda: None,
-            exchange=NS(tell=lambda paths: None))
+            exchange=NS(tell=lambda paths: None), pacer=NS(wake=lambda peers: None))
     daemon.Monitor._apply(me, [Change(path, DOWN, "3 hellos lost"), Change(path, UP, "back")])
     assert [lvl for lvl, _ in seen] == [logging.WARNING, logs.NOTICE, logging.ERROR]
     assert seen[0][1].startswith("tun0: path to 198.19.7.2 via eth0 (198.18.70.2, tables "

@@ -257,6 +257,7 @@ RTO_MIN = ValueType("MS|none", parse_uint_or_none(5, 1000),
                     "a minimum retransmission timeout in milliseconds")
 ON_OFF = ValueType("on|off", parse_on_off, "on or off")
 MILLISECONDS = ValueType("MS", parse_uint(10, 10000), "milliseconds")
+IDLE_MILLISECONDS = ValueType("MS", parse_uint(10, 2550), "milliseconds")   # a hello's pace byte
 PROBES = ValueType("COUNT", parse_uint(1, 100), "a number of probes")
 PORT = ValueType("PORT", parse_uint(1, 65535), "a UDP port")
 

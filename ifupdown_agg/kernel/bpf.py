@@ -311,5 +311,11 @@ class Steering:
     def counters_below(self, nslots: int) -> List[Tuple[int, int]]:
         return self.maps.counters_below(nslots)
 
+    def counters_raw(self, nslots: int) -> bytes:
+        return self.maps.counters_raw(nslots)
+
+    def sum_counters(self, raw: bytes) -> List[Tuple[int, int]]:
+        return self.maps.sum_counters(raw)
+
     def close(self) -> None:
         self.maps.close()

@@ -225,18 +225,32 @@ class Maps:
         """(packets, bytes) summed over the CPUs of every path of slots 0..nslots-1
         (entry slot * MAX_PATHS + path), in one bpf(2) call (BPF_MAP_LOOKUP_BATCH,
         Linux 5.6): the monitor reads them every 100 ms, for every peer."""
+        return self.sum_counters(self.counters_raw(nslots))
+
+    def sum_counters(self, raw: bytes) -> List[Tuple[int, int]]:
+        """counters_raw's bytes as (packets, bytes) per entry, summed over the CPUs."""
+        n = len(raw) // (_COUNTER.size * self.cpus)
+        flat = struct.unpack(f"={2 * self.cpus * n}Q", raw)
+        step = 2 * self.cpus        # an entry: (packets, bytes) for each CPU
+        return [(sum(flat[i:i + step:2]), sum(flat[i + 1:i + step:2])) for i in range(0, n * step, step)]
+
+    def counters_raw(self, nslots: int) -> bytes:
+        """The per-CPU counters of slots 0..nslots-1 as the kernel gives them, in one
+        call: the monitor compares them whole (no traffic: the same bytes)."""
         n = min(nslots, MAX_PEERS) * MAX_PATHS
         if n <= 0:
-            return []
-        keys = ctypes.create_string_buffer(4 * n)
-        values = ctypes.create_string_buffer(_COUNTER.size * self.cpus * n)
-        after = ctypes.create_string_buffer(4)
+            return b""
+        if getattr(self, "_batch", (0,))[0] != n:      # the buffers, made once per size
+            keys = ctypes.create_string_buffer(4 * n)
+            values = ctypes.create_string_buffer(_COUNTER.size * self.cpus * n)
+            after = ctypes.create_string_buffer(4)
+            self._batch = (n, keys, values, after, _BATCH_ATTR.pack(
+                0, ctypes.addressof(after), ctypes.addressof(keys), ctypes.addressof(values), n,
+                self.fds["stats"], 0, 0))
+        values, attr = self._batch[2], self._batch[4]
         try:
-            _bpf(_LOOKUP_BATCH, _BATCH_ATTR.pack(0, ctypes.addressof(after), ctypes.addressof(keys),
-                                                 ctypes.addressof(values), n, self.fds["stats"], 0, 0))
+            _bpf(_LOOKUP_BATCH, attr)
         except OSError as err:
             if err.errno != errno.ENOENT:   # ENOENT: the batch reached the array's end
                 raise
-        flat = struct.unpack(f"={2 * self.cpus * n}Q", values.raw)
-        step = 2 * self.cpus        # an entry: (packets, bytes) for each CPU
-        return [(sum(flat[i:i + step:2]), sum(flat[i + 1:i + step:2])) for i in range(0, n * step, step)]
+        return values.raw

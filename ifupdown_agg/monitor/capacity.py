@@ -10,7 +10,7 @@ updates the monitor writes (one map update per peer with bpf).
 
 from __future__ import annotations
 
-from typing import Dict, List, Mapping, Optional, Sequence, Tuple
+from typing import Dict, List, Mapping, Optional, Sequence, Set, Tuple
 
 from ifupdown_agg.core.spreader import MAX_PATHS
 from ifupdown_agg.monitor.health import DOWN
@@ -21,6 +21,47 @@ Key = Tuple[str, int]          # (peer address, table)
 # counts frames. One Ethernet header per segment makes the two comparable (within
 # ~1%: at the hop's exit the skb has its header already).
 ETH_HLEN = 14
+
+
+class Counters:
+    """The BPF spreader's (packets, bytes) per path of every peer, in one read; which
+    peers' counts moved since the last read (their traffic: monitor/demand.py)."""
+
+    def __init__(self, steering, peer_indexes, ntables: int):
+        self.steering, self.ntables = steering, ntables
+        self.slot = {virt: i for i, virt in peer_indexes}
+        self.batch = hasattr(steering, "counters_raw")
+        self.last: Dict[str, list] = {}
+        self.last_raw = b""
+        self.moved: Set[str] = set()
+
+    def read(self) -> Dict[str, list]:
+        """peer -> [(packets, bytes) per table]; sets self.moved. Where the kernel's
+        bytes are those of the last read, nothing moved and nothing is parsed."""
+        raw = self._raw()
+        if raw and raw == self.last_raw:
+            self.moved = set()
+            return self.last
+        self.last_raw = raw
+        every = self.steering.sum_counters(raw) if raw else None
+        n, per_peer = self.ntables, {}
+        for peer, slot in self.slot.items():
+            per_peer[peer] = (every[slot * MAX_PATHS:slot * MAX_PATHS + n] if every is not None
+                              else self.steering.counters(slot, n))
+        last = self.last
+        self.moved = {peer for peer, counts in per_peer.items() if last.get(peer) != counts}
+        self.last = per_peer
+        return per_peer
+
+    def _raw(self) -> bytes:
+        """Every slot's counters in one batch read, or b"" where the kernel has no
+        batch lookup (before 5.6): then one read per peer."""
+        if self.batch:
+            try:
+                return self.steering.counters_raw(max(self.slot.values(), default=-1) + 1)
+            except OSError:
+                self.batch = False
+        return b""
 
 
 class Capacity:
@@ -37,8 +78,8 @@ class Capacity:
         self.written: Dict[str, Dict[int, int]] = {}
         self.sent: Dict[str, int] = {}          # bytes per member NIC, cumulative
         self.took: Dict[str, int] = {}          # bytes its root qdisc took in, cumulative
-        self.slot = {virt: i for i, virt in cfg.peer_indexes}
-        self.batch = hasattr(steering, "counters_below")
+        self.counters = (Counters(steering, cfg.peer_indexes, len(self.tables))
+                         if steering is not None else None)
 
     @staticmethod
     def _base(members, table: int) -> int:
@@ -48,11 +89,13 @@ class Capacity:
         """The table weights last written for a peer, or None before the first."""
         return self.written.get(peer)
 
-    def tick(self, paths: Sequence, dt: float) -> List[str]:
-        """Update the controller; returns the peers whose weights changed."""
+    def tick(self, paths: Sequence, dt: float, counts: Optional[Dict[str, list]] = None
+             ) -> List[str]:
+        """Update the controller; returns the peers whose weights changed. `counts`:
+        what self.counters.read() just gave, if the caller read them."""
         stats = self.kernel.qdisc_stats(sorted({p.dev for p in paths}))
         backlog = {dev: st.backlog if st else None for dev, st in stats.items()}
-        sent = self._sent_delta(paths)
+        sent = self._sent_delta(paths, counts)
         took = self._took_delta(stats) if self.steering is not None else {}
         up, signals = {}, {}
         for p in paths:
@@ -70,16 +113,13 @@ class Capacity:
                 changed.append(peer)
         return changed
 
-    def _sent_delta(self, paths) -> Dict[str, int]:
+    def _sent_delta(self, paths, counts: Optional[Dict[str, list]]) -> Dict[str, int]:
         """Bytes sent through each member NIC since the last tick (bpf only)."""
-        if self.steering is None:
+        if self.counters is None:
             return {}
         dev_of = {(p.peer, t): p.dev for p in paths for t in p.tables}
         total: Dict[str, int] = {}
-        every = self._counters()
-        for peer, slot in self.slot.items():
-            per_path = every[slot * MAX_PATHS:slot * MAX_PATHS + len(self.tables)] if every else \
-                self.steering.counters(slot, len(self.tables))
+        for peer, per_path in (counts if counts is not None else self.counters.read()).items():
             for t, (npackets, nbytes) in zip(self.tables, per_path):
                 dev = dev_of.get((peer, t))
                 if dev:
@@ -98,16 +138,6 @@ class Capacity:
         delta = {d: n - self.took[d] for d, n in total.items() if d in self.took and n >= self.took[d]}
         self.took = total
         return delta
-
-    def _counters(self) -> Optional[list]:
-        """Every slot's counters in one batch read, or None where the kernel has no
-        batch lookup (before 5.6): then one read per peer."""
-        if self.batch:
-            try:
-                return self.steering.counters_below(max(self.slot.values(), default=-1) + 1)
-            except OSError:
-                self.batch = False
-        return None
 
     def why(self) -> Mapping[Key, str]:
         return self.controller.why()

@@ -2,13 +2,11 @@
 
 One process per overlay stanza, started at post-up and stopped at pre-down (by
 systemd as ifupdown-agg-monitor@NAME.service where systemd runs, else as a
-plain process with a pidfile), NAME being the stanza's record: tun0 for the
-inet stanza, tun0.inet6 for the inet6 one, whose monitor sends IPv6 hellos
-(version 4, monitor/probe.py) and rewrites the ip6 table's rotations. Its loop waits on carrier events and hellos;
-every change of health is one atomic nft transaction that rewrites only the
-affected peers' chains, plus a flush of the dead next hop's neighbour entry
-(segments queued behind an INCOMPLETE entry would otherwise stall TCP for
-seconds). The per-packet path stays entirely in the kernel.
+plain process with a pidfile), NAME being the stanza's record: tun0 (inet) or
+tun0.inet6 (IPv6 hellos, the ip6 table's rotations). Its loop waits on carrier
+events and hellos; each change of health rewrites only the affected peers'
+rotations at once, and flushes a dead next hop's neighbour entry (segments behind
+an INCOMPLETE entry would stall TCP for seconds). Packets never pass through it.
 """
 
 from __future__ import annotations
@@ -21,8 +19,10 @@ import time
 from typing import Dict, List, Optional
 
 from ifupdown_agg.overlay import plan, rotation
-from ifupdown_agg.monitor.capacity import Capacity
-from ifupdown_agg.monitor import healthfile, keys, learn, logs, probe
+from ifupdown_agg.monitor.capacity import Capacity, Counters
+from ifupdown_agg.monitor import healthfile, learn, logs, probe
+from ifupdown_agg.monitor.demand import Pacer
+from ifupdown_agg.monitor.keywatch import KeyWatch
 from ifupdown_agg.monitor.exchange import Exchange
 from ifupdown_agg.monitor.health import DOWN, Change, Tracker
 from ifupdown_agg.monitor.paths import paths_from
@@ -35,21 +35,19 @@ from ifupdown_agg.errors import AggError
 from ifupdown_agg.monitor.service import _file, _write_json, load_options
 
 LOCK_WAIT = 10.0     # seconds the monitor waits for an ifup/ifdown run holding the lock
-
 log = logging.getLogger("ifupdown-agg")
 # How often the weights follow the paths' free capacity: often enough that a busy
 # link's share falls within a few hundred ms, rarely enough to cost little CPU.
 CAPACITY_S = 0.1
+CAPACITY_IDLE_S = 2.0   # ... its full step while the overlay sends nothing
+HEALTH_IDLE_S = 5.0     # health.json while every peer is idle and nothing changes
 # After taking hellos, the monitor waits this share of an interval before it takes the
 # next ones (carrier events and its own timers still wake it at once).
 COALESCE = 0.1
 
-# ---- the daemon ----------------------------------------------------------------------------
-
 class Monitor:
     def __init__(self, cfg: OverlayConfig, kernel):
-        self.cfg = cfg
-        self.kernel = kernel
+        self.cfg, self.kernel = cfg, kernel
         obs = kernel.observe()
         desired = plan.desired_state(cfg, obs)
         self.weights = {m.table: m.weight for m in desired.members}
@@ -63,17 +61,23 @@ class Monitor:
         for path in self.tracker.paths:
             path.since = time.monotonic()
         self.key_file = mon.key_file
-        self.key_stamp = None
+        self.keywatch = KeyWatch(mon.key_file, self.name)
         self.signer = probe.Signer(None)
         self._load_keys(first=True)
-        self.next_housekeeping = 0.0
+        self.next_housekeeping = self.next_health = 0.0
+        self.rejected = 0           # hellos rejected when health.json was last written
         self.rotation = rotation.for_overlay(cfg, desired.objects, desired.top_run, kernel)
         # Weights that follow each path's free capacity (agg-weights auto only).
         rates = {m.dev: obs.links[m.dev].rate for m in desired.members}
+        steering = getattr(self.rotation, "steering", None)
         self.capacity = (Capacity(cfg, desired.members, rates, self.tracker.paths, kernel,
-                                  getattr(self.rotation, "steering", None))
-                         if cfg.weights == "auto" else None)
+                                  steering) if cfg.weights == "auto" else None)
+        self.counters = (self.capacity.counters if self.capacity else
+                         Counters(steering, cfg.peer_indexes, len(cfg.tables)) if steering else None)
+        self.pacer = Pacer(self.tracker, mon.idle_ms / 1000.0, self.counters is not None)
         self.last_capacity: Optional[float] = None
+        self.last_full: Optional[float] = None      # the controller's last full step
+        self.busy = True                            # the counters moved at the last read
         self.sockets = probe.Sockets(mon.port)
         for path in self.tracker.paths:
             self.sockets.open(path.dev, path.local)
@@ -86,8 +90,7 @@ class Monitor:
         self.wall_offset = time.time() - time.monotonic()
         self.exchange = Exchange(self.tracker, self.sockets, cfg.address, self.signer)
         self.exchange.learn = self.learning.take if self.learning.wanted else None
-        self.next_tick = 0.0
-        self.deadline = float("inf")
+        self.next_tick, self.deadline = 0.0, float("inf")
         # CPU seconds by phase (time.process_time around each once-per-interval part;
         # what is left of the process's total is taking hellos), shown in health.json.
         self.cpu: Dict[str, float] = dict.fromkeys(("send", "judge", "capacity", "housekeeping"), 0.0)
@@ -102,12 +105,10 @@ class Monitor:
                 changes += self.tracker.on_carrier(dev, False, now)
         self._apply(changes)
         self.next_tick = now
-        # One epoll for the carrier events and every hello socket: hellos are taken as
-        # they arrive (a peer saying it took a path out acts at once), and the kernel
-        # stamps each on arrival, so silence is measured to the arrival, not our reading.
-        # After a wake that took hellos, the next COALESCE of an interval waits for
-        # carrier events only (a second epoll), so the wakes stay a few per interval
-        # however many peers there are, instead of one per peer's burst.
+        # One epoll for carrier events and every hello socket: hellos are taken as they
+        # arrive, dated by the kernel's stamp. After a wake that took hellos, the next
+        # COALESCE of an interval waits for carrier events only (a second epoll), so the
+        # wakes stay a few per interval however many peers there are.
         pollers = select.epoll(), select.epoll()
         watch_fd = self.watch.fileno()
         for poller in pollers:
@@ -125,7 +126,7 @@ class Monitor:
     def _wake(self, pollers, watch_fd: int) -> None:
         """One wait and what it brought: carrier events, hellos, the tick, a deadline.
         The deadline kept is a lower bound (paths only get later deadlines as hellos
-        arrive), recomputed only when it is reached and at each tick."""
+        arrive), recomputed when it is reached and at a tick after a change."""
         wake = min(self.next_tick, self.deadline)
         now = time.monotonic()
         quiet = now < self.quiet_until
@@ -148,6 +149,8 @@ class Monitor:
         if tracker.pending:
             changes += tracker.pending
             tracker.pending = []
+        if tracker.asked and self.pacer.on:
+            self.next_tick = min(self.next_tick, now)   # a peer asks for fast hellos: now
         if now >= self.next_tick or now >= self.deadline:
             # Before any path is judged, whatever the quiet time left waiting.
             for fd in self.sockets.filenos():
@@ -158,7 +161,7 @@ class Monitor:
                 self._tick(now, changes, newly)
             else:
                 changes += tracker.expire(now)
-                self._new_deadline()
+                self._new_deadline(True)
         self._apply(changes)
         if self.learning.fresh:
             self._learned()
@@ -176,66 +179,57 @@ class Monitor:
     def _tick(self, now: float, changes: List[Change], newly: bool) -> None:
         """Once per interval: our hellos out, every path judged, capacity followed."""
         c0 = time.process_time()
-        self.exchange.resync()
-        self.exchange.send()
-        self.learning.send(self.exchange.encode, self.tracker)
-        c1 = time.process_time()
-        changes += self.tracker.tick(now)
-        self._new_deadline()
-        c2 = time.process_time()
+        # The counters first: a peer with new traffic gets fast hellos at once.
         self._follow_capacity(now, changes)
+        c1 = time.process_time()
+        self.exchange.resync()
+        if (due := self.pacer.due(now)) is None or due:
+            self.exchange.send(due)
+        self.learning.send(self.exchange.encode, self.tracker)
+        c2 = time.process_time()
+        changes += self.tracker.tick(now, due)
+        self._new_deadline()
         c3 = time.process_time()
+        # With every peer idle, ticks at the counters' pace only (half the wakes at 50 ms).
         interval = self.tracker.interval
+        if self.pacer.on and not self.pacer.fast:
+            interval = max(interval, CAPACITY_S)
         self.next_tick += interval
         if self.next_tick < now:        # we were late (suspend, load): do not catch up
             self.next_tick = now + interval
         if (newly or now >= self.next_housekeeping) and not changes:
             self._housekeeping(now)
         cpu = self.cpu
-        cpu["send"] += c1 - c0
-        cpu["judge"] += c2 - c1
-        cpu["capacity"] += c3 - c2
+        cpu["capacity"] += c1 - c0
+        cpu["send"] += c2 - c1
+        cpu["judge"] += c3 - c2
         cpu["housekeeping"] += time.process_time() - c3
 
-    def _new_deadline(self) -> None:
+    def _new_deadline(self, reached: bool = False) -> None:
+        if not (self.tracker.dirty or reached):
+            return      # no hello, state or carrier since: the deadline stands
+        self.tracker.dirty = False
         deadline = self.tracker.next_deadline()
         self.deadline = float("inf") if deadline is None else deadline
 
     def _housekeeping(self, now: float) -> None:
-        """About once a second: pick up a changed key file (a key roll), write health.json."""
+        """About once a second: pick up a changed key file (a key roll), and write
+        health.json; with every peer idle and no hello rejected since, every HEALTH_IDLE_S."""
         self.next_housekeeping = now + 1.0
         self._load_keys()
-        self.write_health()
+        rejected = sum(sum(p.rejected.values()) for p in self.tracker.paths) \
+            + sum(self.exchange.stray.values())
+        if self.pacer.fast or not self.pacer.on or rejected != self.rejected \
+                or now >= self.next_health:
+            self.rejected, self.next_health = rejected, now + HEALTH_IDLE_S
+            self.write_health()
 
     def _load_keys(self, first: bool = False) -> None:
-        try:
-            st = os.stat(self.key_file)
-            stamp = (st.st_mtime_ns, st.st_ino, st.st_size)
-        except OSError:
-            stamp = None
-        if stamp == self.key_stamp and not first:
-            return
-        self.key_stamp = stamp
-        try:
-            keyset = keys.load(self.key_file, self.name)
-        except AggError as err:
-            if first:
-                raise
-            log.error("%s: %s; the monitor keeps its keys", self.name, err)
-            return
-        if keyset is None and self.signer.keys is not None:
-            log.error("%s: the key file %s is gone; the monitor keeps its keys",
-                      self.name, self.key_file)
-            return
-        self.signer = probe.Signer(keyset)
-        if hasattr(self, "exchange"):
-            self.exchange.set_signer(self.signer)
-        if keyset is None:
-            log.warning("%s: %s", self.name, keys.UNAUTHENTICATED.format(path=self.key_file))
-        elif not first:
-            log.log(logs.NOTICE, "%s: probe keys reloaded from %s: signing with key %d, "
-                    "accepting %s", self.name, self.key_file, keyset.send_id,
-                    ", ".join(map(str, sorted(keyset.keys))))
+        signer = self.keywatch.reload(self.signer, first)
+        if signer is not None:
+            self.signer = signer
+            if hasattr(self, "exchange"):
+                self.exchange.set_signer(signer)
 
     def _repair(self) -> None:
         """Put back routes the kernel dropped: taking a NIC down deletes every route
@@ -253,13 +247,26 @@ class Monitor:
             log.warning("%s: restored %s", self.name, op.describe())
 
     def _follow_capacity(self, now: float, changes: List[Change]) -> None:
-        """Every CAPACITY_S: the controller's step; peers whose weights moved are
-        rewritten (with health changes, _apply rewrites them anyway)."""
+        """Every CAPACITY_S: the spreader's counters (which peers have traffic) and the
+        controller's step, which waits up to CAPACITY_IDLE_S while nothing is sent;
+        peers whose weights moved are rewritten (with health changes, _apply does)."""
         last = self.last_capacity
-        if self.capacity is None or (last is not None and now - last < CAPACITY_S * 0.95):
+        if (self.capacity is None and self.counters is None) or (
+                last is not None and now - last < CAPACITY_S * 0.95):
             return
         self.last_capacity = now
-        moved = self.capacity.tick(self.tracker.paths, now - last if last else CAPACITY_S)
+        counts = None
+        if self.counters is not None:
+            counts = self.counters.read()
+            self.pacer.traffic(self.counters.moved, now)
+            busy, self.busy = self.busy, bool(self.counters.moved)
+            if not (busy or self.busy) and self.last_full is not None \
+                    and now - self.last_full < CAPACITY_IDLE_S:
+                return
+        if self.capacity is None:
+            return
+        full, self.last_full = self.last_full, now
+        moved = self.capacity.tick(self.tracker.paths, now - full if full else CAPACITY_S, counts)
         if moved and not changes:
             index = {virt: i for i, virt in self.cfg.peer_indexes}
             self._rewrite([index[p] for p in moved])
@@ -309,6 +316,7 @@ class Monitor:
                     "%s: path to %s via %s (%s, tables %s) %s: %s", self.name, p.peer,
                     p.dev, p.gateway, " ".join(map(str, p.tables)), ch.state.upper(), ch.reason)
         self.exchange.tell([ch.path for ch in changes if ch.state == DOWN])
+        self.pacer.wake(ch.path.peer for ch in changes)
         stranded = self._rewrite([ch.path.peer_index for ch in changes])
         for peer in stranded:
             log.error("%s: every path to %s is down; it keeps its full rotation so that "
@@ -327,10 +335,6 @@ class Monitor:
         self.watch.close()
 
 
-def _setup_logging() -> None:
-    logs.setup(log)     # one line per event with its priority: monitor/logs.py
-
-
 def main(name: str) -> int:
     """Monitor one overlay stanza: NAME is its record, tun0 (inet) or tun0.inet6."""
     stop_requested = []
@@ -347,7 +351,7 @@ def main(name: str) -> int:
     from ifupdown_agg.overlay import lifecycle as overlay
     from ifupdown_agg.kernel.netlink import Kernel
 
-    _setup_logging()
+    logs.setup(log)     # one line per event with its priority: monitor/logs.py
     raw = load_options(name)
     if raw is None:
         log.error("%s: not up (no %s)", name, _file(name, "options.json"))

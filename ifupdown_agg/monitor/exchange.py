@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import sys
 import time
-from typing import Dict, List, Tuple
+from typing import Dict, List, Optional, Set, Tuple
 
 from ifupdown_agg.monitor import mmsg, probe
 from ifupdown_agg.monitor.health import DOWN, Tracker
@@ -91,29 +91,47 @@ class Exchange:
                             probe.SIZE6 if ":" in self.virt else probe.SIZE) if batched else None
         return None if made is None else list(zip(made, groups.values()))
 
-    def send(self) -> None:
-        """One hello on every path: our next sequence number, what we heard there, timing;
-        one sendmmsg per member NIC where there is one, else one sendto per path."""
+    def send(self, peers: Optional[Set[str]] = None) -> None:
+        """One hello on every path (of `peers` only, if given: monitor/demand.py): our
+        next sequence number, what we heard there, timing; one sendmmsg per member NIC
+        where there is one, else one sendto per path."""
         seq = self.tracker.next_seq()
         if self.batches is None:
-            out = self.out
+            out = self._of(self.out, peers)
             for entry, payload in zip(out, self._hellos(out, seq)):
                 _sendto(entry, payload)
             return
-        for batch, out in self.batches:
+        for batch, every in self.batches:
+            out = self._of(every, peers)
+            if not out:
+                continue
             payloads = self._hellos(out, seq)
-            batch.send(payloads, lambda i: _sendto(out[i], payloads[i]))
+            if out is every:
+                batch.send(payloads, lambda i: _sendto(out[i], payloads[i]))
+            else:
+                for entry, payload in zip(out, payloads):
+                    _sendto(entry, payload)
+
+    @staticmethod
+    def _of(out, peers: Optional[Set[str]]):
+        """The entries of `out` to these peers (all of them: `out` itself)."""
+        if peers is None:
+            return out
+        some = [entry for entry in out if entry[0].peer in peers]
+        return out if len(some) == len(out) else some
 
     def _hellos(self, out, seq: int) -> List[bytes]:
         """Each path's hello, stamped with the clock as it is made."""
         encode, clock, payloads = self.encode, time.monotonic_ns, []
+        down, fast = probe.FLAG_DOWN, probe.FLAG_FAST
         for path, _, _ in out:
             now_ns = clock()
             excess = path.rx_excess_us
-            payloads.append(encode(path.wire, probe.FLAG_DOWN if path.state == DOWN else 0, seq,
+            payloads.append(encode(path.wire, (down if path.state == DOWN else 0)
+                                   | (fast if path.ask else 0), seq,
                                    path.peer_seq, now_ns, path.echo_t,
                                    (now_ns - path.echo_rx) // 1000 if path.echo_t else 0,
-                                   -1 if excess is None else excess))
+                                   -1 if excess is None else excess, path.pace))
         return payloads
 
     def tell(self, paths) -> None:
@@ -128,10 +146,10 @@ class Exchange:
                 now_ns = time.monotonic_ns()
                 excess = path.rx_excess_us
                 try:
-                    sendto(self.encode(path.wire, probe.FLAG_DOWN, seq, path.peer_seq, now_ns,
-                                       path.echo_t, (now_ns - path.echo_rx) // 1000
-                                       if path.echo_t else 0, -1 if excess is None else excess),
-                           addr)
+                    sendto(self.encode(path.wire, probe.FLAG_DOWN | probe.FLAG_FAST, seq,
+                                       path.peer_seq, now_ns, path.echo_t,
+                                       (now_ns - path.echo_rx) // 1000 if path.echo_t else 0,
+                                       -1 if excess is None else excess, path.pace), addr)
                 except OSError:
                     pass
 
@@ -175,7 +193,7 @@ class Exchange:
             f = self.parse(data, self.verify)
             if type(f) is tuple:
                 if path is not None:
-                    return self.tracker.take(path, f, now, rx_ns)[1]
+                    return self.tracker.take(path, f, now, rx_ns, data[7])[1]
                 why = "source"      # a good hello, but from no path of ours
                 if self.learn is not None:
                     self.learn(dev, source, f)

@@ -27,6 +27,14 @@ path that gives rtt_us, rx_excess_us (peer -> us: arrival minus peer send
 time, minus the minimum of that over the last ~10 s: queueing growth, the
 clock offset cancels) and tx_excess_us (the peer's rx_excess_us for us -> peer).
 
+Each hello says the sender's pace, its interval until its next hello (an idle
+peer is probed slowly, monitor/demand.py): a path's silence limit is `loss` of
+the peer's paces, counted from the last hello or, when the peer's pace fell,
+from the first hello at the new pace, whichever is later; so a path that died
+while its peer was idle is found `loss` fast intervals after the peer went fast.
+The peer's report of our hellos is judged likewise, by when we sent the one it
+reported (or when our own pace fell) against `loss` of the slower pace.
+
 A hello's FLAG_DOWN says the peer has the path out of its rotation: on the
 first such hello (its rising edge) we take the path out at once instead of
 waiting `loss` intervals for the peer's reports to show it (BFD's far end
@@ -107,6 +115,9 @@ class Path:
     wire: int = 3           # the hello version the peer last used here: we answer in it
                             # (an IPv6 path's is 4, the only one there)
     peer_down: bool = False  # the peer's last hello said it has this path out (FLAG_DOWN)
+    peer_fast: bool = False  # ... that it has traffic for us (FLAG_FAST): we go fast
+    pace: int = 0           # the pace our hellos here say (probe.py, 10 ms); 0: not said
+    ask: bool = False       # our hellos here carry FLAG_FAST (monitor/demand.py)
     peer_raw: bytes = field(default=b"", repr=False)    # peer as in the hellos' virt field
 
     @property
@@ -141,6 +152,14 @@ class Tracker:
         self.pending: List[Change] = []
         for p in self.paths:
             p.peer_raw = _raw(p.peer)
+        self.peer_pace: Dict[str, float] = {}       # peer -> its last said pace, seconds
+        self.peer_said: Dict[str, int] = {}         # peer -> ... as it came (0: not said)
+        self.peer_fast_since: Dict[str, float] = {}  # peer -> when its pace last fell
+        self.our_fast_since: Dict[str, float] = {}   # peer -> when our pace to it fell
+        self.sent_at: Dict[int, float] = {}         # our sequence number -> its tick
+        self.slowest = self.interval                # the slowest pace we may send at
+        self.asked: set = set()     # peers whose FLAG_FAST rose, or that stopped saying a pace
+        self.dirty = True           # something next_deadline() reads changed since it was asked
 
     def path_for(self, dev: str, source: str) -> Optional[Path]:
         return self._by_key.get((dev, source))
@@ -157,11 +176,14 @@ class Tracker:
             return False
         # Not newer than the last one taken: a replay, or a peer that restarted
         # lower. Only the latter can echo our recent numbers beyond what it reported.
-        recent = max(self.first_seq, self.seq - self.loss - 1)
+        recent = max(self.first_seq, self.seq - (self.loss + 1) * self._ratio())
         if path.peer_seq and heard >= recent and heard > path.heard_by_peer:
             path.restarts += 1
             return False
         return True
+
+    def _ratio(self) -> int:
+        return max(1, round(self.slowest / self.interval))
 
     def receive(self, path: Path, hello, now: float, rx_ns: int = 0) -> Tuple[bool, bool]:
         """Take a hello (probe.Hello) that passed the codec's checks unless it is stale.
@@ -169,11 +191,13 @@ class Tracker:
         virt = _raw(hello.virt)
         return self.take(path, (None, path.wire, 0, getattr(hello, "flags", 0), virt, hello.seq,
                                 hello.heard, hello.t_send, hello.t_echo, hello.hold_us,
-                                hello.excess_us), now, rx_ns)
+                                hello.excess_us), now, rx_ns, getattr(hello, "pace", 0))
 
-    def take(self, path: Path, f: tuple, now: float, rx_ns: int = 0) -> Tuple[bool, bool]:
+    def take(self, path: Path, f: tuple, now: float, rx_ns: int = 0, pace: int = 0
+             ) -> Tuple[bool, bool]:
         """receive() on the codec's fields (probe.parse: magic, version, key id, flags,
-        virt, seq, heard, t_send, t_echo, hold_us, excess_us): the monitor's hot path."""
+        virt, seq, heard, t_send, t_echo, hold_us, excess_us) and the pace byte: the
+        monitor's hot path."""
         _, version, _, flags, virt, seq, heard, t_send, t_echo, hold_us, excess_us = f
         if virt != path.peer_raw:
             path.reject("format")
@@ -183,6 +207,11 @@ class Tracker:
             return False, False
         new = self.on_hello(path, seq, heard, now)
         path.wire = version
+        if flags & 2 and not path.peer_fast:
+            self.asked.add(path.peer)
+        path.peer_fast = bool(flags & 2)
+        if self.peer_said.get(path.peer) != pace:
+            self._paced(path.peer, pace, now)
         down = bool(flags & 1)
         if down and not path.peer_down and path.state == UP:
             self.pending.append(self._set(path, DOWN, f"{path.gateway} took this path out of "
@@ -206,10 +235,30 @@ class Tracker:
         if path.first_rx is None:
             path.first_rx = now
         path.last_rx = now
+        self.dirty = True
         path.peer_seq = peer_seq
         # An echo of an earlier run of ours counts as not heard.
         path.heard_by_peer = heard if heard >= self.first_seq else 0
         return new
+
+    def _paced(self, peer: str, pace: int, now: float) -> None:
+        """The peer's pace changed: a faster one is counted from now on every path."""
+        seconds = pace * 0.01 if pace else self.interval
+        if seconds < self.peer_pace.get(peer, self.interval):
+            self.peer_fast_since[peer] = now
+        if not pace:
+            self.asked.add(peer)        # an older monitor now: it expects every hello
+        self.peer_said[peer], self.peer_pace[peer] = pace, seconds
+
+    def _limit(self, pace: float) -> float:
+        """Seconds without a hello after which a path is down at this pace: `loss` of
+        them, and a tenth of one for the sender's timer (BFD's detection time)."""
+        return self.loss * pace + pace / 10
+
+    def _silent_since(self, path: Path) -> float:
+        since = path.last_rx if path.last_rx is not None else path.since
+        fell = self.peer_fast_since.get(path.peer)
+        return fell if fell is not None and fell > since else since
 
     @staticmethod
     def hello_fields(path: Path, now_ns: int) -> Tuple[int, int, int, int]:
@@ -224,6 +273,7 @@ class Tracker:
             if path.dev != dev or path.carrier == carrier:
                 continue
             path.carrier = carrier
+            self.dirty = True
             if not carrier and path.state == UP:
                 changes.append(self._set(path, DOWN, f"carrier lost on {dev}", now))
             if carrier:
@@ -235,10 +285,12 @@ class Tracker:
             return f"no carrier on {path.dev}"
         if path.peer not in self.probed_peers:
             return None
-        window = self.loss * self.interval
-        silent_since = path.last_rx if path.last_rx is not None else path.since
-        if now - silent_since > self.silence_limit:
+        peer_pace = self.peer_pace.get(path.peer, self.interval)
+        silent_since = self._silent_since(path)
+        if now - silent_since > self._limit(peer_pace):
             return f"no probe from {path.gateway} for {int((now - silent_since) * 1000)} ms"
+        slower = max(peer_pace, path.pace * 0.01 or self.interval)
+        window = self.loss * slower
         if path.heard_by_peer == 0:
             # The peer has never heard us here: a fault only once it has been
             # talking for longer than the loss window (both monitors start at
@@ -246,22 +298,35 @@ class Tracker:
             if path.first_rx is not None and now - path.first_rx > window + self.interval:
                 return f"{path.gateway} has never heard our probes"
             return None
-        if self.seq - path.heard_by_peer > self.loss:
-            return f"{path.gateway} has not heard our probes for {self.seq - path.heard_by_peer} intervals"
+        # Since we sent the hello it reported (a tick's worth of ours per step
+        # where that was not noted), or since our pace fell.
+        sent = self.sent_at.get(path.heard_by_peer)
+        if sent is None:
+            sent = now - (self.seq - path.heard_by_peer) * self.interval
+        fell = self.our_fast_since.get(path.peer)
+        if fell is not None and fell > sent:
+            sent = fell
+        if now - sent > window + self.interval / 2:
+            return (f"{path.gateway} has not heard our probes for "
+                    f"{int((now - sent) * 1000)} ms")
         return None
 
     @property
     def silence_limit(self) -> float:
-        """Seconds without a hello after which a path is down: `loss` intervals, and a
-        tenth of one for the sender's timer (BFD's detection time)."""
-        return self.loss * self.interval + self.interval / 10
+        """Seconds without a hello after which a path is down at our own interval."""
+        return self._limit(self.interval)
 
     def next_deadline(self) -> Optional[float]:
         """When the first path that is up goes silent for too long, unless a hello comes."""
-        limit = self.silence_limit
-        times = [p.last_rx for p in self.paths if p.state == UP and p.last_rx is not None
-                 and p.carrier]
-        return min(times) + limit + 1e-4 if times else None
+        pace, fell, loss, own = self.peer_pace, self.peer_fast_since, self.loss, self.interval
+        best = None
+        for p in self.paths:        # _silent_since and _limit, inline: every tick, every path
+            if p.state == UP and p.last_rx is not None and p.carrier:
+                since, f, q = p.last_rx, fell.get(p.peer), pace.get(p.peer, own)
+                t = (f if f is not None and f > since else since) + loss * q + q / 10
+                if best is None or t < best:
+                    best = t
+        return None if best is None else best + 1e-4
 
     def expire(self, now: float) -> List[Change]:
         """Between ticks: take down the paths that are up and at fault (gone silent)."""
@@ -277,10 +342,18 @@ class Tracker:
         """Good intervals a down path needs to rejoin: more for a flapping one."""
         return self.rejoin << min(path.flaps, MAX_DAMPING)
 
-    def tick(self, now: float) -> List[Change]:
-        """Evaluate every path once per interval, after the hellos went out."""
+    def tick(self, now: float, peers: Optional[set] = None) -> List[Change]:
+        """Evaluate every path (of `peers`, those just sent hellos, if given) once per
+        interval, after the hellos went out; silence is found between ticks too."""
+        sent = self.sent_at
+        sent.setdefault(self.seq, now)      # a tick that sent nothing keeps the last send's time
+        if len(sent) > 512:         # 25 s of ticks at 50 ms; older reports are faults anyway
+            for old in sorted(sent)[:256]:
+                del sent[old]
         changes = []
         for path in self.paths:
+            if peers is not None and path.peer not in peers:
+                continue
             fault = self._fault(path, now)
             if path.state == UP and fault:
                 changes.append(self._set(path, DOWN, fault, now))
@@ -293,6 +366,7 @@ class Tracker:
 
     def _set(self, path: Path, state: str, reason: str, now: float) -> Change:
         path.state, path.reason, path.since, path.good = state, reason, now, 0
+        self.dirty = True
         if state == DOWN:
             recent = path.last_down is not None and now - path.last_down < FLAP_WINDOW
             path.flaps = path.flaps + 1 if recent else 0

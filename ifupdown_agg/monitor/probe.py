@@ -2,7 +2,7 @@
 
 Format (version 3, network byte order, 68 bytes):
 
-    "IFAG"  version(1)=3  key id(1)  flags(1)  reserved(1)=0
+    "IFAG"  version(1)=3  key id(1)  flags(1)  pace(1)
     virt(4)        the sender's virtual address (16 bytes in version 4)
     seq(8)         the sender's sequence number, strictly increasing
     heard(8)       the last of the receiver's sequence numbers heard on this path
@@ -16,20 +16,19 @@ Format (version 3, network byte order, 68 bytes):
 
 flags: FLAG_DOWN, the sender has this path out of its rotation (it stopped
 hearing us, or its carrier went): the receiver takes the path out at once, as
-BFD's far end does on a control packet saying Down.
+BFD's far end does on a control packet saying Down. FLAG_FAST, the sender has
+traffic for the receiver and asks for hellos at the fast interval.
+pace: the sender's interval until its next hello on this path, in 10 ms; 0 (an
+older monitor's reserved byte) says nothing, and the receiver assumes its own
+interval (monitor/demand.py: idle peers are probed slowly).
 
-Version 2 is the same layout with HMAC-SHA-256 truncated to 128 bits. Both are
-accepted, and on each path we answer in the version the peer last used, so a
-cluster upgrades host by host without a flap. Version 3 exists because BLAKE2s
-keyed is a MAC by construction (no inner/outer pass) and costs 0.8 µs per
-hello in CPython where the HMAC costs 2.5 µs (bench/results/monitor-cost.md),
-at twice per hello (sign, verify) the largest single cost of the monitor.
-
-Version 4 is version 3 for an inet6 overlay (IPv6 hellos): the same fields and
-MAC with a 16-byte virt (80 bytes). An inet monitor takes versions 2 and 3, an
-inet6 one version 4 only (it has no older peers to answer); a well-formed hello
-of the other family's version is counted as "family" (REJECT_REASONS), an
-unknown version as "version".
+Version 2 is the same layout with HMAC-SHA-256/128; both are taken, and each path
+is answered in the version the peer last used (a cluster upgrades host by host).
+Version 3's keyed BLAKE2s is a MAC by construction and costs 0.8 µs per hello in
+CPython against the HMAC's 2.5 µs (bench/results/monitor-cost.md). Version 4 is
+version 3 with a 16-byte virt (80 bytes), an inet6 monitor's only one; an inet one
+takes 2 and 3. A well-formed hello of the other family's version is counted as
+"family" (REJECT_REASONS), an unknown version as "version".
 
 Each socket is bound to one member NIC (SO_BINDTODEVICE) and its address, so a
 hello proves that exact link in both directions. An IPv6 socket binds with
@@ -63,11 +62,15 @@ VERSION6 = 4            # keyed BLAKE2s-128, 16-byte virt: an inet6 monitor's on
 VERSIONS6 = (VERSION6,)
 KNOWN_VERSIONS = VERSIONS + VERSIONS6
 FLAG_DOWN = 0x01
+FLAG_FAST = 0x02
+PACE_UNIT = 0.01        # seconds per step of the pace byte
 MAC_BYTES = 16
-_HEAD = struct.Struct("!4sBBBx4sQQQQIi")
+_HEAD = struct.Struct("!4sBBBx4sQQQQIi")        # read: the pace is data[PACE_AT]
 HEAD_BYTES = _HEAD.size
 SIZE = _HEAD.size + MAC_BYTES
 _HEAD6 = struct.Struct("!4sBBBx16sQQQQIi")
+_OUT, _OUT6 = struct.Struct("!4sBBBB4sQQQQIi"), struct.Struct("!4sBBBB16sQQQQIi")
+PACE_AT = 7
 HEAD6_BYTES = _HEAD6.size
 SIZE6 = _HEAD6.size + MAC_BYTES
 _NO_MAC = bytes(MAC_BYTES)
@@ -98,6 +101,7 @@ class Hello(NamedTuple):
     hold_us: int = 0
     excess_us: int = -1
     flags: int = 0
+    pace: int = 0
 
 
 class Signer:
@@ -154,17 +158,17 @@ def encode(h: Hello, signer: Optional[Signer] = None, version: Optional[int] = N
     """With no version: 3 for an IPv4 virt, 4 for an IPv6 one."""
     return encode_fields(pack_virt(h.virt), h.seq, h.heard, h.t_send, h.t_echo,
                          h.hold_us, h.excess_us, signer,
-                         version_for(h.virt) if version is None else version, h.flags)
+                         version_for(h.virt) if version is None else version, h.flags, h.pace)
 
 
 def encode_fields(virt: bytes, seq: int, heard: int, t_send: int, t_echo: int, hold_us: int,
                   excess_us: int, signer: Optional[Signer] = None, version: int = VERSION,
-                  flags: int = 0) -> bytes:
+                  flags: int = 0, pace: int = 0) -> bytes:
     """encode() without building a Hello; `virt` is 16 bytes for version 4, else 4."""
     kid = signer.send_id if signer else 0
     hold_us, excess_us = _clamp(hold_us, excess_us)
-    head = (_HEAD6 if version == VERSION6 else _HEAD).pack(
-        MAGIC, version, kid, flags, virt, seq & _U64, heard & _U64, t_send & _U64,
+    head = (_OUT6 if version == VERSION6 else _OUT).pack(
+        MAGIC, version, kid, flags, pace, virt, seq & _U64, heard & _U64, t_send & _U64,
         t_echo & _U64, hold_us, excess_us)
     return head + (signer.mac(kid, head, version) if kid else _NO_MAC)
 
@@ -181,15 +185,15 @@ class Encoder:
         self.kid = signer.send_id
         mine = VERSIONS6 if self.v6 else VERSIONS
         self.base = {v: signer.by_version[v].get(self.kid) for v in mine} if self.kid else {}
-        self.pack = (_HEAD6 if self.v6 else _HEAD).pack
+        self.pack = (_OUT6 if self.v6 else _OUT).pack
 
     def __call__(self, version: int, flags: int, seq: int, heard: int, t_send: int, t_echo: int,
-                 hold_us: int, excess_us: int) -> bytes:
+                 hold_us: int, excess_us: int, pace: int = 0) -> bytes:
         if not (0 <= hold_us <= 0xFFFFFFFF and -1 <= excess_us <= 0x7FFFFFFF):
             hold_us, excess_us = _clamp(hold_us, excess_us)
         if self.v6:
             version = VERSION6
-        head = self.pack(MAGIC, version, self.kid, flags, self.virt, seq & _U64, heard & _U64,
+        head = self.pack(MAGIC, version, self.kid, flags, pace, self.virt, seq & _U64, heard & _U64,
                          t_send, t_echo, hold_us, excess_us)
         base = self.base.get(version)
         if base is None:
@@ -259,7 +263,8 @@ def decode(data: bytes, signer: Optional[Signer] = None) -> Tuple[Optional[Hello
     if isinstance(f, str):
         return None, f
     _, _, _, flags, virt, seq, heard, t_send, t_echo, hold, excess = f
-    return Hello(unpack_virt(virt), seq, heard, t_send, t_echo, hold, excess, flags), ""
+    return Hello(unpack_virt(virt), seq, heard, t_send, t_echo, hold, excess, flags,
+                 data[PACE_AT]), ""
 
 
 def _ancillary(ancdata) -> Tuple[int, int]:
@@ -382,10 +387,8 @@ class Sockets:
     def close(self) -> None:
         for sock in list(self.by_dev.values()) + list(self.extra.values()):
             sock.close()
-        self.by_dev.clear()
-        self.extra.clear()
-        self.dev_of.clear()
-        self.scope.clear()
+        for held in (self.by_dev, self.extra, self.dev_of, self.scope):
+            held.clear()
 
 
 def _freebind6(sock: socket.socket) -> None:

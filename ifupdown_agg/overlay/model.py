@@ -27,6 +27,7 @@ class MonitorConfig:
     rejoin: int
     port: int
     key_file: str = "/etc/ifupdown-agg/probe.key"
+    idle_ms: int = 1000
 
 
 @dataclass(frozen=True)
@@ -134,7 +135,8 @@ def overlay_from_options(iface: str, raw: Mapping[str, RawOption],
         mtu=values["mtu"],
         monitor=MonitorConfig(values["agg-monitor"], values["agg-probe-interval"],
                               values["agg-probe-loss"], values["agg-probe-rejoin"],
-                              values["agg-probe-port"], values["agg-probe-key-file"]),
+                              values["agg-probe-port"], values["agg-probe-key-file"],
+                              values["agg-probe-idle-interval"]),
         spread=values["agg-spread"], pace=values["agg-pace"], family=family,
         queue_meter=values["agg-queue-meter"])
 

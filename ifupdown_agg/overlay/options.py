@@ -168,6 +168,18 @@ OVERLAY_OPTIONS: Tuple[Option, ...] = (
              "by carrier only.",
         example="50", carrier=Carrier.MONITOR_UNIT),
     Option(
+        "agg-probe-idle-interval", T.IDLE_MILLISECONDS, default="1000",
+        help="How often the monitor probes the paths of a peer the overlay carries "
+             "nothing to or from, in milliseconds (never faster than "
+             "agg-probe-interval). The first packets for that peer bring both sides "
+             "back to agg-probe-interval within one probe; a path that fails while "
+             "its peer is idle is noticed after this x agg-probe-loss, or "
+             "agg-probe-interval x agg-probe-loss after traffic starts. Needs the bpf "
+             "spreader's counters (with agg-spread nft every peer is probed at "
+             "agg-probe-interval); set it to agg-probe-interval to probe every peer "
+             "fast.",
+        example="1000", carrier=Carrier.MONITOR_UNIT),
+    Option(
         "agg-probe-loss", T.PROBES, default="3",
         help="Probe intervals without an answer before a path is taken out of "
              "the rotation. A silent failure is noticed after interval x loss "

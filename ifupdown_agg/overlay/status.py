@@ -123,7 +123,8 @@ def collect(kernel: Kernel, iface: str, interfaces: str) -> Dict:
                          "rejected": p.get("rejected", {}), "rtt_us": p.get("rtt_us"),
                          "rx_excess_us": p.get("rx_excess_us"),
                          "tx_excess_us": p.get("tx_excess_us")})
-        peers.append({"peer": virt, "probed": virt in health.get("probed_peers", []), "paths": rows})
+        peers.append({"peer": virt, "probed": virt in health.get("probed_peers", []), "paths": rows,
+                      "hellos_ms": health.get("hellos_ms", {}).get(virt)})
     riding = _tunnels(cfg, desired, obs)
     return {"iface": iface, "up": up, "address": cfg.address, "fakenet": cfg.fakenet,
             "spread": desired.spread, "tunnel_mtu": riding["tunnel_mtu"],
@@ -133,6 +134,7 @@ def collect(kernel: Kernel, iface: str, interfaces: str) -> Dict:
             "monitor": {"running": bool(monitor.running_pid(iface)),
                         "interval_ms": cfg.monitor.interval_ms, "loss": cfg.monitor.loss,
                         "rejoin": cfg.monitor.rejoin,
+                        "idle_interval_ms": health.get("idle_interval_ms") if health else None,
                         "authenticated": health.get("authenticated") if health else None,
                         "key_file": health.get("key_file", cfg.monitor.key_file),
                         "rejected_stray": health.get("rejected_stray", {})},
@@ -169,13 +171,22 @@ def _metered(st: Dict) -> str:
     return f", queues metered on {', '.join(m['dev'] for m in found)}" if found else ""
 
 
+def _idle(st: Dict) -> str:
+    """", 12 of 32 idle peers every 1000 ms" (monitor/demand.py), or nothing."""
+    idle_ms = st["monitor"].get("idle_interval_ms")
+    if not idle_ms:
+        return ""
+    slow = sum(p.get("hellos_ms") == idle_ms for p in st["peers"])
+    return f", {slow} of {len(st['peers'])} idle peer(s) every {idle_ms} ms"
+
+
 def render(st: Dict) -> str:
     mon = st["monitor"]
     out = [f"{st['iface']}: {'up' if st['up'] else 'DOWN'}, {st['address']} in {st['fakenet']}, "
            f"{len(st['peers'])} peer(s), spread by {st.get('spread', 'nft')}{_paced(st)}"
            f"{_metered(st)}, monitor "
-           + (f"running (probes every {mon['interval_ms']} ms, down after {mon['loss']} lost, "
-              f"back after {mon['rejoin']} good)" if mon["running"] else "not running")]
+           + (f"running (probes every {mon['interval_ms']} ms{_idle(st)}, down after {mon['loss']} "
+              f"lost, back after {mon['rejoin']} good)" if mon["running"] else "not running")]
     out.append(f"  {'link':<10} {'table':>6} {'weight':>7} {'rotation':>8} {'carried':>8} "
                f"{'packets':>11} {'bytes':>14}")
     for ln in st["links"]:
