@@ -2,17 +2,22 @@
 """How fast the link monitor finds a silent failure at its defaults (issue #15).
 
 Two namespace hosts over LINKS veth links run the overlay with a key. ROUNDS
-times: drop everything arriving on b's eth1 (nft ingress, carrier stays up),
-time until each side's monitor logs the path DOWN, then heal and time until it
-logs UP again. Times are from the moment the drop command returned (its effect
-is somewhere before that), read off the monitors' log stamps (ms). Rounds
-follow each other within the flap window, so the rejoin times show the damping.
+times, in each of the modes: drop everything arriving on b's eth1 (nft ingress,
+carrier stays up), time until each side's monitor logs the path DOWN, then heal
+and time until it logs UP again. Times are from the moment the drop command
+returned (its effect is somewhere before that), read off the monitors' log
+stamps (ms). Rounds follow each other within the flap window, so the rejoin
+times show the damping. The modes (monitor/demand.py): busy, a ping every 10 ms
+over the overlay throughout (both sides probe fast); idle, no traffic (both
+probe every agg-probe-idle-interval); wake, the drop while idle and the pings
+from half a second later, DOWN counted from the first ping.
 
-    sudo python3 bench/silent_detect.py [--rounds 10] [--links 4]
+    sudo python3 bench/silent_detect.py [--rounds 10] [--links 4] [--modes busy,idle,wake]
 """
 
 import argparse
 import datetime
+import json
 import os
 import re
 import sys
@@ -21,6 +26,8 @@ import time
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 from lab.cluster import Lab  # noqa: E402
 
+IDLE_MS = 1000         # agg-probe-idle-interval's default
+PING = ["ping", "-q", "-i", "0.01", "-w", "30", "198.19.255.20"]    # bounded: 30 s
 DROP = ("nft add table netdev sd && nft 'add chain netdev sd c { type filter hook ingress "
         "device eth1 priority 0 ; policy drop ; }'")
 
@@ -62,31 +69,69 @@ def build(lab: Lab, links: int):
     return a, b
 
 
+def hellos_ms(host) -> object:
+    """The interval the host's monitor probes its peer at now (health.json), or None."""
+    try:
+        with open(f"{host.dir}/run/ifupdown-agg/tun0.health.json") as fh:
+            return next(iter(json.load(fh).get("hellos_ms", {}).values()), None)
+    except (OSError, ValueError, StopIteration):
+        return None
+
+
+def settle(a, b, mode: str) -> None:
+    """Before a round: the peers idle (both probing slowly) for idle and wake, bounded."""
+    deadline = time.monotonic() + 15
+    while mode != "busy" and time.monotonic() < deadline:
+        if hellos_ms(a) == hellos_ms(b) == IDLE_MS:
+            return
+        time.sleep(0.1)
+
+
+def one_round(a, b, logs, mode: str) -> str:
+    """One drop and heal; `mode`: idle (no traffic), busy (a ping every 10 ms throughout)
+    or wake (the drop while idle, the pings from 0.5 s after it: DOWN counted from them)."""
+    settle(a, b, mode)
+    flow = a.popen(PING) if mode == "busy" else None
+    if flow:
+        time.sleep(0.5)                     # both sides fast
+    t0 = time.time()
+    b.sh(DROP)
+    t1 = time.time()
+    if mode == "wake":
+        time.sleep(0.5)
+        t1 = time.time()
+        flow = a.popen(PING)
+    down = {h: logged(p, r"via eth1 .*DOWN", t0) for h, p in logs.items()}
+    if flow:
+        flow.kill()
+        flow.communicate(timeout=10)
+    time.sleep(0.5)
+    healed = time.time()
+    b.sh("nft delete table netdev sd")
+    up = {h: logged(p, r"via eth1 .*UP", healed) for h, p in logs.items()}
+    ms = {k: {h: round((v - base) * 1000) if v else "-" for h, v in d.items()}
+          for k, d, base in (("down", down, t1), ("up", up, healed))}
+    time.sleep(0.5)
+    return (f"| {mode} | {ms['down']['b']} | {ms['down']['a']} | {ms['up']['a']} | "
+            f"{ms['up']['b']} |")
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--rounds", type=int, default=10)
     ap.add_argument("--links", type=int, default=4)
+    ap.add_argument("--modes", default="busy,idle,wake",
+                    help="comma separated, interleaved in each round: busy, idle, wake")
     args = ap.parse_args()
-    print("| round | drop command ms | b DOWN ms (silence) | a DOWN ms (b's hellos) | a UP ms | b UP ms |")
-    print("|---|---|---|---|---|---|")
+    print("| mode | b DOWN ms (silence) | a DOWN ms (b's hellos) | a UP ms | b UP ms |")
+    print("|---|---|---|---|---|")
     with Lab("sd") as lab:
         a, b = build(lab, args.links)
         time.sleep(2)
         logs = {h.name: f"{h.dir}/run/ifupdown-agg/tun0.monitor.log" for h in (a, b)}
-        for n in range(1, args.rounds + 1):
-            t0 = time.time()
-            b.sh(DROP)
-            t1 = time.time()
-            down = {h: logged(p, r"via eth1 .*DOWN", t0) for h, p in logs.items()}
-            time.sleep(0.5)
-            healed = time.time()
-            b.sh("nft delete table netdev sd")
-            up = {h: logged(p, r"via eth1 .*UP", healed) for h, p in logs.items()}
-            ms = {k: {h: round((v - base) * 1000) if v else "-" for h, v in d.items()}
-                  for k, d, base in (("down", down, t1), ("up", up, healed))}
-            print(f"| {n} | {1000 * (t1 - t0):.0f} | {ms['down']['b']} | {ms['down']['a']} | "
-                  f"{ms['up']['a']} | {ms['up']['b']} |", flush=True)
-            time.sleep(0.5)
+        for _ in range(args.rounds):
+            for mode in args.modes.split(","):
+                print(one_round(a, b, logs, mode), flush=True)
         for h in (a, b):
             h.ifdown("tun0", check=False)
     return 0

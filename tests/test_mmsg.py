@@ -144,3 +144,30 @@ def test_a_refused_hello_costs_only_itself(pair):
     # sendmmsg sent the first, stopped at the refused one, and went on after it.
     assert sent["usable"] == [True] and sent["sendmmsg_sent"] == [2]
     assert sorted(g["local"] for g in got) == ["198.18.61.20", "198.18.61.22"]
+
+
+def test_some_of_a_batch_go_in_one_call_to_their_own_addresses_only():
+    """send_some (the peers probed now, monitor/demand.py), on loopback sockets."""
+    receivers = [socket.socket(socket.AF_INET, socket.SOCK_DGRAM) for _ in range(3)]
+    try:
+        for r in receivers:
+            r.bind(("127.0.0.1", 0))
+            r.settimeout(2)
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
+            batch = mmsg.Batch(sock, [r.getsockname() for r in receivers], 4)
+            if not batch.usable:
+                pytest.skip("no sendmmsg here")
+            tried = []
+            for subset in ([0, 2], [1, 2], [0, 2]):
+                payloads = [b"h%02dx" % i for i in subset]     # 4 bytes each
+                assert batch.send_some(subset, payloads, tried.append) == len(subset)
+                for i, payload in zip(subset, payloads):
+                    assert receivers[i].recv(16) == payload
+            receivers[0].setblocking(False)
+            receivers[1].setblocking(False)
+            with pytest.raises(BlockingIOError):
+                receivers[0].recv(16)       # nothing more than its two
+            assert tried == []
+    finally:
+        for r in receivers:
+            r.close()

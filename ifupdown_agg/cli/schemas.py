@@ -50,9 +50,15 @@ _OVERLAY = _obj({"iface": _STR, "up": _BOOL, "address": _STR, "fakenet": _STR,
                  "tunnels": {"type": "array", "items": {"type": "object"},
                              "description": "tunnel devices riding on it"},
                  "monitor": _obj({"running": _BOOL, "interval_ms": _INT, "loss": _INT,
-                                  "rejoin": _INT}),
+                                  "rejoin": _INT,
+                                  "idle_interval_ms": {"type": ["integer", "null"],
+                                                       "description": "an idle peer's probe interval; "
+                                                       "null: every peer at interval_ms"}}),
                  "links": {"type": "array", "items": _LINK},
                  "peers": {"type": "array", "items": _obj({"peer": _STR, "probed": _BOOL,
+                                                           "hellos_ms": {"type": ["integer", "null"],
+                                                                         "description": "our probe "
+                                                                         "interval to it now"},
                                                            "paths": {"type": "array",
                                                                      "items": _PATH}})},
                  "notes": {"type": "array", "items": _STR}})

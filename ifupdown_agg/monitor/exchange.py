@@ -102,23 +102,26 @@ class Exchange:
                 _sendto(entry, payload)
             return
         for batch, every in self.batches:
-            out = self._of(every, peers)
-            if not out:
+            if peers is None:
+                payloads = self._hellos(every, seq)
+                batch.send(payloads, lambda i: _sendto(every[i], payloads[i]))
                 continue
+            indexes = [i for i, entry in enumerate(every) if entry[0].peer in peers]
+            if not indexes:
+                continue
+            out = [every[i] for i in indexes]
             payloads = self._hellos(out, seq)
-            if out is every:
+            if len(out) == len(every):
                 batch.send(payloads, lambda i: _sendto(out[i], payloads[i]))
             else:
-                for entry, payload in zip(out, payloads):
-                    _sendto(entry, payload)
+                batch.send_some(indexes, payloads, lambda j: _sendto(out[j], payloads[j]))
 
     @staticmethod
     def _of(out, peers: Optional[Set[str]]):
         """The entries of `out` to these peers (all of them: `out` itself)."""
         if peers is None:
             return out
-        some = [entry for entry in out if entry[0].peer in peers]
-        return out if len(some) == len(out) else some
+        return [entry for entry in out if entry[0].peer in peers]
 
     def _hellos(self, out, seq: int) -> List[bytes]:
         """Each path's hello, stamped with the clock as it is made."""

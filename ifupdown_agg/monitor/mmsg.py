@@ -93,10 +93,14 @@ class Batch:
                 fallback(i)
             return 0
         ctypes.memmove(self.data, data, len(data))
+        return self._send(ctypes.addressof(self.msgs), self.count, fallback)
+
+    def _send(self, at: int, count: int, fallback: Callable[[int], None]) -> int:
+        """sendmmsg over `count` headers from address `at`, each hello tried once."""
         sent = start = 0
-        at, step = ctypes.addressof(self.msgs), ctypes.sizeof(_Mmsghdr)
-        for _ in range(self.count):         # bounded: each round moves start on
-            n = SENDMMSG(self.fd, at + start * step, self.count - start, 0)
+        step = ctypes.sizeof(_Mmsghdr)
+        for _ in range(count):              # bounded: each round moves start on
+            n = SENDMMSG(self.fd, at + start * step, count - start, 0)
             if n <= 0:      # the hello at start failed (a dead link): sendto tries it once
                 self.usable = ctypes.get_errno() not in _UNUSABLE
                 fallback(start)
@@ -104,14 +108,35 @@ class Batch:
             else:
                 sent += n
             start += n
-            if start >= self.count:
+            if start >= count:
                 break
             if not self.usable:
-                for i in range(start, self.count):
+                for i in range(start, count):
                     fallback(i)
                 break
         return sent
 
+
+    def send_some(self, indexes: Sequence[int], payloads: List[bytes],
+                  fallback: Callable[[int], None]) -> int:
+        """send() for some of the addresses only (the peers probed now, monitor/demand.py):
+        payloads[j] to address indexes[j]; a hello not taken goes by fallback(j). The
+        subset's headers are made once and kept while the subset stays the same."""
+        if not self.usable or len(indexes) < 2 or len(indexes) != len(payloads):
+            for j in range(len(payloads)):
+                fallback(j)
+            return 0
+        key = tuple(indexes)
+        if getattr(self, "_some", (None,))[0] != key:
+            msgs = (_Mmsghdr * len(key))()
+            for j, i in enumerate(key):
+                msgs[j].hdr = self.msgs[i].hdr
+            self._some = (key, msgs)
+        msgs = self._some[1]
+        base = ctypes.addressof(self.data)
+        for i, payload in zip(key, payloads):
+            ctypes.memmove(base + i * self.size, payload, self.size)
+        return self._send(ctypes.addressof(msgs), len(key), fallback)
 
 def batches(groups: Sequence[Tuple[socket.socket, Sequence[tuple]]], size: int
             ) -> Optional[List[Batch]]:
