@@ -379,3 +379,23 @@ def test_a_busy_interval_after_idle_ones_still_cuts():
     after = settling.update(up, busy, 0.1)
     assert after == full.update(up, busy, 0.1)
     assert after[("a", 1)] < before[("a", 1)] and after[("a", 2)] == before[("a", 2)]
+
+
+def test_resting_while_every_path_is_up_at_its_base_and_not_while_one_climbs_back():
+    """resting() lets the monitor step seldom while idle; a path that rejoins climbs
+    from nothing over several steps, and until it is back the controller is not resting."""
+    keys = [(PEER, 10000), (PEER, 10001)]
+    ctl = ShareController({k: 100 for k in keys})
+    idle = {k: Signal(backlog_bytes=0, nic_rate_mbps=200, sent_bytes=0, link_bytes=0) for k in keys}
+    ctl.update({k: True for k in keys}, idle, 0.1)
+    assert ctl.resting()
+    ctl.update({keys[0]: True, keys[1]: False}, idle, 0.1)
+    assert ctl.resting()                        # a down path does not count
+    ctl.update({k: True for k in keys}, idle, 0.1)
+    assert not ctl.resting()                    # back up: its share rises from nothing
+    for _ in range(20):                         # bounded
+        if ctl.resting():
+            break
+        ctl.update({k: True for k in keys}, idle, 0.1)
+    assert ctl.resting() and ctl.weights()[keys[0]] == ctl.weights()[keys[1]]
+    assert ShareController({k: 100 for k in keys}, fixed=True).resting()

@@ -78,6 +78,7 @@ class Monitor:
         self.last_capacity: Optional[float] = None
         self.last_full: Optional[float] = None      # the controller's last full step
         self.busy = True                            # the counters moved at the last read
+        self.step_owed = True   # a path changed state: the controller steps at the next read
         self.sockets = probe.Sockets(mon.port)
         for path in self.tracker.paths:
             self.sockets.open(path.dev, path.local)
@@ -255,16 +256,16 @@ class Monitor:
                 last is not None and now - last < CAPACITY_S * 0.95):
             return
         self.last_capacity = now
-        counts = None
+        counts, quiet = None, False
         if self.counters is not None:
             counts = self.counters.read()
             self.pacer.traffic(self.counters.moved, now)
             busy, self.busy = self.busy, bool(self.counters.moved)
-            if not (busy or self.busy) and self.last_full is not None \
-                    and now - self.last_full < CAPACITY_IDLE_S:
-                return
-        if self.capacity is None:
+            quiet = not (busy or self.busy or self.step_owed)
+        if self.capacity is None or (quiet and self.capacity.controller.resting() and
+                                     now - (self.last_full or 0.0) < CAPACITY_IDLE_S):
             return
+        self.step_owed = False
         full, self.last_full = self.last_full, now
         moved = self.capacity.tick(self.tracker.paths, now - full if full else CAPACITY_S, counts)
         if moved and not changes:
@@ -317,6 +318,7 @@ class Monitor:
                     p.dev, p.gateway, " ".join(map(str, p.tables)), ch.state.upper(), ch.reason)
         self.exchange.tell([ch.path for ch in changes if ch.state == DOWN])
         self.pacer.wake(ch.path.peer for ch in changes)
+        self.step_owed = True
         stranded = self._rewrite([ch.path.peer_index for ch in changes])
         for peer in stranded:
             log.error("%s: every path to %s is down; it keeps its full rotation so that "

@@ -376,6 +376,12 @@ class ShareController:
                 out[k] = max(1, int(round(w * scale))) if self.up[k] else 0
         return out
 
+    def resting(self) -> bool:
+        """Every path that is up at its base weight with no hold pending: a step with
+        nothing moving changes nothing (the monitor then steps seldom while idle)."""
+        return self.fixed or all(st.weight >= st.base and not st.hold
+                                 for k, st in self.paths.items() if self.up[k])
+
     def shares(self) -> Dict[Key, float]:
         """Each path's fraction of its peer's traffic."""
         weights = self.weights()

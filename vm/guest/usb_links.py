@@ -8,8 +8,7 @@ VM's own namespace is the gadget (a Pi Zero), namespace "c" the controller.
      not mounted, libcomposite not loaded, no UDC; later a UDC in use and a MAC
      clash. Each must name its cause and leave no gadget behind.
   2. `ifup usbg0` makes an NCM gadget; the host side appears and udev names it
-     usbc0 through the .link file written from the controller's usbnet-match
-     stanza.
+     usbc0 by the .link file written from the controller's usbnet-match stanza.
   3. The overlay aggregates a veth link and the USB link between g and c.
   4. Two RTL8156 stand-in gadgets (Realtek IDs) on cdc_ncm, bonded 802.3ad by
      ifup: bond-preflight strict refuses; warn goes on, and the bond does not
@@ -253,8 +252,11 @@ def gadget_by_ifup(r: dict, g, c) -> None:
 def replug(r: dict, g) -> None:
     """A replug (the host's port disabled and enabled): the watch bounces the gadget once."""
     sh("ip link set usbc0 up")
-    time.sleep(1)
-    r["carrier_first_plug"] = sh("cat /sys/class/net/usbc0/carrier").stdout.strip()
+    for _ in range(WAIT_STEPS):     # bounded; under TCG 1 s was not always enough (CI, 12-04)
+        r["carrier_first_plug"] = sh("cat /sys/class/net/usbc0/carrier").stdout.strip()
+        if r["carrier_first_plug"] == "1":
+            break
+        time.sleep(0.1)
     port = sh("ls -d /sys/bus/usb/devices/*/usb*-port* | head -1").stdout.strip()
     sh(f"echo 1 > {port}/disable")
     time.sleep(1)
