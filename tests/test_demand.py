@@ -160,3 +160,27 @@ def test_slow_hellos_go_once_per_idle_interval_whatever_the_ticks_phase(phase):
             sends.append(now + i * FAST)
     gaps = [b - a for a, b in zip(sends[1:], sends[2:])]
     assert len(sends) in (10, 11) and all(0.9 < g < 1.1 for g in gaps), sends
+
+
+def test_a_path_not_yet_heard_is_judged_from_the_peers_first_hello_not_from_our_start():
+    """A tick right after the peer's first hello on one path (a FLAG_FAST wakes us at
+    once) must not take its other path down for the silence before the peer started."""
+    t, _ = setup()
+    t.next_seq()
+    for p in t.paths:
+        p.since = 0.0                       # we started at 0; the peer starts at 5
+    hello(t, t.paths[0], 5.0, pace=5)       # eth0 first; eth1's is a few ms behind
+    assert t.tick(5.001) == []
+    hello(t, t.paths[1], 5.004, pace=5)
+    assert t.tick(5.05) == []
+    quiet = Tracker([Path(A, 1, "eth0", "10.99.0.10", "10.99.0.20", (10000,)),
+                     Path(A, 1, "eth1", "10.99.1.10", "10.99.1.20", (10001,))],
+                    interval=FAST, loss=3, rejoin=4, seq=1000)
+    quiet.next_seq()
+    for p in quiet.paths:
+        p.since = 0.0
+    hello(quiet, quiet.paths[0], 5.0, pace=5)
+    assert quiet.tick(5.1) == []
+    hello(quiet, quiet.paths[0], 5.15, pace=5)
+    down = quiet.tick(5.2)                  # eth1 silent 200 ms > 3 x 50 ms + 5 ms
+    assert [(c.path.dev, c.state) for c in down] == [("eth1", DOWN)]

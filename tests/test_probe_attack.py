@@ -116,7 +116,7 @@ def test_forged_replayed_and_low_ttl_hellos_change_nothing_and_are_counted(clust
     st = a.status("tun0")
     assert st["monitor"]["authenticated"] is True
     before = path_row(a, VIRT["b"], "eth1")
-    assert before["health"] == "up"
+    assert before["health"] == "up", before["reason"]
     out, err = attack(cluster, 3.0).communicate(timeout=30)
     assert "'replay'" in out, err
     time.sleep(1.2)                         # health.json is rewritten every second

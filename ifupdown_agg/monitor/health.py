@@ -232,6 +232,7 @@ class Tracker:
         new = path.peer not in self.probed_peers
         if new:
             self.probed_peers.add(path.peer)
+            self.peer_fast_since.setdefault(path.peer, now)     # its other paths: from now
         if path.first_rx is None:
             path.first_rx = now
         path.last_rx = now
@@ -256,6 +257,8 @@ class Tracker:
         return self.loss * pace + pace / 10
 
     def _silent_since(self, path: Path) -> float:
+        """Since when a path's silence counts: its last hello, or when the peer's pace fell
+        (or, for a path never heard, when the peer was first heard on another)."""
         since = path.last_rx if path.last_rx is not None else path.since
         fell = self.peer_fast_since.get(path.peer)
         return fell if fell is not None and fell > since else since
