@@ -37,7 +37,7 @@ from lab import flannel  # noqa: E402
 from lab.cluster import Lab  # noqa: E402
 from ifupdown_agg.kernel.hop import names as hop_names  # noqa: E402
 
-CELLS = {"3x200/serialised": ([200, 200, 200], "3kb"), "2x500/serialised": ([500, 500], "3kb"),
+CELLS = {"3x200/serialised": ([200, 200, 200], "3kb"), "3x100/serialised": ([100, 100, 100], "3kb"), "2x500/serialised": ([500, 500], "3kb"),
          "1000+100/serialised": ([1000, 100], "3kb")}
 KINDS = ["overlay"] + [f"pod-{cc}-{mode}" for cc in ("default", "cubic")
                        for mode in ("shipped", "hop", "whole", "vxcap")]
@@ -58,6 +58,21 @@ def hop_mode(hosts, mode: str) -> bool:
     return True
 
 
+def core_ticks() -> list:
+    """(busy, total) clock ticks of every core, from /proc/stat."""
+    with open("/proc/stat") as fh:
+        rows = [line.split() for line in fh if line.startswith("cpu") and line[3].isdigit()]
+    return [(sum(map(int, r[1:9])) - int(r[4]) - int(r[5]), sum(map(int, r[1:9]))) for r in rows]
+
+
+def busiest_core(before: list, after: list) -> Optional[float]:
+    """The busiest core's busy share between two core_ticks() (softirq counts: on veth
+    the receive path runs on the sending core, so one flow's whole path can be bound
+    by one core while the machine's total looks half idle)."""
+    shares = [(b1 - b0) / (t1 - t0) for (b0, t0), (b1, t1) in zip(before, after) if t1 > t0]
+    return max(shares) if shares else None
+
+
 def measure(lab, hosts, pods, kind: str, seconds: float) -> Optional[dict]:
     """One flow of `kind`; None when this cell has no such data path."""
     a, b = hosts
@@ -69,19 +84,20 @@ def measure(lab, hosts, pods, kind: str, seconds: float) -> Optional[dict]:
         client, server, dst = pods[0], pods[1], flannel.pod_ip(1)
         extra = ("-C", "cubic") if "-cubic-" in kind else ()
     before, inval = busy_seconds(), sum(flannel.invalid(h) for h in hosts)
+    cores = core_ticks()
     try:
         data = iperf(lab, server, client, dst, seconds, extra)
     except subprocess.TimeoutExpired as err:      # a starved machine: count it as failed
         data = {"error": str(err)}
-    busy = busy_seconds() - before
+    busy, core = busy_seconds() - before, busiest_core(cores, core_ticks())
     inval = sum(flannel.invalid(h) for h in hosts) - inval
     if "end" not in data:
         log(f"    {kind}: failed: {data.get('error', data)}")
-        return {"mbit": 0.0, "retr": None, "cpu": None, "invalid": inval}
+        return {"mbit": 0.0, "retr": None, "cpu": None, "core": None, "invalid": inval}
     mbit = data["end"]["sum_received"]["bits_per_second"] / 1e6
     gbit = mbit * seconds / 1e3
     return {"mbit": mbit, "retr": data["end"]["sum_sent"].get("retransmits"),
-            "cpu": busy / gbit if gbit else None, "invalid": inval,
+            "cpu": busy / gbit if gbit else None, "invalid": inval, "core": core,
             "cc": data["end"].get("sender_tcp_congestion")}
 
 
@@ -102,13 +118,13 @@ def run_cell(name: str, reps: int, seconds: float) -> dict:
                     continue
                 rows[kind].append(r)
                 log(f"  rep {rep + 1} {kind:<18} {r['mbit']:7.1f} Mbit/s  retr {r['retr']}  "
-                    f"cpu {r['cpu'] or 0:.2f} s/Gbit  invalid {r['invalid']}  {r.get('cc', '')}")
+                    f"cpu {r['cpu'] or 0:.2f} s/Gbit  core {r['core'] or 0:.0%}  invalid {r['invalid']}  {r.get('cc', '')}")
         hop_mode((a, b), "shipped")
         flannel.teardown((a, b))
         for h in (a, b):
             h.ifdown("tun0", check=False)
     return {"cell": name, "rates": rates, "burst": burst,
-            "results": [{"kind": k, **{f: stats([r[f] for r in runs]) for f in ("mbit", "retr", "cpu")},
+            "results": [{"kind": k, **{f: stats([r[f] for r in runs]) for f in ("mbit", "retr", "cpu", "core")},
                          "invalid": sum(r["invalid"] for r in runs) if runs else None,
                          "cc": sorted({r.get("cc") or "" for r in runs})} for k, runs in rows.items()]}
 
@@ -117,6 +133,10 @@ def _fmt(s, digits=0) -> str:
     if not s:
         return "-"
     return f"{s['median']:.{digits}f} ({s['min']:.{digits}f}-{s['max']:.{digits}f})"
+
+
+def _pct(s) -> str:
+    return f"{s['median']:.0%} ({s['min']:.0%}-{s['max']:.0%})" if s else "-"
 
 
 def render(cells, meta) -> str:
@@ -130,18 +150,19 @@ def render(cells, meta) -> str:
            "packets through whole, `vxcap` = the VXLAN device's GSO capped at 1 segment instead "
            "(the alternative); `-` = no hop here. % = of the overlay's own flow in the "
            "same run. CPU = busy CPU-seconds of the whole machine per Gbit delivered. "
+           "busiest core = the busier core's busy share over the flow (softirq included). "
            "INVALID = conntrack INVALID packets counted on both hosts (forward + input).", ""]
     for cell in cells:
         by = {r["kind"]: r for r in cell["results"]}
         base = by["overlay"]["mbit"]["median"] if by["overlay"]["mbit"] else None
         out += [f"## {cell['cell']} (Mbit/s), target >= 85% of the overlay's flow", "",
-                "| flow | congestion control | Mbit/s | % | retransmits | CPU s/Gbit | INVALID |",
-                "|---|---|---|---|---|---|---|"]
+                "| flow | congestion control | Mbit/s | % | retransmits | CPU s/Gbit | busiest core | INVALID |",
+                "|---|---|---|---|---|---|---|---|"]
         for k in KINDS:
             r = by[k]
             pct = f"{r['mbit']['median'] / base:.0%}" if base and r["mbit"] else "-"
             out.append(f"| {k} | {', '.join(c for c in r['cc'] if c) or '-'} | {_fmt(r['mbit'])} | "
-                       f"{pct} | {_fmt(r['retr'])} | {_fmt(r['cpu'], 2)} | "
+                       f"{pct} | {_fmt(r['retr'])} | {_fmt(r['cpu'], 2)} | {_pct(r.get('core'))} | "
                        f"{'-' if r['invalid'] is None else r['invalid']} |")
         out.append("")
     return "\n".join(out)
