@@ -2,7 +2,7 @@
 """Where the link monitor's CPU goes: bench/monitor_cost.py's cluster, with the
 measured host's monitor replaced by one running under cProfile.
 
-    sudo python3 bench/monitor_profile.py [--peers 32] [--links 4] [--interval 50] [--seconds 10] [--reflector]
+    sudo python3 bench/monitor_profile.py [--peers 32] [--links 4] [--interval 50] [--idle-interval 1000] [--seconds 10] [--reflector]
 
 Prints the top functions by own time and by cumulative time. cProfile roughly
 doubles the cost of Python calls and times by the wall clock (a preempted call
@@ -31,6 +31,7 @@ def main() -> int:
     ap.add_argument("--peers", type=int, default=32)
     ap.add_argument("--links", type=int, default=4)
     ap.add_argument("--interval", type=int, default=50)
+    ap.add_argument("--idle-interval", type=int, default=1000, help="as in bench/monitor_cost.py")
     ap.add_argument("--seconds", type=float, default=10)
     ap.add_argument("--top", type=int, default=25)
     ap.add_argument("--reflector", action="store_true", help="as in bench/monitor_cost.py")

@@ -5,7 +5,9 @@ back at once, and every silence limit follows the pace the peer said."""
 import pytest
 
 from ifupdown_agg.monitor import probe
-from ifupdown_agg.monitor.demand import HOLD_S, Pacer, pace_byte
+import logging
+
+from ifupdown_agg.monitor.demand import HOLD_S, Pacer, Wakeup, pace_byte
 from ifupdown_agg.monitor.health import DOWN, UP, Path, Tracker
 
 A, B = "10.99.255.20", "10.99.255.30"
@@ -184,3 +186,73 @@ def test_a_path_not_yet_heard_is_judged_from_the_peers_first_hello_not_from_our_
     hello(quiet, quiet.paths[0], 5.15, pace=5)
     down = quiet.tick(5.2)                  # eth1 silent 200 ms > 3 x 50 ms + 5 ms
     assert [(c.path.dev, c.state) for c in down] == [("eth1", DOWN)]
+
+
+def test_a_peer_is_listed_to_be_armed_once_at_the_tick_it_goes_slow():
+    t, pacer = setup()
+    now, slowed = 10.0, []
+    for i in range(60):
+        tick(t, pacer, now + i * FAST, answer={A, B} if i % 20 == 0 else ())
+        slowed.append(set(pacer.slowed))
+    assert [s for s in slowed if s] == [{A, B}]
+    pacer.traffic([A], now + 3.0)               # A busy, then idle again: listed again
+    for i in range(60, 120):
+        tick(t, pacer, now + i * FAST, answer={A, B} if i % 20 == 0 else ())
+        slowed.append(set(pacer.slowed))
+    assert [s for s in slowed if s] == [{A, B}, {A}]
+
+
+class FakeRing:
+    def __init__(self):
+        self.held, self.closed = 0, False
+
+    def drain(self):
+        held, self.held = self.held, 0
+        return bool(held)
+
+    def close(self):
+        self.closed = True
+
+
+class FakeSteering:
+    def __init__(self, fail=False, ring=True):
+        self.armed, self.fail, self.ring = [], fail, FakeRing() if ring else None
+
+    def wake_ring(self):
+        return self.ring
+
+    def arm(self, slots):
+        if self.fail:
+            raise OSError(1, "Operation not permitted")
+        self.armed.append(sorted(slots))
+
+
+def test_the_wakeup_arms_the_peers_slots_and_counts_the_rings_wakes():
+    steering = FakeSteering()
+    wake = Wakeup(steering, [(1, A), (2, B)], logging.getLogger("test"))
+    assert wake.on
+    wake.arm({A, B, "10.99.255.99"})            # not a peer of ours: no slot
+    wake.arm(set())                             # nothing to write
+    assert steering.armed == [[1, 2]]
+    wake.drain()
+    steering.ring.held = 1
+    wake.drain()
+    assert wake.wakes == 1
+    wake.close()
+    assert steering.ring.closed and not wake.on
+
+
+@pytest.mark.parametrize("steering", [None, object(), FakeSteering(ring=False)])
+def test_without_a_wake_ring_the_wakeup_is_off_and_arms_nothing(steering):
+    wake = Wakeup(steering, [(1, A)], logging.getLogger("test"))
+    assert not wake.on
+    wake.arm({A})
+    wake.drain()
+    assert wake.wakes == 0
+
+
+def test_a_failed_arming_turns_the_wakeup_off_with_a_warning(caplog):
+    wake = Wakeup(FakeSteering(fail=True), [(1, A)], logging.getLogger("test"))
+    with caplog.at_level(logging.WARNING):
+        wake.arm({A})
+    assert not wake.on and "every 100 ms instead" in caplog.text

@@ -73,7 +73,7 @@ def path_row(host, peer, dev):
 def test_idle_peers_probe_each_other_slowly_and_status_says_so(cluster):
     assert wait_for(lambda: both_at(cluster, 500), 20.0)
     a = cluster.hosts["a"]
-    assert "1 of 1 idle peer(s) every 500 ms" in a.ifagg("status", "tun0").stdout
+    assert "1 of 1 idle peer(s) every 500 ms, woken by the spreader" in a.ifagg("status", "tun0").stdout
     assert path_row(a, VIRT["b"], "eth0")["health"] == "up"
 
 
@@ -83,6 +83,7 @@ def test_traffic_brings_both_back_fast_and_a_silent_failure_is_found(cluster):
     flow = a.popen(["ping", "-q", "-i", "0.02", "-c", "400", VIRT["b"]])     # 8 s at most
     try:
         assert wait_for(lambda: both_at(cluster, 50), 5.0)
+        assert a.status("tun0")["monitor"]["idle_wakes"] >= 1     # the ring woke a's monitor
         b.sh(SILENT_DROP)           # b hears nothing on eth1; carrier stays up
         assert wait_for(lambda: path_row(a, VIRT["b"], "eth1")["health"] == "down", 3.0)
         assert path_row(a, VIRT["b"], "eth0")["health"] == "up"

@@ -53,7 +53,13 @@ _OVERLAY = _obj({"iface": _STR, "up": _BOOL, "address": _STR, "fakenet": _STR,
                                   "rejoin": _INT,
                                   "idle_interval_ms": {"type": ["integer", "null"],
                                                        "description": "an idle peer's probe interval; "
-                                                       "null: every peer at interval_ms"}}),
+                                                       "null: every peer at interval_ms"},
+                                  "idle_wake": {"enum": ["spreader", "poll", None],
+                                                "description": "what ends an idle peer's slow "
+                                                "hellos: the spreader's wake-up at its first "
+                                                "packet, or the counters read every 100 ms"},
+                                  "idle_wakes": {"type": "integer", "description": "how often "
+                                                 "the spreader woke the monitor for a slow peer"}}),
                  "links": {"type": "array", "items": _LINK},
                  "peers": {"type": "array", "items": _obj({"peer": _STR, "probed": _BOOL,
                                                            "hellos_ms": {"type": ["integer", "null"],

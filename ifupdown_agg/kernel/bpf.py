@@ -317,5 +317,20 @@ class Steering:
     def sum_counters(self, raw: bytes) -> List[Tuple[int, int]]:
         return self.maps.sum_counters(raw)
 
+    def arm(self, slots: Sequence[int]) -> None:
+        self.maps.arm(slots)
+
+    def wake_ring(self):
+        """The program's wake ring (kernel/bpf_ring.py), or None: an older object
+        has none, and a kernel may refuse its mmap."""
+        fd = self.maps.fds.get("wake")
+        if fd is None or "armed" not in self.maps.fds:
+            return None
+        from ifupdown_agg.kernel.bpf_ring import WakeRing
+        try:
+            return WakeRing(fd)
+        except (OSError, ValueError):
+            return None
+
     def close(self) -> None:
         self.maps.close()

@@ -104,7 +104,7 @@ class Maps:
         for map_id in _map_ids(prog_id):
             fd, _ = _bpf(_MAP_BY_ID, struct.pack("=III", map_id, 0, 0))
             name = _info(fd, 40)[24:40].split(b"\0")[0].decode()
-            if name in ("peers", "stats", "hops", "meters") and name not in self.fds:
+            if name in ("peers", "stats", "hops", "meters", "armed", "wake") and name not in self.fds:
                 self.fds[name] = fd
                 self.value_size[name] = struct.unpack_from("=I", _info(fd, 40), 12)[0]
             else:
@@ -210,6 +210,14 @@ class Maps:
             return 0
         entry, _, max_segs, _, pace = struct.unpack("=IIIII", value.raw)
         return pace if entry and max_segs == 0 else 0
+
+    def arm(self, slots: Sequence[int]) -> None:
+        """Ask the program for a wake-up at the next packet to each of these slots (an
+        object built before the wake ring has no "armed" map: then nothing)."""
+        if "armed" in self.fds:
+            one = ctypes.create_string_buffer(struct.pack("=I", 1), 4)
+            for slot in slots:
+                self._elem(_UPDATE, "armed", struct.pack("=I", slot), one)
 
     def counters(self, slot: int, npaths: int) -> List[Tuple[int, int]]:
         """(packets, bytes) per path of a peer, summed over the CPUs."""

@@ -21,12 +21,12 @@ from typing import Dict, List, Optional
 from ifupdown_agg.overlay import plan, rotation
 from ifupdown_agg.monitor.capacity import Capacity, Counters
 from ifupdown_agg.monitor import healthfile, learn, logs, probe
-from ifupdown_agg.monitor.demand import Pacer
+from ifupdown_agg.monitor.demand import Pacer, Wakeup
 from ifupdown_agg.monitor.keywatch import KeyWatch
 from ifupdown_agg.monitor.exchange import Exchange
 from ifupdown_agg.monitor.health import DOWN, Change, Tracker
 from ifupdown_agg.monitor.paths import paths_from
-from ifupdown_agg.core.objects import Route
+from ifupdown_agg.monitor.repair import repair_routes
 from ifupdown_agg.kernel import lock
 from ifupdown_agg.kernel.linkwatch import LinkWatch, carrier_of
 from ifupdown_agg.overlay.model import OverlayConfig
@@ -75,6 +75,7 @@ class Monitor:
         self.counters = (self.capacity.counters if self.capacity else
                          Counters(steering, cfg.peer_indexes, len(cfg.tables)) if steering else None)
         self.pacer = Pacer(self.tracker, mon.idle_ms / 1000.0, self.counters is not None)
+        self.wakeup = Wakeup(steering if self.pacer.on else None, cfg.peer_indexes, log)
         self.last_capacity: Optional[float] = None
         self.last_full: Optional[float] = None      # the controller's last full step
         self.busy = True                            # the counters moved at the last read
@@ -112,8 +113,10 @@ class Monitor:
         # wakes stay a few per interval however many peers there are.
         pollers = select.epoll(), select.epoll()
         watch_fd = self.watch.fileno()
+        self.wake_fd = self.wakeup.ring.fileno() if self.wakeup.ring else -1
         for poller in pollers:
-            poller.register(watch_fd, select.EPOLLIN)
+            for fd in [watch_fd] + ([self.wake_fd] if self.wakeup.ring else []):
+                poller.register(fd, select.EPOLLIN)
         for fd in self.sockets.filenos():
             pollers[0].register(fd, select.EPOLLIN)
         self.quiet_until = 0.0
@@ -139,19 +142,24 @@ class Monitor:
         tracker, changes, newly = self.tracker, [], False
         read = self.exchange.read
         for fd, _ in events:
+            if fd == self.wake_fd:      # a packet for a slow peer: who, the counters say
+                self.wakeup.drain()
+                self.last_capacity, self.next_tick = None, now
+                continue
             if fd != watch_fd:
                 newly |= read(fd, now)
                 self.quiet_until = now + self.tracker.interval * COALESCE
                 continue
             for dev, carrier in self.watch.events():
                 if carrier and not any(p.carrier for p in tracker.paths if p.dev == dev):
-                    self._repair()
+                    repair_routes(self)
                 changes += tracker.on_carrier(dev, carrier, now)
         if tracker.pending:
             changes += tracker.pending
             tracker.pending = []
-        if tracker.asked and self.pacer.on:
-            self.next_tick = min(self.next_tick, now)   # a peer asks for fast hellos: now
+        if (tracker.asked or self.pacer.woken) and self.pacer.on:
+            # A peer asks for fast hellos, or a path of a slow peer changed: a tick now.
+            self.next_tick = min(self.next_tick, now)
         if now >= self.next_tick or now >= self.deadline:
             # Before any path is judged, whatever the quiet time left waiting.
             for fd in self.sockets.filenos():
@@ -170,7 +178,7 @@ class Monitor:
     def _learned(self) -> None:
         """Hops learned: route them (recorded, as ifup would), then start over."""
         try:
-            with self._locked("learned hops"):
+            with self.locked("learned hops"):
                 self.learning.apply(self.kernel)
         except AggError as err:
             log.error("%s: cannot route the learned hops: %s", self.name, err)
@@ -186,18 +194,13 @@ class Monitor:
         self.exchange.resync()
         if (due := self.pacer.due(now)) is None or due:
             self.exchange.send(due)
+        self.wakeup.arm(self.pacer.slowed)
         self.learning.send(self.exchange.encode, self.tracker)
         c2 = time.process_time()
         changes += self.tracker.tick(now, due)
         self._new_deadline()
         c3 = time.process_time()
-        # With every peer idle, ticks at the counters' pace only (half the wakes at 50 ms).
-        interval = self.tracker.interval
-        if self.pacer.on and not self.pacer.fast:
-            interval = max(interval, CAPACITY_S)
-        self.next_tick += interval
-        if self.next_tick < now:        # we were late (suspend, load): do not catch up
-            self.next_tick = now + interval
+        self.next_tick = self._next_tick(now)
         if (newly or now >= self.next_housekeeping) and not changes:
             self._housekeeping(now)
         cpu = self.cpu
@@ -205,6 +208,21 @@ class Monitor:
         cpu["send"] += c2 - c1
         cpu["judge"] += c3 - c2
         cpu["housekeeping"] += time.process_time() - c3
+
+    def _next_tick(self, now: float) -> float:
+        """Every interval while a peer is fast. With every peer idle, at the counters'
+        pace (half the wakes at 50 ms); or, where the spreader wakes us at a slow peer's
+        first packet (demand.Wakeup) and the controller rests, at the idle grid only.
+        Peers armed just now get one more read first: a packet sent between this
+        tick's read and the arming woke nothing."""
+        interval = self.tracker.interval
+        if self.pacer.on and not self.pacer.fast:
+            if self.wakeup.on and not self.step_owed and not self.pacer.slowed and (
+                    self.capacity is None or self.capacity.controller.resting()):
+                return max(now + CAPACITY_S, self.pacer.next_grid - interval / 2)
+            interval = max(interval, CAPACITY_S)
+        late = self.next_tick + interval < now      # a suspend, a load: do not catch up
+        return now + interval if late else self.next_tick + interval
 
     def _new_deadline(self, reached: bool = False) -> None:
         if not (self.tracker.dirty or reached):
@@ -231,21 +249,6 @@ class Monitor:
             self.signer = signer
             if hasattr(self, "exchange"):
                 self.exchange.set_signer(signer)
-
-    def _repair(self) -> None:
-        """Put back routes the kernel dropped: taking a NIC down deletes every route
-        through it, and bringing it up again restores only its own subnet's."""
-        from ifupdown_agg.core.executor import RealExecutor
-        try:
-            with self._locked("route repair"):
-                ops, _ = plan.plan_up(self.cfg, self.kernel.observe())
-                missing = [op for op in ops if op.action == "add" and isinstance(op.obj, Route)]
-                RealExecutor(self.kernel).run(missing)
-        except AggError as err:
-            log.error("%s: cannot restore the routes: %s", self.name, err)
-            return
-        for op in missing:
-            log.warning("%s: restored %s", self.name, op.describe())
 
     def _follow_capacity(self, now: float, changes: List[Change]) -> None:
         """Every CAPACITY_S: the spreader's counters (which peers have traffic) and the
@@ -296,13 +299,13 @@ class Monitor:
                 weights = [self.weights[t] for t in marks]
             updates[index] = (marks, weights)
         try:
-            with self._locked("rotation rewrite"):
+            with self.locked("rotation rewrite"):
                 self.rotation.write(updates)
         except lock.LockTimeout as err:
             log.warning("%s: rotation not rewritten: %s", self.name, err)
         return stranded
 
-    def _locked(self, what: str):
+    def locked(self, what: str):
         """The lock of kernel/lock.py, waited for briefly; asked to stop, we give up."""
         return lock.held(f"ifupdown-agg-monitor {self.name} {what}", timeout=LOCK_WAIT,
                          give_up=lambda: self.stopping)
@@ -332,6 +335,7 @@ class Monitor:
         healthfile.write(self)
 
     def close(self) -> None:
+        self.wakeup.close()
         self.rotation.close()
         self.sockets.close()
         self.watch.close()

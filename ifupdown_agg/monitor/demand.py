@@ -7,7 +7,10 @@ links that is most of the monitor's cost (bench/results/). A peer goes fast agai
 our next tick, on both sides, when
 
 - the overlay sends to it: the BPF spreader's counters for its paths moved (read
-  with the capacity controller's, every daemon.CAPACITY_S);
+  with the capacity controller's, every daemon.CAPACITY_S while a peer is fast).
+  With every peer slow the monitor reads them only at the idle grid: a slow peer
+  is armed in the spreader, whose first packet to it wakes the monitor through a
+  ring (Wakeup; kernel/bpf_ring.py), so it goes fast at once, not at a tick;
 - it asks: its hellos carry FLAG_FAST because it has traffic for us;
 
 and it stays fast while one of its paths is down or has not been heard, or while
@@ -56,6 +59,7 @@ class Pacer:
         self.busy_until: Dict[str, float] = {}      # peer -> fast until (its traffic)
         self.fast: Set[str] = set(self.paths_of)     # looked at every tick
         self.woken: Set[str] = set()                # slow peers to look at, at the next tick
+        self.slowed: Set[str] = set()               # went slow at the last due(): to arm
         self.next_grid = 0.0
 
     def traffic(self, peers: Iterable[str], now: float) -> None:
@@ -88,6 +92,7 @@ class Pacer:
             look = self.fast | self.woken | self.tracker.asked
         self.woken.clear()
         self.tracker.asked.clear()
+        self.slowed = set()
         out = set()
         for peer in look:
             paths = self.paths_of.get(peer)
@@ -103,6 +108,8 @@ class Pacer:
             else:
                 if peer in self.fast or grid:
                     out.add(peer)       # the first slow hello goes at once: it says the pace
+                if peer in self.fast:
+                    self.slowed.add(peer)
                 self.fast.discard(peer)
                 pace = self.idle_pace
             for p in paths:
@@ -124,3 +131,39 @@ class Pacer:
         """peer -> the interval our hellos to it run at now, ms (health.json)."""
         return {peer: int(round(paths[0].pace * probe.PACE_UNIT * 1000)) if paths[0].pace
                 else int(self.tracker.interval * 1000) for peer, paths in self.paths_of.items()}
+
+
+class Wakeup:
+    """The spreader's wake ring, and the arming of slow peers in it (monitor/daemon.py
+    polls it with the hello sockets). `ring` is None where there is none (no BPF
+    spreader, an object built before the ring, a refused mmap); `on` is False then
+    and after a failed write: the counters are read every daemon.CAPACITY_S, as
+    before the ring."""
+
+    def __init__(self, steering, peer_indexes, log):
+        self.steering, self.log = steering, log
+        self.ring = steering.wake_ring() if hasattr(steering, "wake_ring") else None
+        self.on = self.ring is not None
+        self.slot = {virt: i for i, virt in peer_indexes}
+        self.wakes = 0          # how often the ring woke us (health.json)
+
+    def arm(self, peers: Iterable[str]) -> None:
+        slots = [self.slot[p] for p in peers if p in self.slot]
+        if not self.on or not slots:
+            return
+        try:
+            self.steering.arm(slots)
+        except OSError as err:
+            self.log.warning("cannot arm the spreader's wake-up (%s): reading its counters "
+                             "every 100 ms instead", err)
+            self.on = False
+
+    def drain(self) -> None:
+        if self.ring is not None and self.ring.drain():
+            self.wakes += 1
+
+    def close(self) -> None:
+        if self.ring is not None:
+            self.ring.close()
+            self.ring = None
+            self.on = False

@@ -18,6 +18,8 @@ def write(mon) -> None:
         "interval_ms": int(t.interval * 1000), "loss": t.loss, "rejoin": t.rejoin,
         "idle_interval_ms": int(mon.pacer.idle * 1000) if mon.pacer.on else None,
         "hellos_ms": mon.pacer.state(),
+        "idle_wake": ("spreader" if mon.wakeup.on else "poll") if mon.pacer.on else None,
+        "idle_wakes": mon.wakeup.wakes,
         "probed_peers": sorted(t.probed_peers),
         "authenticated": mon.signer.keys is not None, "key_file": mon.key_file,
         "key_ids": sorted(mon.signer.keys.keys) if mon.signer.keys else [],

@@ -135,6 +135,8 @@ def collect(kernel: Kernel, iface: str, interfaces: str) -> Dict:
                         "interval_ms": cfg.monitor.interval_ms, "loss": cfg.monitor.loss,
                         "rejoin": cfg.monitor.rejoin,
                         "idle_interval_ms": health.get("idle_interval_ms") if health else None,
+                        "idle_wake": health.get("idle_wake") if health else None,
+                        "idle_wakes": health.get("idle_wakes", 0) if health else 0,
                         "authenticated": health.get("authenticated") if health else None,
                         "key_file": health.get("key_file", cfg.monitor.key_file),
                         "rejected_stray": health.get("rejected_stray", {})},
@@ -177,7 +179,8 @@ def _idle(st: Dict) -> str:
     if not idle_ms:
         return ""
     slow = sum(p.get("hellos_ms") == idle_ms for p in st["peers"])
-    return f", {slow} of {len(st['peers'])} idle peer(s) every {idle_ms} ms"
+    woken = ", woken by the spreader" if st["monitor"].get("idle_wake") == "spreader" else ""
+    return f", {slow} of {len(st['peers'])} idle peer(s) every {idle_ms} ms{woken}"
 
 
 def render(st: Dict) -> str:

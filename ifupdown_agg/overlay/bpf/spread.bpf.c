@@ -127,6 +127,34 @@ struct {
 	__type(value, struct meter);
 } meters SEC(".maps");
 
+/* Demand mode's wake-up (monitor/demand.py): the monitor arms a peer it probes
+ * slowly (nothing sent to it for a while); the first packet for an armed peer
+ * disarms it and puts its slot in the ring, whose fd wakes the monitor at once,
+ * so an idle monitor need not poll the counters. Racing CPUs may both send. */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, MAX_PEERS);
+	__type(key, __u32);
+	__type(value, __u32);
+} armed SEC(".maps");
+
+/* One page: a wake-up is 4 bytes and the monitor drains at once; libbpf rounds
+ * the size up where pages are larger (a Pi 5's 16 KB). */
+struct {
+	__uint(type, BPF_MAP_TYPE_RINGBUF);
+	__uint(max_entries, 4096);
+} wake SEC(".maps");
+
+static __always_inline void wake_monitor(__u32 slot)
+{
+	__u32 *armed_slot = bpf_map_lookup_elem(&armed, &slot);
+
+	if (armed_slot && *armed_slot) {
+		*armed_slot = 0;
+		bpf_ringbuf_output(&wake, &slot, sizeof(slot), 0);
+	}
+}
+
 /* On a member NIC's egress: add the packet to the NIC's virtual queue. */
 static __always_inline int meter(struct __sk_buff *skb, struct meter *m)
 {
@@ -249,6 +277,7 @@ static __always_inline int steer(struct __sk_buff *skb, struct peer *peer, int f
 		c->packets += skb->gso_segs ? skb->gso_segs : 1;
 		c->bytes += skb->len;
 	}
+	wake_monitor(peer->slot);
 	/* The overlay device is layer 3: the skb has no MAC header, and
 	 * bpf_redirect_neigh() strips one before it fills in the member's.
 	 * Push a blank one (unicast zeros) for it to strip. At the hop's exit
