@@ -2,7 +2,7 @@
 """Where the link monitor's CPU goes: bench/monitor_cost.py's cluster, with the
 measured host's monitor replaced by one running under cProfile.
 
-    sudo python3 bench/monitor_profile.py [--peers 32] [--links 4] [--interval 50] [--idle-interval 1000] [--seconds 10] [--reflector]
+    sudo python3 bench/monitor_profile.py [--peers 32] [--links 4] [--interval 50] [--idle-interval 1000] [--seconds 10] [--reflector] [--busy 4]
 
 Prints the top functions by own time and by cumulative time. cProfile roughly
 doubles the cost of Python calls and times by the wall clock (a preempted call
@@ -36,6 +36,7 @@ def main() -> int:
     ap.add_argument("--top", type=int, default=25)
     ap.add_argument("--reflector", action="store_true", help="as in bench/monitor_cost.py")
     ap.add_argument("--unsigned", action="store_true")
+    ap.add_argument("--busy", type=int, default=0, help="as in bench/monitor_cost.py")
     args = ap.parse_args()
     out = f"/tmp/monitor-profile.{os.getpid()}"
     with Lab("mp") as lab:
@@ -52,6 +53,9 @@ def main() -> int:
         proc = subprocess.Popen(["ip", "netns", "exec", hosts[0].ns, "env",
                                  f"IFUPDOWN_AGG_STATE_DIR={state}", f"PYTHONPATH={repo}",
                                  sys.executable, "-c", RUN, out], stdout=logf, stderr=logf)
+        for n in range(2, 2 + args.busy):
+            lab.spawn(hosts[0], ["ping", "-q", "-i", "0.2", "-w", str(int(args.seconds + 10)),
+                                 f"198.19.0.{n}"])
         time.sleep(args.seconds + 2)
         proc.send_signal(signal.SIGTERM)      # `ip netns exec` execs: this is the monitor
         try:

@@ -399,3 +399,37 @@ def test_resting_while_every_path_is_up_at_its_base_and_not_while_one_climbs_bac
         ctl.update({k: True for k in keys}, idle, 0.1)
     assert ctl.resting() and ctl.weights()[keys[0]] == ctl.weights()[keys[1]]
     assert ShareController({k: 100 for k in keys}, fixed=True).resting()
+
+
+# ---- peers with no traffic wait: update(..., peers) -----------------------------------------
+
+def test_a_waiting_peer_keeps_its_state_and_the_stepped_ones_step_as_alone():
+    """Only the peers given are stepped: their weights are what a controller of theirs
+    alone gives; a waiting peer's state is left as it was, field by field, and it does
+    not keep the controller from resting."""
+    a, b = [("a", t) for t in (1, 2)], [("b", t) for t in (1, 2)]
+    both, alone = ShareController({k: 100 for k in a + b}), ShareController({k: 100 for k in a})
+    busy = {k: Signal(backlog_bytes=300_000, nic_rate_mbps=1000, sent_bytes=0, link_bytes=3_000_000)
+            for k in a + b}
+    both.update({k: True for k in a + b}, busy, 0.1)           # both cut once
+    alone.update({k: True for k in a}, busy, 0.1)
+    frozen = {k: dict(vars(both.paths[k])) for k in b}
+    for _ in range(5):
+        w = both.update({k: True for k in a + b}, busy, 0.1, peers={"a"})
+        assert {k: w[k] for k in a} == alone.update({k: True for k in a}, busy, 0.1)
+    assert {k: vars(both.paths[k]) for k in b} == frozen
+    idle = {k: Signal(backlog_bytes=0, nic_rate_mbps=1000, sent_bytes=0, link_bytes=0) for k in a}
+    for _ in range(30):                                          # bounded
+        both.update({k: True for k in a + b}, idle, 0.1, peers={"a"})
+    assert both.resting() and not both.paths[b[0]].weight >= 100     # b waits below its base
+
+
+def test_a_peer_that_steps_again_starts_its_delays_afresh():
+    keys = [("a", 1)]
+    ctl = ShareController({keys[0]: 100})
+    ctl.update({keys[0]: True}, {keys[0]: Signal(tx_excess_us=100, nic_rate_mbps=1000)}, 0.1)
+    assert ctl.paths[keys[0]].remote_prev == 100
+    ctl.update({keys[0]: True}, {}, 0.1, peers=set())
+    assert ctl.paths[keys[0]].remote_prev == 100                 # waiting: untouched
+    ctl.update({keys[0]: True}, {keys[0]: Signal(tx_excess_us=900, nic_rate_mbps=1000)}, 0.1)
+    assert ctl.paths[keys[0]].d_prev == 900                      # not min(900, 100) from before

@@ -89,24 +89,25 @@ class Capacity:
         """The table weights last written for a peer, or None before the first."""
         return self.written.get(peer)
 
-    def tick(self, paths: Sequence, dt: float, counts: Optional[Dict[str, list]] = None
-             ) -> List[str]:
+    def tick(self, paths: Sequence, dt: float, counts: Optional[Dict[str, list]] = None,
+             active: Optional[Set[str]] = None) -> List[str]:
         """Update the controller; returns the peers whose weights changed. `counts`:
-        what self.counters.read() just gave, if the caller read them."""
+        what self.counters.read() just gave, if the caller read them; `active`: the
+        peers with traffic (None: every one), the only ones stepped: at 32 peers x 4
+        links with 4 busy, stepping all cost the monitor 1.7% of a core."""
         stats = self.kernel.qdisc_stats(sorted({p.dev for p in paths}))
         backlog = {dev: st.backlog if st else None for dev, st in stats.items()}
         sent = self._sent_delta(paths, counts)
         took = self._took_delta(stats) if self.steering is not None else {}
-        up, signals = {}, {}
-        for p in paths:
-            for t in p.tables:
-                up[(p.peer, t)] = p.state != DOWN
-                signals[(p.peer, t)] = Signal(tx_excess_us=p.tx_excess_us, backlog_bytes=backlog[p.dev],
-                                              nic_rate_mbps=self.rate.get(p.dev),
-                                              sent_bytes=sent.get(p.dev), link_bytes=took.get(p.dev))
-        weights = self.controller.update(up, signals, dt)
+        up = {(p.peer, t): p.state != DOWN for p in paths for t in p.tables}
+        stepped = [p for p in paths if active is None or p.peer in active]
+        signals = {(p.peer, t): Signal(tx_excess_us=p.tx_excess_us, backlog_bytes=backlog[p.dev],
+                                       nic_rate_mbps=self.rate.get(p.dev),
+                                       sent_bytes=sent.get(p.dev), link_bytes=took.get(p.dev))
+                   for p in stepped for t in p.tables}
+        weights = self.controller.update(up, signals, dt, active)
         changed = []
-        for peer in {p.peer for p in paths}:
+        for peer in {p.peer for p in stepped}:
             mine = {t: weights[(peer, t)] for t in self.tables if (peer, t) in weights}
             if mine != self.written.get(peer):
                 self.written[peer] = mine

@@ -270,7 +270,8 @@ class Monitor:
             return
         self.step_owed = False
         full, self.last_full = self.last_full, now
-        moved = self.capacity.tick(self.tracker.paths, now - full if full else CAPACITY_S, counts)
+        active = self.pacer.fast | self.counters.moved if self.pacer.on else None  # traffic
+        moved = self.capacity.tick(self.tracker.paths, now - full if full else CAPACITY_S, counts, active)
         if moved and not changes:
             index = {virt: i for i, virt in self.cfg.peer_indexes}
             self._rewrite([index[p] for p in moved])

@@ -54,7 +54,9 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Dict, Hashable, Mapping, Optional, Tuple
+from typing import Dict, Hashable, Mapping, Optional, Set, Tuple
+
+from ifupdown_agg.monitor.signals import Signal, delay_of
 
 Key = Tuple[Hashable, Hashable]          # (peer, table)
 
@@ -81,20 +83,6 @@ JUMP_FREE = 0.4
 
 
 @dataclass
-class Signal:
-    """What one interval tells about one path; None: not known."""
-    tx_excess_us: Optional[float] = None    # from the peer's hellos
-    backlog_bytes: Optional[int] = None     # the member NIC's root qdisc
-    nic_rate_mbps: Optional[float] = None   # the rate that qdisc drains at
-    # What this overlay sent through the path's member link this interval, over all the
-    # peers' paths on that link (the test "is the queue our own" is per link).
-    sent_bytes: Optional[int] = None
-    # What the member link's root qdisc took this interval from every sender, ours
-    # included (sent plus backlog growth); with sent_bytes, the other traffic's rate.
-    link_bytes: Optional[int] = None
-
-
-@dataclass
 class PathState:
     base: float
     weight: float
@@ -108,31 +96,13 @@ class PathState:
     why: str = "starting: base weight ({share})"
 
 
-def local_delay_us(sig: Signal) -> Optional[float]:
-    if sig.backlog_bytes is None or not sig.nic_rate_mbps:
-        return None
-    return sig.backlog_bytes * 8.0 / sig.nic_rate_mbps
-
-
 def _delay(sig: Signal, st: "PathState") -> Tuple[Optional[float], str]:
     """The path's delay: the local queue (exact) or the hellos' delay growth, whichever
     is larger; the hellos' as the smaller of two intervals in a row (one late hello, a
     busy host's scheduling, is no queue)."""
-    found = _delay_of(sig, st.remote_prev)
+    found = delay_of(sig, st.remote_prev)
     st.remote_prev = sig.tx_excess_us
     return found
-
-
-def _delay_of(sig: Signal, remote_prev: Optional[float]) -> Tuple[Optional[float], str]:
-    """_delay without its memory: from the hellos' delay growth of the interval before."""
-    local, remote = local_delay_us(sig), sig.tx_excess_us
-    if remote is not None and remote_prev is not None:
-        remote = min(remote, remote_prev)
-    if local is None and remote is None:
-        return None, ""
-    if remote is None or (local is not None and local >= remote):
-        return local, "local queue"
-    return max(0.0, remote), "path delay"
 
 
 def free_share(sig: Signal, st: "PathState", dt: float) -> Optional[float]:
@@ -171,6 +141,8 @@ class ShareController:
         self.target = target_us
         self.paths: Dict[Key, PathState] = {k: PathState(float(b), float(b)) for k, b in base.items()}
         self.up: Dict[Key, bool] = {k: True for k in base}
+        self.waiting: Set[Hashable] = set()     # peers whose steps wait (update's `peers`)
+        self._by_peer: Optional[Dict[Hashable, list]] = None     # _peers()
         if fixed:
             for st in self.paths.values():
                 st.why = "fixed weight (agg-weights)"
@@ -178,6 +150,7 @@ class ShareController:
     def rebase(self, base: Mapping[Key, int]) -> None:
         """New base weights (a link renegotiated, a peer added or removed): a known path
         keeps its state, bounded by its new base; a new one starts at its base."""
+        self._by_peer = None
         for key in list(self.paths):
             if key not in base:
                 del self.paths[key]
@@ -195,8 +168,12 @@ class ShareController:
     # ---- the interval ----------------------------------------------------------------------
 
     def update(self, up: Mapping[Key, bool], signals: Mapping[Key, Signal],
-               dt: float) -> Dict[Key, int]:
-        """New integer weights from each path's health and this interval's signals."""
+               dt: float, peers: Optional[Set[Hashable]] = None) -> Dict[Key, int]:
+        """New integer weights from each path's health and this interval's signals.
+        `peers`: the ones to step (None: all), the only ones whose weights are returned.
+        The others carry nothing: their shares have no traffic of theirs to follow and
+        wait as they are; a peer that steps again starts its delays afresh (the last
+        ones it saw are intervals old)."""
         for key, st in self.paths.items():
             was, now = self.up.get(key, True), bool(up.get(key, True))
             if now and not was:
@@ -208,7 +185,14 @@ class ShareController:
             self.up[key] = now
         if self.fixed:
             return self.weights()
-        for keys in self._peers().values():
+        for peer, keys in self._peers().items():
+            if peers is not None and peer not in peers:
+                self.waiting.add(peer)
+                continue
+            if peer in self.waiting:
+                self.waiting.discard(peer)
+                for k in keys:
+                    self.paths[k].d_prev = self.paths[k].remote_prev = None
             if self.settle and self._settled(keys, signals, dt):
                 continue
             healthy = [k for k in keys if self.up[k]]
@@ -224,7 +208,7 @@ class ShareController:
                 d, source = delays[k]
                 self._step(st, d, source, least, signals.get(k, Signal()), dt, min(floor, st.base))
                 st.d_prev = d
-        return self.weights()
+        return self.weights(peers)
 
     def _step(self, st: PathState, d: Optional[float], source: str, least: float,
               sig: Signal, dt: float, floor: float) -> None:
@@ -303,7 +287,7 @@ class ShareController:
                        and bool(sig.nic_rate_mbps) and dt > 0)
             if st.other != (0.0 if counted else None):      # what free_share would leave
                 return False
-            d = _delay_of(sig, st.remote_prev)[0]
+            d = delay_of(sig, st.remote_prev)[0]
             if d is not None and d > half:
                 return False
             todo.append((st, d, sig.tx_excess_us))
@@ -357,18 +341,22 @@ class ShareController:
     # ---- reading ---------------------------------------------------------------------------
 
     def _peers(self) -> Dict[Hashable, list]:
-        out: Dict[Hashable, list] = {}
-        for key in self.paths:
-            out.setdefault(key[0], []).append(key)
-        return out
+        """peer -> its paths' keys (kept until the paths change: rebase())."""
+        if self._by_peer is None:
+            self._by_peer = {}
+            for key in self.paths:
+                self._by_peer.setdefault(key[0], []).append(key)
+        return self._by_peer
 
-    def weights(self) -> Dict[Key, int]:
+    def weights(self, peers: Optional[Set[Hashable]] = None) -> Dict[Key, int]:
         """Integers in each peer's proportions, the base at full weight; 0 only for a down
-        path; fixed: as given."""
+        path; fixed: as given. `peers`: only theirs (None: every peer's)."""
         if self.fixed:
             return {k: (int(st.base) if self.up[k] else 0) for k, st in self.paths.items()}
         out: Dict[Key, int] = {}
-        for keys in self._peers().values():
+        for peer, keys in self._peers().items():
+            if peers is not None and peer not in peers:
+                continue
             total = sum(self.paths[k].base for k in keys) or 1.0
             scale = max(1, math.ceil(RESOLUTION / total))     # an integer: base stays base
             for k in keys:
@@ -377,10 +365,12 @@ class ShareController:
         return out
 
     def resting(self) -> bool:
-        """Every path that is up at its base weight with no hold pending: a step with
-        nothing moving changes nothing (the monitor then steps seldom while idle)."""
+        """Every path that is up at its base weight with no hold pending, or whose peer
+        waits: a step with nothing moving changes nothing (the monitor then steps
+        seldom while idle)."""
         return self.fixed or all(st.weight >= st.base and not st.hold
-                                 for k, st in self.paths.items() if self.up[k])
+                                 for k, st in self.paths.items()
+                                 if self.up[k] and k[0] not in self.waiting)
 
     def shares(self) -> Dict[Key, float]:
         """Each path's fraction of its peer's traffic."""
