@@ -37,7 +37,8 @@ The weight never goes below the floor while the path is healthy (0.2% of the
 peer's healthy base total, at least 1), so the path keeps carrying packets and
 keeps being measured. A down path weighs 0; it comes back from 0 by the
 increase's probing steps (at 5% of its base, full after 5 intervals).
-Fixed weights (`agg-weights W...`) are passed through untouched.
+Fixed weights (`agg-weights W...`) are passed through untouched. Only peers with
+traffic are stepped (update's `peers`): an idle peer's share waits as it is.
 
 The weights returned are integers proportional to the wanted shares: a path at
 full weight gets its base weight (times an integer factor when a peer's base
