@@ -120,6 +120,13 @@ def start(lab: Lab, args):
     return hosts, proc
 
 
+def busy_pings(lab: Lab, host, args) -> list:
+    """A ping every 200 ms over the overlay to each of the first --busy peers, for the
+    whole run, so that the measured host probes them fast."""
+    return [lab.spawn(host, ["ping", "-q", "-i", "0.2", "-w", str(int(args.seconds + 10)),
+                             f"198.19.0.{n}"]) for n in range(2, 2 + args.busy)]
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--peers", type=int, default=32)
@@ -138,8 +145,7 @@ def main() -> int:
     with Lab("mc") as lab:
         hosts, reflector = start(lab, args)
         pid = int(open(f"{hosts[0].dir}/run/ifupdown-agg/tun0.monitor.pid").read())
-        pings = [lab.spawn(hosts[0], ["ping", "-q", "-i", "0.2", "-w", str(int(args.seconds + 10)),
-                                      f"198.19.0.{n}"]) for n in range(2, 2 + args.busy)]
+        pings = busy_pings(lab, hosts[0], args)
         time.sleep(2 + (args.idle_interval / 1000 * 2 if args.idle_interval else 0))  # every peer answering, idle ones slow
         st = hosts[0].status("tun0")
         probed = sum(p["probed"] for p in st["peers"])

@@ -20,7 +20,7 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 from lab.cluster import Lab  # noqa: E402
-from bench.monitor_cost import start  # noqa: E402
+from bench.monitor_cost import busy_pings, start  # noqa: E402
 
 RUN = ("import cProfile, sys; from ifupdown_agg.monitor import daemon; "
        "cProfile.run('daemon.main(\"tun0\")', sys.argv[1])")
@@ -53,9 +53,7 @@ def main() -> int:
         proc = subprocess.Popen(["ip", "netns", "exec", hosts[0].ns, "env",
                                  f"IFUPDOWN_AGG_STATE_DIR={state}", f"PYTHONPATH={repo}",
                                  sys.executable, "-c", RUN, out], stdout=logf, stderr=logf)
-        for n in range(2, 2 + args.busy):
-            lab.spawn(hosts[0], ["ping", "-q", "-i", "0.2", "-w", str(int(args.seconds + 10)),
-                                 f"198.19.0.{n}"])
+        busy_pings(lab, hosts[0], args)
         time.sleep(args.seconds + 2)
         proc.send_signal(signal.SIGTERM)      # `ip netns exec` execs: this is the monitor
         try:
