@@ -4,7 +4,8 @@
 Two namespace hosts over LINKS veth links run the overlay with a key. ROUNDS
 times, in each of the modes: drop everything arriving on b's eth1 (nft ingress,
 carrier stays up), time until each side's monitor logs the path DOWN, then heal
-and time until it logs UP again. Times are from the moment the drop command
+and time until it logs UP again; "out" is when it took the path out of the data
+rotation (its first DRAINED or DOWN line). Times are from the moment the drop command
 returned (its effect is somewhere before that), read off the monitors' log
 stamps (ms). Rounds follow each other within the flap window, so the rejoin
 times show the damping. The modes (monitor/demand.py): busy, a ping every 10 ms
@@ -102,6 +103,8 @@ def one_round(a, b, logs, mode: str) -> str:
         t1 = time.time()
         flow = a.popen(PING)
     down = {h: logged(p, r"via eth1 .*DOWN", t0) for h, p in logs.items()}
+    # Out of the data rotation: the first DRAINED or DOWN (a tree without drains: DOWN).
+    out = {h: logged(p, r"via eth1 .*(DRAINED|DOWN)", t0, 1.0) for h, p in logs.items()}
     if flow:
         flow.kill()
         flow.communicate(timeout=10)
@@ -110,10 +113,10 @@ def one_round(a, b, logs, mode: str) -> str:
     b.sh("nft delete table netdev sd")
     up = {h: logged(p, r"via eth1 .*UP", healed) for h, p in logs.items()}
     ms = {k: {h: round((v - base) * 1000) if v else "-" for h, v in d.items()}
-          for k, d, base in (("down", down, t1), ("up", up, healed))}
+          for k, d, base in (("down", down, t1), ("out", out, t1), ("up", up, healed))}
     time.sleep(0.5)
-    return (f"| {mode} | {ms['down']['b']} | {ms['down']['a']} | {ms['up']['a']} | "
-            f"{ms['up']['b']} |")
+    return (f"| {mode} | {ms['out']['b']} | {ms['down']['b']} | {ms['out']['a']} | "
+            f"{ms['down']['a']} | {ms['up']['a']} | {ms['up']['b']} |")
 
 
 def main() -> int:
@@ -123,8 +126,9 @@ def main() -> int:
     ap.add_argument("--modes", default="busy,idle,wake",
                     help="comma separated, interleaved in each round: busy, idle, wake")
     args = ap.parse_args()
-    print("| mode | b DOWN ms (silence) | a DOWN ms (b's hellos) | a UP ms | b UP ms |")
-    print("|---|---|---|---|---|")
+    print("| mode | b out ms | b DOWN ms (silence) | a out ms | a DOWN ms (b's hellos) | "
+          "a UP ms | b UP ms |")
+    print("|---|---|---|---|---|---|---|")
     with Lab("sd") as lab:
         a, b = build(lab, args.links)
         time.sleep(2)

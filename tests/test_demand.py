@@ -8,7 +8,7 @@ from ifupdown_agg.monitor import probe
 import logging
 
 from ifupdown_agg.monitor.demand import HOLD_S, Pacer, Wakeup, pace_byte
-from ifupdown_agg.monitor.health import DOWN, UP, Path, Tracker
+from ifupdown_agg.monitor.health import DOWN, DRAINED, UP, Path, Tracker
 
 A, B = "10.99.255.20", "10.99.255.30"
 FAST, IDLE = 0.05, 1.0
@@ -112,8 +112,10 @@ def test_the_silence_limit_follows_the_pace_the_peer_said():
     for p in t.paths[:2]:
         hello(t, p, 1.0, pace=100)
     t.tick(1.0)
-    assert t.expire(3.9) == []                              # 2.9 s: within 3 x 1 s + 0.1
-    assert {c.path.dev for c in t.expire(4.2)} == {"eth0", "eth1"}
+    assert t.expire(2.05) == []                             # 1.05 s: within 1 x 1 s + 0.1
+    # 2.9 s: within 3 x 1 s + 0.1, but past 2 x 1 s + 0.1: drained, not down
+    assert {(c.path.dev, c.state) for c in t.expire(3.9)} == {("eth0", DRAINED), ("eth1", DRAINED)}
+    assert {(c.path.dev, c.state) for c in t.expire(4.2)} == {("eth0", DOWN), ("eth1", DOWN)}
 
 
 def test_when_the_peers_pace_falls_a_path_that_died_idle_is_found_at_the_fast_pace():
@@ -125,8 +127,10 @@ def test_when_the_peers_pace_falls_a_path_that_died_idle_is_found_at_the_fast_pa
     for i in range(4):
         hello(t, t.paths[0], 1.5 + i * FAST, pace=5)
     assert t.peer_fast_since[A] == 1.5
-    deadline = t.next_deadline()
-    assert deadline == pytest.approx(1.5 + 3 * FAST + FAST / 10, abs=1e-3)
+    deadline = t.next_deadline()        # the drain's: 2 fast intervals and a tenth
+    assert deadline == pytest.approx(1.5 + 2 * FAST + FAST / 10, abs=1e-3)
+    assert [(c.path.dev, c.state) for c in t.expire(deadline)] == [("eth1", DRAINED)]
+    assert t.next_deadline() == pytest.approx(1.5 + 3 * FAST + FAST / 10, abs=1e-3)
     changes = t.expire(1.5 + 0.16)
     assert [(c.path.dev, c.state) for c in changes] == [("eth1", DOWN)]
 

@@ -68,6 +68,14 @@ def test_transfer_survives_a_failed_path_and_the_path_rejoins(cluster, case):
         assert path_state(b, VIRT["a"], dev) == "down"
         log = open(f"{a.dir}/run/ifupdown-agg/tun0.monitor.log").read()
         assert f"via {dev}" in log and "DOWN" in log
+        if case.startswith("silent"):
+            # b heard nothing from a, and a learnt it from b's hellos (FLAG_DRAIN, or their
+            # reports of a's): each drained the path before taking it down.
+            for host, peer in ((b, VIRT["a"]), (a, VIRT["b"])):
+                lines = [ln for ln in open(f"{host.dir}/run/ifupdown-agg/tun0.monitor.log")
+                         if f"path to {peer} via {dev} " in ln]
+                events = [w for ln in lines for w in ("DRAINED", "DOWN") if f" {w}: " in ln]
+                assert events[:2] == ["DRAINED", "DOWN"], (host.name, lines)
     finally:
         target.sh(heal_it)
     assert wait_for(lambda: path_state(a, VIRT["b"], dev) == "up"

@@ -1,7 +1,7 @@
 """The path health state machine, on a fake clock."""
 
 from ifupdown_agg.monitor import probe
-from ifupdown_agg.monitor.health import DOWN, UP, Path, Tracker
+from ifupdown_agg.monitor.health import DOWN, DRAINED, UP, Path, Tracker
 
 PEER = "10.99.255.20"
 
@@ -42,8 +42,9 @@ def test_silent_failure_is_seen_after_loss_intervals_and_heals_with_hysteresis()
     changes, now = run(t, 1.0, 0.0, both)
     assert changes == []
     changes, now = run(t, 0.5, now, {("eth0", "10.99.0.20")})
-    assert [(c.path.dev, c.state) for c in changes] == [("eth1", DOWN)]
-    assert changes[0].reason.startswith("no probe from 10.99.1.20 for ")
+    # Drained (out of the data rotation) one interval before it is down.
+    assert [(c.path.dev, c.state) for c in changes] == [("eth1", DRAINED), ("eth1", DOWN)]
+    assert changes[1].reason.startswith("no probe from 10.99.1.20 for ")
     changes, now = run(t, 0.3, now, both)       # not yet: hysteresis
     assert changes == []
     changes, now = run(t, 0.2, now, both)
@@ -122,9 +123,15 @@ def test_between_ticks_a_silent_path_is_taken_down_at_its_deadline():
     both = {("eth0", "10.99.0.20"), ("eth1", "10.99.1.20")}
     _, now = run(t, 1.0, 0.0, both)
     t.on_hello(t.paths[0], peer_seq=t.seq, heard=t.seq, now=now + 0.05)
+    drain = t.next_deadline()           # eth1 was heard last at `now`: first its drain
+    assert abs(drain - (now + t._limit(t.interval, t.drain_after))) < 1e-3
+    assert t.expire(drain - 0.01) == []
+    assert [(c.path.dev, c.state) for c in t.expire(drain)] == [("eth1", DRAINED)]
+    t.on_hello(t.paths[0], peer_seq=t.seq + 1, heard=t.seq, now=now + 0.2)
     deadline = t.next_deadline()
-    assert abs(deadline - (now + t.silence_limit)) < 1e-3      # eth1 was heard last at `now`
-    assert t.expire(deadline - 0.01) == []
+    assert abs(deadline - (now + t.silence_limit)) < 1e-3
+    eth1 = t.paths[1]       # (eth0's report of us ages too: we send nothing here)
+    assert [c for c in t.expire(deadline - 0.01) if c.path is eth1] == []
     changes = t.expire(deadline)
-    assert [(c.path.dev, c.state) for c in changes] == [("eth1", DOWN)]
+    assert [(c.path.dev, c.state) for c in changes if c.path is eth1] == [("eth1", DOWN)]
     assert t.next_deadline() > deadline                         # only eth0 is left to watch

@@ -121,11 +121,11 @@ def test_the_monitor_without_systemd_stamps_its_file_once_and_tells_syslog(
 
 
 def test_the_monitors_path_changes_are_warning_down_and_notice_up(monkeypatch):
-    """The call site in the daemon: DOWN is a warning, UP a notice, a peer with no
-    path left an error."""
+    """The call site in the daemon: DOWN is a warning, UP a notice, a drain and its end
+    info, a peer with no path left an error."""
     from types import SimpleNamespace as NS
     from ifupdown_agg.monitor import daemon
-    from ifupdown_agg.monitor.health import DOWN, UP, Change
+    from ifupdown_agg.monitor.health import DOWN, DRAINED, RESUMED, UP, Change
     seen = []
     monkeypatch.setattr(daemon.log, "log", lambda lvl, fmt, *a: seen.append((lvl, fmt % a)))
     monkeypatch.setattr(daemon.log, "error", lambda fmt, *a: seen.append((40, fmt % a)))
@@ -134,9 +134,12 @@ def test_the_monitors_path_changes_are_warning_down_and_notice_up(monkeypatch):
     # name: the stanza's record the monitor is named by (tun0, or tun0.inet6).
     me = NS(name="tun0", cfg=NS(iface="tun0"), _rewrite=lambda idx: ["198.19.7.2"],
             kernel=NS(forget_neighbour=lambda dev, gw: None), write_health=lambda: None,
-            exchange=NS(tell=lambda paths: None), pacer=NS(wake=lambda peers: None))
-    daemon.Monitor._apply(me, [Change(path, DOWN, "3 hellos lost"), Change(path, UP, "back")])
-    assert [lvl for lvl, _ in seen] == [logging.WARNING, logs.NOTICE, logging.ERROR]
+            exchange=NS(announce=lambda changes: None), pacer=NS(wake=lambda peers: None))
+    daemon.Monitor._apply(me, [Change(path, DOWN, "3 hellos lost"), Change(path, UP, "back"),
+                               Change(path, DRAINED, "2 lost"), Change(path, RESUMED, "heard")])
+    assert [lvl for lvl, _ in seen] == [logging.WARNING, logs.NOTICE, logging.INFO, logging.INFO,
+                                        logging.ERROR]
+    assert "DRAINED: 2 lost" in seen[2][1] and "RESUMED: heard" in seen[3][1]
     assert seen[0][1].startswith("tun0: path to 198.19.7.2 via eth0 (198.18.70.2, tables "
                                  "17000) DOWN: 3 hellos lost")
 

@@ -24,7 +24,7 @@ from ifupdown_agg.monitor import healthfile, learn, logs, probe
 from ifupdown_agg.monitor.demand import Pacer, Wakeup
 from ifupdown_agg.monitor.keywatch import KeyWatch
 from ifupdown_agg.monitor.exchange import Exchange
-from ifupdown_agg.monitor.health import DOWN, Change, Tracker
+from ifupdown_agg.monitor.health import DOWN, UP, Change, Tracker
 from ifupdown_agg.monitor.paths import paths_from
 from ifupdown_agg.monitor.repair import repair_routes
 from ifupdown_agg.kernel import lock
@@ -36,6 +36,7 @@ from ifupdown_agg.monitor.service import _file, _write_json, load_options
 
 LOCK_WAIT = 10.0     # seconds the monitor waits for an ifup/ifdown run holding the lock
 log = logging.getLogger("ifupdown-agg")
+LEVELS = {DOWN: logging.WARNING, UP: logs.NOTICE}     # of a path's change; others: info
 # How often the weights follow the paths' free capacity: often enough that a busy
 # link's share falls within a few hundred ms, rarely enough to cost little CPU.
 CAPACITY_S = 0.1
@@ -316,11 +317,11 @@ class Monitor:
             return
         for ch in changes:
             p = ch.path
-            # A path lost is a warning, a path back a notice.
-            log.log(logging.WARNING if ch.state == DOWN else logs.NOTICE,
+            # A path lost is a warning, a path back a notice, a drain (health.py) info.
+            log.log(LEVELS.get(ch.state, logging.INFO),
                     "%s: path to %s via %s (%s, tables %s) %s: %s", self.name, p.peer,
                     p.dev, p.gateway, " ".join(map(str, p.tables)), ch.state.upper(), ch.reason)
-        self.exchange.tell([ch.path for ch in changes if ch.state == DOWN])
+        self.exchange.announce(changes)
         self.pacer.wake(ch.path.peer for ch in changes)
         self.step_owed = True
         stranded = self._rewrite([ch.path.peer_index for ch in changes])

@@ -18,7 +18,7 @@ import time
 from typing import Dict, List, Optional, Set, Tuple
 
 from ifupdown_agg.monitor import mmsg, probe
-from ifupdown_agg.monitor.health import DOWN, Tracker
+from ifupdown_agg.monitor.health import DOWN, DRAINED, Tracker
 
 _IP, _IP_TTL = probe.socket.IPPROTO_IP, probe.socket.IP_TTL
 _IP6, _HOPLIMIT = probe.socket.IPPROTO_IPV6, probe.IPV6_HOPLIMIT
@@ -126,20 +126,28 @@ class Exchange:
     def _hellos(self, out, seq: int) -> List[bytes]:
         """Each path's hello, stamped with the clock as it is made."""
         encode, clock, payloads = self.encode, time.monotonic_ns, []
-        down, fast = probe.FLAG_DOWN, probe.FLAG_FAST
+        down, fast, drain = probe.FLAG_DOWN, probe.FLAG_FAST, probe.FLAG_DRAIN
         for path, _, _ in out:
             now_ns = clock()
             excess = path.rx_excess_us
             payloads.append(encode(path.wire, (down if path.state == DOWN else 0)
-                                   | (fast if path.ask else 0), seq,
+                                   | (fast if path.ask else 0)
+                                   | (drain if path.drained and not path.drain_held else 0), seq,
                                    path.peer_seq, now_ns, path.echo_t,
                                    (now_ns - path.echo_rx) // 1000 if path.echo_t else 0,
                                    -1 if excess is None else excess, path.pace))
         return payloads
 
-    def tell(self, paths) -> None:
-        """A hello at once on paths just taken out (BFD sends on a state change too), so
-        the peer learns it now, not at our next interval: their FLAG_DOWN rises."""
+    def announce(self, changes) -> None:
+        """tell() the peer of the paths these changes took out, or that we drained."""
+        self.tell([c.path for c in changes if c.state == DOWN])
+        self.tell([c.path for c in changes if c.state == DRAINED and not c.path.drain_held],
+                  probe.FLAG_DRAIN)
+
+    def tell(self, paths, flag: int = probe.FLAG_DOWN) -> None:
+        """A hello at once on paths just taken out or drained (BFD sends on a state
+        change too), so the peer learns it now, not at our next interval: their
+        FLAG_DOWN (or FLAG_DRAIN) rises."""
         if not paths:
             return
         seq = self.tracker.next_seq()
@@ -149,7 +157,7 @@ class Exchange:
                 now_ns = time.monotonic_ns()
                 excess = path.rx_excess_us
                 try:
-                    sendto(self.encode(path.wire, probe.FLAG_DOWN | probe.FLAG_FAST, seq,
+                    sendto(self.encode(path.wire, flag | probe.FLAG_FAST, seq,
                                        path.peer_seq, now_ns, path.echo_t,
                                        (now_ns - path.echo_rx) // 1000 if path.echo_t else 0,
                                        -1 if excess is None else excess, path.pace), addr)

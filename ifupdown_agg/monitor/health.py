@@ -16,6 +16,15 @@ and this module drops what is not newer than the last one taken on the path
 peer that restarted with a lower sequence number is taken again once its
 hello echoes one of our own recent sequence numbers, which no old capture can.
 
+One interval before that (`loss` - 1 of them, where `loss` is 3 or more) a path
+is drained: it leaves the data rotation but is not down, keeps its hellos and
+comes back at the first one that clears it, undamped. Most of a silent failure's
+cost comes while the path is still in the rotation (a quarter of a flow's
+segments and retransmissions lost for ~150 ms stall it), so a drain at 100 ms
+cuts it, and a late hello under load costs a moment of 1/N of the rate, not a
+rejoin. Hellos say a drain (FLAG_DRAIN) and the far end drains on its rising
+edge until it falls, as with FLAG_DOWN.
+
 A down path rejoins after `rejoin` consecutive good intervals; a path that
 fails again within FLAP_WINDOW seconds of its last failure waits twice as
 long each time (up to 2**MAX_DAMPING times).
@@ -43,96 +52,15 @@ acting on the Down state); the path then rejoins by the usual rule.
 
 from __future__ import annotations
 
-import socket
 from dataclasses import dataclass, field
 from typing import Dict, List, Optional, Sequence, Tuple
 
-UP, DOWN = "up", "down"
+# The path's state is its own module; these names are taken from here too.
+from ifupdown_agg.monitor.pathstate import (  # noqa: F401
+    DOWN, DRAINED, RESUMED, UP, Change, MinWindow, Path, _raw)
+
 FLAP_WINDOW = 30.0
 MAX_DAMPING = 4
-
-
-class MinWindow:
-    """The minimum of the values added over the last `span` seconds, in `buckets` steps."""
-
-    def __init__(self, span: float = 10.0, buckets: int = 10):
-        self.width = span / buckets
-        self.buckets = buckets
-        self.mins: List[List[int]] = []     # [bucket number, minimum], oldest first
-        self.older: Optional[int] = None    # the minimum of every bucket but the newest
-
-    def add(self, now: float, value: int) -> int:
-        """Add a value; returns how far it is above the window's minimum."""
-        b = int(now / self.width)
-        if not self.mins or self.mins[-1][0] != b:
-            self.mins.append([b, value])
-            while self.mins[0][0] <= b - self.buckets:
-                self.mins.pop(0)
-            self.older = min((m for _, m in self.mins[:-1]), default=None)
-        elif value < self.mins[-1][1]:
-            self.mins[-1][1] = value
-        newest = self.mins[-1][1]
-        return value - (newest if self.older is None or newest < self.older else self.older)
-
-
-def _raw(address: str) -> bytes:
-    """A virtual address as the hellos' virt field carries it (4 or 16 bytes)."""
-    try:
-        if ":" in address:
-            return socket.inet_pton(socket.AF_INET6, address)
-        return socket.inet_aton(address)
-    except OSError:
-        return b""
-
-
-@dataclass
-class Path:
-    peer: str               # the peer's virtual address
-    peer_index: int         # its position in the rspec
-    dev: str
-    local: str              # our address on dev
-    gateway: str            # the peer's address on the link
-    tables: Tuple[int, ...]
-    state: str = UP
-    reason: str = "starting"
-    since: float = 0.0
-    carrier: bool = True
-    last_rx: Optional[float] = None
-    first_rx: Optional[float] = None
-    peer_seq: int = 0       # the last sequence number we took from the peer here
-    heard_by_peer: int = 0  # the last of our sequence numbers the peer reported
-    good: int = 0           # consecutive good intervals while down
-    flaps: int = 0          # failures in a row, each within FLAP_WINDOW of the last
-    last_down: Optional[float] = None
-    rejected: Dict[str, int] = field(default_factory=dict)   # why -> count
-    restarts: int = 0       # times the peer's sequence began again (it restarted)
-    echo_t: int = 0         # the peer's last send time here (its clock, ns)
-    echo_rx: int = 0        # when that hello arrived (our monotonic clock, ns)
-    rtt_us: Optional[int] = None
-    rx_excess_us: Optional[int] = None
-    tx_excess_us: Optional[int] = None
-    owd: MinWindow = field(default_factory=MinWindow, repr=False)
-    wire: int = 3           # the hello version the peer last used here: we answer in it
-                            # (an IPv6 path's is 4, the only one there)
-    peer_down: bool = False  # the peer's last hello said it has this path out (FLAG_DOWN)
-    peer_fast: bool = False  # ... that it has traffic for us (FLAG_FAST): we go fast
-    pace: int = 0           # the pace our hellos here say (probe.py, 10 ms); 0: not said
-    ask: bool = False       # our hellos here carry FLAG_FAST (monitor/demand.py)
-    peer_raw: bytes = field(default=b"", repr=False)    # peer as in the hellos' virt field
-
-    @property
-    def key(self) -> Tuple[str, str]:
-        return (self.dev, self.gateway)
-
-    def reject(self, why: str) -> None:
-        self.rejected[why] = self.rejected.get(why, 0) + 1
-
-
-@dataclass
-class Change:
-    path: Path
-    state: str
-    reason: str
 
 
 @dataclass
@@ -160,6 +88,9 @@ class Tracker:
         self.slowest = self.interval                # the slowest pace we may send at
         self.asked: set = set()     # peers whose FLAG_FAST rose, or that stopped saying a pace
         self.dirty = True           # something next_deadline() reads changed since it was asked
+        # Intervals of silence after which an up path is drained (0: never; a drain one
+        # interval short of a loss of 2 would take a path out at every late hello).
+        self.drain_after = self.loss - 1 if self.loss >= 3 else 0
 
     def path_for(self, dev: str, source: str) -> Optional[Path]:
         return self._by_key.get((dev, source))
@@ -217,6 +148,8 @@ class Tracker:
             self.pending.append(self._set(path, DOWN, f"{path.gateway} took this path out of "
                                           "its rotation (it stopped hearing us)", now))
         path.peer_down = down
+        if path.drained or flags & 4 or path.peer_drain:
+            self._drain_flag(path, bool(flags & 4), now)
         if rx_ns and t_send:
             if t_echo:
                 rtt = rx_ns - t_echo - hold_us * 1000
@@ -242,6 +175,35 @@ class Tracker:
         path.heard_by_peer = heard if heard >= self.first_seq else 0
         return new
 
+    def _drain_flag(self, path: Path, said: bool, now: float) -> None:
+        """A hello on a path that is drained, or says FLAG_DRAIN or said it last: its
+        rising edge drains ours, its fall ends a drain it held, and a drain of our own
+        ends as soon as our judging clears it (this hello may have)."""
+        rising, path.peer_drain = said and not path.peer_drain, said
+        if path.state != UP:
+            return
+        if rising and not path.drained:
+            path.drain_held = True
+            self.pending.append(self._drained(path, f"{path.gateway} drained it (it has "
+                                                    "not heard us for a while)"))
+        elif path.drained and not (path.drain_held and said):
+            path.drain_held = False     # the peer's flag fell, or the drain is our own
+            self.pending += self._drain(path, self._judge(path, now)[1])
+
+    def _drained(self, path: Path, why: str) -> "Change":
+        path.drained, self.dirty = why, True
+        return Change(path, DRAINED, why)
+
+    def _drain(self, path: Path, why: Optional[str]) -> List["Change"]:
+        """An up path's drain as judged (`why`: the judging's reason, None: clear); one
+        the peer's flag holds waits for the flag to fall (_drain_flag)."""
+        if why and not path.drained:
+            return [self._drained(path, why)]
+        if not why and path.drained and not path.drain_held:
+            was, path.drained, self.dirty = path.drained, "", True
+            return [Change(path, RESUMED, f"heard again (was drained: {was})")]
+        return []
+
     def _paced(self, peer: str, pace: int, now: float) -> None:
         """The peer's pace changed: a faster one is counted from now on every path."""
         seconds = pace * 0.01 if pace else self.interval
@@ -251,10 +213,11 @@ class Tracker:
             self.asked.add(peer)        # an older monitor now: it expects every hello
         self.peer_said[peer], self.peer_pace[peer] = pace, seconds
 
-    def _limit(self, pace: float) -> float:
+    def _limit(self, pace: float, loss: int = 0) -> float:
         """Seconds without a hello after which a path is down at this pace: `loss` of
-        them, and a tenth of one for the sender's timer (BFD's detection time)."""
-        return self.loss * pace + pace / 10
+        them (the tracker's), and a tenth of one for the sender's timer (BFD's
+        detection time)."""
+        return (loss or self.loss) * pace + pace / 10
 
     def _silent_since(self, path: Path) -> float:
         """Since when a path's silence counts: its last hello, or when the peer's pace fell
@@ -284,23 +247,32 @@ class Tracker:
         return changes
 
     def _fault(self, path: Path, now: float) -> Optional[str]:
+        """Why the path is down now, or None."""
+        return self._judge(path, now)[0]
+
+    def _judge(self, path: Path, now: float) -> Tuple[Optional[str], Optional[str]]:
+        """(why the path is down, why it is drained), each None where it is not: the
+        same two tests, silence and the peer's report of our hellos, against `loss`
+        and `drain_after` intervals."""
         if not path.carrier:
-            return f"no carrier on {path.dev}"
+            return f"no carrier on {path.dev}", None
         if path.peer not in self.probed_peers:
-            return None
+            return None, None
         peer_pace = self.peer_pace.get(path.peer, self.interval)
-        silent_since = self._silent_since(path)
-        if now - silent_since > self._limit(peer_pace):
-            return f"no probe from {path.gateway} for {int((now - silent_since) * 1000)} ms"
+        quiet = now - self._silent_since(path)
+        drain, drained = self.drain_after or self.loss, None
+        if quiet > self._limit(peer_pace, drain):
+            drained = f"no probe from {path.gateway} for {int(quiet * 1000)} ms"
+            if quiet > self._limit(peer_pace):
+                return drained, drained
         slower = max(peer_pace, path.pace * 0.01 or self.interval)
-        window = self.loss * slower
         if path.heard_by_peer == 0:
             # The peer has never heard us here: a fault only once it has been
             # talking for longer than the loss window (both monitors start at
             # their own time).
-            if path.first_rx is not None and now - path.first_rx > window + self.interval:
-                return f"{path.gateway} has never heard our probes"
-            return None
+            if path.first_rx is not None and now - path.first_rx > self.loss * slower + self.interval:
+                return f"{path.gateway} has never heard our probes", drained
+            return None, drained
         # Since we sent the hello it reported (a tick's worth of ours per step
         # where that was not noted), or since our pace fell.
         sent = self.sent_at.get(path.heard_by_peer)
@@ -309,10 +281,11 @@ class Tracker:
         fell = self.our_fast_since.get(path.peer)
         if fell is not None and fell > sent:
             sent = fell
-        if now - sent > window + self.interval / 2:
-            return (f"{path.gateway} has not heard our probes for "
-                    f"{int((now - sent) * 1000)} ms")
-        return None
+        unheard = now - sent - self.interval / 2
+        if unheard > drain * slower:
+            why = f"{path.gateway} has not heard our probes for {int((now - sent) * 1000)} ms"
+            return (why if unheard > self.loss * slower else None), drained or why
+        return None, drained
 
     @property
     def silence_limit(self) -> float:
@@ -322,24 +295,28 @@ class Tracker:
     def next_deadline(self) -> Optional[float]:
         """When the first path that is up goes silent for too long, unless a hello comes."""
         pace, fell, loss, own = self.peer_pace, self.peer_fast_since, self.loss, self.interval
+        drain = self.drain_after or loss
         best = None
         for p in self.paths:        # _silent_since and _limit, inline: every tick, every path
             if p.state == UP and p.last_rx is not None and p.carrier:
                 since, f, q = p.last_rx, fell.get(p.peer), pace.get(p.peer, own)
-                t = (f if f is not None and f > since else since) + loss * q + q / 10
+                t = (f if f is not None and f > since else since) + (
+                    loss if p.drained else drain) * q + q / 10
                 if best is None or t < best:
                     best = t
         return None if best is None else best + 1e-4
 
     def expire(self, now: float) -> List[Change]:
-        """Between ticks: take down the paths that are up and at fault (gone silent)."""
+        """Between ticks: take down (or drain) the paths that are up and at fault."""
         changes = []
         for path in self.paths:
             if path.state == UP:
-                fault = self._fault(path, now)
-                if fault:
-                    changes.append(self._set(path, DOWN, fault, now))
+                changes += self._judged_up(path, now)
         return changes
+
+    def _judged_up(self, path: Path, now: float) -> List[Change]:
+        fault, drain = self._judge(path, now)
+        return [self._set(path, DOWN, fault, now)] if fault else self._drain(path, drain)
 
     def needed(self, path: Path) -> int:
         """Good intervals a down path needs to rejoin: more for a flapping one."""
@@ -357,11 +334,10 @@ class Tracker:
         for path in self.paths:
             if peers is not None and path.peer not in peers:
                 continue
-            fault = self._fault(path, now)
-            if path.state == UP and fault:
-                changes.append(self._set(path, DOWN, fault, now))
+            if path.state == UP:
+                changes += self._judged_up(path, now)
             elif path.state == DOWN:
-                path.good = 0 if fault else path.good + 1
+                path.good = 0 if self._fault(path, now) else path.good + 1
                 if path.good >= self.needed(path):
                     damped = f" (damped: failed {path.flaps + 1} times in a row)" if path.flaps else ""
                     changes.append(self._set(path, UP, f"healthy for {path.good} intervals{damped}", now))
@@ -369,7 +345,7 @@ class Tracker:
 
     def _set(self, path: Path, state: str, reason: str, now: float) -> Change:
         path.state, path.reason, path.since, path.good = state, reason, now, 0
-        self.dirty = True
+        path.drained, path.drain_held, self.dirty = "", False, True
         if state == DOWN:
             recent = path.last_down is not None and now - path.last_down < FLAP_WINDOW
             path.flaps = path.flaps + 1 if recent else 0
@@ -381,9 +357,13 @@ class Tracker:
 
     def rotation(self, peer: str, tables: Sequence[int], weights: Sequence[int]
                  ) -> Tuple[List[int], List[int], bool]:
-        """(tables, weights) to use for `peer`, and whether all of its paths are down."""
-        down_tables = {t for p in self.paths if p.peer == peer and p.state == DOWN for t in p.tables}
+        """(tables, weights) to use for `peer`, and whether all of its paths are down.
+        Drained paths are left out too, unless only they are left."""
+        mine = [p for p in self.paths if p.peer == peer]
+        down_tables = {t for p in mine if p.state == DOWN for t in p.tables}
+        drained = {t for p in mine if p.state == UP and p.drained for t in p.tables} - down_tables
         keep = [(t, w) for t, w in zip(tables, weights) if t not in down_tables]
+        keep = [(t, w) for t, w in keep if t not in drained] or keep
         if not keep:
             return list(tables), list(weights), True
         return [t for t, _ in keep], [w for _, w in keep], False

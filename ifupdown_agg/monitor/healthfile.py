@@ -31,6 +31,7 @@ def write(mon) -> None:
         "paths": [{"peer": p.peer, "peer_index": p.peer_index, "dev": p.dev,
                    "gateway": p.gateway, "tables": list(p.tables), "state": p.state,
                    "reason": p.reason, "since": round(p.since + mon.wall_offset, 3),
+                   "drained": p.drained or None,
                    "rejected": dict(p.rejected), "restarts": p.restarts,
                    "rtt_us": p.rtt_us, "rx_excess_us": p.rx_excess_us,
                    "tx_excess_us": p.tx_excess_us, **_share_of(p, shares, why)}

@@ -17,7 +17,8 @@ Format (version 3, network byte order, 68 bytes):
 flags: FLAG_DOWN, the sender has this path out of its rotation (it stopped
 hearing us, or its carrier went): the receiver takes the path out at once, as
 BFD's far end does on a control packet saying Down. FLAG_FAST, the sender has
-traffic for the receiver and asks for hellos at the fast interval.
+traffic for the receiver and asks for hellos at the fast interval. FLAG_DRAIN (an
+older monitor ignores it), the sender drained this path: the receiver does too.
 pace: the sender's interval until its next hello on this path, in 10 ms; 0 (an
 older monitor's reserved byte) says nothing, and the receiver assumes its own
 interval (monitor/demand.py: idle peers are probed slowly).
@@ -61,8 +62,7 @@ VERSIONS = (HMAC_VERSION, VERSION)     # what an inet monitor takes
 VERSION6 = 4            # keyed BLAKE2s-128, 16-byte virt: an inet6 monitor's only one
 VERSIONS6 = (VERSION6,)
 KNOWN_VERSIONS = VERSIONS + VERSIONS6
-FLAG_DOWN = 0x01
-FLAG_FAST = 0x02
+FLAG_DOWN, FLAG_FAST, FLAG_DRAIN = 0x01, 0x02, 0x04     # the flags byte, above
 PACE_UNIT = 0.01        # seconds per step of the pace byte
 MAC_BYTES = 16
 _HEAD = struct.Struct("!4sBBBx4sQQQQIi")        # read: the pace is data[PACE_AT]

@@ -1,10 +1,11 @@
 """What one interval tells the capacity controller (monitor/shares.py) about one path,
-and the queueing delay read from it. Pure."""
+and the queueing delay read from it (MinWindow: a path's one-way delay floor, from
+its hellos in monitor/health.py). Pure."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Optional, Tuple
+from typing import List, Optional, Tuple
 
 
 @dataclass
@@ -38,3 +39,26 @@ def delay_of(sig: Signal, remote_prev: Optional[float]) -> Tuple[Optional[float]
     if remote is None or (local is not None and local >= remote):
         return local, "local queue"
     return max(0.0, remote), "path delay"
+
+
+class MinWindow:
+    """The minimum of the values added over the last `span` seconds, in `buckets` steps."""
+
+    def __init__(self, span: float = 10.0, buckets: int = 10):
+        self.width = span / buckets
+        self.buckets = buckets
+        self.mins: List[List[int]] = []     # [bucket number, minimum], oldest first
+        self.older: Optional[int] = None    # the minimum of every bucket but the newest
+
+    def add(self, now: float, value: int) -> int:
+        """Add a value; returns how far it is above the window's minimum."""
+        b = int(now / self.width)
+        if not self.mins or self.mins[-1][0] != b:
+            self.mins.append([b, value])
+            while self.mins[0][0] <= b - self.buckets:
+                self.mins.pop(0)
+            self.older = min((m for _, m in self.mins[:-1]), default=None)
+        elif value < self.mins[-1][1]:
+            self.mins[-1][1] = value
+        newest = self.mins[-1][1]
+        return value - (newest if self.older is None or newest < self.older else self.older)

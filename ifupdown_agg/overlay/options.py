@@ -183,7 +183,9 @@ OVERLAY_OPTIONS: Tuple[Option, ...] = (
         "agg-probe-loss", T.PROBES, default="3",
         help="Probe intervals without an answer before a path is taken out of "
              "the rotation. A silent failure is noticed after interval x loss "
-             "(150 ms at the defaults, as BFD's common 3 x 50 ms).",
+             "(150 ms at the defaults, as BFD's common 3 x 50 ms). One interval "
+             "sooner (from 3 up) the path is drained: it carries no data, but is "
+             "not down, and the first answer brings it back at once.",
         example="3", carrier=Carrier.MONITOR_UNIT),
     Option(
         "agg-probe-rejoin", T.PROBES, default="10",

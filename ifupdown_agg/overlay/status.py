@@ -94,7 +94,8 @@ def collect(kernel: Kernel, iface: str, interfaces: str) -> Dict:
     live = _live_shares(seen, cfg)
     weights = {m.table: m.weight for m in desired.members}
     health = monitor.load_health(iface) or {}
-    down = {(p["peer"], t): p for p in health.get("paths", []) if p["state"] == "down"
+    # Out of the rotation: down, or drained (up, one interval short of down: monitor/health.py).
+    down = {(p["peer"], t): p for p in health.get("paths", []) if p["state"] == "down" or p.get("drained")
             for t in p["tables"]}
     all_paths = {(p["peer"], t): p for p in health.get("paths", []) for t in p["tables"]}
 
@@ -114,8 +115,9 @@ def collect(kernel: Kernel, iface: str, interfaces: str) -> Dict:
             rows.append({"table": t, "dev": route.dev if route else member_dev[t],
                          "via": route.gateway if route else None,
                          "health": "learning" if route is None else
-                         p.get("state", "unmonitored") if health else "unmonitored",
-                         "since": p.get("since"), "reason": p.get("reason", ""),
+                         ("drained" if p.get("drained") else p.get("state", "unmonitored"))
+                         if health else "unmonitored",
+                         "since": p.get("since"), "reason": p.get("drained") or p.get("reason", ""),
                          "share_why": p.get("share_why", ""),
                          "weight": weights[t],
                          "rotation_share": round(live.get((index, t), shares.get(t, 0.0)), 4),
