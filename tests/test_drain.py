@@ -200,3 +200,39 @@ def test_our_hellos_say_our_own_drains_only_and_a_drain_is_told_at_once():
     socks.sent.clear()
     ex.send()
     assert {addr[0]: probe.decode(p)[0].flags for addr, p in socks.sent}["10.99.1.20"] == 0
+
+
+STANZA = """auto tun0
+iface tun0 inet static
+    address 10.99.255.10
+    netmask 255.255.255.255
+    fakenet 10.99.255.0/24
+    table 10000 10001
+    rspec 10.99.255.10:10.99.0.10:10.99.1.10 10.99.255.20:10.99.0.20:10.99.1.20
+"""
+
+
+def test_status_shows_a_drained_path_with_its_reason_and_no_share(tmp_path, monkeypatch):
+    from ifupdown_agg.core import record
+    from ifupdown_agg.core.memory import MemoryKernel
+    from ifupdown_agg.core.objects import LinkInfo, Observed
+    from ifupdown_agg.overlay import status
+    monkeypatch.setattr(record, "STATE_DIR", str(tmp_path))
+    interfaces = tmp_path / "interfaces"
+    interfaces.write_text(STANZA)
+    obs = Observed(links={"tun0": LinkInfo("tun0", 2, kind="tun", up=True),
+                          "eth0": LinkInfo("eth0", 3, up=True, addrs=[("10.99.0.10", 24)]),
+                          "eth1": LinkInfo("eth1", 4, up=True, addrs=[("10.99.1.10", 24)])})
+    why = "no probe from 10.99.1.20 for 106 ms"
+    health = {"probed_peers": [PEER], "paths": [
+        {"peer": PEER, "dev": "eth0", "tables": [10000], "state": "up", "reason": "starting",
+         "drained": None},
+        {"peer": PEER, "dev": "eth1", "tables": [10001], "state": "up", "reason": "starting",
+         "drained": why}]}
+    monkeypatch.setattr(status.monitor, "load_health", lambda iface: health)
+    st = status.collect(MemoryKernel(obs), "tun0", str(interfaces))
+    rows = {r["dev"]: r for p in st["peers"] if p["peer"] == PEER for r in p["paths"]}
+    assert (rows["eth0"]["health"], rows["eth1"]["health"]) == ("up", "drained")
+    assert rows["eth1"]["reason"] == why
+    assert (rows["eth0"]["rotation_share"], rows["eth1"]["rotation_share"]) == (1.0, 0.0)
+    assert "drained" in status.render(st) and why in status.render(st)
