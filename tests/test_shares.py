@@ -422,6 +422,9 @@ def test_a_waiting_peer_keeps_its_state_and_the_stepped_ones_step_as_alone():
     for _ in range(30):                                          # bounded
         both.update({k: True for k in a + b}, idle, 0.1, peers={"a"})
     assert both.resting() and not both.paths[b[0]].weight >= 100     # b waits below its base
+    # Its status line says it is as of b's last step; a's is current.
+    why = both.why()
+    assert why[b[0]].endswith(" (idle: as of its last traffic)") and "idle" not in why[a[0]]
 
 
 def test_a_peer_that_steps_again_starts_its_delays_afresh():

@@ -42,7 +42,8 @@ traffic are stepped (update's `peers`): an idle peer's share waits as it is.
 
 The weights returned are integers proportional to the wanted shares: a path at
 full weight gets its base weight (times an integer factor when a peer's base
-weights sum to less than 100, e.g. 1 1 1 from unknown speeds, so that 2% exists); `why` gives a line per path for `ifagg status`.
+weights sum to less than 100, e.g. 1 1 1 from unknown speeds, so that 2% exists); `why`
+gives a line per path for `ifagg status`.
 Cost: a few dozen float operations per path per interval (~3 us in CPython).
 
 The monitor, each interval: a Signal per path (tx_excess_us from the hellos;
@@ -384,6 +385,8 @@ class ShareController:
         return out
 
     def why(self) -> Dict[Key, str]:
-        """One line per path, e.g. 'local queue +2.1 ms: share cut to 12%'."""
-        shares = self.shares()
-        return {k: st.why.format(share=f"{shares[k]:.0%}") for k, st in self.paths.items()}
+        """One line per path, e.g. 'local queue +2.1 ms: share cut to 12%'; a waiting
+        (idle) peer's says it is as of its last step."""
+        shares, idle = self.shares(), " (idle: as of its last traffic)"
+        return {k: st.why.format(share=f"{shares[k]:.0%}") + (idle if k[0] in self.waiting else "")
+                for k, st in self.paths.items()}
