@@ -6,7 +6,7 @@ overlay with a key and the monitor at its defaults; one TCP flow a -> b for
 SECONDS at full rate. Prints the rate and every path change (and drain) either
 monitor logged.
 
-    sudo python3 bench/saturated_changes.py [--seconds 60] [--links 4] [--rate 200mbit]
+    sudo python3 bench/saturated_changes.py [--seconds 60] [--links 4] [--rate 200mbit] [--bidir]
 """
 
 import argparse
@@ -27,6 +27,7 @@ def main() -> int:
     ap.add_argument("--seconds", type=int, default=60)
     ap.add_argument("--links", type=int, default=4)
     ap.add_argument("--rate", default="200mbit")
+    ap.add_argument("--bidir", action="store_true", help="one flow each way at once (iperf3 --bidir)")
     args = ap.parse_args()
     with Lab("sat") as lab:
         a, b = build(lab, args.links)
@@ -36,11 +37,13 @@ def main() -> int:
         time.sleep(2)
         lab.spawn(b, ["iperf3", "-s", "-1"])
         time.sleep(0.5)
-        res = a.run(["iperf3", "-c", "198.19.255.20", "-t", str(args.seconds), "-J"],
-                    timeout=args.seconds + 60)
+        res = a.run(["iperf3", "-c", "198.19.255.20", "-t", str(args.seconds), "-J"]
+                    + (["--bidir"] if args.bidir else []), timeout=args.seconds + 60)
         end = json.loads(res.stdout)["end"]
+        back = (f", {end['sum_received_bidir_reverse']['bits_per_second'] / 1e6:.0f} Mbit/s back"
+                if args.bidir else "")
         print(f"{args.seconds} s, {args.links} x {args.rate}: "
-              f"{end['sum_received']['bits_per_second'] / 1e6:.0f} Mbit/s, "
+              f"{end['sum_received']['bits_per_second'] / 1e6:.0f} Mbit/s{back}, "
               f"{end['sum_sent'].get('retransmits')} retransmits")
         for h in (a, b):
             with open(f"{h.dir}/run/ifupdown-agg/tun0.monitor.log") as fh:

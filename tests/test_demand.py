@@ -80,7 +80,7 @@ def test_traffic_brings_the_fast_pace_back_at_the_next_tick_and_asks_the_peer():
     assert all(p.pace == 100 for p in t.paths if p.peer == A)
 
 
-def test_a_peer_asking_or_a_path_down_or_an_older_peer_keeps_us_fast():
+def test_a_peer_asking_or_a_path_down_or_drained_or_an_older_peer_keeps_us_fast():
     t, pacer = setup()
     now = 10.0
     for i in range(30):
@@ -94,6 +94,11 @@ def test_a_peer_asking_or_a_path_down_or_an_older_peer_keeps_us_fast():
     due, _ = tick(t, pacer, now + 0.06)
     assert B in due and t.paths[3].ask
     t.paths[2].state = UP
+    t.paths[2].drained = "no probe for 2100 ms"             # drained: in doubt too
+    pacer.wake([B])
+    due, _ = tick(t, pacer, now + 0.065)
+    assert B in due and t.paths[3].ask
+    t.paths[2].drained = ""
     hello(t, t.paths[3], now + 0.07, pace=0)               # B is an older monitor now
     due, _ = tick(t, pacer, now + 0.11)
     assert B in due and B in pacer.fast

@@ -236,3 +236,27 @@ def test_status_shows_a_drained_path_with_its_reason_and_no_share(tmp_path, monk
     assert rows["eth1"]["reason"] == why
     assert (rows["eth0"]["rotation_share"], rows["eth1"]["rotation_share"]) == (1.0, 0.0)
     assert "drained" in status.render(st) and why in status.render(st)
+
+
+def test_a_pace_that_falls_does_not_end_a_drain_only_a_hello_on_the_path_does():
+    """An idle peer's path drained on its slow silence stays drained when the peer goes
+    fast (its silence restarts, but nothing came on it), and goes down at the fast
+    limit from then; were it back in the rotation, the first packets would be lost."""
+    t = tracker()
+    eth0, eth1 = t.paths
+    for p in t.paths:
+        p.pace = 100                        # we probe slowly too (monitor/demand.py)
+        t.take(p, (None, 3, 0, 0, p.peer_raw, 1, t.next_seq(), 0, 0, 0, -1), 1.0, 0, 100)
+    t.tick(1.0)
+    assert states(t.expire(3.2)) == [("eth0", DRAINED), ("eth1", DRAINED)]   # 2 x 1 s + 0.1
+    seq = t.next_seq()
+    t.tick(3.29)                            # our hello `seq`
+    t.take(eth0, (None, 3, 0, 0, eth0.peer_raw, 2, seq, 0, 0, 0, -1), 3.3, 0, 5)
+    assert pending(t) == [("eth0", RESUMED)]    # the peer went fast; only eth0 is heard
+    t.our_fast_since[PEER] = 3.3            # and so did we: its report restarts too
+    for p in t.paths:
+        p.pace = 5
+    assert t.tick(3.35) == [] and eth1.drained           # eth1's silence restarted at 3.3
+    t.take(eth0, (None, 3, 0, 0, eth0.peer_raw, 3, seq, 0, 0, 0, -1), 3.44, 0, 5)
+    later = t.expire(3.3 + t._limit(IV) + 0.001)
+    assert [c.state for c in later if c.path is eth1] == [DOWN]

@@ -13,7 +13,7 @@ our next tick, on both sides, when
   ring (Wakeup; kernel/bpf_ring.py), so it goes fast at once, not at a tick;
 - it asks: its hellos carry FLAG_FAST because it has traffic for us;
 
-and it stays fast while one of its paths is down or has not been heard, or while
+and it stays fast while one of its paths is down or drained or has not been heard, or while
 it runs a monitor that does not say its pace (an older one expects every hello).
 Fast lasts HOLD_S past the last traffic, so a flow's pauses do not flap the pace.
 
@@ -98,7 +98,9 @@ class Pacer:
             paths = self.paths_of.get(peer)
             if paths is None:
                 continue
-            ask = self.busy_until.get(peer, 0.0) > now or any(p.state != UP for p in paths)
+            # A path down or drained (health.py) is probed fast until it is settled.
+            ask = self.busy_until.get(peer, 0.0) > now or any(
+                p.state != UP or p.drained for p in paths)
             if ask or self._held_fast(paths, now):
                 if peer not in self.fast:
                     self.fast.add(peer)

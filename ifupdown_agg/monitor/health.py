@@ -18,7 +18,8 @@ hello echoes one of our own recent sequence numbers, which no old capture can.
 
 One interval before that (`loss` - 1 of them, where `loss` is 3 or more) a path
 is drained: it leaves the data rotation but is not down, keeps its hellos and
-comes back at the first one that clears it, undamped. Most of a silent failure's
+comes back at the first one on it that clears it, undamped (a silence that only
+restarts, as when the peer's pace falls, does not end a drain). Most of a silent failure's
 cost comes while the path is still in the rotation (a quarter of a flow's
 segments and retransmissions lost for ~150 ms stall it), so a drain at 100 ms
 cuts it, and a late hello under load costs a moment of 1/N of the rate, not a
@@ -185,21 +186,24 @@ class Tracker:
         if rising and not path.drained:
             path.drain_held = True
             self.pending.append(self._drained(path, f"{path.gateway} drained it (it has "
-                                                    "not heard us for a while)"))
+                                                    "not heard us for a while)", now))
         elif path.drained and not (path.drain_held and said):
             path.drain_held = False     # the peer's flag fell, or the drain is our own
-            self.pending += self._drain(path, self._judge(path, now)[1])
+            self.pending += self._drain(path, self._judge(path, now)[1], now)
 
-    def _drained(self, path: Path, why: str) -> "Change":
-        path.drained, self.dirty = why, True
+    def _drained(self, path: Path, why: str, now: float) -> "Change":
+        path.drained, path.drained_at, self.dirty = why, now, True
         return Change(path, DRAINED, why)
 
-    def _drain(self, path: Path, why: Optional[str]) -> List["Change"]:
+    def _drain(self, path: Path, why: Optional[str], now: float) -> List["Change"]:
         """An up path's drain as judged (`why`: the judging's reason, None: clear); one
-        the peer's flag holds waits for the flag to fall (_drain_flag)."""
+        the peer's flag holds waits for the flag to fall (_drain_flag). Only a hello on
+        the path ends a drain: a silence that restarts because the peer's pace fell
+        (idle to fast) is no news of the path."""
         if why and not path.drained:
-            return [self._drained(path, why)]
-        if not why and path.drained and not path.drain_held:
+            return [self._drained(path, why, now)]
+        if not why and path.drained and not path.drain_held and \
+                path.last_rx is not None and path.last_rx > path.drained_at:
             was, path.drained, self.dirty = path.drained, "", True
             return [Change(path, RESUMED, f"heard again (was drained: {was})")]
         return []
@@ -316,7 +320,7 @@ class Tracker:
 
     def _judged_up(self, path: Path, now: float) -> List[Change]:
         fault, drain = self._judge(path, now)
-        return [self._set(path, DOWN, fault, now)] if fault else self._drain(path, drain)
+        return [self._set(path, DOWN, fault, now)] if fault else self._drain(path, drain, now)
 
     def needed(self, path: Path) -> int:
         """Good intervals a down path needs to rejoin: more for a flapping one."""

@@ -60,6 +60,7 @@ class Path:
     pace: int = 0           # the pace our hellos here say (probe.py, 10 ms); 0: not said
     ask: bool = False       # our hellos here carry FLAG_FAST (monitor/demand.py)
     drained: str = ""       # why the path is out of the data rotation while up ("": it is not)
+    drained_at: float = 0.0   # when it was drained
     drain_held: bool = False  # ... because the peer's hellos say FLAG_DRAIN (not our judging)
     peer_drain: bool = False  # the peer's last hello said FLAG_DRAIN
     peer_raw: bytes = field(default=b"", repr=False)    # peer as in the hellos' virt field
