@@ -8,6 +8,8 @@ from ifupdown_agg.monitor import probe
 from ifupdown_agg.monitor.exchange import Exchange
 from ifupdown_agg.monitor.health import DOWN, DRAINED, RESUMED, UP, Path, Tracker
 
+from test_probe_auth import STANZA
+
 PEER = "10.99.255.20"
 IV = 0.05
 
@@ -202,16 +204,6 @@ def test_our_hellos_say_our_own_drains_only_and_a_drain_is_told_at_once():
     assert {addr[0]: probe.decode(p)[0].flags for addr, p in socks.sent}["10.99.1.20"] == 0
 
 
-STANZA = """auto tun0
-iface tun0 inet static
-    address 10.99.255.10
-    netmask 255.255.255.255
-    fakenet 10.99.255.0/24
-    table 10000 10001
-    rspec 10.99.255.10:10.99.0.10:10.99.1.10 10.99.255.20:10.99.0.20:10.99.1.20
-"""
-
-
 def test_status_shows_a_drained_path_with_its_reason_and_no_share(tmp_path, monkeypatch):
     from ifupdown_agg.core import record
     from ifupdown_agg.core.memory import MemoryKernel
@@ -219,7 +211,7 @@ def test_status_shows_a_drained_path_with_its_reason_and_no_share(tmp_path, monk
     from ifupdown_agg.overlay import status
     monkeypatch.setattr(record, "STATE_DIR", str(tmp_path))
     interfaces = tmp_path / "interfaces"
-    interfaces.write_text(STANZA)
+    interfaces.write_text(STANZA)        # test_probe_auth's: 10.99.255.10 and PEER, eth0 and eth1
     obs = Observed(links={"tun0": LinkInfo("tun0", 2, kind="tun", up=True),
                           "eth0": LinkInfo("eth0", 3, up=True, addrs=[("10.99.0.10", 24)]),
                           "eth1": LinkInfo("eth1", 4, up=True, addrs=[("10.99.1.10", 24)])})
