@@ -19,11 +19,11 @@ hello echoes one of our own recent sequence numbers, which no old capture can.
 One interval before that (`loss` - 1 of them, where `loss` is 3 or more) a path
 is drained: it leaves the data rotation but is not down, keeps its hellos and
 comes back at the first one on it that clears it, undamped (a silence that only
-restarts, as when the peer's pace falls, does not end a drain). Most of a silent failure's
-cost comes while the path is still in the rotation (a quarter of a flow's
-segments and retransmissions lost for ~150 ms stall it), so a drain at 100 ms
-cuts it, and a late hello under load costs a moment of 1/N of the rate, not a
-rejoin. Hellos say a drain (FLAG_DRAIN) and the far end drains on its rising
+restarts, as when the peer's pace falls, does not end a drain). Most of a silent
+failure's cost comes while the path is still in the rotation (a quarter of a
+flow's segments and retransmissions lost for ~150 ms stall it), so a drain at
+100 ms cuts it, and a late hello under load costs a moment of 1/N of the rate,
+not a rejoin. Hellos say a drain (FLAG_DRAIN) and the far end drains on its rising
 edge until it falls, as with FLAG_DOWN.
 
 A down path rejoins after `rejoin` consecutive good intervals; a path that
@@ -365,7 +365,7 @@ class Tracker:
         Drained paths are left out too, unless only they are left."""
         mine = [p for p in self.paths if p.peer == peer]
         down_tables = {t for p in mine if p.state == DOWN for t in p.tables}
-        drained = {t for p in mine if p.state == UP and p.drained for t in p.tables} - down_tables
+        drained = {t for p in mine if p.state == UP and p.drained for t in p.tables}
         keep = [(t, w) for t, w in zip(tables, weights) if t not in down_tables]
         keep = [(t, w) for t, w in keep if t not in drained] or keep
         if not keep:

@@ -95,8 +95,8 @@ def collect(kernel: Kernel, iface: str, interfaces: str) -> Dict:
     weights = {m.table: m.weight for m in desired.members}
     health = monitor.load_health(iface) or {}
     # Out of the rotation: down, or drained (up, one interval short of down: monitor/health.py).
-    down = {(p["peer"], t): p for p in health.get("paths", []) if p["state"] == "down" or p.get("drained")
-            for t in p["tables"]}
+    out_of_rotation = {(p["peer"], t): p for p in health.get("paths", [])
+                       if p["state"] == "down" or p.get("drained") for t in p["tables"]}
     all_paths = {(p["peer"], t): p for p in health.get("paths", []) for t in p["tables"]}
 
     links, peers = _links(cfg, desired, counters, weights), []
@@ -105,7 +105,7 @@ def collect(kernel: Kernel, iface: str, interfaces: str) -> Dict:
         routes = {o.table: o for o in desired.objects if isinstance(o, Route)
                   and o.dst == f"{virt}/{cfg.host_prefix}"}
         routed = [t for t in cfg.tables if t in routes]
-        alive = [t for t in routed if (virt, t) not in down] or routed
+        alive = [t for t in routed if (virt, t) not in out_of_rotation] or routed
         shares = _shares(alive, weights) if alive else {}
         rows = []
         for t in cfg.tables:
