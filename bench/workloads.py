@@ -246,16 +246,40 @@ def _one_failover(args, how: str, kind: str, rep: int) -> dict:
         cli = lab.spawn(a, list(prefix) + ["iperf3", "-c", dst, "-t", str(args.failover_seconds),
                                            "-i", "0.1", "-J"])
         time.sleep(fail_at + 0.05)
+        before = tcp_counters(a)
         (a if where == "a" else b).sh(cmd)
         stdout, _ = cli.communicate(timeout=args.failover_seconds + 40)
         srv.kill()
-        row = {"failure": how, "competitor": kind, "rep": rep, **_failover_row(stdout, fail_at, rates)}
+        row = {"failure": how, "competitor": kind, "rep": rep, **_failover_row(stdout, fail_at, rates),
+               "sender_tcp": counters_since(before, tcp_counters(a))}
         log(f"  recovery {row['recovery_s']} s (to 95%: {row['recovery95_s']} s), survived "
             f"{row['survived']}, healthy {row['healthy_mbps']:.0f}, after {row['after_mbps']:.0f} "
             f"Mbit/s, lost {row['lost_s']} s; around the failure {row['trace_mbps']}")
         a.ifdown("tun0", check=False)
         b.ifdown("tun0", check=False)
     return row
+
+
+TCP_COUNTERS = ("TcpRetransSegs", "TcpExtTCPTimeouts", "TcpExtTCPSpuriousRTOs", "TcpExtTCPLossProbes",
+                "TcpExtTCPLossProbeRecovery")
+
+
+def tcp_counters(host) -> dict:
+    """The sender's TCP counters (nstat names) that tell a timeout from a fast recovery:
+    a retransmission lost on a dead path waits for the RTO (TCPTimeouts); one that was
+    not needed shows as TCPSpuriousRTOs."""
+    out = host.run(["cat", "/proc/net/snmp", "/proc/net/netstat"], check=False).stdout
+    lines = out.splitlines()
+    values = {}
+    for names, numbers in zip(lines[::2], lines[1::2]):
+        prefix = names.split(":")[0]
+        for name, number in zip(names.split()[1:], numbers.split()[1:]):
+            values[prefix + name] = number
+    return {name: int(values[name]) for name in TCP_COUNTERS if name in values}
+
+
+def counters_since(before: dict, after: dict) -> dict:
+    return {name: after[name] - before.get(name, 0) for name in after}
 
 
 def _failover_row(stdout: str, fail_at: float, rates) -> dict:
