@@ -34,7 +34,7 @@ def test_member_nics_are_loose_and_the_route_carries_the_metrics(cluster):
         assert a.run(["sysctl", "-n", f"net.ipv4.conf.{nic}.rp_filter"]).stdout.strip() == "2"
     route = a.run(["ip", "route", "show", "198.19.255.0/24"]).stdout
     assert "congctl cubic" in route and "src 198.19.255.10" in route
-    assert "rto_min" not in route           # agg-rto-min none: the kernel's 200 ms
+    assert "rto_min lock 100ms" in route    # agg-rto-min 100, the default (TCP reads it locked)
     # agg-gso-max-segs auto reads the links' tbf rate (100 Mbit/s): one segment, with
     # either spreader, unless bpf paces (agg-pace auto, at the links' sum): then 64.
     paced = a.status("tun0")["pace_mbit"]["planned"]

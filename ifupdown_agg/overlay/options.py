@@ -84,15 +84,17 @@ OVERLAY_OPTIONS: Tuple[Option, ...] = (
         example="32", carrier=Carrier.NETWORKD_UNIT,
         note="no networkd key: set by ifupdown-agg-networkd@IFACE.service"),
     Option(
-        "agg-rto-min", T.RTO_MIN, default="none",
+        "agg-rto-min", T.RTO_MIN, default="100",
         help="The least retransmission timeout, in ms, of TCP flows over the "
              "overlay (a locked rto_min metric on the overlay route); 'none' keeps "
              "the kernel's 200 ms. A path that fails silently loses the packets sent "
-             "on it until the monitor takes it out (about 150 ms); a flow whose "
-             "retransmissions were among them waits for this timeout. 50 brought a "
-             "flow back sooner on a quiet machine (0.2 s against 0.3 s) but later on "
-             "a loaded one (0.9 s against 0.36 s: spurious timeouts when the CPU is "
-             "busy), so it is not the default (bench/results/20261203-rto-min.md).",
+             "on it until the monitor takes it out (about 100 ms); a flow whose "
+             "retransmissions were among them waits for this timeout. With 100, 19 "
+             "silent failures of 22 were back within 0.25 s against 11 of 22 with "
+             "'none', with no spurious timeout, on a quiet machine and beside busy "
+             "loops (bench/results/20261207T1100Z-rto-min.md). Lower values risk "
+             "spurious timeouts when ACKs come late (a delayed ACK waits 40 ms or "
+             "more).",
         example="50", carrier=Carrier.NOTHING,
         note="not carried: networkd has no key for it, and re-adds its own route to "
              "the fake net beside one that carries it"),
