@@ -112,6 +112,33 @@ def test_the_peers_flag_drains_ours_until_it_falls():
     assert not eth1.drain_held and eth1.drained == ""
 
 
+def test_a_held_drain_our_judging_keeps_says_our_reason_once_the_flag_falls():
+    t = tracker()
+    now = healthy(t)
+    eth1 = t.paths[1]
+    last = t.seq            # the peer hears nothing of ours on eth1 after this one
+
+    def stale_hello(at, flags):
+        eth1.sent_by_peer += 1
+        f = (None, 3, 0, flags, eth1.peer_raw, eth1.sent_by_peer, last, 0, 0, 0, -1)
+        return t.take(eth1, f, at, 0, 5)[0]
+
+    assert stale_hello(now + 0.01, probe.FLAG_DRAIN)
+    assert pending(t) == [("eth1", DRAINED)] and "drained it" in eth1.drained
+    for i in range(1, 4):
+        now = round(now + IV, 6)
+        t.next_seq()
+        hello(t, t.paths[0], now)
+        assert stale_hello(now, probe.FLAG_DRAIN) and t.tick(now) == []
+    # The peer's flag falls while it still does not hear us: drained, for our reason.
+    assert stale_hello(now + 0.01, 0) and pending(t) == []
+    assert not eth1.drain_held and "has not heard our probes" in eth1.drained
+    assert t.rotation(PEER, [10000, 10001], [1, 1])[0] == [10000]
+    # It hears us again: back.
+    assert hello(t, eth1, now + 0.02)
+    assert pending(t) == [("eth1", RESUMED)] and eth1.drained == ""
+
+
 def test_both_ends_drained_come_back_when_the_link_heals():
     """One end drained by its own judging, the other by the first's flag: no end waits
     for the other, so healing cannot deadlock."""

@@ -188,8 +188,11 @@ class Tracker:
             self.pending.append(self._drained(path, f"{path.gateway} drained it (it has "
                                                     "not heard us for a while)", now))
         elif path.drained and not (path.drain_held and said):
-            path.drain_held = False     # the peer's flag fell, or the drain is our own
-            self.pending += self._drain(path, self._judge(path, now)[1], now)
+            held, path.drain_held = path.drain_held, False  # the flag fell, or the drain is ours
+            why = self._judge(path, now)[1]
+            if held and why:
+                path.drained, self.dirty = why, True    # ours now: our reason, not the peer's
+            self.pending += self._drain(path, why, now)
 
     def _drained(self, path: Path, why: str, now: float) -> "Change":
         path.drained, path.drained_at, self.dirty = why, now, True
