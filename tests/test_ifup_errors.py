@@ -55,7 +55,7 @@ CASES = [
      "/etc/network/interfaces:9: tun0: table: table 10001 already holds a route that ifupdown-agg did not make"),
     ("kernel refuses a change half way: everything is undone",
      dict(extra="    agg-congctl nosuchcc\n"),
-     "ip route add 198.19.255.0/24 dev tun0 src 198.19.255.10 proto 173 congctl nosuchcc: Invalid argument (is congestion control 'nosuchcc' known to this kernel?"),
+     "ip route add 198.19.255.0/24 dev tun0 src 198.19.255.10 proto 173 rto_min 100ms congctl nosuchcc: Invalid argument (is congestion control 'nosuchcc' known to this kernel?"),
 ]
 
 
