@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import statistics
 import sys
 import time
@@ -264,18 +265,19 @@ TCP_COUNTERS = ("TcpRetransSegs", "TcpExtTCPTimeouts", "TcpExtTCPSpuriousRTOs", 
                 "TcpExtTCPLossProbeRecovery")
 
 
+def nstat(host) -> dict:
+    """Every kernel counter of a host's namespace, absolute (nstat's names; -s: its
+    history file is left alone)."""
+    out = host.run(["nstat", "-asz"], check=False).stdout
+    return {m.group(1): int(m.group(2)) for m in re.finditer(r"^(\w+)\s+(\d+)", out, re.M)}
+
+
 def tcp_counters(host) -> dict:
-    """The sender's TCP counters (nstat names) that tell a timeout from a fast recovery:
-    a retransmission lost on a dead path waits for the RTO (TCPTimeouts); one that was
+    """The sender's TCP counters that tell a timeout from a fast recovery: a
+    retransmission lost on a dead path waits for the RTO (TCPTimeouts); one that was
     not needed shows as TCPSpuriousRTOs."""
-    out = host.run(["cat", "/proc/net/snmp", "/proc/net/netstat"], check=False).stdout
-    lines = out.splitlines()
-    values = {}
-    for names, numbers in zip(lines[::2], lines[1::2]):
-        prefix = names.split(":")[0]
-        for name, number in zip(names.split()[1:], numbers.split()[1:]):
-            values[prefix + name] = number
-    return {name: int(values[name]) for name in TCP_COUNTERS if name in values}
+    every = nstat(host)
+    return {name: every.get(name, 0) for name in TCP_COUNTERS}
 
 
 def counters_since(before: dict, after: dict) -> dict:

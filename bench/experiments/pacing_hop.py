@@ -20,7 +20,7 @@ import sys
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-from workloads import iperf, log, setup_overlay, two_hosts  # noqa: E402
+from workloads import iperf, log, nstat, setup_overlay, two_hosts  # noqa: E402
 
 from ifupdown_agg.kernel import bpf  # noqa: E402
 from lab.cluster import Lab  # noqa: E402
@@ -84,11 +84,6 @@ def reset(a, b) -> None:
     for h in (a, b):
         h.ifdown("tun0", check=False)
         h.ifup("tun0")
-
-
-def nstat(h) -> dict:
-    out = h.run(["nstat", "-az"]).stdout
-    return {m.group(1): int(m.group(2)) for m in re.finditer(r"^(\w+)\s+(\d+)", out, re.M)}
 
 
 def busy() -> float:
