@@ -221,6 +221,8 @@ def test_rebase_keeps_state_and_bounds_it():
     assert cut < 100
     ctl.rebase({keys[0]: 200, keys[1]: 50, (PEER, 3): 100})     # link 2 renegotiated down
     assert ctl.paths[keys[0]].weight == cut and ctl.paths[keys[1]].weight == 50
+    assert ctl.why()[keys[1]].startswith("link rate changed: base weight 50")
+    assert not ctl.why()[keys[0]].startswith("link rate changed")     # its base stayed
     assert ctl.weights()[(PEER, 3)] > 0
     ctl.rebase({keys[0]: 200})
     assert list(ctl.weights()) == [keys[0]]
@@ -436,3 +438,20 @@ def test_a_peer_that_steps_again_starts_its_delays_afresh():
     assert ctl.paths[keys[0]].remote_prev == 100                 # waiting: untouched
     ctl.update({keys[0]: True}, {keys[0]: Signal(tx_excess_us=900, nic_rate_mbps=1000)}, 0.1)
     assert ctl.paths[keys[0]].d_prev == 900                      # not min(900, 100) from before
+
+
+def test_capacity_rebase_follows_a_changed_rate_only():
+    from types import SimpleNamespace as NS
+    from ifupdown_agg.monitor.capacity import Capacity
+    members = [NS(table=10, dev="eth0", weight=300), NS(table=11, dev="eth1", weight=300)]
+    paths = [NS(peer=PEER, tables=(10,)), NS(peer=PEER, tables=(11,))]
+    cap = Capacity(NS(tables=[10, 11], weights="auto", peer_indexes=[]), members,
+                   {"eth0": 300, "eth1": 300}, paths, kernel=None)
+    assert cap.rebase(members, {"eth0": 300, "eth1": 300}, paths) == []
+    slower = [members[0], NS(table=11, dev="eth1", weight=100)]
+    assert cap.rebase(slower, {"eth0": 300, "eth1": 100}, paths) == [
+        "eth1 came back at 100 Mbit/s (was 300 Mbit/s)"]
+    assert cap.rate["eth1"] == 100
+    assert cap.shares() == {(PEER, 10): 0.75, (PEER, 11): 0.25}
+    assert cap.rebase(slower, {"eth0": 300, "eth1": None}, paths) == [
+        "eth1 came back at an unknown rate (was 100 Mbit/s)"]

@@ -23,6 +23,10 @@ Key = Tuple[str, int]          # (peer address, table)
 ETH_HLEN = 14
 
 
+def _mbit(rate: Optional[int]) -> str:
+    return f"{rate} Mbit/s" if rate else "an unknown rate"
+
+
 class Counters:
     """The BPF spreader's (packets, bytes) per path of every peer, in one read; which
     peers' counts moved since the last read (their traffic: monitor/demand.py)."""
@@ -80,6 +84,19 @@ class Capacity:
         self.took: Dict[str, int] = {}          # bytes its root qdisc took in, cumulative
         self.counters = (Counters(steering, cfg.peer_indexes, len(self.tables))
                          if steering is not None else None)
+
+    def rebase(self, members, rates: Mapping[str, Optional[int]], paths) -> List[str]:
+        """Member NICs read again (one came back from a carrier loss): where a rate
+        changed, the rate its signals are read against and every path's base weight
+        (`members`: plan.Member per table, from the new rates) follow. Returns a line
+        per NIC whose rate changed."""
+        moved = [f"{dev} came back at {_mbit(rate)} (was {_mbit(self.rate.get(dev))})"
+                 for dev, rate in sorted(rates.items()) if rate != self.rate.get(dev)]
+        if moved:
+            self.rate.update(rates)
+            self.controller.rebase({(p.peer, t): self._base(members, t)
+                                    for p in paths for t in p.tables})
+        return moved
 
     @staticmethod
     def _base(members, table: int) -> int:

@@ -26,7 +26,7 @@ from ifupdown_agg.monitor.keywatch import KeyWatch
 from ifupdown_agg.monitor.exchange import Exchange
 from ifupdown_agg.monitor.health import DOWN, UP, Change, Tracker
 from ifupdown_agg.monitor.paths import paths_from
-from ifupdown_agg.monitor.repair import repair_routes
+from ifupdown_agg.monitor.repair import link_back
 from ifupdown_agg.kernel import lock
 from ifupdown_agg.kernel.linkwatch import LinkWatch, carrier_of
 from ifupdown_agg.overlay.model import OverlayConfig
@@ -153,7 +153,7 @@ class Monitor:
                 continue
             for dev, carrier in self.watch.events():
                 if carrier and not any(p.carrier for p in tracker.paths if p.dev == dev):
-                    repair_routes(self)
+                    link_back(self)
                 changes += tracker.on_carrier(dev, carrier, now)
         if tracker.pending:
             changes += tracker.pending

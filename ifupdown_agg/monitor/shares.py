@@ -164,8 +164,10 @@ class ShareController:
                 self.up[key] = True
                 if self.fixed:
                     self.paths[key].why = "fixed weight (agg-weights)"
-            else:
+            elif st.base != b:
                 st.base, st.weight = float(b), min(st.weight, float(b))
+                if not self.fixed:
+                    st.why = f"link rate changed: base weight {b} ({{share}})"
 
     # ---- the interval ----------------------------------------------------------------------
 
