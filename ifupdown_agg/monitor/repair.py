@@ -32,9 +32,10 @@ def link_back(mon) -> None:
 
 
 def follow_rates(mon, obs) -> None:
-    """The NIC may have come back at another speed (a 2.5G USB adapter renegotiated to 1G on a poor cable):
-    the capacity controller then takes the new base weights at once, instead of
-    cutting the path as if other traffic filled it until the monitor restarts."""
+    """The NIC may have come back at another speed (a 2.5G USB adapter renegotiated
+    to 1G on a poor cable): the capacity controller then takes the new base weights
+    and reads its signals against the new rate at once, where it would otherwise cut
+    the path as if other traffic filled it, until the monitor restarted."""
     if mon.capacity is None:
         return
     try:
