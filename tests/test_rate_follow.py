@@ -9,37 +9,16 @@ import os
 
 import pytest
 
-from lab.cluster import Lab, wait_for
+from lab.cluster import wait_for
+from lab.pair import overlay_pair
 
 pytestmark = [pytest.mark.root, pytest.mark.ifupdown]
-
-VIRT = {"a": "198.19.253.10", "b": "198.19.253.20"}
-ADDR = {"a": ("198.18.46.10", "198.18.47.10"), "b": ("198.18.46.20", "198.18.47.20")}
-STANZA = """\
-auto tun0
-iface tun0 inet static
-    address {address}
-    netmask 255.255.255.255
-    fakenet 198.19.253.0/24
-    table 10000 10001
-    rspec {a} {b}
-"""
 
 
 @pytest.fixture(scope="module")
 def cluster():
-    with Lab("rf") as lab:
-        a, b = lab.host("a"), lab.host("b")
-        for i in range(2):
-            lab.segment([(a, f"eth{i}", ADDR["a"][i]), (b, f"eth{i}", ADDR["b"][i])],
-                        rate="300mbit")
-        rspec = {h: ":".join((VIRT[h],) + ADDR[h]) for h in "ab"}
-        for h in (a, b):
-            h.write_interfaces(STANZA.format(address=VIRT[h.name], **rspec))
-            h.ifup("tun0")
+    with overlay_pair("rf", links=2, rate="300mbit") as (lab, _, _):
         yield lab
-        for h in (a, b):
-            h.ifdown("tun0", check=False)
 
 
 def shares(host) -> dict:
