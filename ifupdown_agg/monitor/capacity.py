@@ -23,6 +23,11 @@ Key = Tuple[str, int]          # (peer address, table)
 ETH_HLEN = 14
 
 
+def member_rates(members, obs) -> Dict[str, Optional[int]]:
+    """Each member NIC's rate in Mbit/s (None: unknown), as the plan read it from `obs`."""
+    return {m.dev: obs.links[m.dev].rate if m.dev in obs.links else None for m in members}
+
+
 def _mbit(rate: Optional[int]) -> str:
     return f"{rate} Mbit/s" if rate else "an unknown rate"
 

@@ -19,7 +19,7 @@ import time
 from typing import Dict, List, Optional
 
 from ifupdown_agg.overlay import plan, rotation
-from ifupdown_agg.monitor.capacity import Capacity, Counters
+from ifupdown_agg.monitor.capacity import Capacity, Counters, member_rates
 from ifupdown_agg.monitor import healthfile, learn, logs, probe
 from ifupdown_agg.monitor.demand import Pacer, Wakeup
 from ifupdown_agg.monitor.keywatch import KeyWatch
@@ -69,7 +69,7 @@ class Monitor:
         self.rejected = 0           # hellos rejected when health.json was last written
         self.rotation = rotation.for_overlay(cfg, desired.objects, desired.top_run, kernel)
         # Weights that follow each path's free capacity (agg-weights auto only).
-        rates = {m.dev: obs.links[m.dev].rate for m in desired.members}
+        rates = member_rates(desired.members, obs)
         steering = getattr(self.rotation, "steering", None)
         self.capacity = (Capacity(cfg, desired.members, rates, self.tracker.paths, kernel,
                                   steering) if cfg.weights == "auto" else None)

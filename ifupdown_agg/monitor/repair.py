@@ -7,6 +7,7 @@ import logging
 
 from ifupdown_agg.core.objects import Route
 from ifupdown_agg.errors import AggError
+from ifupdown_agg.monitor.capacity import member_rates
 from ifupdown_agg.overlay import plan
 
 log = logging.getLogger("ifupdown-agg")
@@ -43,9 +44,8 @@ def follow_rates(mon, obs) -> None:
     except AggError as err:
         log.error("%s: cannot read the links' rates again: %s", mon.name, err)
         return
-    rates = {m.dev: obs.links[m.dev].rate if m.dev in obs.links else None
-             for m in desired.members}
-    moved = mon.capacity.rebase(desired.members, rates, mon.tracker.paths)
+    moved = mon.capacity.rebase(desired.members, member_rates(desired.members, obs),
+                                mon.tracker.paths)
     for line in moved:
         log.warning("%s: %s; its paths' base weights follow (`ifagg check` shows what "
                     "else the plan would change, `ifagg up %s` applies it)",
