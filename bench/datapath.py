@@ -46,6 +46,7 @@ SPREAD_LINES = {"overlay-bpf": ["agg-spread bpf"],
                 "overlay-nft": ["agg-spread nft"],
                 "auto": []}     # every default as shipped (bench/pods.py)
 EXTRA: list = []        # --overlay-option: extra stanza lines, for experiments
+SYSCTLS: list = []      # --sysctl: KEY=VALUE set in both hosts' namespaces, for experiments
 OVERLAY_DST = "198.19.255.20"
 
 
@@ -117,6 +118,9 @@ def run_cell(name: str, reps: int, seconds: float) -> dict:
     rows = {(k, bidir): [] for k in COMPETITORS for bidir in (False, True)}
     with Lab("dp") as lab:
         a, b = two_hosts(lab, rates, burst)
+        for h in (a, b):
+            for kv in SYSCTLS:
+                h.run(["sysctl", "-qw", kv])
         setup_mptcp(a, b, rates)
         current = None
         for rep in range(reps):
@@ -150,6 +154,7 @@ def render(cells, meta) -> str:
            f"Command: `{meta['command']}`  ", f"Commit: {meta['commit']}  ",
            f"Machine: {meta['machine']}, kernel {meta['kernel']}  ",
            f"Receive offload (GRO) on the member NICs: {'on' if meta.get('gro') else 'off (veth default)'}  ",
+           *([f"sysctl in both hosts: {' '.join(meta['sysctl'])}  "] if meta.get("sysctl") else []),
            f"{meta['reps']} repetitions of {meta['seconds']} s per competitor and mode, "
            "interleaved; median (min-max); % of the links' sum; CPU = busy CPU-seconds of the "
            "whole machine per Gbit delivered (both directions summed for bidir).", ""]
@@ -204,8 +209,12 @@ def main() -> int:
                     help="run only these (repeatable; default all)")
     ap.add_argument("--gro", action="store_true",
                     help="receive offload on every member NIC, as real NAPI drivers have it")
+    ap.add_argument("--sysctl", action="append", default=[], metavar="KEY=VALUE",
+                    help="set in both hosts' namespaces before any competitor runs (repeatable), "
+                         "e.g. net.ipv4.tcp_recovery=0")
     args = ap.parse_args()
     GRO["on"] = args.gro
+    SYSCTLS.extend(args.sysctl)
     EXTRA.extend(args.overlay_option)
     if args.competitor:
         COMPETITORS[:] = args.competitor
@@ -221,7 +230,8 @@ def main() -> int:
     meta = {"when": when.strftime("%Y-%m-%d %H:%M UTC"), "commit": commit,
             "command": "python3 bench/datapath.py " + " ".join(sys.argv[1:]),
             "machine": f"{os.cpu_count()} cores", "kernel": os.uname().release,
-            "reps": args.reps, "seconds": args.seconds, "gro": args.gro}
+            "reps": args.reps, "seconds": args.seconds, "gro": args.gro,
+            "sysctl": args.sysctl}
     text = render(cells, meta)
     write_result(args.out, when, "datapath", text, meta, cells)
     return 0
