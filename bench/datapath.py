@@ -26,6 +26,8 @@ import sys
 
 from workloads import GRO, HERE, REPO, iperf, log, setup_mptcp, two_hosts  # also puts REPO on sys.path
 
+import verdicts
+
 from lab.cluster import Lab  # noqa: E402
 
 # (rates in Mbit/s; 0 = unshaped veth), shaping -> tbf burst
@@ -155,6 +157,7 @@ def render(cells, meta) -> str:
            f"Machine: {meta['machine']}, kernel {meta['kernel']}  ",
            f"Receive offload (GRO) on the member NICs: {'on' if meta.get('gro') else 'off (veth default)'}  ",
            *([f"sysctl in both hosts: {' '.join(meta['sysctl'])}  "] if meta.get("sysctl") else []),
+           *([f"Rendered again from its .json by `{meta['rendered']}`  "] if meta.get("rendered") else []),
            f"{meta['reps']} repetitions of {meta['seconds']} s per competitor and mode, "
            "interleaved; median (min-max); % of the links' sum; CPU = busy CPU-seconds of the "
            "whole machine per Gbit delivered (both directions summed for bidir).", ""]
@@ -165,13 +168,15 @@ def render(cells, meta) -> str:
                 "|---|---|---|---|---|---|"]
         by = {(r["competitor"], r["bidir"]): r for r in cell["results"]}
         for k in COMPETITORS:
-            one, bd = by[(k, False)], by[(k, True)]
+            one, bd = by.get((k, False)), by.get((k, True))
+            if not (one and bd):
+                continue
             cpu1 = one["cpu_s_per_gbit"]["median"] if one["cpu_s_per_gbit"] else 0
             cpu2 = bd["cpu_s_per_gbit"]["median"] if bd["cpu_s_per_gbit"] else 0
             out.append(f"| {k} | {_fmt(one['fwd'], total)} | {cpu1:.2f} | {_fmt(bd['fwd'], total)} "
                        f"| {_fmt(bd['rev'], total)} | {cpu2:.2f} |")
         out.append("")
-    return "\n".join(out)
+    return "\n".join(out + verdicts.render(cells))
 
 
 def commit_label() -> str:
@@ -196,6 +201,22 @@ def write_result(out: str, when, name: str, text: str, meta: dict, cells: list) 
     return stem
 
 
+def rerender(path: str) -> int:
+    """An earlier run's .md from its .json, by today's renderer (its verdicts included)."""
+    try:
+        with open(path) as fh:
+            data = json.load(fh)
+        present = {r["competitor"] for c in data["cells"] for r in c["results"]}
+    except (OSError, ValueError, KeyError, TypeError) as e:
+        print(f"bench/datapath.py: {path}: not a datapath result ({e})", file=sys.stderr)
+        return 2
+    COMPETITORS[:] = [k for k in COMPETITORS if k in present]
+    meta = {**data["meta"], "rendered": f"bench/datapath.py --render {os.path.basename(path)}"
+                                        f" at {commit_label()}"}
+    print(render(data["cells"], meta))
+    return 0
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(prog="bench/datapath.py", description=__doc__,
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -212,7 +233,11 @@ def main() -> int:
     ap.add_argument("--sysctl", action="append", default=[], metavar="KEY=VALUE",
                     help="set in both hosts' namespaces before any competitor runs (repeatable), "
                          "e.g. net.ipv4.tcp_recovery=0")
+    ap.add_argument("--render", metavar="RESULT.json",
+                    help="print an earlier run's table again, with the verdicts, and exit")
     args = ap.parse_args()
+    if args.render:
+        return rerender(args.render)
     GRO["on"] = args.gro
     SYSCTLS.extend(args.sysctl)
     EXTRA.extend(args.overlay_option)

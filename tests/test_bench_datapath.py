@@ -2,6 +2,7 @@
 every competitor and for the shipped defaults: a bench that cannot bring its overlay
 up finds out after minutes of setup, not here."""
 
+import json
 import os
 import sys
 
@@ -30,3 +31,66 @@ def test_the_defaults_add_no_option():
 def test_every_cell_has_a_rate_per_link_and_a_burst(cell):
     rates, burst = datapath.CELLS[cell]
     assert rates and burst in ("3kb", "64kb")
+
+
+import verdicts  # noqa: E402
+
+
+def _row(kind, bidir, fwd, rev=0.0, cpu=1.0):
+    stat = (lambda v: {"median": v, "min": v, "max": v, "runs": [v]})
+    return {"competitor": kind, "bidir": bidir, "fwd": stat(fwd), "rev": stat(rev),
+            "cpu_s_per_gbit": stat(cpu), "retr": stat(0)}
+
+
+def _cell(rates, overlay, mptcp, single, cpu=(1.0, 1.0)):
+    """overlay and mptcp: (one flow, bidir forward, bidir reverse)."""
+    return {"cell": "x", "rates": rates, "burst": "3kb",
+            "results": [_row("overlay-bpf", False, overlay[0], cpu=cpu[0]),
+                        _row("overlay-bpf", True, overlay[1], overlay[2]),
+                        _row("mptcp", False, mptcp[0]), _row("mptcp", True, mptcp[1], mptcp[2]),
+                        _row("single-link", False, single, cpu=cpu[1])]}
+
+
+def test_verdicts_on_equal_links_meet_at_95_and_90():
+    v = verdicts.cell_verdicts(_cell([300, 300], (571, 541, 545), (560, 540, 540), 290))
+    assert {t: ok for t, (_, ok) in ((t, v[t]) for t in verdicts.TARGETS)} == {
+        "one flow": True, "bidir each way": True, "ahead of MPTCP": True,
+        "not below the best link": True, "CPU per Gbit": True}
+    assert v["machine"] == ""
+
+
+def test_verdicts_name_each_miss_and_the_machine_limit():
+    v = verdicts.cell_verdicts(_cell([500, 500], (698, 434, 458), (824, 673, 647), 440, cpu=(2.0, 1.0)))
+    assert v["one flow"] == ("69.8% (>= 95%)", False)
+    assert v["bidir each way"][1] is False and v["ahead of MPTCP"][1] is False
+    assert v["CPU per Gbit"] == ("2.00 vs 1.00: 2.0x (<= 1.3x)", False)
+    assert v["machine"] == "the single link delivers 88.0% of its 500 Mbit/s"
+
+
+def test_verdicts_on_unequal_links_want_90_and_unshaped_cells_no_percentages():
+    assert verdicts.cell_verdicts(_cell([1000, 100], (991, 0, 0), (712, 0, 0), 845))["one flow"][1]
+    v = verdicts.cell_verdicts(_cell([0, 0], (30000, 10000, 20000), (17000, 10000, 7000), 19000))
+    assert "one flow" not in v and "bidir each way" not in v and v["ahead of MPTCP"][1]
+
+
+def test_the_verdict_table_counts_what_it_judged():
+    text = "\n".join(verdicts.render([_cell([300, 300], (571, 541, 545), (560, 540, 540), 290)]))
+    assert "| x | 95.2% (>= 95%) met |" in text and "5 of 5 verdicts met" in text
+
+
+def test_render_again_reads_a_result_and_refuses_what_is_not_one(tmp_path, capsys):
+    good = tmp_path / "r.json"
+    meta = {"when": "w", "commit": "c", "command": "k", "machine": "m", "kernel": "k",
+            "reps": 1, "seconds": 4}
+    good.write_text(json.dumps({"meta": meta, "cells": [_cell([300, 300], (571, 541, 545),
+                                                              (560, 540, 540), 290)]}))
+    saved = list(datapath.COMPETITORS)
+    try:
+        assert datapath.rerender(str(good)) == 0
+    finally:
+        datapath.COMPETITORS[:] = saved
+    assert "Against #14's targets" in capsys.readouterr().out
+    bad = tmp_path / "bad.json"
+    bad.write_text("{}")
+    assert datapath.rerender(str(bad)) == 2
+    assert "not a datapath result" in capsys.readouterr().err
