@@ -23,6 +23,7 @@ import shutil
 import statistics
 import subprocess
 import sys
+import threading
 
 from workloads import GRO, HERE, REPO, iperf, log, setup_mptcp, two_hosts  # also puts REPO on sys.path
 
@@ -106,6 +107,44 @@ def measure_to(lab, a, b, kind, dst, prefix, seconds, bidir=False) -> dict:
             "cpu_s_per_gbit": busy / gbit if gbit else None}
 
 
+def back_target(kind: str, rates):
+    """b's way to a, for the two-process mode: a's address on the same path."""
+    dst, prefix = target(kind, rates)
+    return dst.rsplit(".", 1)[0] + ".10", prefix
+
+
+def measure_two(lab, a, b, kind, rates, seconds) -> dict:
+    """Both ways at once by two iperf3 processes (a client on each host), started
+    together: iperf3 3.12 runs a process's streams in one thread, so `--bidir` has one
+    thread per host send one way and receive the other, which binds a path that costs
+    the stack a pass per segment before the path does (results/20261207T1838Z-two-way.md)."""
+    ways = {"fwd": (b, a) + target(kind, rates) + (5201,),
+            "rev": (a, b) + back_target(kind, rates) + (5202,)}
+    out: dict = {}
+
+    def one(way):
+        server, client, dst, prefix, port = ways[way]
+        out[way] = iperf(lab, server, client, dst, seconds, (), prefix, port=port)
+
+    before = busy_seconds()
+    runs = [threading.Thread(target=one, args=(way,)) for way in ways]
+    for t in runs:
+        t.start()
+    for t in runs:
+        t.join(seconds + 60)
+    busy = busy_seconds() - before
+    ends = {w: out.get(w, {}).get("end") for w in ways}
+    for w, end in ends.items():
+        if end is None:
+            log(f"    {kind}: {w} failed: {out.get(w, {}).get('error', out.get(w))}")
+    rate = {w: end["sum_received"]["bits_per_second"] / 1e6 if end else 0.0 for w, end in ends.items()}
+    gbit = (rate["fwd"] + rate["rev"]) * seconds / 1e3
+    retr = [end["sum_sent"].get("retransmits") for end in ends.values() if end]
+    return {"fwd": rate["fwd"], "rev": rate["rev"],
+            "retr": sum(retr) if len(retr) == 2 and None not in retr else None,
+            "cpu_s_per_gbit": busy / gbit if gbit else None}
+
+
 def stats(values):
     values = [v for v in values if v is not None]
     if not values:
@@ -114,34 +153,43 @@ def stats(values):
             "runs": values}
 
 
+# The modes: (both ways at once, iperf3 processes). "two" only with --two-way.
+MODES = {"one": (False, 1), "bidir": (True, 1), "two": (True, 2)}
+RUN_MODES = ["one", "bidir"]
+
+
 def run_cell(name: str, reps: int, seconds: float) -> dict:
     rates, burst = CELLS[name]
     log(f"== {name}")
-    rows = {(k, bidir): [] for k in COMPETITORS for bidir in (False, True)}
+    rows = {(k, m): [] for k in COMPETITORS for m in RUN_MODES}
     with Lab("dp") as lab:
         a, b = two_hosts(lab, rates, burst)
         for h in (a, b):
             for kv in SYSCTLS:
                 h.run(["sysctl", "-qw", kv])
         setup_mptcp(a, b, rates)
+        if "two" in RUN_MODES:      # b's own subflows, for b's client
+            for i in range(1, len(rates)):
+                b.run(["ip", "mptcp", "endpoint", "add", f"198.18.{i}.20", "dev", f"eth{i}", "subflow"])
         current = None
         for rep in range(reps):
             for kind in COMPETITORS:
                 if kind.startswith("overlay-") and kind != current:
                     use_spread((a, b), len(rates), kind, current is None)
                     current = kind
-                for bidir in (False, True):
-                    r = measure(lab, a, b, kind, rates, seconds, bidir)
-                    rows[(kind, bidir)].append(r)
-                    log(f"  rep {rep + 1} {kind:<19} {'bidir' if bidir else 'one  '} "
+                for m in RUN_MODES:
+                    r = (measure_two(lab, a, b, kind, rates, seconds) if m == "two"
+                         else measure(lab, a, b, kind, rates, seconds, MODES[m][0]))
+                    rows[(kind, m)].append(r)
+                    log(f"  rep {rep + 1} {kind:<19} {m:<5} "
                         f"{r['fwd']:8.1f}/{r['rev']:7.1f} Mbit/s  "
                         f"cpu {r['cpu_s_per_gbit'] or 0:.2f} s/Gbit  retr {r['retr']}")
         for h in (a, b):
             h.ifdown("tun0", check=False)
     return {"cell": name, "rates": rates, "burst": burst,
-            "results": [{"competitor": k, "bidir": bd,
+            "results": [{"competitor": k, "bidir": MODES[m][0], "processes": MODES[m][1],
                          **{f: stats([r[f] for r in runs]) for f in ("fwd", "rev", "cpu_s_per_gbit", "retr")}}
-                        for (k, bd), runs in rows.items()]}
+                        for (k, m), runs in rows.items()]}
 
 
 def _fmt(s, pct_of=None) -> str:
@@ -149,6 +197,10 @@ def _fmt(s, pct_of=None) -> str:
         return "-"
     text = f"{s['median']:.0f} ({s['min']:.0f}-{s['max']:.0f})"
     return text + (f" {s['median'] / pct_of:.0%}" if pct_of else "")
+
+
+def _cpu(row) -> str:
+    return f"{row['cpu_s_per_gbit']['median']:.2f}" if row["cpu_s_per_gbit"] else "0.00"
 
 
 def render(cells, meta) -> str:
@@ -160,21 +212,28 @@ def render(cells, meta) -> str:
            *([f"Rendered again from its .json by `{meta['rendered']}`  "] if meta.get("rendered") else []),
            f"{meta['reps']} repetitions of {meta['seconds']} s per competitor and mode, "
            "interleaved; median (min-max); % of the links' sum; CPU = busy CPU-seconds of the "
-           "whole machine per Gbit delivered (both directions summed for bidir).", ""]
+           "whole machine per Gbit delivered (both directions summed for bidir). bidir is one "
+           "iperf3 process per host (`--bidir`); two processes, where present, is a client on each "
+           "host (`--two-way`).", ""]
     for cell in cells:
         total = sum(cell["rates"]) or None
+        by = {(r["competitor"], verdicts.mode_of(r)): r for r in cell["results"]}
+        two = any(m == "two" for _, m in by)
         out += [f"## {cell['cell']} (Mbit/s)", "",
-                "| competitor | one flow | CPU s/Gbit | bidir forward | bidir reverse | CPU s/Gbit (bidir) |",
-                "|---|---|---|---|---|---|"]
-        by = {(r["competitor"], r["bidir"]): r for r in cell["results"]}
+                "| competitor | one flow | CPU s/Gbit | bidir forward | bidir reverse | CPU s/Gbit (bidir) |"
+                + (" two processes forward | reverse | CPU s/Gbit (two) |" if two else ""),
+                "|---|---|---|---|---|---|" + ("---|---|---|" if two else "")]
         for k in COMPETITORS:
-            one, bd = by.get((k, False)), by.get((k, True))
+            one, bd = by.get((k, "one")), by.get((k, "bidir"))
             if not (one and bd):
                 continue
-            cpu1 = one["cpu_s_per_gbit"]["median"] if one["cpu_s_per_gbit"] else 0
-            cpu2 = bd["cpu_s_per_gbit"]["median"] if bd["cpu_s_per_gbit"] else 0
-            out.append(f"| {k} | {_fmt(one['fwd'], total)} | {cpu1:.2f} | {_fmt(bd['fwd'], total)} "
-                       f"| {_fmt(bd['rev'], total)} | {cpu2:.2f} |")
+            row = f"| {k} | {_fmt(one['fwd'], total)} | {_cpu(one)} | {_fmt(bd['fwd'], total)} " \
+                  f"| {_fmt(bd['rev'], total)} | {_cpu(bd)} |"
+            tw = by.get((k, "two"))
+            if two:
+                row += (f" {_fmt(tw['fwd'], total)} | {_fmt(tw['rev'], total)} | {_cpu(tw)} |" if tw
+                        else " - | - | - |")
+            out.append(row)
         out.append("")
     return "\n".join(out + verdicts.render(cells))
 
@@ -233,6 +292,9 @@ def main() -> int:
     ap.add_argument("--sysctl", action="append", default=[], metavar="KEY=VALUE",
                     help="set in both hosts' namespaces before any competitor runs (repeatable), "
                          "e.g. net.ipv4.tcp_recovery=0")
+    ap.add_argument("--two-way", action="store_true",
+                    help="also both ways by two iperf3 processes, a client on each host (iperf3 3.12 "
+                         "runs --bidir in one thread)")
     ap.add_argument("--render", metavar="RESULT.json",
                     help="print an earlier run's table again, with the verdicts, and exit")
     args = ap.parse_args()
@@ -240,6 +302,8 @@ def main() -> int:
         return rerender(args.render)
     GRO["on"] = args.gro
     SYSCTLS.extend(args.sysctl)
+    if args.two_way:
+        RUN_MODES.append("two")
     EXTRA.extend(args.overlay_option)
     if args.competitor:
         COMPETITORS[:] = args.competitor
@@ -256,7 +320,7 @@ def main() -> int:
             "command": "python3 bench/datapath.py " + " ".join(sys.argv[1:]),
             "machine": f"{os.cpu_count()} cores", "kernel": os.uname().release,
             "reps": args.reps, "seconds": args.seconds, "gro": args.gro,
-            "sysctl": args.sysctl}
+            "sysctl": args.sysctl, "two_way": args.two_way}
     text = render(cells, meta)
     write_result(args.out, when, "datapath", text, meta, cells)
     return 0

@@ -22,6 +22,12 @@ OVERLAY = "overlay-bpf"
 ONE_EQUAL, ONE_UNEQUAL, BIDIR_EACH, CPU_RATIO, SINGLE_REACHES = 0.95, 0.90, 0.90, 1.3, 0.90
 
 
+def mode_of(row: dict) -> str:
+    """A result row's mode: one flow, `--bidir`, or both ways by two processes (rows
+    written before that mode have no 'processes')."""
+    return "two" if row.get("processes", 1) == 2 else ("bidir" if row["bidir"] else "one")
+
+
 def _median(row: Optional[dict], field: str) -> Optional[float]:
     stat = row.get(field) if row else None
     return stat["median"] if stat else None
@@ -35,13 +41,15 @@ def cell_verdicts(cell: dict) -> dict:
     """{target: (what was measured, met True/False, or None where it does not apply)}
     for one cell, and 'machine': why this machine limits the cell, or ''."""
     rates, total = cell["rates"], sum(cell["rates"])
-    by = {(r["competitor"], r["bidir"]): r for r in cell["results"]}
-    one = _median(by.get((OVERLAY, False)), "fwd")
-    fwd, rev = (_median(by.get((OVERLAY, True)), f) for f in ("fwd", "rev"))
-    m_one = _median(by.get(("mptcp", False)), "fwd")
-    m_fwd, m_rev = (_median(by.get(("mptcp", True)), f) for f in ("fwd", "rev"))
-    single = _median(by.get(("single-link", False)), "fwd")
-    cpu, s_cpu = (_median(by.get((k, False)), "cpu_s_per_gbit") for k in (OVERLAY, "single-link"))
+    by = {(r["competitor"], mode_of(r)): r for r in cell["results"]}
+    one = _median(by.get((OVERLAY, "one")), "fwd")
+    fwd, rev = (_median(by.get((OVERLAY, "bidir")), f) for f in ("fwd", "rev"))
+    t_fwd, t_rev = (_median(by.get((OVERLAY, "two")), f) for f in ("fwd", "rev"))
+    m_one = _median(by.get(("mptcp", "one")), "fwd")
+    m_fwd, m_rev = (_median(by.get(("mptcp", "bidir")), f) for f in ("fwd", "rev"))
+    mt_fwd, mt_rev = (_median(by.get(("mptcp", "two")), f) for f in ("fwd", "rev"))
+    single = _median(by.get(("single-link", "one")), "fwd")
+    cpu, s_cpu = (_median(by.get((k, "one")), "cpu_s_per_gbit") for k in (OVERLAY, "single-link"))
     out: dict = {"machine": ""}
     if one is None:
         return out
@@ -52,6 +60,11 @@ def cell_verdicts(cell: dict) -> dict:
         worse = min(fwd, rev)
         out["bidir each way"] = (f"{fwd / total:.1%} / {rev / total:.1%} (>= {BIDIR_EACH:.0%})",
                                  worse >= BIDIR_EACH * total)
+    if total and t_fwd is not None:
+        mptcp = f"; MPTCP {mt_fwd:.0f}/{mt_rev:.0f}" if mt_fwd is not None else ""
+        out["two processes each way"] = (
+            f"{t_fwd / total:.1%} / {t_rev / total:.1%} (>= {BIDIR_EACH:.0%}){mptcp}",
+            min(t_fwd, t_rev) >= BIDIR_EACH * total)
     if m_one is not None:
         ahead = one >= m_one and (fwd is None or m_fwd is None
                                   or (fwd >= m_fwd and rev >= m_rev))
@@ -69,18 +82,21 @@ def cell_verdicts(cell: dict) -> dict:
 
 
 TARGETS = ["one flow", "bidir each way", "ahead of MPTCP", "not below the best link", "CPU per Gbit"]
+TWO = "two processes each way"      # only in runs with --two-way
 
 
 def render(cells: List[dict]) -> List[str]:
     """Markdown lines: a table of every cell against every target, and the count met."""
+    judge = [*TARGETS[:2], TWO, *TARGETS[2:]] if any(
+        mode_of(r) == "two" for c in cells for r in c["results"]) else TARGETS
     lines = ["## Against #14's targets (the defaults: `overlay-bpf`)", "",
-             "| cell | " + " | ".join(TARGETS) + " | this machine |",
-             "|---|" + "---|" * (len(TARGETS) + 1)]
+             "| cell | " + " | ".join(judge) + " | this machine |",
+             "|---|" + "---|" * (len(judge) + 1)]
     met = judged = 0
     for cell in cells:
         v = cell_verdicts(cell)
         row = []
-        for t in TARGETS:
+        for t in judge:
             text, ok = v.get(t, ("", None))
             row.append(f"{text} {_mark(ok)}".strip() if ok is not None else "-")
             judged += ok is not None

@@ -94,3 +94,24 @@ def test_render_again_reads_a_result_and_refuses_what_is_not_one(tmp_path, capsy
     bad.write_text("{}")
     assert datapath.rerender(str(bad)) == 2
     assert "not a datapath result" in capsys.readouterr().err
+
+
+def test_a_two_process_row_gets_its_own_verdict_and_column(tmp_path, capsys):
+    cell = _cell([300, 300], (571, 300, 250), (560, 540, 540), 290)
+    two = _row("overlay-bpf", True, 545, 541)
+    cell["results"] += [{**two, "processes": 2}, {**_row("mptcp", True, 548, 548), "processes": 2}]
+    assert [verdicts.mode_of(r) for r in cell["results"][-3:]] == ["one", "two", "two"]
+    v = verdicts.cell_verdicts(cell)
+    assert v["bidir each way"][1] is False
+    assert v["two processes each way"] == ("90.8% / 90.2% (>= 90%); MPTCP 548/548", True)
+    text = "\n".join(verdicts.render([cell]))
+    assert "| bidir each way | two processes each way |" in text.splitlines()[2]
+    meta = {"when": "w", "commit": "c", "command": "k", "machine": "m", "kernel": "k",
+            "reps": 1, "seconds": 4}
+    assert "two processes forward" in datapath.render([cell], meta)
+
+
+def test_back_target_is_a_on_the_same_path():
+    assert datapath.back_target("overlay-bpf", [300, 300]) == ("198.19.255.10", ())
+    assert datapath.back_target("mptcp", [300, 300]) == ("198.18.0.10", ("mptcpize", "run"))
+    assert datapath.back_target("single-link", [100, 1000]) == ("198.18.1.10", ())
