@@ -117,7 +117,7 @@ def measure_two(lab, a, b, kind, rates, seconds) -> dict:
     """Both ways at once by two iperf3 processes (a client on each host), started
     together: iperf3 3.12 runs a process's streams in one thread, so `--bidir` has one
     thread per host send one way and receive the other, which binds a path that costs
-    the stack a pass per segment before the path does (results/20261207T1838Z-two-way.md)."""
+    the stack a pass per segment before the path does (results/20261207T1828Z-two-way.md)."""
     ways = {"fwd": (b, a) + target(kind, rates) + (5201,),
             "rev": (a, b) + back_target(kind, rates) + (5202,)}
     out: dict = {}
