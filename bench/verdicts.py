@@ -9,7 +9,7 @@ within 1.3x of the single link's. Where the single link itself falls short of it
 this machine limits every competitor: the cell says so, and there the competitors are
 to be compared with each other rather than with the sum. "Short" is below 90%: TCP's
 payload in a 1514-byte frame is 95.6% of the link's rate, so a link that delivers 94%
-is at its ceiling (and the 95% target for one flow leaves 0.6 points above it).
+is at its ceiling (and the 95% target for one flow sits 0.6 points below it).
 
 Pure: no namespaces, no root; tests/test_bench_datapath.py reads it on made-up cells.
 """
