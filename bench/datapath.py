@@ -113,6 +113,13 @@ def back_target(kind: str, rates):
     return dst.rsplit(".", 1)[0] + ".10", prefix
 
 
+def back_subflows(b, rates) -> None:
+    """b's own MPTCP subflow endpoints, for the two-process mode's client on b
+    (workloads.setup_mptcp gives them to a only)."""
+    for i in range(1, len(rates)):
+        b.run(["ip", "mptcp", "endpoint", "add", f"198.18.{i}.20", "dev", f"eth{i}", "subflow"])
+
+
 def measure_two(lab, a, b, kind, rates, seconds) -> dict:
     """Both ways at once by two iperf3 processes (a client on each host), started
     together: iperf3 3.12 runs a process's streams in one thread, so `--bidir` has one
@@ -168,9 +175,8 @@ def run_cell(name: str, reps: int, seconds: float) -> dict:
             for kv in SYSCTLS:
                 h.run(["sysctl", "-qw", kv])
         setup_mptcp(a, b, rates)
-        if "two" in RUN_MODES:      # b's own subflows, for b's client
-            for i in range(1, len(rates)):
-                b.run(["ip", "mptcp", "endpoint", "add", f"198.18.{i}.20", "dev", f"eth{i}", "subflow"])
+        if "two" in RUN_MODES:
+            back_subflows(b, rates)
         current = None
         for rep in range(reps):
             for kind in COMPETITORS:

@@ -11,6 +11,7 @@ import pytest
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "bench"))
 
 import datapath  # noqa: E402
+import verdicts  # noqa: E402
 
 from ifupdown_agg.config import across  # noqa: E402
 
@@ -31,9 +32,6 @@ def test_the_defaults_add_no_option():
 def test_every_cell_has_a_rate_per_link_and_a_burst(cell):
     rates, burst = datapath.CELLS[cell]
     assert rates and burst in ("3kb", "64kb")
-
-
-import verdicts  # noqa: E402
 
 
 def _row(kind, bidir, fwd, rev=0.0, cpu=1.0):

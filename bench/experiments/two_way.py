@@ -45,8 +45,7 @@ def main() -> int:
     with Lab("tw") as lab:
         a, b = two_hosts(lab, rates, burst)
         setup_mptcp(a, b, rates)
-        for i in range(1, len(rates)):       # b's own subflows, for b's client
-            b.run(["ip", "mptcp", "endpoint", "add", f"198.18.{i}.20", "dev", f"eth{i}", "subflow"])
+        datapath.back_subflows(b, rates)
         datapath.use_spread((a, b), len(rates), "overlay-bpf", True)
         for rep in range(args.reps):
             for kind in kinds:
