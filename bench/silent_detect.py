@@ -11,9 +11,13 @@ stamps (ms). Rounds follow each other within the flap window, so the rejoin
 times show the damping. The modes (monitor/demand.py): busy, a ping every 10 ms
 over the overlay throughout (both sides probe fast); idle, no traffic (both
 probe every agg-probe-idle-interval); wake, the drop while idle and the pings
-from half a second later, DOWN counted from the first ping.
+from half a second later, DOWN counted from the first ping; carrier, b's eth1
+set down under the same pings (a sees its veth peer lose carrier), DOWN counted
+from the moment the `ip` command started (the change happens inside it; its own
+run time, fork included, is the "cmd ms" column: the nft drop's in the other modes),
+and healed by setting it up.
 
-    sudo python3 bench/silent_detect.py [--rounds 10] [--links 4] [--modes busy,idle,wake]
+    sudo python3 bench/silent_detect.py [--rounds 10] [--links 4] [--modes busy,idle,wake,carrier]
 """
 
 import argparse
@@ -31,6 +35,9 @@ IDLE_MS = 1000         # agg-probe-idle-interval's default
 PING = ["ping", "-q", "-i", "0.01", "-w", "30", "198.19.255.20"]    # bounded: 30 s
 DROP = ("nft add table netdev sd && nft 'add chain netdev sd c { type filter hook ingress "
         "device eth1 priority 0 ; policy drop ; }'")
+HEAL = "nft delete table netdev sd"
+# Each mode's failure and its healing, as commands in b.
+FAULTS = {"carrier": ("ip link set eth1 down", "ip link set eth1 up")}
 
 
 def stamp(line: str) -> float:
@@ -89,15 +96,20 @@ def settle(a, b, mode: str) -> None:
 
 
 def one_round(a, b, logs, mode: str) -> str:
-    """One drop and heal; `mode`: idle (no traffic), busy (a ping every 10 ms throughout)
-    or wake (the drop while idle, the pings from 0.5 s after it: DOWN counted from them)."""
+    """One drop and heal; `mode`: idle (no traffic), busy (a ping every 10 ms throughout),
+    wake (the drop while idle, the pings from 0.5 s after it: DOWN counted from them)
+    or carrier (b's eth1 down under the pings: counted from the command's start)."""
     settle(a, b, mode)
-    flow = a.popen(PING) if mode == "busy" else None
+    fail, heal = FAULTS.get(mode, (DROP, HEAL))
+    flow = a.popen(PING) if mode in ("busy", "carrier") else None
     if flow:
         time.sleep(0.5)                     # both sides fast
     t0 = time.time()
-    b.sh(DROP)
+    b.sh(fail)
     t1 = time.time()
+    took = round((t1 - t0) * 1000)
+    if mode == "carrier":
+        t1 = t0
     if mode == "wake":
         time.sleep(0.5)
         t1 = time.time()
@@ -110,12 +122,12 @@ def one_round(a, b, logs, mode: str) -> str:
         flow.communicate(timeout=10)
     time.sleep(0.5)
     healed = time.time()
-    b.sh("nft delete table netdev sd")
+    b.sh(heal)
     up = {h: logged(p, r"via eth1 .*UP", healed) for h, p in logs.items()}
     ms = {k: {h: round((v - base) * 1000) if v else "-" for h, v in d.items()}
           for k, d, base in (("down", down, t1), ("out", out, t1), ("up", up, healed))}
     time.sleep(0.5)
-    return (f"| {mode} | {ms['out']['b']} | {ms['down']['b']} | {ms['out']['a']} | "
+    return (f"| {mode} | {took} | {ms['out']['b']} | {ms['down']['b']} | {ms['out']['a']} | "
             f"{ms['down']['a']} | {ms['up']['a']} | {ms['up']['b']} |")
 
 
@@ -124,11 +136,11 @@ def main() -> int:
     ap.add_argument("--rounds", type=int, default=10)
     ap.add_argument("--links", type=int, default=4)
     ap.add_argument("--modes", default="busy,idle,wake",
-                    help="comma separated, interleaved in each round: busy, idle, wake")
+                    help="comma separated, interleaved in each round: busy, idle, wake, carrier")
     args = ap.parse_args()
-    print("| mode | b out ms | b DOWN ms (silence) | a out ms | a DOWN ms (b's hellos) | "
+    print("| mode | cmd ms | b out ms | b DOWN ms (silence) | a out ms | a DOWN ms (b's hellos) | "
           "a UP ms | b UP ms |")
-    print("|---|---|---|---|---|---|---|")
+    print("|---|---|---|---|---|---|---|---|")
     with Lab("sd") as lab:
         a, b = build(lab, args.links)
         time.sleep(2)
