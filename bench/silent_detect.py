@@ -138,6 +138,9 @@ def main() -> int:
     ap.add_argument("--modes", default="busy,idle,wake",
                     help="comma separated, interleaved in each round: busy, idle, wake, carrier")
     args = ap.parse_args()
+    unknown = set(args.modes.split(",")) - {"busy", "idle", "wake", "carrier"}
+    if unknown:
+        ap.error(f"--modes: no mode {', '.join(sorted(unknown))} (busy, idle, wake, carrier)")
     print("| mode | cmd ms | b out ms | b DOWN ms (silence) | a out ms | a DOWN ms (b's hellos) | "
           "a UP ms | b UP ms |")
     print("|---|---|---|---|---|---|---|---|")
