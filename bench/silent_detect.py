@@ -38,6 +38,7 @@ DROP = ("nft add table netdev sd && nft 'add chain netdev sd c { type filter hoo
 HEAL = "nft delete table netdev sd"
 # Each mode's failure and its healing, as commands in b.
 FAULTS = {"carrier": ("ip link set eth1 down", "ip link set eth1 up")}
+MODES = ("busy", "idle", "wake", "carrier")
 
 
 def stamp(line: str) -> float:
@@ -136,11 +137,11 @@ def main() -> int:
     ap.add_argument("--rounds", type=int, default=10)
     ap.add_argument("--links", type=int, default=4)
     ap.add_argument("--modes", default="busy,idle,wake",
-                    help="comma separated, interleaved in each round: busy, idle, wake, carrier")
+                    help="comma separated, interleaved in each round: " + ", ".join(MODES))
     args = ap.parse_args()
-    unknown = set(args.modes.split(",")) - {"busy", "idle", "wake", "carrier"}
+    unknown = set(args.modes.split(",")) - set(MODES)
     if unknown:
-        ap.error(f"--modes: no mode {', '.join(sorted(unknown))} (busy, idle, wake, carrier)")
+        ap.error(f"--modes: no mode {', '.join(sorted(unknown))} ({', '.join(MODES)})")
     print("| mode | cmd ms | b out ms | b DOWN ms (silence) | a out ms | a DOWN ms (b's hellos) | "
           "a UP ms | b UP ms |")
     print("|---|---|---|---|---|---|---|---|")
