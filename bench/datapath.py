@@ -50,6 +50,7 @@ SPREAD_LINES = {"overlay-bpf": ["agg-spread bpf"],
                 "auto": []}     # every default as shipped (bench/pods.py)
 EXTRA: list = []        # --overlay-option: extra stanza lines, for experiments
 SYSCTLS: list = []      # --sysctl: KEY=VALUE set in both hosts' namespaces, for experiments
+BURST: list = []        # --burst: one tbf burst for every shaped cell, for experiments
 OVERLAY_DST = "198.19.255.20"
 
 
@@ -167,6 +168,7 @@ RUN_MODES = ["one", "bidir"]
 
 def run_cell(name: str, reps: int, seconds: float) -> dict:
     rates, burst = CELLS[name]
+    burst = BURST[0] if BURST and any(rates) else burst
     log(f"== {name}")
     rows = {(k, m): [] for k in COMPETITORS for m in RUN_MODES}
     with Lab("dp") as lab:
@@ -215,6 +217,7 @@ def render(cells, meta) -> str:
            f"Machine: {meta['machine']}, kernel {meta['kernel']}  ",
            f"Receive offload (GRO) on the member NICs: {'on' if meta.get('gro') else 'off (veth default)'}  ",
            *([f"sysctl in both hosts: {' '.join(meta['sysctl'])}  "] if meta.get("sysctl") else []),
+           *([f"tbf burst of every shaped link: {meta['burst']} (not the cell's)  "] if meta.get("burst") else []),
            *([f"Rendered again from its .json by `{meta['rendered']}`  "] if meta.get("rendered") else []),
            f"{meta['reps']} repetitions of {meta['seconds']} s per competitor and mode, "
            "interleaved; median (min-max); % of the links' sum; CPU = busy CPU-seconds of the "
@@ -298,6 +301,10 @@ def main() -> int:
     ap.add_argument("--sysctl", action="append", default=[], metavar="KEY=VALUE",
                     help="set in both hosts' namespaces before any competitor runs (repeatable), "
                          "e.g. net.ipv4.tcp_recovery=0")
+    ap.add_argument("--burst", metavar="SIZE",
+                    help="the tbf burst of every shaped link instead of its cell's (64kb whole, "
+                         "3kb serialised), e.g. 4500: a 3 KB bucket barely holds a 2-segment GSO "
+                         "packet, so each late shaper timer costs it rate")
     ap.add_argument("--two-way", action="store_true",
                     help="also both ways by two iperf3 processes, a client on each host (iperf3 3.12 "
                          "runs --bidir in one thread)")
@@ -308,6 +315,7 @@ def main() -> int:
         return rerender(args.render)
     GRO["on"] = args.gro
     SYSCTLS.extend(args.sysctl)
+    BURST.extend([args.burst] if args.burst else [])
     if args.two_way:
         RUN_MODES.append("two")
     EXTRA.extend(args.overlay_option)
@@ -326,7 +334,7 @@ def main() -> int:
             "command": "python3 bench/datapath.py " + " ".join(sys.argv[1:]),
             "machine": f"{os.cpu_count()} cores", "kernel": os.uname().release,
             "reps": args.reps, "seconds": args.seconds, "gro": args.gro,
-            "sysctl": args.sysctl, "two_way": args.two_way}
+            "sysctl": args.sysctl, "two_way": args.two_way, "burst": args.burst}
     text = render(cells, meta)
     write_result(args.out, when, "datapath", text, meta, cells)
     return 0
