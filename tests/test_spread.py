@@ -16,7 +16,7 @@ from ifupdown_agg.core.memory import MemoryKernel
 from ifupdown_agg.core.objects import NftTable, Spreader
 from ifupdown_agg.errors import ConfigError, SpreaderError
 from ifupdown_agg.kernel import bpf
-from ifupdown_agg.overlay import lifecycle, spread
+from ifupdown_agg.overlay import lifecycle, rates, spread
 
 PLANNER = os.path.join(os.path.dirname(__file__), "planner")
 
@@ -28,6 +28,16 @@ def test_runs_last_about_80_us_on_their_link():
     assert spread.runs([1, 0, 3], 12_000) == [4000, 0, 12_000]     # 0 keeps a path out
     assert spread.runs([0, 0], 12_000) == [0, 0]
     assert spread.top_run([300, None]) == spread.UNKNOWN_RUN
+
+
+@pytest.mark.parametrize("slowest, segs", [(100, 1), (199, 1), (200, 2), (300, 2), (399, 2),
+                                            (500, 2), (600, 3), (1000, 5), (10_000, 50),
+                                            (100_000, 64), (None, 8)])
+def test_auto_gso_keeps_60_us_and_pairs_segments_from_200_mbit(slowest, segs):
+    obs = observed_from({"speeds": {"eth0": slowest, "eth1": slowest * 4 if slowest else None}})
+    assert rates.auto_gso_segs(["eth0", "eth1"], obs) == segs
+    note = spread.gso_basis([slowest, slowest * 4 if slowest else None], segs)
+    assert ("at least 2" in note) == (slowest in (200, 300, 399))
 
 
 def test_auto_takes_bpf_where_it_can_and_says_why_not():

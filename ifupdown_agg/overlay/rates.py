@@ -13,6 +13,12 @@ from ifupdown_agg.usb.facts import bus_caps
 
 GSO_BURST_SECONDS = 60e-6
 SEGMENT_BITS = 1500 * 8
+# From this slowest rate up, GSO packets carry at least two segments (120 us at 200
+# Mbit/s): half the packets through TCP, IP, the spreader and the qdisc, for about one
+# segment of reordering, which costs one flow 1-2% (bench/results/20261208T0010Z-gso-two.md:
+# at 2x300 serialised 558 Mbit/s against 567 with 1 segment, at 0.46x the CPU per bit, and
+# both ways at once 428/401 against 330/331). Below it one segment lasts 120 us or more.
+PAIRED_FROM_MBIT = 200
 
 
 def fill_bus_caps(obs: Observed) -> None:
@@ -34,15 +40,18 @@ def fill_bus_caps(obs: Observed) -> None:
 
 
 def auto_gso_segs(devs: Sequence[str], obs: Observed) -> int:
-    """Segments that keep one marked GSO run under ~60 us on the slowest member.
+    """Segments that keep one marked GSO run under ~60 us on the slowest member, and at
+    least two where it runs at 200 Mbit/s or more (PAIRED_FROM_MBIT).
 
-    One rule for both spreaders, unpaced: a GSO packet leaves through one link whole
-    (bpf at 2x300 serialised: 401 Mbit/s with 2 segments, 528-534 with 1; bench/results)."""
+    One rule for both spreaders, unpaced: a GSO packet leaves through one link whole."""
     fill_bus_caps(obs)
     rates = [obs.links[d].rate for d in devs if d in obs.links]
     if not rates or not all(rates):
         return 8
-    segs = int(min(rates) * 1e6 * GSO_BURST_SECONDS / SEGMENT_BITS)
+    slowest = min(rates)
+    segs = int(slowest * 1e6 * GSO_BURST_SECONDS / SEGMENT_BITS)
+    if slowest >= PAIRED_FROM_MBIT:
+        segs = max(2, segs)
     return max(1, min(64, segs))
 
 
