@@ -25,19 +25,19 @@ import subprocess
 import sys
 import threading
 
-from workloads import GRO, HERE, REPO, iperf, log, setup_mptcp, two_hosts  # also puts REPO on sys.path
+from workloads import GRO, HERE, REPO, SERIALISED as SER, WHOLE, iperf, log, setup_mptcp, two_hosts  # also puts REPO on sys.path
 
 import verdicts
 
 from lab.cluster import Lab  # noqa: E402
 
 # (rates in Mbit/s; 0 = unshaped veth), shaping -> tbf burst
-CELLS = {"2x300/whole": ([300, 300], "64kb"), "2x300/serialised": ([300, 300], "3kb"),
-         "2x500/serialised": ([500, 500], "3kb"),
-         "2x1000/whole": ([1000, 1000], "64kb"), "2x1000/serialised": ([1000, 1000], "3kb"),
-         "1000+100/whole": ([1000, 100], "64kb"), "1000+100/serialised": ([1000, 100], "3kb"),
-         "3x100/serialised": ([100, 100, 100], "3kb"), "2x200/serialised": ([200, 200], "3kb"),
-         "4x100/serialised": ([100, 100, 100, 100], "3kb"), "2xveth/unshaped": ([0, 0], "64kb")}
+CELLS = {"2x300/whole": ([300, 300], WHOLE), "2x300/serialised": ([300, 300], SER),
+         "2x500/serialised": ([500, 500], SER),
+         "2x1000/whole": ([1000, 1000], WHOLE), "2x1000/serialised": ([1000, 1000], SER),
+         "1000+100/whole": ([1000, 100], WHOLE), "1000+100/serialised": ([1000, 100], SER),
+         "3x100/serialised": ([100, 100, 100], SER), "2x200/serialised": ([200, 200], SER),
+         "4x100/serialised": ([100, 100, 100, 100], SER), "2xveth/unshaped": ([0, 0], WHOLE)}
 COMPETITORS = ["overlay-bpf", "overlay-bpf-unpaced", "overlay-bpf-nometer", "overlay-nft", "mptcp",
                "single-link"]
 # The overlay competitors' stanza lines: the defaults (bpf paces where it can), the bpf
@@ -302,9 +302,9 @@ def main() -> int:
                     help="set in both hosts' namespaces before any competitor runs (repeatable), "
                          "e.g. net.ipv4.tcp_recovery=0")
     ap.add_argument("--burst", metavar="SIZE",
-                    help="the tbf burst of every shaped link instead of its cell's (64kb whole, "
-                         "3kb serialised), e.g. 4500: a 3 KB bucket barely holds a 2-segment GSO "
-                         "packet, so each late shaper timer costs it rate")
+                    help=f"the tbf burst of every shaped link instead of its cell's ({WHOLE} whole, "
+                         f"{SER} serialised), e.g. 3kb as before 2026-12-08: a 3 KB bucket barely "
+                         "holds a 2-segment GSO packet, so each late shaper timer costs it rate")
     ap.add_argument("--two-way", action="store_true",
                     help="also both ways by two iperf3 processes, a client on each host (iperf3 3.12 "
                          "runs --bidir in one thread)")

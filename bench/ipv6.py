@@ -30,11 +30,11 @@ import shutil
 import sys
 
 from datapath import EXTRA, commit_label, measure_to, stanza, stats, write_result
-from workloads import HERE, log, setup_mptcp, two_hosts  # also puts the repo on sys.path
+from workloads import HERE, SERIALISED, WHOLE, log, setup_mptcp, two_hosts  # also puts the repo on sys.path
 
 from lab.cluster import Lab  # noqa: E402
 
-CELLS = {"4x200/serialised": ([200] * 4, "3kb"), "4x200/whole": ([200] * 4, "64kb")}
+CELLS = {"4x200/serialised": ([200] * 4, SERIALISED), "4x200/whole": ([200] * 4, WHOLE)}
 COMPETITORS = ["overlay6", "overlay4", "overlay6-paced", "overlay4-paced", "mptcp6", "mptcp4",
                "single-link6"]
 # The inet stanza each overlay competitor runs under: its lines beyond datapath's

@@ -30,15 +30,15 @@ import subprocess
 import sys
 from typing import Optional
 
-from workloads import GRO, HERE, iperf, log, two_hosts  # also puts the repo on sys.path
+from workloads import GRO, HERE, SERIALISED as SER, iperf, log, two_hosts  # also puts the repo on sys.path
 from datapath import busy_seconds, commit_label, stats, stanza, write_result
 
 from lab import flannel  # noqa: E402
 from lab.cluster import Lab  # noqa: E402
 from ifupdown_agg.kernel.hop import names as hop_names  # noqa: E402
 
-CELLS = {"3x200/serialised": ([200, 200, 200], "3kb"), "3x100/serialised": ([100, 100, 100], "3kb"), "2x500/serialised": ([500, 500], "3kb"),
-         "1000+100/serialised": ([1000, 100], "3kb")}
+CELLS = {"3x200/serialised": ([200, 200, 200], SER), "3x100/serialised": ([100, 100, 100], SER),
+         "2x500/serialised": ([500, 500], SER), "1000+100/serialised": ([1000, 100], SER)}
 KINDS = ["overlay"] + [f"pod-{cc}-{mode}" for cc in ("default", "cubic")
                        for mode in ("shipped", "hop", "whole", "vxcap")]
 

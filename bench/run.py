@@ -25,7 +25,8 @@ workloads:
 link sets: 4x200, 2x500, 100+224 (a Pi 3B's onboard port plus a USB gigabit
 adapter on its shared bus), 100+250+250 (a scaled 1G plus 2x2.5G), in Mbit/s.
 shapings: whole (tbf burst 64kb passes a GSO packet whole) and serialised
-(burst 3kb sends segment by segment, as a real NIC does).
+(burst 4500 bytes cuts bigger GSO packets into frames sent one by one, as a real NIC
+does; it holds a 2-segment packet and a frame more, see workloads.SHAPINGS).
 
 examples:
   # python3 bench/run.py                       everything (about 25 minutes)

@@ -11,6 +11,7 @@ import pytest
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "bench"))
 
 import datapath  # noqa: E402
+import workloads  # noqa: E402
 import verdicts  # noqa: E402
 
 from ifupdown_agg.config import across  # noqa: E402
@@ -31,7 +32,7 @@ def test_the_defaults_add_no_option():
 @pytest.mark.parametrize("cell", sorted(datapath.CELLS))
 def test_every_cell_has_a_rate_per_link_and_a_burst(cell):
     rates, burst = datapath.CELLS[cell]
-    assert rates and burst in ("3kb", "64kb")
+    assert rates and burst in (workloads.SERIALISED, workloads.WHOLE)
 
 
 def _row(kind, bidir, fwd, rev=0.0, cpu=1.0):
