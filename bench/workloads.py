@@ -20,12 +20,10 @@ from lab.cluster import Lab  # noqa: E402
 
 LINKSETS = {"4x200": [200] * 4, "2x500": [500] * 2, "100+224": [100, 224],
             "100+250+250": [100, 250, 250]}
-# tbf bursts. whole: a 64 KB GSO packet passes at once. serialised: a bigger GSO packet is
-# cut into frames that leave one by one, as a NIC sends them; the bucket holds a 2-segment
-# packet and one frame more, because a bucket that only just holds a packet loses rate at
-# every late shaper timer (one plain TCP flow of 2-segment packets on one 300 Mbit/s link:
-# 229-230 Mbit/s with 3 KB, 284 with 6 KB, 281-285 with full GSO packets;
-# results/20261208T0010Z-gso-two.md). A NIC has no bucket to lose.
+# tbf bursts. whole: a 64 KB GSO packet passes at once. serialised: bigger ones leave frame by
+# frame, as from a NIC; the bucket holds a 2-segment packet and a frame more, as one that only
+# just holds it loses rate at every late timer (a TCP flow of such packets on a 300 Mbit/s
+# link: 229 Mbit/s with 3 KB, 284 with 6 KB; results/20261208T0010Z-gso-two.md).
 WHOLE, SERIALISED = "64kb", "4500"
 SHAPINGS = {"whole": WHOLE, "serialised": SERIALISED}
 WORKLOADS = ["single", "parallel", "udp", "failover", "apply", "cpu", "cross", "changing"]

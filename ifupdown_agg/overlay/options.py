@@ -103,11 +103,13 @@ OVERLAY_OPTIONS: Tuple[Option, ...] = (
         help="GSO segment limit of the overlay device: a GSO super-packet leaves "
              "through one link whole, so this bounds how many segments go down "
              "one link in a row. 'auto' keeps that under about 60 microseconds "
-             "of the slowest member link: 1 segment up to 400 Mbit/s, 5 at 1 "
+             "of the slowest member link, and at 2 or more where it runs at 200 "
+             "Mbit/s or more: 1 segment below 200 Mbit/s, 2 up to 599, 5 at 1 "
              "Gbit/s, 12 at 2.5 Gbit/s, 50 on 10 Gbit/s (measured: longer runs "
              "reorder one flow on links that send segment by segment); 8 when no "
-             "link speed is known. Fewer segments cost more CPU per byte; the "
-             "bpf spreader pays less per segment than nft.",
+             "link speed is known. Fewer segments cost more CPU per byte (1 "
+             "segment about twice what 2 cost at 200-300 Mbit/s); the bpf "
+             "spreader pays less per segment than nft.",
         example="8", carrier=Carrier.NETWORKD_UNIT,
         note="set by ifupdown-agg-networkd@IFACE.service: auto needs live link rates"),
     Option(
