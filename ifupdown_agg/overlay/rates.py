@@ -15,10 +15,13 @@ GSO_BURST_SECONDS = 60e-6
 SEGMENT_BITS = 1500 * 8
 # From this slowest rate up, GSO packets carry at least two segments (120 us at 200
 # Mbit/s): half the packets through TCP, IP, the spreader and the qdisc, for about one
-# segment of reordering, which costs one flow 1-2% (bench/results/20261208T0010Z-gso-two.md:
+# segment of reordering, which costs one flow 1-3% (bench/results/20261208T0010Z-gso-two.md:
 # at 2x300 serialised 558 Mbit/s against 567 with 1 segment, at 0.46x the CPU per bit, and
 # both ways at once 428/401 against 330/331). Below it one segment lasts 120 us or more.
 PAIRED_FROM_MBIT = 200
+SIXTY_US = "about 60 us of the slowest link"
+PAIRED = (f"at least 2 where the slowest link runs at {PAIRED_FROM_MBIT} Mbit/s or more: "
+          "half the packets through the stack for one segment of reordering")
 
 
 def fill_bus_caps(obs: Observed) -> None:
@@ -45,14 +48,28 @@ def auto_gso_segs(devs: Sequence[str], obs: Observed) -> int:
 
     One rule for both spreaders, unpaced: a GSO packet leaves through one link whole."""
     fill_bus_caps(obs)
-    rates = [obs.links[d].rate for d in devs if d in obs.links]
-    if not rates or not all(rates):
-        return 8
-    slowest = min(rates)
+    slowest = _slowest([obs.links[d].rate for d in devs if d in obs.links])
+    return _gso_rule(slowest)[0] if slowest else 8
+
+
+def gso_basis(rates: Sequence[Optional[int]]) -> str:
+    """Which of auto_gso_segs' rules chose its segments, for the plan's note."""
+    slowest = _slowest(rates)
+    return _gso_rule(slowest)[1] if slowest else SIXTY_US
+
+
+def _slowest(rates: Sequence[Optional[int]]) -> Optional[int]:
+    """The slowest rate, or None when any is unknown."""
+    known = [r for r in rates if r]
+    return min(known) if known and len(known) == len(rates) else None
+
+
+def _gso_rule(slowest: int) -> Tuple[int, str]:
+    """auto's segments for the slowest member's rate (Mbit/s), and the rule that gave them."""
     segs = int(slowest * 1e6 * GSO_BURST_SECONDS / SEGMENT_BITS)
-    if slowest >= PAIRED_FROM_MBIT:
-        segs = max(2, segs)
-    return max(1, min(64, segs))
+    if slowest >= PAIRED_FROM_MBIT and segs < 2:
+        return 2, PAIRED
+    return max(1, min(64, segs)), SIXTY_US
 
 
 def auto_weights(devs: Sequence[str], obs: Observed) -> Tuple[List[int], Optional[str]]:

@@ -13,7 +13,7 @@ from __future__ import annotations
 from typing import Dict, List, Optional, Sequence, Tuple
 
 from ifupdown_agg.core.spreader import MAX_PATHS, MAX_PEERS, Spreader
-from ifupdown_agg.overlay.rates import GSO_BURST_SECONDS, PAIRED_FROM_MBIT, SEGMENT_BITS
+from ifupdown_agg.overlay.rates import gso_basis
 
 # Measured (bench/results/20261201-spreading-design-study.md): at 2x300 Mbit/s,
 # 3 KB runs (80 us) kept one flow at 92% and a bidirectional pair balanced;
@@ -102,17 +102,7 @@ def explain(devs: Sequence[str], rates: Sequence[Optional[int]], path_runs: Sequ
     basis = ("about 80 us of each link" if all(rates)
              else f"link rates unknown, {UNKNOWN_RUN} B for the heaviest weight")
     return (f"agg-spread bpf: weights of {per_link} ({basis}); agg-gso-max-segs auto: {gso}, "
-            + gso_basis(rates, gso))
-
-
-def gso_basis(rates: Sequence[Optional[int]], gso: int) -> str:
-    """Why auto chose gso segments (rates.auto_gso_segs' two rules)."""
-    slowest = min(rates) if rates and all(rates) else None
-    if slowest and slowest >= PAIRED_FROM_MBIT and gso == 2 \
-            and slowest * 1e6 * GSO_BURST_SECONDS / SEGMENT_BITS < 2:
-        return (f"at least 2 where the slowest link runs at {PAIRED_FROM_MBIT} Mbit/s or more: "
-                "half the packets through the stack for one segment of reordering")
-    return "about 60 us of the slowest link"
+            + gso_basis(rates))
 
 
 def meters(devs: Sequence[str], rates: Sequence[Optional[int]], tcx: bool) -> Tuple[Tuple[str, int], ...]:
