@@ -78,9 +78,9 @@ def _marking(cfg: OverlayConfig, obs: Observed, devs: Sequence[str], weights: Se
     if cfg.gso_max_segs != "auto" or paced:
         return mode, top, spread.PACED_GSO if cfg.gso_max_segs == "auto" else cfg.gso_max_segs, \
             paced     # type: ignore[return-value]
-    gso = auto_gso_segs(devs, obs)      # the one rule of both spreaders unpaced (rates.py)
+    gso, gso_why = auto_gso_segs(devs, obs)      # the one rule of both spreaders unpaced (rates.py)
     if mode == "bpf":
-        notes.append(spread.explain(devs, rates, spread.runs(weights, top), gso))
+        notes.append(spread.explain(devs, rates, spread.runs(weights, top), gso, gso_why))
     return mode, top, gso, paced
 
 

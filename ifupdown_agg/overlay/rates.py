@@ -42,30 +42,17 @@ def fill_bus_caps(obs: Observed) -> None:
             link.bus_cap = cap
 
 
-def auto_gso_segs(devs: Sequence[str], obs: Observed) -> int:
+def auto_gso_segs(devs: Sequence[str], obs: Observed) -> Tuple[int, str]:
     """Segments that keep one marked GSO run under ~60 us on the slowest member, and at
-    least two where it runs at 200 Mbit/s or more (PAIRED_FROM_MBIT).
+    least two where it runs at 200 Mbit/s or more (PAIRED_FROM_MBIT); with the rule that
+    chose them, for the plan's note. 8 when a member's rate is unknown.
 
     One rule for both spreaders, unpaced: a GSO packet leaves through one link whole."""
     fill_bus_caps(obs)
-    slowest = _slowest([obs.links[d].rate for d in devs if d in obs.links])
-    return _gso_rule(slowest)[0] if slowest else 8
-
-
-def gso_basis(rates: Sequence[Optional[int]]) -> str:
-    """Which of auto_gso_segs' rules chose its segments, for the plan's note."""
-    slowest = _slowest(rates)
-    return _gso_rule(slowest)[1] if slowest else SIXTY_US
-
-
-def _slowest(rates: Sequence[Optional[int]]) -> Optional[int]:
-    """The slowest rate, or None when any is unknown."""
-    known = [r for r in rates if r]
-    return min(known) if known and len(known) == len(rates) else None
-
-
-def _gso_rule(slowest: int) -> Tuple[int, str]:
-    """auto's segments for the slowest member's rate (Mbit/s), and the rule that gave them."""
+    rates = [obs.links[d].rate for d in devs if d in obs.links]
+    if not rates or not all(rates):
+        return 8, SIXTY_US
+    slowest = min(rates)
     segs = int(slowest * 1e6 * GSO_BURST_SECONDS / SEGMENT_BITS)
     if slowest >= PAIRED_FROM_MBIT and segs < 2:
         return 2, PAIRED

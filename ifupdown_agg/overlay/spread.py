@@ -13,7 +13,6 @@ from __future__ import annotations
 from typing import Dict, List, Optional, Sequence, Tuple
 
 from ifupdown_agg.core.spreader import MAX_PATHS, MAX_PEERS, Spreader
-from ifupdown_agg.overlay.rates import gso_basis
 
 # Measured (bench/results/20261201-spreading-design-study.md): at 2x300 Mbit/s,
 # 3 KB runs (80 us) kept one flow at 92% and a bidirectional pair balanced;
@@ -95,14 +94,14 @@ def runs(weights: Sequence[int], top: int) -> List[int]:
 
 
 def explain(devs: Sequence[str], rates: Sequence[Optional[int]], path_runs: Sequence[int],
-            gso: int) -> str:
+            gso: int, gso_why: str) -> str:
     """The plan's note on what agg-spread and agg-gso-max-segs auto chose, and why."""
     per_link = ", ".join(f"{d} {r} B" + (f" ({rate} Mbit/s)" if rate else "")
                          for d, rate, r in zip(devs, rates, path_runs))
     basis = ("about 80 us of each link" if all(rates)
              else f"link rates unknown, {UNKNOWN_RUN} B for the heaviest weight")
     return (f"agg-spread bpf: weights of {per_link} ({basis}); agg-gso-max-segs auto: {gso}, "
-            + gso_basis(rates))
+            + gso_why)
 
 
 def meters(devs: Sequence[str], rates: Sequence[Optional[int]], tcx: bool) -> Tuple[Tuple[str, int], ...]:
